@@ -1,0 +1,4 @@
+export { RequestDO } from "../durable-objects/request-do";
+export { AccountDO } from "../durable-objects/account-do";
+export { VaultDO } from "../durable-objects/vault-do";
+export default { fetch: () => new Response("ok") } satisfies ExportedHandler<Env>;
