@@ -1,0 +1,130 @@
+import type { JWK } from "jose";
+
+/** What `POST /v1/approvals/lookup` tells the operator about a request (CONTRACT.md, "Operator approval"). */
+export interface ApprovalRequest {
+  agent: { id: string; name: string; email: string | null };
+  account_id: string;
+  description: string;
+  vault_key: string;
+  expires_at: string;
+  user_code: string | null;
+  binding_message: string | null;
+  /** Present only in end-to-end mode: the agent's own key. */
+  public_key: JWK | null;
+  /** The key the browser encrypts the credential to (equal to `public_key` in end-to-end mode). */
+  encryption_key: JWK;
+}
+
+export interface LookupResult {
+  approvalToken: string;
+  request: ApprovalRequest;
+  /** Server clock at the time of the answer (from the Date header), for a skew-free countdown. */
+  serverNow: number;
+}
+
+export type LookupInput = { user_code: string; email: string } | { link_token: string };
+
+export interface ApiError {
+  /** HTTP status, or 0 when the server could not be reached or answered nonsense. */
+  status: number;
+  /** The wire `error` code, or `network_error` / `bad_response` for failures before one. */
+  error: string;
+  description: string;
+  /** Seconds from a 429's Retry-After header. */
+  retryAfter: number | null;
+}
+
+export type ApiResult<T> = { ok: true; value: T } | { ok: false; failure: ApiError };
+
+export function lookup(input: LookupInput): Promise<ApiResult<LookupResult>> {
+  return call("/v1/approvals/lookup", input, (body, response) => {
+    const parsed = parseLookup(body);
+    if (!parsed) return null;
+    const date = Date.parse(response.headers.get("date") ?? "");
+    return { ...parsed, serverNow: Number.isNaN(date) ? Date.now() : date };
+  });
+}
+
+export type Decision = { decision: "approve"; credential_jwe: string } | { decision: "deny" };
+
+export function decide(approvalToken: string, decision: Decision): Promise<ApiResult<"approved" | "denied">> {
+  return call("/v1/approvals/decide", { approval_token: approvalToken, ...decision }, (body) => {
+    const status = isRecord(body) ? body.status : undefined;
+    return status === "approved" || status === "denied" ? status : null;
+  });
+}
+
+async function call<T>(
+  path: string,
+  payload: unknown,
+  parse: (body: unknown, response: Response) => T | null,
+): Promise<ApiResult<T>> {
+  let response: Response;
+  let body: unknown;
+  try {
+    response = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(payload),
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+  } catch {
+    return failure(0, "network_error", "");
+  }
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  if (response.ok) {
+    const value = parse(body, response);
+    return value === null ? failure(0, "bad_response", "") : { ok: true, value };
+  }
+  const error = isRecord(body) && typeof body.error === "string" ? body.error : "";
+  const description = isRecord(body) && typeof body.error_description === "string" ? body.error_description : "";
+  const retryAfter = Number.parseInt(response.headers.get("retry-after") ?? "", 10);
+  return { ok: false, failure: { status: response.status, error, description, retryAfter: Number.isNaN(retryAfter) ? null : retryAfter } };
+}
+
+function failure(status: number, error: string, description: string): { ok: false; failure: ApiError } {
+  return { ok: false, failure: { status, error, description, retryAfter: null } };
+}
+
+/** Checks every field the page uses; anything unexpected is treated as a bad response. */
+function parseLookup(body: unknown): Omit<LookupResult, "serverNow"> | null {
+  if (!isRecord(body) || typeof body.approval_token !== "string") return null;
+  const r = body.request;
+  if (!isRecord(r) || !isRecord(r.agent)) return null;
+  const { agent } = r;
+  if (typeof agent.id !== "string" || typeof agent.name !== "string") return null;
+  if (agent.email !== null && agent.email !== undefined && typeof agent.email !== "string") return null;
+  for (const field of ["account_id", "description", "vault_key", "expires_at"] as const) {
+    if (typeof r[field] !== "string") return null;
+  }
+  if (Number.isNaN(Date.parse(r.expires_at as string))) return null;
+  if (!isJwk(r.encryption_key)) return null;
+  if (r.public_key !== undefined && r.public_key !== null && !isJwk(r.public_key)) return null;
+  return {
+    approvalToken: body.approval_token,
+    request: {
+      agent: { id: agent.id, name: agent.name, email: typeof agent.email === "string" ? agent.email : null },
+      account_id: r.account_id as string,
+      description: r.description as string,
+      vault_key: r.vault_key as string,
+      expires_at: r.expires_at as string,
+      user_code: typeof r.user_code === "string" ? r.user_code : null,
+      binding_message: typeof r.binding_message === "string" && r.binding_message !== "" ? r.binding_message : null,
+      public_key: isJwk(r.public_key) ? r.public_key : null,
+      encryption_key: r.encryption_key,
+    },
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isJwk(value: unknown): value is JWK {
+  return isRecord(value) && typeof value.kty === "string";
+}
