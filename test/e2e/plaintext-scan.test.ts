@@ -1,0 +1,147 @@
+// The service never holds a credential in the clear at rest (DESIGN.md, "What the service can see"):
+// after approval and after delivery, no file wrangler dev persisted contains the value, raw or
+// encoded, and after delivery the payload itself is gone.
+import { randomBytes } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { CompactEncrypt, compactDecrypt, exportJWK, generateKeyPair, importJWK } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CREDENTIAL_JWE_ALG, CREDENTIAL_JWE_HEADER } from "../../core/jwe";
+import { createAccountAndAgent, startDevServer, type DevServer } from "./support/dev-server";
+import { decide, lookup, pollCredential, pollUntilSettled, requestCredential } from "./support/approval";
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** A value no file could contain by chance. */
+function distinctiveSecret(): string {
+  return `kf-plaintext-canary-${randomBytes(24).toString("hex")}`;
+}
+
+/**
+ * Byte patterns that would reveal the value: itself, its hex, and its base64 and base64url at each of
+ * the three alignments it could have inside a longer encoded blob (the edge groups are dropped).
+ */
+function needles(value: string): Buffer[] {
+  const bytes = Buffer.from(value, "utf8");
+  const patterns = [bytes, Buffer.from(bytes.toString("hex")), Buffer.from(bytes.toString("hex").toUpperCase())];
+  for (const shift of [0, 1, 2]) {
+    const shifted = Buffer.concat([Buffer.alloc(shift), bytes]);
+    for (const encoding of ["base64", "base64url"] as const) {
+      const encoded = shifted.toString(encoding);
+      patterns.push(Buffer.from(encoded.slice(shift === 0 ? 0 : 4, encoded.length - 4)));
+    }
+  }
+  return patterns;
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+}
+
+/** The persisted files (and how many were scanned) that contain any encoding of the value. */
+async function filesRevealing(dir: string, value: string): Promise<{ scanned: number; revealing: string[] }> {
+  const patterns = needles(value);
+  const files = await filesUnder(dir);
+  const revealing: string[] = [];
+  for (const file of files) {
+    let content: Buffer;
+    try {
+      content = await readFile(file);
+    } catch {
+      continue; // removed while we walked (e.g. a SQLite journal)
+    }
+    if (patterns.some((pattern) => content.includes(pattern))) revealing.push(file);
+  }
+  return { scanned: files.length, revealing };
+}
+
+describe("no plaintext credential at rest", () => {
+  let server: DevServer;
+
+  beforeAll(async () => {
+    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  async function expectNoPlaintext(secret: string) {
+    const { scanned, revealing } = await filesRevealing(server.persistDir, secret);
+    expect(scanned).toBeGreaterThan(0);
+    expect(revealing).toEqual([]);
+    expect(server.logs()).not.toContain(secret);
+  }
+
+  async function issue(description: string, extra: Record<string, unknown> = {}) {
+    const agent = await createAccountAndAgent(server);
+    const issued = await requestCredential(server, agent.apiKey, { description, vault_key: "canary", ...extra });
+    expect(issued.status).toBe(200);
+    const found = await lookup(server, { user_code: issued.json.user_code, email: agent.operatorEmail });
+    expect(found.res.status).toBe(200);
+    return { agent, issued: issued.json, found };
+  }
+
+  /** Polls to delivery, checks the payload is then erased, and returns the delivered body. */
+  async function deliverOnce(deviceCode: string) {
+    const delivered = await pollUntilSettled(server, deviceCode, 1, 30_000);
+    expect(delivered.status).toBe(200);
+    await sleep(1_200);
+    expect(await pollCredential(server, deviceCode)).toMatchObject({ status: 400, json: { error: "invalid_grant" } });
+    return delivered.json;
+  }
+
+  it("plain mode: the operator sends credential_value", async () => {
+    const secret = distinctiveSecret();
+    const { issued, found } = await issue("Plain value");
+    const decided = await decide(server, found.cookie, { approval_token: found.res.json.approval_token, decision: "approve", credential_value: secret });
+    expect(decided).toMatchObject({ status: 200, json: { status: "approved" } });
+
+    await expectNoPlaintext(secret);
+    expect((await deliverOnce(issued.device_code)).credential_value).toBe(secret);
+    await expectNoPlaintext(secret);
+  });
+
+  it("plain mode, as the page does it: a JWE to the request's encryption_key", async () => {
+    const secret = distinctiveSecret();
+    const { issued, found } = await issue("Page-encrypted value");
+    const request = found.res.json.request;
+    expect(request.public_key).toBeUndefined();
+    expect(request.encryption_key).toMatchObject({ kty: "EC", crv: "P-256" });
+    expect(request.encryption_key).not.toHaveProperty("d");
+
+    const key = await importJWK(request.encryption_key, CREDENTIAL_JWE_ALG);
+    const jwe = await new CompactEncrypt(new TextEncoder().encode(secret)).setProtectedHeader(CREDENTIAL_JWE_HEADER).encrypt(key);
+    const decided = await decide(server, found.cookie, { approval_token: found.res.json.approval_token, decision: "approve", credential_jwe: jwe });
+    expect(decided).toMatchObject({ status: 200, json: { status: "approved" } });
+
+    await expectNoPlaintext(secret);
+    expect((await deliverOnce(issued.device_code)).credential_value).toBe(secret);
+    await expectNoPlaintext(secret);
+  });
+
+  it("end-to-end mode: only the agent's key opens what is delivered", async () => {
+    const secret = distinctiveSecret();
+    const agentKeys = await generateKeyPair(CREDENTIAL_JWE_ALG, { crv: "P-256", extractable: true });
+    const publicJwk = await exportJWK(agentKeys.publicKey);
+    const { issued, found } = await issue("End-to-end value", { public_key: publicJwk });
+    const request = found.res.json.request;
+    expect(request.public_key).toMatchObject({ kty: "EC", crv: "P-256", x: publicJwk.x, y: publicJwk.y });
+    expect(request.encryption_key).toMatchObject({ x: publicJwk.x, y: publicJwk.y });
+
+    const key = await importJWK(request.encryption_key, CREDENTIAL_JWE_ALG);
+    const jwe = await new CompactEncrypt(new TextEncoder().encode(secret)).setProtectedHeader(CREDENTIAL_JWE_HEADER).encrypt(key);
+    await decide(server, found.cookie, { approval_token: found.res.json.approval_token, decision: "approve", credential_jwe: jwe });
+
+    await expectNoPlaintext(secret);
+    const delivered = await deliverOnce(issued.device_code);
+    expect(delivered.credential_value).toBeUndefined();
+    expect(typeof delivered.credential_jwe).toBe("string");
+    const opened = await compactDecrypt(delivered.credential_jwe ?? "", agentKeys.privateKey, {
+      keyManagementAlgorithms: [CREDENTIAL_JWE_ALG],
+      contentEncryptionAlgorithms: [CREDENTIAL_JWE_HEADER.enc],
+    });
+    expect(new TextDecoder().decode(opened.plaintext)).toBe(secret);
+    await expectNoPlaintext(secret);
+  });
+});
