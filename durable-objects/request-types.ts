@@ -1,0 +1,69 @@
+import type { JWK } from "jose";
+import type { RequestState } from "../core/request-state";
+
+export interface AgentIdentity {
+  id: string;
+  name: string;
+  email: string | null;
+}
+
+/** What a request is, fixed at creation. Stored as JSON in `request.details`. */
+export interface RequestDetails {
+  requestId: string;
+  userCode: string;
+  accountId: string;
+  agent: AgentIdentity;
+  /** Hash of the API key that made the request: the OAuth token endpoint must see the same client. */
+  apiKeyHash: string;
+  /** Lower-cased; the operator must type it to look the request up. */
+  operatorEmail: string;
+  description: string;
+  vaultKey: string;
+  bindingMessage: string | null;
+  protocol: "device" | "ciba";
+  /** The agent's own ECDH key: end-to-end mode. */
+  publicKey: JWK | null;
+  /** The key the credential is encrypted to: `publicKey`, or the request's own key pair. */
+  encryptionKey: JWK;
+  /** Plain mode: the request's private key as a JWE under the device-code secret. */
+  wrappedPrivateKey: string | null;
+  /** CIBA ping mode (CIBA Core §10.2): where and with which bearer to say the request was decided. */
+  ping: { endpoint: string; token: string } | null;
+  createdAt: number;
+}
+
+export interface RequestRecord extends RequestState {
+  details: RequestDetails;
+  secretHash: string;
+}
+
+/** What the approval page may show of a request. */
+export interface RequestView {
+  requestId: string;
+  userCode: string;
+  accountId: string;
+  agent: AgentIdentity;
+  description: string;
+  vaultKey: string;
+  bindingMessage: string | null;
+  publicKey: JWK | null;
+  encryptionKey: JWK;
+  expiresAt: number;
+  protocol: "device" | "ciba";
+}
+
+export type CreateResult = { reason: "created" } | { reason: "collision" };
+
+export type PollResult =
+  | { reason: "authorization_pending" | "access_denied" | "expired_token" | "invalid_grant" | "invalid_client" }
+  | { reason: "slow_down"; interval: number }
+  | { reason: "delivered"; details: RequestDetails; payload: string };
+
+export type LookupResult =
+  | { reason: "ok"; view: RequestView }
+  | { reason: "not_found" | "locked" | "already_claimed" }
+  | { reason: "wrong_email"; locked: boolean };
+
+export type DecideResult =
+  | { reason: "approved" | "denied"; details: RequestDetails }
+  | { reason: "invalid_token" };

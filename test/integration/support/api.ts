@@ -1,0 +1,75 @@
+import { exports } from "cloudflare:workers";
+
+export const ADMIN_TOKEN = "test-admin-token";
+
+export interface ApiResponse<T = Record<string, unknown>> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** Calls the worker's own fetch handler inside workerd, as an outside client would. */
+export async function call<T = Record<string, any>>(
+  method: string,
+  path: string,
+  init: { json?: unknown; form?: Record<string, string>; headers?: Record<string, string>; body?: BodyInit } = {},
+): Promise<ApiResponse<T>> {
+  const headers = new Headers(init.headers);
+  let body = init.body;
+  if (init.json !== undefined) {
+    headers.set("Content-Type", "application/json");
+    body = JSON.stringify(init.json);
+  } else if (init.form) {
+    headers.set("Content-Type", "application/x-www-form-urlencoded");
+    body = new URLSearchParams(init.form).toString();
+  }
+  const response = await exports.default.fetch(new Request(`https://keyferry.test${path}`, { method, headers, body }));
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON: the caller asserts on it as text
+  }
+  return { status: response.status, headers: response.headers, body: parsed as T };
+}
+
+export const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+export const bearer = (apiKey: string) => ({ Authorization: `Bearer ${apiKey}` });
+
+export async function newAgent(operatorEmail = "operator@example.com") {
+  const account = await call("POST", "/v1/admin/accounts", { headers: admin, json: { name: "Acme", operator_email: operatorEmail } });
+  const agent = await call("POST", `/v1/admin/accounts/${account.body.account_id}/agents`, {
+    headers: admin,
+    json: { name: "build-bot", email: "bot@example.com" },
+  });
+  return { accountId: account.body.account_id as string, agentId: agent.body.agent_id as string, apiKey: agent.body.api_key as string, operatorEmail };
+}
+
+export async function requestCredential(apiKey: string, body: Record<string, unknown> = {}) {
+  return call("POST", "/v1/credentials/request", {
+    headers: bearer(apiKey),
+    json: { description: "Stripe secret key", vault_key: "stripe-sk", ...body },
+  });
+}
+
+/** Looks a request up as the operator's browser would; returns the cookie it was given. */
+export async function lookupAs(userCode: string, email: string, cookie?: string) {
+  const response = await call("POST", "/v1/approvals/lookup", {
+    headers: cookie ? { Cookie: cookie } : {},
+    json: { user_code: userCode, email },
+  });
+  const setCookie = response.headers.get("Set-Cookie");
+  return { ...response, cookie: setCookie ? setCookie.split(";")[0]! : cookie };
+}
+
+export async function approve(userCode: string, email: string, value: string) {
+  const looked = await lookupAs(userCode, email);
+  const decided = await call("POST", "/v1/approvals/decide", {
+    headers: { Cookie: looked.cookie! },
+    json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: value },
+  });
+  return { looked, decided };
+}
+
+export const poll = (deviceCode: string) => call("POST", "/v1/credentials/poll", { json: { device_code: deviceCode } });

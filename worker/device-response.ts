@@ -1,0 +1,17 @@
+import { formatUserCode } from "../core/user-code";
+import type { IssuedRequest } from "./issue-request";
+
+/** RFC 8628 §3.2 device authorization response. */
+export function deviceAuthorizationResponse(issued: IssuedRequest, origin: string) {
+  const userCode = formatUserCode(issued.userCode);
+  const verificationUri = `${origin}/approve`;
+  return {
+    device_code: issued.handle,
+    user_code: userCode,
+    verification_uri: verificationUri,
+    verification_uri_complete: `${verificationUri}?user_code=${userCode}`,
+    expires_in: Math.round((issued.expiresAt - Date.now()) / 1000),
+    interval: issued.interval,
+    message: `Ask your operator to visit ${verificationUri} and enter code ${userCode}`,
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * The one error renderer (STYLE.md §4). The wire only ever sees `{error, error_description}`
+ * (RFC 6749 §5.2 shape) with `Cache-Control: no-store`; internal detail goes to the log.
+ */
+
+/** Error codes on the wire: RFC 6749/8628/CIBA codes plus the contract's own. */
+export type ErrorCode =
+  | "invalid_request"
+  | "invalid_client"
+  | "invalid_grant"
+  | "invalid_token"
+  | "unauthorized_client"
+  | "unsupported_grant_type"
+  | "authorization_pending"
+  | "slow_down"
+  | "access_denied"
+  | "expired_token"
+  | "unknown_user_id"
+  | "invalid_binding_message"
+  | "already_claimed"
+  | "not_found"
+  | "method_not_allowed"
+  | "too_many_requests"
+  | "vault_full"
+  | "server_error";
+
+/** Thrown by handlers for an expected failure; rendered by `errorResponse`. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    readonly description: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(`${code}: ${description}`);
+  }
+}
+
+export const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" } as const;
+
+export function errorResponse(error: HttpError): Response {
+  return new Response(JSON.stringify({ error: error.code, error_description: error.description }), {
+    status: error.status,
+    headers: { "Content-Type": "application/json; charset=utf-8", ...NO_STORE, ...error.headers },
+  });
+}
+
+/** itty-router `catch`: expected errors render as they are; anything else is a logged 500. */
+export function renderError(error: unknown): Response {
+  if (error instanceof HttpError) return errorResponse(error);
+  console.error("unhandled error", error instanceof Error ? `${error.name}: ${error.message}` : typeof error);
+  return errorResponse(new HttpError(500, "server_error", "The server could not complete the request."));
+}
+
+export const badRequest = (description: string) => new HttpError(400, "invalid_request", description);
+export const notFound = (description = "Not found.") => new HttpError(404, "not_found", description);

@@ -1,0 +1,95 @@
+import type { z } from "zod";
+import { HttpError, NO_STORE, badRequest } from "./errors";
+
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "Content-Type": "application/json; charset=utf-8", ...NO_STORE, ...headers },
+  });
+}
+
+export function noContent(): Response {
+  return new Response(null, { status: 204, headers: NO_STORE });
+}
+
+/** Reads at most `maxBytes` of the body; a larger body is 413 without reading the rest. */
+async function readBodyText(request: Request, maxBytes: number): Promise<string> {
+  const declared = Number(request.headers.get("Content-Length") ?? "0");
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw badRequest("The body is not valid UTF-8.");
+  }
+}
+
+const tooLarge = (maxBytes: number) =>
+  new HttpError(413, "invalid_request", `The body is larger than this endpoint accepts (${maxBytes} bytes).`);
+
+function requireMediaType(request: Request, expected: string): void {
+  const type = (request.headers.get("Content-Type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== expected) throw new HttpError(415, "invalid_request", `The body must be ${expected}.`);
+}
+
+/** Names the first failing field, so a client can fix its request (STYLE.md §7). */
+function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return "The body is invalid.";
+  const field = issue.path.join(".") || "body";
+  return `${field}: ${issue.message}`;
+}
+
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw badRequest(describeIssue(result.error));
+  return result.data;
+}
+
+/** A JSON body validated by `schema`: 415 for another media type, 413 over `maxBytes`, 400 otherwise. */
+export async function readJson<S extends z.ZodType>(request: Request, schema: S, maxBytes: number): Promise<z.infer<S>> {
+  requireMediaType(request, "application/json");
+  const text = await readBodyText(request, maxBytes);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw badRequest("The body is not valid JSON.");
+  }
+  return parseWith(schema, value);
+}
+
+/** An `application/x-www-form-urlencoded` body (RFC 6749 §3.2); repeated parameters are refused (§3.1). */
+export async function readForm(request: Request, maxBytes: number): Promise<Record<string, string>> {
+  requireMediaType(request, "application/x-www-form-urlencoded");
+  const params = new URLSearchParams(await readBodyText(request, maxBytes));
+  const form: Record<string, string> = {};
+  for (const [key, value] of params) {
+    if (key in form) throw badRequest(`${key}: must not be repeated.`);
+    form[key] = value;
+  }
+  return form;
+}
+
+export function clientIp(request: Request): string {
+  return request.headers.get("CF-Connecting-IP") ?? "unknown";
+}

@@ -1,0 +1,52 @@
+/** The edge router: every route of CONTRACT.md, one error renderer, no state of its own. */
+import { Router, type IRequest } from "itty-router";
+import { HttpError, renderError } from "./errors";
+import * as admin from "./routes/admin";
+import * as approvals from "./routes/approvals";
+import * as credentials from "./routes/credentials";
+import * as oauth from "./routes/oauth";
+import * as pages from "./routes/pages";
+import * as vault from "./routes/vault";
+
+type Handler = (request: IRequest, env: Env, ctx: ExecutionContext) => Response | Promise<Response>;
+
+const router = Router<IRequest, [Env, ExecutionContext]>({ catch: renderError });
+
+/** Registers a path's handlers and answers 405 for every other method on it. */
+function route(path: string, handlers: Partial<Record<"get" | "post" | "put" | "patch" | "delete", Handler>>): void {
+  for (const [method, handler] of Object.entries(handlers)) router[method](path, handler);
+  if (handlers.get) router.head(path, handlers.get);
+  const allow = [...Object.keys(handlers), ...(handlers.get ? ["head"] : [])].map((m) => m.toUpperCase()).join(", ");
+  router.all(path, () => {
+    throw new HttpError(405, "method_not_allowed", `Use ${allow} on this path.`, { Allow: allow });
+  });
+}
+
+route("/.well-known/oauth-authorization-server", { get: oauth.metadata });
+route("/oauth/device_authorization", { post: oauth.deviceAuthorization });
+route("/oauth/token", { post: oauth.token });
+
+route("/v1/credentials/request", { post: credentials.requestCredential });
+route("/v1/credentials/poll", { post: credentials.pollCredential });
+
+route("/v1/approvals/lookup", { post: approvals.lookup });
+route("/v1/approvals/decide", { post: approvals.decide });
+
+route("/v1/admin/accounts", { post: admin.createAccount });
+route("/v1/admin/accounts/:account_id", { get: admin.getAccount, patch: admin.updateAccount });
+route("/v1/admin/accounts/:account_id/agents", { post: admin.createAgent });
+route("/v1/admin/accounts/:account_id/agents/:agent_id", { delete: admin.deleteAgent });
+route("/v1/admin/accounts/:account_id/audit", { get: admin.auditLog });
+
+route("/v1/vault", { get: vault.listItems });
+route("/v1/vault/:vault_key", { get: vault.getItem, put: vault.putItem, delete: vault.deleteItem });
+
+route("/", { get: pages.home });
+route("/approve", { get: pages.approvePage });
+route("/assets/*", { get: pages.asset });
+
+router.all("*", () => {
+  throw new HttpError(404, "not_found", "No such endpoint.");
+});
+
+export default router;

@@ -1,0 +1,88 @@
+/** The admin API (CONTRACT.md): accounts, agents and their keys, settings, the audit log. */
+import type { IRequest } from "itty-router";
+import { z } from "zod";
+import { newApiKey, requireAdmin } from "../auth";
+import { allowHttpWebhooks } from "../config";
+import { badRequest, notFound } from "../errors";
+import { randomToken, sha256 } from "../hashing";
+import { isAccountId, isAgentId, newAccountId, newAgentId } from "../ids";
+import { json, noContent, readJson } from "../http";
+import { accountStub, requestStub } from "../stubs";
+import { emailSchema, nameSchema } from "../schemas";
+import { isAllowedWebhookUrl } from "../webhook-url";
+
+const MAX_ADMIN_BODY = 8 * 1024;
+
+const createAccountSchema = z.object({ name: nameSchema, operator_email: emailSchema });
+const createAgentSchema = z.object({ name: nameSchema, email: emailSchema.nullable().optional() });
+const updateAccountSchema = z.object({
+  operator_email: emailSchema.optional(),
+  webhook_url: z.string({ error: "must be a string or null" }).max(2048).nullable().optional(),
+});
+
+function accountIdParam(request: IRequest): string {
+  const accountId = request.params.account_id ?? "";
+  if (!isAccountId(accountId)) throw notFound("No such account.");
+  return accountId;
+}
+
+export async function createAccount(request: IRequest, env: Env): Promise<Response> {
+  await requireAdmin(request, env);
+  const body = await readJson(request, createAccountSchema, MAX_ADMIN_BODY);
+  const accountId = newAccountId();
+  const account = await accountStub(env, accountId).create({ accountId, name: body.name, operatorEmail: body.operator_email });
+  return json({ account_id: account.account_id, name: account.name, operator_email: account.operator_email }, 201);
+}
+
+export async function getAccount(request: IRequest, env: Env): Promise<Response> {
+  await requireAdmin(request, env);
+  const account = await accountStub(env, accountIdParam(request)).get();
+  if (!account) throw notFound("No such account.");
+  return json(account);
+}
+
+export async function updateAccount(request: IRequest, env: Env): Promise<Response> {
+  await requireAdmin(request, env);
+  const accountId = accountIdParam(request);
+  const body = await readJson(request, updateAccountSchema, MAX_ADMIN_BODY);
+  if (typeof body.webhook_url === "string" && !isAllowedWebhookUrl(body.webhook_url, allowHttpWebhooks(env))) {
+    throw badRequest("webhook_url: must be an https URL");
+  }
+  const updated = await accountStub(env, accountId).update({
+    ...(body.operator_email !== undefined ? { operatorEmail: body.operator_email } : {}),
+    ...(body.webhook_url !== undefined ? { webhookUrl: body.webhook_url } : {}),
+  });
+  if (!updated) throw notFound("No such account.");
+  return json({ ...updated.account, ...(updated.webhookSecret ? { webhook_secret: updated.webhookSecret } : {}) });
+}
+
+/** The API key is shown once; only its SHA-256 is stored. */
+export async function createAgent(request: IRequest, env: Env): Promise<Response> {
+  await requireAdmin(request, env);
+  const accountId = accountIdParam(request);
+  const body = await readJson(request, createAgentSchema, MAX_ADMIN_BODY);
+  const agentId = newAgentId();
+  const apiKey = newApiKey(accountId, agentId, randomToken(32));
+  const agent = await accountStub(env, accountId).addAgent({ agentId, name: body.name, email: body.email ?? null, keyHash: await sha256(apiKey) });
+  if (!agent) throw notFound("No such account.");
+  return json({ agent_id: agent.id, api_key: apiKey, name: agent.name, email: agent.email, account_id: accountId }, 201);
+}
+
+/** The key stops working at once, and the agent's active requests end as denied. */
+export async function deleteAgent(request: IRequest, env: Env): Promise<Response> {
+  await requireAdmin(request, env);
+  const accountId = accountIdParam(request);
+  const agentId = request.params.agent_id ?? "";
+  if (!isAgentId(agentId)) throw notFound("No such agent.");
+  const result = await accountStub(env, accountId).deleteAgent(agentId);
+  if (result.reason === "not_found") throw notFound("No such agent.");
+  await Promise.all(result.activeUserCodes.map((userCode) => requestStub(env, userCode).revoke()));
+  return noContent();
+}
+
+export async function auditLog(request: IRequest, env: Env): Promise<Response> {
+  await requireAdmin(request, env);
+  const events = await accountStub(env, accountIdParam(request)).audit();
+  if (!events) throw notFound("No such account.");
+  return json({ events });
+}

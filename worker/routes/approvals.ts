@@ -1,0 +1,143 @@
+/** The approval page's JSON calls: `/v1/approvals/lookup` and `/v1/approvals/decide` (CONTRACT.md). */
+import type { IRequest } from "itty-router";
+import { decodeProtectedHeader, type JWK } from "jose";
+import { z } from "zod";
+import { CREDENTIAL_JWE_ALG, CREDENTIAL_JWE_ENC } from "../../core/jwe";
+import { MAX_CREDENTIAL_BYTES, MAX_CREDENTIAL_JWE_BYTES } from "../../core/limits";
+import { formatUserCode, normalizeUserCode } from "../../core/user-code";
+import type { Actor } from "../../durable-objects/request-do";
+import type { LookupResult, RequestView } from "../../durable-objects/request-types";
+import { existingSession, sessionFor } from "../approval-session";
+import { HttpError } from "../errors";
+import { clientIp, json, readJson } from "../http";
+import { encryptToKey } from "../request-keys";
+import { requestStub } from "../stubs";
+import { signToken, stringClaim, verifyToken } from "../tokens";
+
+const MAX_LOOKUP_BODY = 4 * 1024;
+/** A 16 KiB value JSON-escaped at worst, or a 32 KiB JWE, with room to spare. */
+const MAX_DECIDE_BODY = 128 * 1024;
+
+const lookupSchema = z.union(
+  [
+    z.object({ user_code: z.string({ error: "must be a string" }).max(64), email: z.string({ error: "must be a string" }).max(320) }),
+    z.object({ link_token: z.string({ error: "must be a string" }).max(4096) }),
+  ],
+  { error: "must have user_code and email, or link_token" },
+);
+
+const compactJwe = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+const decideSchema = z
+  .object({
+    approval_token: z.string({ error: "is required" }).max(8192),
+    decision: z.enum(["approve", "deny"], { error: 'must be "approve" or "deny"' }),
+    credential_value: z
+      .string({ error: "must be a string" })
+      .refine((v) => v.length > 0, "must not be empty")
+      .refine((v) => new TextEncoder().encode(v).byteLength <= MAX_CREDENTIAL_BYTES, `must be at most ${MAX_CREDENTIAL_BYTES} bytes`)
+      .optional(),
+    credential_jwe: z
+      .string({ error: "must be a string" })
+      .max(MAX_CREDENTIAL_JWE_BYTES, `must be at most ${MAX_CREDENTIAL_JWE_BYTES} bytes`)
+      .regex(compactJwe, "must be a compact JWE")
+      .refine(hasCredentialJweHeader, `must use alg ${CREDENTIAL_JWE_ALG} and enc ${CREDENTIAL_JWE_ENC}`)
+      .optional(),
+  })
+  .superRefine((body, ctx) => {
+    const given = Number(body.credential_value !== undefined) + Number(body.credential_jwe !== undefined);
+    if (body.decision === "approve" && given !== 1) {
+      ctx.addIssue({ code: "custom", path: ["credential_value"], message: "approve needs exactly one of credential_value or credential_jwe" });
+    }
+  });
+
+function hasCredentialJweHeader(jwe: string): boolean {
+  try {
+    const header = decodeProtectedHeader(jwe);
+    return header.alg === CREDENTIAL_JWE_ALG && header.enc === CREDENTIAL_JWE_ENC;
+  } catch {
+    return false;
+  }
+}
+
+const actorOf = (request: Request): Actor => ({ ip: clientIp(request), userAgent: request.headers.get("User-Agent") ?? "" });
+
+/** A look-up by code and email, or by a signed approval link; the first success claims the request. */
+export async function lookup(request: IRequest, env: Env): Promise<Response> {
+  const limit = await env.LOOKUP_LIMITER.limit({ key: clientIp(request) });
+  if (!limit.success) throw new HttpError(429, "too_many_requests", "Too many look-ups from this address; wait a minute.", { "Retry-After": "60" });
+  const body = await readJson(request, lookupSchema, MAX_LOOKUP_BODY);
+  let userCode: string | null;
+  let email: string | null;
+  if ("link_token" in body) {
+    const link = await verifyToken(env, "approval_link", body.link_token);
+    userCode = link.reason === "ok" ? stringClaim(link.claims, "uc") : null;
+    email = null;
+  } else {
+    userCode = normalizeUserCode(body.user_code);
+    email = body.email;
+  }
+  if (!userCode) throw lookupError({ reason: "not_found" });
+  const session = await sessionFor(request);
+  const result = await requestStub(env, userCode).lookup({ email, sessionHash: session.hash, actor: actorOf(request) });
+  if (result.reason !== "ok") throw lookupError(result);
+  const approvalToken = await signToken(env, "approval", { uc: userCode, ek: result.view.encryptionKey }, result.view.expiresAt);
+  return json(
+    { approval_token: approvalToken, request: requestJson(result.view, "link_token" in body) },
+    200,
+    session.setCookie ? { "Set-Cookie": session.setCookie } : {},
+  );
+}
+
+function requestJson(view: RequestView, viaLink: boolean) {
+  return {
+    agent: view.agent,
+    account_id: view.accountId,
+    description: view.description,
+    vault_key: view.vaultKey,
+    expires_at: new Date(view.expiresAt).toISOString(),
+    ...(view.bindingMessage !== null ? { binding_message: view.bindingMessage } : {}),
+    ...(view.publicKey ? { public_key: view.publicKey } : {}),
+    encryption_key: view.encryptionKey,
+    user_code: viaLink || view.protocol === "ciba" ? null : formatUserCode(view.userCode),
+  };
+}
+
+function lookupError(result: Exclude<LookupResult, { reason: "ok" }>): HttpError {
+  switch (result.reason) {
+    case "not_found":
+      return new HttpError(404, "not_found", "No pending request has that code; it may have expired.");
+    case "locked":
+      return new HttpError(403, "access_denied", "This code is locked after too many failed attempts.");
+    case "already_claimed":
+      return new HttpError(409, "already_claimed", "This request is already open in another browser.");
+    case "wrong_email":
+      return new HttpError(
+        403,
+        "access_denied",
+        result.locked
+          ? "The email does not match; the code is now locked after too many failed attempts."
+          : "The email does not match this request's operator. Attempts are limited.",
+      );
+  }
+}
+
+/** The operator's explicit decision (a GET never decides anything). */
+export async function decide(request: IRequest, env: Env): Promise<Response> {
+  const body = await readJson(request, decideSchema, MAX_DECIDE_BODY);
+  const invalidToken = new HttpError(403, "invalid_token", "This approval is no longer valid: it was used or it expired.");
+  const verified = await verifyToken(env, "approval", body.approval_token);
+  const sessionHash = await existingSession(request);
+  if (verified.reason !== "ok" || !sessionHash) throw invalidToken;
+  const userCode = stringClaim(verified.claims, "uc");
+  const encryptionKey = verified.claims.ek as JWK | undefined;
+  if (!userCode || !encryptionKey) throw invalidToken;
+  let payload: string | null = null;
+  if (body.decision === "approve") {
+    payload = body.credential_jwe ?? (await encryptToKey(body.credential_value!, encryptionKey));
+  }
+  const result = await requestStub(env, userCode).decide({ sessionHash, decision: body.decision, payload, actor: actorOf(request) });
+  if (result.reason === "invalid_token") throw invalidToken;
+  return json({ status: result.reason });
+}
+

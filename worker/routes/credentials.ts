@@ -1,0 +1,39 @@
+/** The agent API: `/v1/credentials/request` and `/v1/credentials/poll` (CONTRACT.md). */
+import type { IRequest } from "itty-router";
+import { agentFromBearer } from "../auth";
+import { baseUrl } from "../config";
+import { deviceAuthorizationResponse } from "../device-response";
+import { badRequest } from "../errors";
+import { json, readJson } from "../http";
+import { issueRequest } from "../issue-request";
+import { pollRequest } from "../poll-request";
+import { isUsablePublicKey } from "../request-keys";
+import { credentialRequestSchema, pollSchema } from "../schemas";
+
+const MAX_REQUEST_BODY = 8 * 1024;
+
+export async function requestCredential(request: IRequest, env: Env): Promise<Response> {
+  const credentials = await agentFromBearer(request);
+  const body = await readJson(request, credentialRequestSchema, MAX_REQUEST_BODY);
+  if (body.public_key && !(await isUsablePublicKey(body.public_key))) throw badRequest("public_key: is not a valid public key");
+  const issued = await issueRequest(env, credentials, {
+    description: body.description,
+    vaultKey: body.vault_key,
+    publicKey: body.public_key ?? null,
+    protocol: "device",
+    bindingMessage: null,
+    requestedExpirySeconds: null,
+    ping: null,
+  });
+  return json(deviceAuthorizationResponse(issued, baseUrl(request, env)));
+}
+
+export async function pollCredential(request: IRequest, env: Env): Promise<Response> {
+  const { device_code } = await readJson(request, pollSchema, MAX_REQUEST_BODY);
+  const delivered = await pollRequest(env, "device_code", device_code, null);
+  return json(
+    "credentialJwe" in delivered
+      ? { vault_key: delivered.vaultKey, description: delivered.description, credential_jwe: delivered.credentialJwe }
+      : { vault_key: delivered.vaultKey, description: delivered.description, credential_value: delivered.credentialValue },
+  );
+}

@@ -1,0 +1,112 @@
+/**
+ * The OAuth surface for standard client libraries: RFC 8414 metadata, the RFC 8628 device
+ * authorization and token endpoints (client_id = agent_id, client_secret = api_key).
+ */
+import type { IRequest } from "itty-router";
+import type { JWK } from "jose";
+import { agentFromClientAuth, requireAgent } from "../auth";
+import { baseUrl } from "../config";
+import { deviceAuthorizationResponse } from "../device-response";
+import { HttpError, badRequest } from "../errors";
+import { json, parseWith, readForm } from "../http";
+import { issueRequest } from "../issue-request";
+import { pollRequest } from "../poll-request";
+import { isUsablePublicKey } from "../request-keys";
+import { descriptionSchema, publicJwkSchema, vaultKeySchema } from "../schemas";
+
+const MAX_FORM_BODY = 8 * 1024;
+export const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+export const CIBA_GRANT = "urn:openid:params:grant-type:ciba";
+const CREDENTIAL_TOKEN_TYPE = "urn:keyferry:params:oauth:token-type:credential";
+
+/** RFC 8414 §2; the issuer is the public origin, so `discovery()` finds itself. */
+export function metadata(request: IRequest, env: Env): Response {
+  const issuer = baseUrl(request, env);
+  return json({
+    issuer,
+    device_authorization_endpoint: `${issuer}/oauth/device_authorization`,
+    token_endpoint: `${issuer}/oauth/token`,
+    backchannel_authentication_endpoint: `${issuer}/oauth/bc-authorize`,
+    grant_types_supported: [DEVICE_CODE_GRANT, CIBA_GRANT],
+    token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+    backchannel_token_delivery_modes_supported: ["poll", "ping"],
+    backchannel_user_code_parameter_supported: false,
+    response_types_supported: [],
+    service_documentation: `${issuer}/approve`,
+  });
+}
+
+/** A form parameter that carries JSON (the `public_key` extension parameter). */
+export async function publicKeyParameter(value: string | undefined): Promise<JWK | null> {
+  if (value === undefined || value === "") return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw badRequest("public_key: must be a JWK as a JSON string");
+  }
+  const jwk = parseWith(publicJwkSchema, parsed);
+  if (!(await isUsablePublicKey(jwk))) throw badRequest("public_key: is not a valid public key");
+  return jwk;
+}
+
+/** RFC 8628 §3.1, with the extension parameters `description`, `vault_key` and `public_key`. */
+export async function deviceAuthorization(request: IRequest, env: Env): Promise<Response> {
+  const form = await readForm(request, MAX_FORM_BODY);
+  const credentials = await agentFromClientAuth(request, form);
+  const description = parseWith(descriptionSchema.optional(), form.description);
+  if (description === undefined) throw badRequest("description: is required");
+  const vaultKey = parseWith(vaultKeySchema.optional(), form.vault_key);
+  if (vaultKey === undefined) throw badRequest("vault_key: is required");
+  const issued = await issueRequest(env, credentials, {
+    description,
+    vaultKey,
+    publicKey: await publicKeyParameter(form.public_key),
+    protocol: "device",
+    bindingMessage: null,
+    requestedExpirySeconds: null,
+    ping: null,
+  });
+  return json(deviceAuthorizationResponse(issued, baseUrl(request, env)));
+}
+
+function grantHandle(form: Record<string, string>): ["device_code" | "auth_req_id", string] {
+  switch (form.grant_type) {
+    case DEVICE_CODE_GRANT:
+      if (!form.device_code) throw badRequest("device_code: is required");
+      return ["device_code", form.device_code];
+    case CIBA_GRANT:
+      if (!form.auth_req_id) throw badRequest("auth_req_id: is required");
+      return ["auth_req_id", form.auth_req_id];
+    case undefined:
+      throw badRequest("grant_type: is required");
+    default:
+      throw new HttpError(400, "unsupported_grant_type", "Supported grants: the device code grant and CIBA.");
+  }
+}
+
+/** RFC 8628 §3.4 and CIBA Core §10.1: the client must be the agent that made the request. */
+export async function token(request: IRequest, env: Env): Promise<Response> {
+  const form = await readForm(request, MAX_FORM_BODY);
+  const credentials = await agentFromClientAuth(request, form);
+  const client = { agentId: credentials.agentId, keyHash: credentials.keyHash };
+  const [kind, handle] = grantHandle(form);
+  let delivered;
+  try {
+    delivered = await pollRequest(env, kind, handle, client);
+  } catch (error) {
+    // A request object vouches for its own agent's key before it answers pending, slow_down or
+    // denied. Where no request could (unknown, expired or another agent's code), confirm the client
+    // with its account, so a bad client hears invalid_client rather than a grant error.
+    if (error instanceof HttpError && (error.code === "invalid_grant" || error.code === "expired_token")) {
+      await requireAgent(env, credentials);
+    }
+    throw error;
+  }
+  return json({
+    access_token: "credentialJwe" in delivered ? delivered.credentialJwe : delivered.credentialValue,
+    token_type: "Bearer",
+    issued_token_type: CREDENTIAL_TOKEN_TYPE,
+    vault_key: delivered.vaultKey,
+  });
+}

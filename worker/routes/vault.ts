@@ -1,0 +1,58 @@
+/** The zero-knowledge vault (CONTRACT.md): each agent sees only its own ciphertext. */
+import type { IRequest } from "itty-router";
+import { z } from "zod";
+import { MAX_VAULT_CIPHERTEXT_BYTES } from "../../core/limits";
+import { agentFromBearer, requireAgent } from "../auth";
+import { HttpError, badRequest, notFound } from "../errors";
+import { json, noContent, parseWith, readJson } from "../http";
+import { vaultKeySchema } from "../schemas";
+import { vaultStub } from "../stubs";
+
+const putSchema = z.object({
+  ciphertext: z
+    .string({ error: "must be a string" })
+    .min(1, "must not be empty")
+    .max(MAX_VAULT_CIPHERTEXT_BYTES, `must be at most ${MAX_VAULT_CIPHERTEXT_BYTES} bytes`),
+});
+
+async function agentVault(request: IRequest, env: Env) {
+  const credentials = await agentFromBearer(request);
+  await requireAgent(env, credentials);
+  return vaultStub(env, credentials.agentId);
+}
+
+function vaultKeyParam(request: IRequest): string {
+  let raw: string;
+  try {
+    raw = decodeURIComponent(request.params.vault_key ?? "");
+  } catch {
+    throw badRequest("vault_key: is not valid percent-encoding");
+  }
+  return parseWith(vaultKeySchema, raw);
+}
+
+export async function putItem(request: IRequest, env: Env): Promise<Response> {
+  const vaultKey = vaultKeyParam(request);
+  const vault = await agentVault(request, env);
+  const { ciphertext } = await readJson(request, putSchema, MAX_VAULT_CIPHERTEXT_BYTES + 1024);
+  const result = await vault.put(vaultKey, ciphertext);
+  if (result.reason === "vault_full") throw new HttpError(409, "vault_full", "This agent's vault holds the most items it may; delete some first.");
+  return json({ vault_key: result.vault_key, updated_at: result.updated_at });
+}
+
+export async function getItem(request: IRequest, env: Env): Promise<Response> {
+  const vaultKey = vaultKeyParam(request);
+  const item = await (await agentVault(request, env)).get(vaultKey);
+  if (!item) throw notFound("No vault item has that key.");
+  return json(item);
+}
+
+export async function listItems(request: IRequest, env: Env): Promise<Response> {
+  return json({ items: await (await agentVault(request, env)).list() });
+}
+
+export async function deleteItem(request: IRequest, env: Env): Promise<Response> {
+  const vaultKey = vaultKeyParam(request);
+  await (await agentVault(request, env)).delete(vaultKey);
+  return noContent();
+}

@@ -1,0 +1,4 @@
+/** Which Durable Object owns what (DESIGN.md): addressing in one place. */
+export const requestStub = (env: Env, userCode: string) => env.REQUESTS.get(env.REQUESTS.idFromName(userCode));
+export const accountStub = (env: Env, accountId: string) => env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+export const vaultStub = (env: Env, agentId: string) => env.VAULTS.get(env.VAULTS.idFromName(agentId));

@@ -1,0 +1,78 @@
+/**
+ * Tokens the worker signs and alone can verify (HS256 under TOKEN_SIGNING_KEY). Each kind has its
+ * own `typ` and audience so one can never stand in for another (RFC 8725 §3.11), and every
+ * verification pins algorithm, type, issuer, audience and maximum age (STYLE.md §8).
+ */
+import { SignJWT, base64url, errors, jwtVerify, type JWTPayload } from "jose";
+import { requireSecret } from "./config";
+import { HttpError } from "./errors";
+
+const ISSUER = "keyferry";
+const MAX_AGE = "1d";
+
+export type TokenKind = "device_code" | "auth_req_id" | "approval" | "approval_link";
+
+const PROFILES: Record<TokenKind, { typ: string; audience: string }> = {
+  device_code: { typ: "kf-device-code+jwt", audience: "urn:keyferry:device-code" },
+  auth_req_id: { typ: "kf-auth-req-id+jwt", audience: "urn:keyferry:auth-req-id" },
+  approval: { typ: "kf-approval+jwt", audience: "urn:keyferry:approval" },
+  approval_link: { typ: "kf-approval-link+jwt", audience: "urn:keyferry:approval-link" },
+};
+
+const keyCache = new Map<string, Uint8Array>();
+
+function signingKey(env: Env): Uint8Array {
+  const encoded = requireSecret(env, "TOKEN_SIGNING_KEY");
+  let key = keyCache.get(encoded);
+  if (!key) {
+    try {
+      key = base64url.decode(encoded);
+    } catch {
+      key = new Uint8Array();
+    }
+    if (key.byteLength < 32) {
+      console.error("TOKEN_SIGNING_KEY must be base64url of at least 32 random bytes");
+      throw new HttpError(500, "server_error", "The server is not configured.");
+    }
+    keyCache.set(encoded, key);
+  }
+  return key;
+}
+
+export async function signToken(env: Env, kind: TokenKind, claims: JWTPayload, expiresAtMs: number): Promise<string> {
+  const { typ, audience } = PROFILES[kind];
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: "HS256", typ })
+    .setIssuer(ISSUER)
+    .setAudience(audience)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(expiresAtMs / 1000))
+    .sign(signingKey(env));
+}
+
+export type VerifiedToken = { reason: "ok"; claims: JWTPayload } | { reason: "expired"; claims: JWTPayload } | { reason: "invalid" };
+
+/** `expired` only for a token whose signature is good: a forged one is `invalid` whatever it says. */
+export async function verifyToken(env: Env, kind: TokenKind, token: string): Promise<VerifiedToken> {
+  const { typ, audience } = PROFILES[kind];
+  if (token.length > 4096) return { reason: "invalid" };
+  try {
+    const { payload } = await jwtVerify(token, signingKey(env), {
+      algorithms: ["HS256"],
+      typ,
+      issuer: ISSUER,
+      audience,
+      maxTokenAge: MAX_AGE,
+      requiredClaims: ["exp", "iat"],
+    });
+    return { reason: "ok", claims: payload };
+  } catch (error) {
+    if (error instanceof errors.JWTExpired) return { reason: "expired", claims: error.payload };
+    return { reason: "invalid" };
+  }
+}
+
+export const stringClaim = (claims: JWTPayload, name: string): string | null => {
+  const value = claims[name];
+  return typeof value === "string" ? value : null;
+};
