@@ -1,0 +1,43 @@
+import type { KeyferryErrorCode } from "../errors";
+
+/** The CLI's exit codes, documented in sdk/README.md. `run` exits with its command's own code. */
+export const EXIT = {
+  OK: 0,
+  USAGE: 1,
+  DENIED: 2,
+  EXPIRED: 3,
+  NETWORK: 4,
+  TIMEOUT: 5,
+  NOT_FOUND: 6,
+  DECRYPTION: 7,
+  UNAUTHORIZED: 8,
+  /** A bug in the CLI (sysexits EX_SOFTWARE). */
+  INTERNAL: 70,
+  COMMAND_NOT_EXECUTABLE: 126,
+  COMMAND_NOT_FOUND: 127,
+  INTERRUPTED: 130,
+} as const;
+
+const BY_ERROR_CODE: Record<KeyferryErrorCode, number> = {
+  INVALID_ARGUMENT: EXIT.USAGE,
+  INVALID_REQUEST: EXIT.USAGE,
+  ACCESS_DENIED: EXIT.DENIED,
+  EXPIRED_TOKEN: EXIT.EXPIRED,
+  INVALID_GRANT: EXIT.EXPIRED,
+  NETWORK: EXIT.NETWORK,
+  SERVER_ERROR: EXIT.NETWORK,
+  INVALID_RESPONSE: EXIT.NETWORK,
+  RATE_LIMITED: EXIT.NETWORK,
+  VAULT_FULL: EXIT.NETWORK,
+  TIMEOUT: EXIT.TIMEOUT,
+  NOT_FOUND: EXIT.NOT_FOUND,
+  DECRYPTION_FAILED: EXIT.DECRYPTION,
+  VAULT_KEY_MISMATCH: EXIT.DECRYPTION,
+  MISSING_KEY: EXIT.DECRYPTION,
+  UNAUTHORIZED: EXIT.UNAUTHORIZED,
+  ABORTED: EXIT.INTERRUPTED,
+};
+
+export function exitCodeFor(code: KeyferryErrorCode): number {
+  return BY_ERROR_CODE[code];
+}

@@ -1,0 +1,13 @@
+/**
+ * Keyferry agent SDK. Runs on Node 20+, Bun, Deno and Cloudflare Workers: it uses only `fetch`,
+ * WebCrypto and jose.
+ */
+export { createClient, type ClientOptions, type KeyferryClient } from "./client";
+export { KeyferryError, isKeyferryError, type KeyferryErrorCode } from "./errors";
+export type { FetchLike } from "./http";
+export { generateMasterSeed, MIN_MASTER_SEED_BYTES, type MasterSeed } from "./master-seed";
+export type { CredentialRequest, CredentialRequestOptions } from "./request";
+export type { Clock, Sleep } from "./sleep";
+export type { Vault, VaultCallOptions, VaultItem } from "./vault";
+export { VAULT_FORMAT, VAULT_HKDF_INFO, VAULT_HKDF_SALT } from "./vault-crypto";
+export { SLOW_DOWN_STEP_SECONDS, type ApprovedCredential, type WaitOptions } from "./wait";

@@ -1,0 +1,84 @@
+// Test doubles for the SDK unit tests: an in-memory Keyferry API behind an injected `fetch`, and a
+// fake clock whose `sleep` returns at once and moves time forward, so waits take no real seconds.
+import { abortedError } from "../../sdk/src/http";
+import type { FetchLike } from "../../sdk/src/http";
+
+export interface Exchange {
+  method: string;
+  path: string;
+  headers: Headers;
+  body: unknown;
+}
+
+export type Handler = (exchange: Exchange) => Response | Promise<Response>;
+
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(body === undefined ? null : JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", "cache-control": "no-store", ...headers },
+  });
+}
+
+export const oauthError = (error: string, status = 400) => json(status, { error, error_description: `${error} (test)` });
+
+/** A `fetch` that records every exchange and answers with `handler`. */
+export function fakeFetch(handler: Handler): { fetch: FetchLike; exchanges: Exchange[] } {
+  const exchanges: Exchange[] = [];
+  const fetch: FetchLike = async (input, init) => {
+    const url = new URL(input);
+    const text = typeof init.body === "string" ? init.body : undefined;
+    const exchange = {
+      method: init.method ?? "GET",
+      path: url.pathname,
+      headers: new Headers(init.headers),
+      body: text === undefined ? undefined : JSON.parse(text),
+    };
+    exchanges.push(exchange);
+    return handler(exchange);
+  };
+  return { fetch, exchanges };
+}
+
+export function fakeClock(start = Date.UTC(2026, 0, 1)) {
+  let time = start;
+  const sleeps: number[] = [];
+  return {
+    sleeps,
+    now: () => time,
+    advance: (ms: number) => {
+      time += ms;
+    },
+    sleep: async (ms: number, signal?: AbortSignal) => {
+      if (signal?.aborted) throw abortedError(signal);
+      sleeps.push(ms);
+      time += ms;
+      if (signal?.aborted) throw abortedError(signal);
+    },
+  };
+}
+
+/** An in-memory `/v1/vault` for one agent, as CONTRACT.md describes it. */
+export function fakeVaultServer() {
+  const items = new Map<string, { ciphertext: string; updated_at: string }>();
+  const handler: Handler = ({ method, path, body }) => {
+    if (path === "/v1/vault" && method === "GET") {
+      return json(200, { items: [...items].map(([vault_key, item]) => ({ vault_key, updated_at: item.updated_at })) });
+    }
+    const name = decodeURIComponent(path.replace(/^\/v1\/vault\//, ""));
+    if (method === "PUT") {
+      const updated_at = new Date().toISOString();
+      items.set(name, { ciphertext: (body as { ciphertext: string }).ciphertext, updated_at });
+      return json(200, { vault_key: name, updated_at });
+    }
+    if (method === "GET") {
+      const item = items.get(name);
+      return item ? json(200, { vault_key: name, ...item }) : oauthError("not_found", 404);
+    }
+    if (method === "DELETE") {
+      items.delete(name);
+      return new Response(null, { status: 204 });
+    }
+    return oauthError("invalid_request");
+  };
+  return { items, ...fakeFetch(handler) };
+}
