@@ -93,10 +93,14 @@ describe("no plaintext credential at rest", () => {
 
   it("plain mode: the operator sends credential_value", async () => {
     const secret = distinctiveSecret();
-    const { issued, found } = await issue("Plain value");
+    // Control: the scan does see what the request object persists (its description is held in the
+    // clear by design), so an empty result below means something.
+    const description = `Plain value ${randomBytes(8).toString("hex")}`;
+    const { issued, found } = await issue(description);
     const decided = await decide(server, found.cookie, { approval_token: found.res.json.approval_token, decision: "approve", credential_value: secret });
     expect(decided).toMatchObject({ status: 200, json: { status: "approved" } });
 
+    expect((await filesRevealing(server.persistDir, description)).revealing).not.toEqual([]);
     await expectNoPlaintext(secret);
     expect((await deliverOnce(issued.device_code)).credential_value).toBe(secret);
     await expectNoPlaintext(secret);
