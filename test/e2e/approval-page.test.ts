@@ -120,6 +120,11 @@ describe.skipIf(!browserAvailable())("approval page", () => {
 
     await p.getByLabel("Credential").fill(secret);
     await expect.poll(() => p.locator("#credential-count").textContent()).toBe(`${secret.length} / 16384 bytes`);
+    // Masked by default; Show reveals it for checking.
+    expect(await p.getByLabel("Credential").getAttribute("class")).toMatch(/\bmasked\b/);
+    await p.getByRole("button", { name: "Show" }).click();
+    expect(await p.getByRole("button", { name: "Hide" }).getAttribute("aria-pressed")).toBe("true");
+    expect(await p.getByLabel("Credential").getAttribute("class")).not.toMatch(/\bmasked\b/);
     await p.getByRole("button", { name: "Approve" }).click();
     await expect.poll(() => p.getByRole("heading", { name: "Approved" }).isVisible()).toBe(true);
 
@@ -173,10 +178,19 @@ describe.skipIf(!browserAvailable())("approval page", () => {
   test("deny: the page says Denied and the agent's poll gets access_denied", async () => {
     const agent = await newAgent("deny-bot");
     const authorization = await newRequest(agent.apiKey, { description: "Database password", vault_key: "db-password" });
-    const { page: p, problems } = await page();
+    const { page: p, sent, problems } = await page();
 
     await lookUp(p, authorization, agent.operatorEmail);
     await expect.poll(() => p.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
+
+    // An empty or oversized credential is refused in the page, before anything is sent.
+    await p.getByRole("button", { name: "Approve" }).click();
+    await expect.poll(() => p.getByRole("alert").textContent()).toMatch(/Enter the credential/);
+    await p.getByLabel("Credential").fill("a".repeat(16385));
+    await p.getByRole("button", { name: "Approve" }).click();
+    await expect.poll(() => p.getByRole("alert").textContent()).toMatch(/16385 bytes.*16384/);
+    expect(sent.filter((r) => r.url.includes("/v1/approvals/decide"))).toEqual([]);
+
     await p.getByRole("button", { name: "Deny" }).click();
     await expect.poll(() => p.getByRole("heading", { name: "Denied" }).isVisible()).toBe(true);
 
