@@ -73,3 +73,15 @@ export async function approve(userCode: string, email: string, value: string) {
 }
 
 export const poll = (deviceCode: string) => call("POST", "/v1/credentials/poll", { json: { device_code: deviceCode } });
+
+/** Reads the account's audit log until `predicate` holds (audit writes finish in the background). */
+export async function auditUntil(accountId: string, predicate: (events: Array<Record<string, any>>) => boolean) {
+  for (let i = 0; i < 50; i++) {
+    const audit = await call("GET", `/v1/admin/accounts/${accountId}/audit`, { headers: admin });
+    if (predicate(audit.body.events)) return audit.body.events as Array<Record<string, any>>;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error("the audit log never showed the expected events");
+}
+
+export const normalized = (userCode: string) => userCode.replace("-", "");

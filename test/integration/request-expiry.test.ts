@@ -1,0 +1,89 @@
+import { env } from "cloudflare:workers";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
+
+const requestObject = (userCode: string) => env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode)));
+
+/** Moves a live request's expiry into the past, as time would, and drops the object from memory. */
+async function expireNow(userCode: string) {
+  const stub = requestObject(userCode);
+  await runInDurableObject(stub, (_instance, state) => {
+    state.storage.sql.exec("UPDATE request SET expires_at = ?", Date.now() - 1);
+  });
+  await evictDurableObject(stub);
+  return stub;
+}
+
+describe("request expiry: every call checks expires_at, the alarm erases everything", () => {
+  it("schedules the TTL alarm at expires_at when the request is created", async () => {
+    const { apiKey } = await newAgent();
+    const before = Date.now();
+    const issued = await requestCredential(apiKey);
+    const alarm = await runInDurableObject(requestObject(issued.body.user_code), (_i, state) => state.storage.getAlarm());
+    expect(alarm).toBeGreaterThanOrEqual(before + 600_000);
+    expect(alarm).toBeLessThanOrEqual(Date.now() + 600_000);
+  });
+
+  it("answers expired_token and not_found past expiry even before the alarm runs", async () => {
+    const { apiKey, operatorEmail } = await newAgent();
+    const issued = await requestCredential(apiKey);
+    await expireNow(issued.body.user_code);
+    expect((await poll(issued.body.device_code)).body.error).toBe("expired_token");
+    expect((await lookupAs(issued.body.user_code, operatorEmail)).status).toBe(404);
+  });
+
+  it("erases all storage at the alarm, frees the slot, audits the expiry and keeps answering without a 500", async () => {
+    const { apiKey, operatorEmail, accountId } = await newAgent();
+    const issued = await requestCredential(apiKey);
+    const stub = await expireNow(issued.body.user_code);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+
+    const tables = await runInDurableObject(stub, (_i, state) =>
+      state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'sqlite_%'").toArray(),
+    );
+    expect(tables).toEqual([]);
+    // The object is still in memory with its table gone: calls must not fail.
+    expect((await poll(issued.body.device_code)).body.error).toBe("invalid_grant");
+    expect((await lookupAs(issued.body.user_code, operatorEmail)).status).toBe(404);
+
+    const events = await auditUntil(accountId, (e) => e.some((x) => x.type === "expired"));
+    expect(events.find((x) => x.type === "expired")).toMatchObject({ agent_id: expect.stringMatching(/^agt_/), request_id: expect.stringMatching(/^req_/) });
+    // Five new requests fit again: the expired one no longer holds a slot.
+    for (let i = 0; i < 5; i++) expect((await requestCredential(apiKey)).status).toBe(200);
+  });
+
+  it("reschedules a premature alarm instead of erasing a live request", async () => {
+    const { apiKey } = await newAgent();
+    const issued = await requestCredential(apiKey);
+    const stub = requestObject(issued.body.user_code);
+    await runInDurableObject(stub, (_i, state) => state.storage.setAlarm(Date.now()));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await poll(issued.body.device_code)).body.error).toBe("authorization_pending");
+  });
+
+  it("erases a delivered request at once: nothing is left on disk", async () => {
+    const { apiKey, operatorEmail } = await newAgent();
+    const issued = await requestCredential(apiKey);
+    const looked = await lookupAs(issued.body.user_code, operatorEmail);
+    await call("POST", "/v1/approvals/decide", {
+      headers: { Cookie: looked.cookie! },
+      json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "sk_erase_me" },
+    });
+    expect((await poll(issued.body.device_code)).status).toBe(200);
+    const rows = await runInDurableObject(requestObject(issued.body.user_code), (_i, state) =>
+      state.storage.sql.exec("SELECT * FROM request").toArray(),
+    );
+    expect(rows).toEqual([]);
+  });
+
+  it("forgets the last poll on eviction, but not a raised interval", async () => {
+    const { apiKey } = await newAgent();
+    const issued = await requestCredential(apiKey);
+    await poll(issued.body.device_code);
+    expect((await poll(issued.body.device_code)).body.error).toBe("slow_down");
+    await evictDurableObject(requestObject(issued.body.user_code));
+    expect((await poll(issued.body.device_code)).body.error).toBe("authorization_pending");
+    expect((await poll(issued.body.device_code)).body.error_description).toContain("15 seconds");
+  });
+});
