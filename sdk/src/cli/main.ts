@@ -55,7 +55,8 @@ function report(error: unknown): number {
     return error.exitCode;
   }
   if (error instanceof KeyferryError) {
-    process.stderr.write(`keyferry: ${error.message}\n`);
+    const message = error.code === "ABORTED" ? "interrupted" : error.message;
+    process.stderr.write(`keyferry: ${message}\n`);
     return exitCodeFor(error.code);
   }
   // A bug: say what kind, but print no message or stack that could carry a value.
