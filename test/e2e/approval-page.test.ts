@@ -9,6 +9,9 @@ import { keyFingerprint } from "../../core/fingerprint";
 import { pollCredential, pollUntilSettled, requestCredential, type DeviceAuthorization } from "./support/approval";
 import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
 
+/** expect.poll with room for a loaded machine: vitest's default of 1 s is too tight for a real browser. */
+const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
+
 const PHONE: BrowserContextOptions = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 const DESKTOP: BrowserContextOptions = { viewport: { width: 1280, height: 800 } };
 const REVIEW_HEADING = { name: "Review the request" };
@@ -40,7 +43,7 @@ async function openPage(browser: Browser, options: BrowserContextOptions = DESKT
 /** Step 1 of the page: the code is prefilled from the link, the operator types the email. */
 async function lookUp(page: Page, authorization: DeviceAuthorization, email: string): Promise<void> {
   await page.goto(authorization.verification_uri_complete);
-  await expect.poll(() => page.getByLabel("Code").inputValue()).toBe(authorization.user_code);
+  await eventually(() => page.getByLabel("Code").inputValue()).toBe(authorization.user_code);
   await page.getByLabel("Email").fill(email);
   await page.getByRole("button", { name: "Continue" }).click();
 }
@@ -90,9 +93,9 @@ describe.skipIf(!browserAvailable())("approval page", () => {
     expect(headers["cache-control"]).toMatch(/no-store/);
     expect(headers["referrer-policy"]).toBe("no-referrer");
     expect(headers["x-content-type-options"]).toBe("nosniff");
-    await expect.poll(() => p.getByRole("button", { name: "Continue" }).isVisible()).toBe(true);
+    await eventually(() => p.getByRole("button", { name: "Continue" }).isVisible()).toBe(true);
     // The module ran (it focuses the first empty field) and nothing was blocked by the CSP.
-    await expect.poll(() => p.evaluate(() => document.activeElement?.id)).toBe("user-code");
+    await eventually(() => p.evaluate(() => document.activeElement?.id)).toBe("user-code");
     expect(problems).toEqual([]);
   });
 
@@ -104,7 +107,7 @@ describe.skipIf(!browserAvailable())("approval page", () => {
     const { page: p, sent, problems } = await page();
 
     await lookUp(p, authorization, agent.operatorEmail);
-    await expect.poll(() => p.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
+    await eventually(() => p.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
     expect(await p.locator("#agent-name").textContent()).toBe("deploy-bot");
     expect(await p.locator("#agent-email").textContent()).toBe("deploy-bot@example.com");
     expect(await p.locator("#account-id").textContent()).toBe(agent.accountId);
@@ -116,17 +119,17 @@ describe.skipIf(!browserAvailable())("approval page", () => {
     const first = toSeconds(await p.locator("#time-left").textContent());
     expect(first).toBeGreaterThan(authorization.expires_in - 30);
     expect(first).toBeLessThanOrEqual(authorization.expires_in);
-    await expect.poll(async () => toSeconds(await p.locator("#time-left").textContent()), { timeout: 5_000 }).toBeLessThan(first);
+    await eventually(async () => toSeconds(await p.locator("#time-left").textContent())).toBeLessThan(first);
 
     await p.getByLabel("Credential").fill(secret);
-    await expect.poll(() => p.locator("#credential-count").textContent()).toBe(`${secret.length} / 16384 bytes`);
+    await eventually(() => p.locator("#credential-count").textContent()).toBe(`${secret.length} / 16384 bytes`);
     // Masked by default; Show reveals it for checking.
     expect(await p.getByLabel("Credential").getAttribute("class")).toMatch(/\bmasked\b/);
     await p.getByRole("button", { name: "Show" }).click();
     expect(await p.getByRole("button", { name: "Hide" }).getAttribute("aria-pressed")).toBe("true");
     expect(await p.getByLabel("Credential").getAttribute("class")).not.toMatch(/\bmasked\b/);
     await p.getByRole("button", { name: "Approve" }).click();
-    await expect.poll(() => p.getByRole("heading", { name: "Approved" }).isVisible()).toBe(true);
+    await eventually(() => p.getByRole("heading", { name: "Approved" }).isVisible()).toBe(true);
 
     const delivered = await pollUntilSettled(server, authorization.device_code, authorization.interval, 30_000);
     expect(delivered.status, delivered.text).toBe(200);
@@ -156,13 +159,13 @@ describe.skipIf(!browserAvailable())("approval page", () => {
     const { page: p, sent, problems } = await page();
 
     await lookUp(p, authorization, agent.operatorEmail);
-    await expect.poll(() => p.locator("#fingerprint").textContent()).toBe(fingerprint);
+    await eventually(() => p.locator("#fingerprint").textContent()).toBe(fingerprint);
     expect(await p.locator("#e2e-box").isVisible()).toBe(true);
     expect(await p.locator("#e2e-box").textContent()).toMatch(/matches the one your agent printed/);
 
     await p.getByLabel("Credential").fill(secret);
     await p.getByRole("button", { name: "Approve" }).click();
-    await expect.poll(() => p.getByRole("heading", { name: "Approved" }).isVisible()).toBe(true);
+    await eventually(() => p.getByRole("heading", { name: "Approved" }).isVisible()).toBe(true);
 
     const delivered = await pollUntilSettled(server, authorization.device_code, authorization.interval, 30_000);
     expect(delivered.status, delivered.text).toBe(200);
@@ -181,18 +184,18 @@ describe.skipIf(!browserAvailable())("approval page", () => {
     const { page: p, sent, problems } = await page();
 
     await lookUp(p, authorization, agent.operatorEmail);
-    await expect.poll(() => p.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
+    await eventually(() => p.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
 
     // An empty or oversized credential is refused in the page, before anything is sent.
     await p.getByRole("button", { name: "Approve" }).click();
-    await expect.poll(() => p.getByRole("alert").textContent()).toMatch(/Enter the credential/);
+    await eventually(() => p.getByRole("alert").textContent()).toMatch(/Enter the credential/);
     await p.getByLabel("Credential").fill("a".repeat(16385));
     await p.getByRole("button", { name: "Approve" }).click();
-    await expect.poll(() => p.getByRole("alert").textContent()).toMatch(/16385 bytes.*16384/);
+    await eventually(() => p.getByRole("alert").textContent()).toMatch(/16385 bytes.*16384/);
     expect(sent.filter((r) => r.url.includes("/v1/approvals/decide"))).toEqual([]);
 
     await p.getByRole("button", { name: "Deny" }).click();
-    await expect.poll(() => p.getByRole("heading", { name: "Denied" }).isVisible()).toBe(true);
+    await eventually(() => p.getByRole("heading", { name: "Denied" }).isVisible()).toBe(true);
 
     const answer = await pollCredential(server, authorization.device_code);
     expect(answer.status).toBe(400);
@@ -206,7 +209,7 @@ describe.skipIf(!browserAvailable())("approval page", () => {
     const { page: p } = await page();
 
     await lookUp(p, authorization, `not-${agent.operatorEmail}`);
-    await expect.poll(() => p.getByRole("alert").textContent()).toMatch(/Attempts are limited/);
+    await eventually(() => p.getByRole("alert").textContent()).toMatch(/Attempts are limited/);
     expect(await p.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(false);
     // Focus goes back to the field to fix.
     expect(await p.evaluate(() => document.activeElement?.id)).toBe("email");
@@ -214,7 +217,7 @@ describe.skipIf(!browserAvailable())("approval page", () => {
     // The right email still works afterwards.
     await p.getByLabel("Email").fill(agent.operatorEmail);
     await p.getByRole("button", { name: "Continue" }).click();
-    await expect.poll(() => p.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
+    await eventually(() => p.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
   });
 
   test("a second browser looking up the same code is told it was already claimed", async () => {
@@ -224,15 +227,38 @@ describe.skipIf(!browserAvailable())("approval page", () => {
     const second = await page();
 
     await lookUp(first.page, authorization, agent.operatorEmail);
-    await expect.poll(() => first.page.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
+    await eventually(() => first.page.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
 
     await lookUp(second.page, authorization, agent.operatorEmail);
-    await expect.poll(() => second.page.getByRole("alert").textContent()).toMatch(/already opened in another browser/);
+    await eventually(() => second.page.getByRole("alert").textContent()).toMatch(/already opened in another browser/);
     expect(await second.page.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(false);
 
     // The claiming browser can still decide.
     await first.page.getByRole("button", { name: "Deny" }).click();
-    await expect.poll(() => first.page.getByRole("heading", { name: "Denied" }).isVisible()).toBe(true);
+    await eventually(() => first.page.getByRole("heading", { name: "Denied" }).isVisible()).toBe(true);
+  });
+
+  test("deciding again from a second tab of the same browser says it was already decided", async () => {
+    const agent = await newAgent("twice-bot");
+    const authorization = await newRequest(agent.apiKey, { description: "npm publish token", vault_key: "npm-token" });
+    const { page: first, context } = await page();
+    const second = await context.newPage();
+
+    await lookUp(first, authorization, agent.operatorEmail);
+    await eventually(() => first.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
+    // Same browser, same claim cookie: the second tab may look the request up too.
+    await lookUp(second, authorization, agent.operatorEmail);
+    await eventually(() => second.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
+
+    await first.getByRole("button", { name: "Deny" }).click();
+    await eventually(() => first.getByRole("heading", { name: "Denied" }).isVisible()).toBe(true);
+
+    await second.getByLabel("Credential").fill("too-late");
+    await second.getByRole("button", { name: "Approve" }).click();
+    await eventually(() => second.getByRole("alert").textContent()).toMatch(/already decided or has expired/);
+    expect(await second.getByRole("button", { name: "Approve" }).isDisabled()).toBe(true);
+    expect(await second.getByLabel("Credential").inputValue()).toBe("");
+    expect((await pollCredential(server, authorization.device_code)).json.error).toBe("access_denied");
   });
 
   test("an unknown code is reported as unknown or expired", async () => {
@@ -240,7 +266,7 @@ describe.skipIf(!browserAvailable())("approval page", () => {
     await p.goto(`${server.url}/approve?user_code=BBBB-BBBB`);
     await p.getByLabel("Email").fill("nobody@example.com");
     await p.getByRole("button", { name: "Continue" }).click();
-    await expect.poll(() => p.getByRole("alert").textContent()).toMatch(/No open request has this code/);
+    await eventually(() => p.getByRole("alert").textContent()).toMatch(/No open request has this code/);
   });
 
   test("when the countdown reaches zero, Approve is disabled and the page says the request expired", async () => {
@@ -250,12 +276,12 @@ describe.skipIf(!browserAvailable())("approval page", () => {
     await context.clock.install();
 
     await lookUp(p, authorization, agent.operatorEmail);
-    await expect.poll(() => p.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
+    await eventually(() => p.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
     await p.getByLabel("Credential").fill("xoxb-never-sent");
     expect(await p.getByRole("button", { name: "Approve" }).isDisabled()).toBe(false);
 
     await context.clock.fastForward((authorization.expires_in + 2) * 1000);
-    await expect.poll(() => p.locator("#time-left").textContent()).toBe("Expired");
+    await eventually(() => p.locator("#time-left").textContent()).toBe("Expired");
     expect(await p.getByRole("button", { name: "Approve" }).isDisabled()).toBe(true);
     expect(await p.getByRole("alert").textContent()).toMatch(/expired/);
     expect(await p.getByLabel("Credential").inputValue()).toBe("");
@@ -268,19 +294,19 @@ describe.skipIf(!browserAvailable())("approval page", () => {
       const { page: p, problems } = await page(options);
 
       await p.goto(authorization.verification_uri_complete);
-      await expect.poll(() => p.getByRole("button", { name: "Continue" }).isVisible()).toBe(true);
+      await eventually(() => p.getByRole("button", { name: "Continue" }).isVisible()).toBe(true);
       await assertLayout(p);
       await p.screenshot({ path: `/tmp/keyferry-approval-${label}-lookup.png`, fullPage: true });
 
       await p.getByLabel("Email").fill(agent.operatorEmail);
       await p.getByRole("button", { name: "Continue" }).click();
-      await expect.poll(() => p.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
+      await eventually(() => p.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
       await p.getByLabel("Credential").fill("layout-secret");
       await assertLayout(p);
       await p.screenshot({ path: `/tmp/keyferry-approval-${label}-review.png`, fullPage: true });
 
       await p.getByRole("button", { name: "Approve" }).click();
-      await expect.poll(() => p.getByRole("heading", { name: "Approved" }).isVisible()).toBe(true);
+      await eventually(() => p.getByRole("heading", { name: "Approved" }).isVisible()).toBe(true);
       await p.screenshot({ path: `/tmp/keyferry-approval-${label}-approved.png`, fullPage: true });
       expect(problems).toEqual([]);
     });

@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { requestCredential } from "./support/approval";
 import { api, browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
 
+/** expect.poll with room for a loaded machine: vitest's default of 1 s is too tight for a real browser. */
+const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
+
 const HOSTILE_NAME = "<img src=x onerror=alert(1)>";
 const HOSTILE_DESCRIPTION = `<script>window.__pwned=1</script>"'><svg onload=alert(1)>`;
 const HOSTILE_BINDING = `<iframe srcdoc="<script>parent.__pwned=1</script>"></iframe>&amp;<b>bold</b>`;
@@ -104,7 +107,7 @@ describe.skipIf(!browserAvailable())("hostile agent strings on the approval page
     await page.goto(asked.json.verification_uri_complete);
     await page.getByLabel("Email").fill(agent.operatorEmail);
     await page.getByRole("button", { name: "Continue" }).click();
-    await expect.poll(() => page.getByRole("heading", { name: "Review the request" }).isVisible()).toBe(true);
+    await eventually(() => page.getByRole("heading", { name: "Review the request" }).isVisible()).toBe(true);
 
     expect(await textOf(page, "agent-name")).toEqual({ text: HOSTILE_NAME, children: 0 });
     expect(await textOf(page, "description")).toEqual({ text: HOSTILE_DESCRIPTION, children: 0 });
@@ -115,7 +118,7 @@ describe.skipIf(!browserAvailable())("hostile agent strings on the approval page
 
     // Deciding does not bring anything back to life either.
     await page.getByRole("button", { name: "Deny" }).click();
-    await expect.poll(() => page.getByRole("heading", { name: "Denied" }).isVisible()).toBe(true);
+    await eventually(() => page.getByRole("heading", { name: "Denied" }).isVisible()).toBe(true);
     await assertInert(page, dialogs, errors);
   });
 
@@ -136,7 +139,7 @@ describe.skipIf(!browserAvailable())("hostile agent strings on the approval page
     const started = await api(server, "POST", "/oauth/bc-authorize", form, { authorization: `Basic ${basic}` });
     expect(started.status, started.text).toBe(200);
 
-    await expect.poll(() => received.find((hook) => typeof hook.approval_url === "string"), { timeout: 15_000 }).toBeTruthy();
+    await eventually(() => received.find((hook) => typeof hook.approval_url === "string")).toBeTruthy();
     const approvalUrl = received.find((hook) => typeof hook.approval_url === "string")!.approval_url!;
     expect(new URL(approvalUrl).searchParams.get("link")).toBeTruthy();
 
@@ -144,10 +147,10 @@ describe.skipIf(!browserAvailable())("hostile agent strings on the approval page
     contexts.push(context);
     await page.goto(approvalUrl);
     // Link mode: no code or email to type, and nothing happens before the operator presses Continue.
-    await expect.poll(() => page.getByRole("button", { name: "Continue" }).isVisible()).toBe(true);
+    await eventually(() => page.getByRole("button", { name: "Continue" }).isVisible()).toBe(true);
     expect(await page.getByLabel("Email").isVisible()).toBe(false);
     await page.getByRole("button", { name: "Continue" }).click();
-    await expect.poll(() => page.getByRole("heading", { name: "Review the request" }).isVisible()).toBe(true);
+    await eventually(() => page.getByRole("heading", { name: "Review the request" }).isVisible()).toBe(true);
 
     expect(await textOf(page, "binding-message")).toEqual({ text: HOSTILE_BINDING, children: 0 });
     expect(await textOf(page, "agent-name")).toEqual({ text: HOSTILE_NAME, children: 0 });
@@ -156,7 +159,7 @@ describe.skipIf(!browserAvailable())("hostile agent strings on the approval page
     await assertInert(page, dialogs, errors);
 
     await page.getByRole("button", { name: "Deny" }).click();
-    await expect.poll(() => page.getByRole("heading", { name: "Denied" }).isVisible()).toBe(true);
+    await eventually(() => page.getByRole("heading", { name: "Denied" }).isVisible()).toBe(true);
     await assertInert(page, dialogs, errors);
   });
 });
