@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { call, lookupAs, newAgent, requestCredential } from "./support/api";
+
+describe("limits", () => {
+  it("allows 5 active requests per account; the 6th gets 429 with Retry-After until one ends", async () => {
+    const { apiKey, operatorEmail } = await newAgent();
+    const issued = [];
+    for (let i = 0; i < 5; i++) {
+      const answer = await requestCredential(apiKey);
+      expect(answer.status).toBe(200);
+      issued.push(answer.body);
+    }
+    const sixth = await requestCredential(apiKey);
+    expect(sixth.status).toBe(429);
+    expect(sixth.body.error).toBe("too_many_requests");
+    const retryAfter = Number(sixth.headers.get("Retry-After"));
+    expect(retryAfter).toBeGreaterThan(500);
+    expect(retryAfter).toBeLessThanOrEqual(600);
+
+    // A denial ends a request and frees its slot.
+    const looked = await lookupAs(issued[0]!.user_code, operatorEmail);
+    await call("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json: { approval_token: looked.body.approval_token, decision: "deny" } });
+    expect((await requestCredential(apiKey)).status).toBe(200);
+    expect((await requestCredential(apiKey)).status).toBe(429);
+  });
+
+  it("counts the limit per account, across its agents", async () => {
+    const first = await newAgent();
+    const second = await newAgent();
+    for (let i = 0; i < 5; i++) await requestCredential(first.apiKey);
+    expect((await requestCredential(first.apiKey)).status).toBe(429);
+    expect((await requestCredential(second.apiKey)).status).toBe(200);
+  });
+
+  it("rate-limits approval look-ups per IP address with the Rate Limiting binding", async () => {
+    const ip = `198.51.100.${Math.floor(Math.random() * 250)}`;
+    let limited: Awaited<ReturnType<typeof call>> | undefined;
+    for (let i = 0; i < 80 && !limited; i++) {
+      const answer = await call("POST", "/v1/approvals/lookup", {
+        headers: { "CF-Connecting-IP": ip },
+        json: { user_code: "BBBB-BBBB", email: "x@example.com" },
+      });
+      if (answer.status === 429) limited = answer;
+      else expect(answer.status).toBe(404);
+    }
+    expect(limited?.body.error).toBe("too_many_requests");
+    expect(limited?.headers.get("Retry-After")).toBe("60");
+    // Another address is not affected.
+    const other = await call("POST", "/v1/approvals/lookup", {
+      headers: { "CF-Connecting-IP": "192.0.2.200" },
+      json: { user_code: "BBBB-BBBB", email: "x@example.com" },
+    });
+    expect(other.status).toBe(404);
+  });
+});
