@@ -36,7 +36,8 @@ export async function callApi(ctx: HttpContext, call: ApiCall): Promise<ApiRespo
     if (ctx.apiKey === undefined) throw new KeyferryError("INVALID_ARGUMENT", "an apiKey is required for this call");
     headers.authorization = `Bearer ${ctx.apiKey}`;
   }
-  const init: RequestInit = { method: call.method, headers, redirect: "error" };
+  // Never follow a redirect (the API has none); "manual" because workerd rejects "error".
+  const init: RequestInit = { method: call.method, headers, redirect: "manual" };
   if (call.body !== undefined) {
     headers["content-type"] = "application/json";
     init.body = JSON.stringify(call.body);

@@ -75,7 +75,7 @@ export async function waitForApproval(
     }
     await clock.sleep(wait, signal);
 
-    const outcome = await pollOnce(http, deviceCode, signal);
+    const outcome = await pollOnce(http, pending, deviceCode, signal);
     const polledAt = clock.now();
     switch (outcome.kind) {
       case "pending":
@@ -98,47 +98,53 @@ export async function waitForApproval(
         return openCredential(outcome.body, request);
     }
   }
+}
 
-  async function pollOnce(http: HttpContext, code: string, signal: AbortSignal | undefined): Promise<PollOutcome> {
-    let response: ApiResponse;
-    try {
-      response = await callApi(http, { method: "POST", path: "/v1/credentials/poll", body: { device_code: code }, auth: false, signal });
-    } catch (error) {
-      if (error instanceof KeyferryError && (error.code === "NETWORK" || error.code === "SERVER_ERROR")) {
-        return { kind: "transient", error, retryAfter: 0 };
-      }
-      throw error;
+/** One poll (RFC 8628 §3.4), classified; finished requests forget their key. */
+async function pollOnce(
+  http: HttpContext,
+  pending: Map<string, PendingRequest>,
+  code: string,
+  signal: AbortSignal | undefined,
+): Promise<PollOutcome> {
+  let response: ApiResponse;
+  try {
+    response = await callApi(http, { method: "POST", path: "/v1/credentials/poll", body: { device_code: code }, auth: false, signal });
+  } catch (error) {
+    if (error instanceof KeyferryError && (error.code === "NETWORK" || error.code === "SERVER_ERROR")) {
+      return { kind: "transient", error, retryAfter: 0 };
     }
-    if (response.status === 200) return { kind: "approved", body: asObject(response.body, WHAT) };
-    const server = readServerError(response.body);
-    if (response.status === 400 && server) {
-      switch (server.error) {
-        case "authorization_pending":
-          return { kind: "pending" };
-        case "slow_down":
-          return { kind: "slow_down" };
-        case "access_denied":
-          pending.delete(code);
-          throw new KeyferryError("ACCESS_DENIED", "the operator denied the request (or too many approval attempts failed)", {
-            status: 400,
-            serverError: server.error,
-          });
-        case "expired_token":
-          pending.delete(code);
-          throw new KeyferryError("EXPIRED_TOKEN", "the request expired before it was approved", { status: 400, serverError: server.error });
-        case "invalid_grant":
-          pending.delete(code);
-          throw new KeyferryError("INVALID_GRANT", "the device code is unknown or its credential was already delivered", {
-            status: 400,
-            serverError: server.error,
-          });
-      }
-    }
-    const error = errorFromResponse(response, WHAT);
-    if (error.code === "SERVER_ERROR" && response.status >= 500) return { kind: "transient", error, retryAfter: 0 };
-    if (error.code === "RATE_LIMITED") return { kind: "transient", error, retryAfter: error.retryAfter ?? 0 };
     throw error;
   }
+  if (response.status === 200) return { kind: "approved", body: asObject(response.body, WHAT) };
+  const server = readServerError(response.body);
+  if (response.status === 400 && server) {
+    switch (server.error) {
+      case "authorization_pending":
+        return { kind: "pending" };
+      case "slow_down":
+        return { kind: "slow_down" };
+      case "access_denied":
+        pending.delete(code);
+        throw new KeyferryError("ACCESS_DENIED", "the operator denied the request (or too many approval attempts failed)", {
+          status: 400,
+          serverError: server.error,
+        });
+      case "expired_token":
+        pending.delete(code);
+        throw new KeyferryError("EXPIRED_TOKEN", "the request expired before it was approved", { status: 400, serverError: server.error });
+      case "invalid_grant":
+        pending.delete(code);
+        throw new KeyferryError("INVALID_GRANT", "the device code is unknown or its credential was already delivered", {
+          status: 400,
+          serverError: server.error,
+        });
+    }
+  }
+  const error = errorFromResponse(response, WHAT);
+  if (error.code === "SERVER_ERROR" && response.status >= 500) return { kind: "transient", error, retryAfter: 0 };
+  if (error.code === "RATE_LIMITED") return { kind: "transient", error, retryAfter: error.retryAfter ?? 0 };
+  throw error;
 }
 
 async function openCredential(body: Record<string, unknown>, request: PendingRequest | undefined): Promise<ApprovedCredential> {
