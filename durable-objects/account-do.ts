@@ -29,6 +29,7 @@ const SCHEMA = [
     name TEXT NOT NULL,
     email TEXT,
     key_hash TEXT NOT NULL,
+    ping_endpoint TEXT,
     created_at INTEGER NOT NULL
   )`,
   `CREATE TABLE IF NOT EXISTS active_requests (
@@ -60,7 +61,7 @@ type AccountRow = {
   webhook_secret: string | null;
   created_at: number;
 };
-type AgentRow = { agent_id: string; name: string; email: string | null; key_hash: string };
+type AgentRow = { agent_id: string; name: string; email: string | null; key_hash: string; ping_endpoint: string | null };
 
 export class AccountDO extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
@@ -107,14 +108,21 @@ export class AccountDO extends DurableObject<Env> {
     return { account: this.#view()!, webhookSecret };
   }
 
-  async addAgent(input: { agentId: string; name: string; email: string | null; keyHash: string }): Promise<AgentIdentity | null> {
+  async addAgent(input: {
+    agentId: string;
+    name: string;
+    email: string | null;
+    keyHash: string;
+    pingEndpoint: string | null;
+  }): Promise<AgentIdentity | null> {
     if (!this.#account()) return null;
     this.ctx.storage.sql.exec(
-      "INSERT INTO agents (agent_id, name, email, key_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+      "INSERT INTO agents (agent_id, name, email, key_hash, ping_endpoint, created_at) VALUES (?, ?, ?, ?, ?, ?)",
       input.agentId,
       input.name,
       input.email,
       input.keyHash,
+      input.pingEndpoint,
       Date.now(),
     );
     this.#record({ type: "agent_created", agentId: input.agentId, actor: "admin" });
@@ -140,10 +148,10 @@ export class AccountDO extends DurableObject<Env> {
   }
 
   async authenticate(agentId: string, keyHash: string): Promise<AuthenticateResult> {
-    const agent = this.#agent(agentId, keyHash);
+    const row = this.#agentRow(agentId, keyHash);
     const account = this.#account();
-    if (!agent || !account) return { reason: "invalid_client" };
-    return { reason: "ok", agent, operatorEmail: account.operator_email };
+    if (!row || !account) return { reason: "invalid_client" };
+    return { reason: "ok", agent: identityOf(row), operatorEmail: account.operator_email, pingEndpoint: row.ping_endpoint };
   }
 
   /**
@@ -159,9 +167,10 @@ export class AccountDO extends DurableObject<Env> {
     expiresAt: number;
     detail: Record<string, unknown>;
   }): Promise<OpenRequestResult> {
-    const agent = this.#agent(input.agentId, input.keyHash);
+    const row = this.#agentRow(input.agentId, input.keyHash);
     const account = this.#account();
-    if (!agent || !account) return { reason: "invalid_client" };
+    if (!row || !account) return { reason: "invalid_client" };
+    const agent = identityOf(row);
     const now = Date.now();
     const sql = this.ctx.storage.sql;
     sql.exec("DELETE FROM active_requests WHERE expires_at <= ?", now);
@@ -179,7 +188,7 @@ export class AccountDO extends DurableObject<Env> {
     );
     this.#record({ type: "requested", requestId: input.requestId, agentId: agent.id, detail: input.detail }, now);
     const webhook = account.webhook_url && account.webhook_secret ? { url: account.webhook_url, secret: account.webhook_secret } : null;
-    return { reason: "ok", agent, operatorEmail: account.operator_email, webhook };
+    return { reason: "ok", agent, operatorEmail: account.operator_email, webhook, pingEndpoint: row.ping_endpoint };
   }
 
   /** Frees a slot without an audit event: issuance drew a user code that was taken, or failed. */
@@ -228,11 +237,11 @@ export class AccountDO extends DurableObject<Env> {
     return this.ctx.storage.sql.exec<AccountRow>("SELECT * FROM account").toArray()[0];
   }
 
-  #agent(agentId: string, keyHash: string): AgentIdentity | null {
+  #agentRow(agentId: string, keyHash: string): AgentRow | null {
     const row = this.ctx.storage.sql.exec<AgentRow>("SELECT * FROM agents WHERE agent_id = ?", agentId).toArray()[0];
-    if (!row || row.key_hash !== keyHash) return null;
-    return { id: row.agent_id, name: row.name, email: row.email };
+    return row && row.key_hash === keyHash ? row : null;
   }
+
 
   #view(): AccountView | null {
     const row = this.#account();
@@ -246,6 +255,8 @@ export class AccountDO extends DurableObject<Env> {
     };
   }
 }
+
+const identityOf = (row: AgentRow): AgentIdentity => ({ id: row.agent_id, name: row.name, email: row.email });
 
 function randomHex(bytes: number): string {
   return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");

@@ -45,10 +45,17 @@ export interface AccountView {
 }
 
 export type OpenRequestResult =
-  | { reason: "ok"; agent: AgentIdentity; operatorEmail: string; webhook: { url: string; secret: string } | null }
+  | {
+      reason: "ok";
+      agent: AgentIdentity;
+      operatorEmail: string;
+      webhook: { url: string; secret: string } | null;
+      /** CIBA ping mode: the agent's registered `backchannel_client_notification_endpoint`. */
+      pingEndpoint: string | null;
+    }
   | { reason: "invalid_client" }
   | { reason: "too_many_requests"; retryAfterSeconds: number };
 
 export type AuthenticateResult =
-  | { reason: "ok"; agent: AgentIdentity; operatorEmail: string }
+  | { reason: "ok"; agent: AgentIdentity; operatorEmail: string; pingEndpoint: string | null }
   | { reason: "invalid_client" };

@@ -5,6 +5,7 @@
  * itself, and the alarm erases everything (STYLE.md §6).
  */
 import { DurableObject } from "cloudflare:workers";
+import { postWithRetry } from "../core/post-with-retry";
 import { decideOutcome, isExpired, lookupOutcome, pollOutcome, type RequestStatus } from "../core/request-state";
 import type { AuditEventInput } from "./account-types";
 import type {
@@ -125,10 +126,16 @@ export class RequestDO extends DurableObject<Env> {
     return { reason: "delivered", details: record.details, payload };
   }
 
-  /** The operator's look-up: by code and email, or by a signed approval link (`email` null). */
-  async lookup(input: { email: string | null; sessionHash: string; actor: Actor }): Promise<LookupResult> {
+  /**
+   * The operator's look-up: by code and email, or by a signed approval link (`email` null), which
+   * names the request it was made for, so it cannot open a later request under the same code.
+   */
+  async lookup(input: { email: string | null; linkRequestId: string | null; sessionHash: string; actor: Actor }): Promise<LookupResult> {
     const record = this.#record;
     if (!record) return { reason: "not_found" };
+    if (input.linkRequestId !== null && input.linkRequestId !== record.details.requestId) return { reason: "not_found" };
+    // A pushed request has no code to type: only its link opens it.
+    if (input.email !== null && record.details.protocol === "ciba") return { reason: "not_found" };
     const emailMatches = input.email === null || input.email.trim().toLowerCase() === record.details.operatorEmail;
     const outcome = lookupOutcome(record, { sessionHash: input.sessionHash, emailMatches }, Date.now());
     switch (outcome.reason) {
@@ -173,6 +180,7 @@ export class RequestDO extends DurableObject<Env> {
       detail: actorDetail(input.actor),
       release: status === "denied",
     });
+    if (record.details.ping) this.ctx.waitUntil(this.#ping(record.details));
     return { reason: status, details: record.details };
   }
 
@@ -200,6 +208,20 @@ export class RequestDO extends DurableObject<Env> {
     }
     this.#record = null;
     await this.ctx.storage.deleteAll();
+  }
+
+  /** CIBA Core §10.2: tell a ping-mode client its request was decided; it then polls the token endpoint. */
+  async #ping(details: RequestDetails): Promise<void> {
+    const ping = details.ping!;
+    const body = JSON.stringify({ auth_req_id: ping.authReqId });
+    const result = await postWithRetry(ping.endpoint, async () => ({
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${ping.token}` },
+      body,
+    }));
+    if (!result.ok) {
+      console.error("CIBA ping failed", details.requestId, result.status);
+      this.#audit(details, { type: "notification_failed", detail: { channel: "ping", attempts: result.attempts, status: result.status } });
+    }
   }
 
   #load(): void {

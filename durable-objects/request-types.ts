@@ -28,8 +28,15 @@ export interface RequestDetails {
   /** Plain mode: the request's private key as a JWE under the device-code secret. */
   wrappedPrivateKey: string | null;
   /** CIBA ping mode (CIBA Core §10.2): where and with which bearer to say the request was decided. */
-  ping: { endpoint: string; token: string } | null;
+  ping: PingTarget | null;
   createdAt: number;
+}
+
+export interface PingTarget {
+  endpoint: string;
+  token: string;
+  /** Not a secret on its own: polling needs the agent's API key too, which also wraps the payload key. */
+  authReqId: string;
 }
 
 export interface RequestRecord extends RequestState {

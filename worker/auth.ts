@@ -16,6 +16,8 @@ export interface AgentCredentials {
   accountId: string;
   agentId: string;
   keyHash: string;
+  /** Kept in memory only: CIBA requests wrap their payload key under it (worker/request-keys.ts). */
+  apiKey: string;
 }
 
 export function newApiKey(accountId: string, agentId: string, secret: string): string {
@@ -44,7 +46,7 @@ const invalidClient = (basic = false) =>
 async function credentialsOf(apiKey: string, basic: boolean): Promise<AgentCredentials> {
   const match = apiKey.match(API_KEY_PATTERN);
   if (!match || !isAccountId(match[1]!) || !isAgentId(match[2]!)) throw invalidClient(basic);
-  return { accountId: match[1]!, agentId: match[2]!, keyHash: await sha256(apiKey) };
+  return { accountId: match[1]!, agentId: match[2]!, keyHash: await sha256(apiKey), apiKey };
 }
 
 /** `Authorization: Bearer <api_key>`, parsed; the account object still has to confirm the hash. */
@@ -89,7 +91,10 @@ export async function agentFromClientAuth(request: Request, form: Record<string,
 }
 
 /** Confirms an agent's key with its account object: the key works until the agent is deleted. */
-export async function requireAgent(env: Env, credentials: AgentCredentials): Promise<{ agent: AgentIdentity; operatorEmail: string }> {
+export async function requireAgent(
+  env: Env,
+  credentials: AgentCredentials,
+): Promise<{ agent: AgentIdentity; operatorEmail: string; pingEndpoint: string | null }> {
   const result = await accountStub(env, credentials.accountId).authenticate(credentials.agentId, credentials.keyHash);
   if (result.reason !== "ok") throw invalidClient();
   return result;

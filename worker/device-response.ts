@@ -15,3 +15,13 @@ export function deviceAuthorizationResponse(issued: IssuedRequest, origin: strin
     message: `Ask your operator to visit ${verificationUri} and enter code ${userCode}`,
   };
 }
+
+/** `hint: "push"`: nothing to type, so no user code or verification URI (CONTRACT.md). */
+export function pushResponse(issued: IssuedRequest) {
+  return {
+    device_code: issued.handle,
+    expires_in: Math.round((issued.expiresAt - Date.now()) / 1000),
+    interval: issued.interval,
+    message: "Your operator was notified and can approve from the link they received; keep polling.",
+  };
+}

@@ -12,13 +12,20 @@ import { sha256 } from "./hashing";
 import { newRequestId } from "./ids";
 import { createRequestKeyPair } from "./request-keys";
 import { accountStub, requestStub } from "./stubs";
-import { signToken, type TokenKind } from "./tokens";
+import { signToken } from "./tokens";
 
 export interface IssueInput {
   description: string;
   vaultKey: string;
   publicKey: JWK | null;
+  /** How the operator is reached: a typed code ("device"), or a pushed link ("ciba"). */
   protocol: "device" | "ciba";
+  /**
+   * What the agent polls with. A device code carries the secret that unwraps the payload key; an
+   * auth_req_id is always used with client authentication, so its payload key is wrapped under
+   * the agent's API key instead, and the auth_req_id may be kept for a CIBA ping.
+   */
+  handle: "device_code" | "auth_req_id";
   bindingMessage: string | null;
   /** CIBA `requested_expiry`, capped by the configured lifetime. */
   requestedExpirySeconds: number | null;
@@ -34,6 +41,7 @@ export interface IssuedRequest {
   interval: number;
   agent: AgentIdentity;
   operatorEmail: string;
+  pingEndpoint: string | null;
   webhook: { url: string; secret: string } | null;
   details: RequestDetails;
 }
@@ -47,9 +55,10 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
   const expiresAt = now + ttlSeconds * 1000;
   const interval = pollIntervalSeconds(env);
   const secret = crypto.getRandomValues(new Uint8Array(32));
+  const wrapSecret = input.handle === "auth_req_id" ? new TextEncoder().encode(credentials.apiKey) : secret;
   const [secretHash, keys] = await Promise.all([
     sha256(secret),
-    input.publicKey ? { publicJwk: input.publicKey, wrappedPrivateKey: null } : createRequestKeyPair(secret),
+    input.publicKey ? { publicJwk: input.publicKey, wrappedPrivateKey: null } : createRequestKeyPair(wrapSecret),
   ]);
   const account = accountStub(env, credentials.accountId);
   const requestId = newRequestId();
@@ -74,6 +83,7 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
       case "ok":
         break;
     }
+    const handle = await signToken(env, input.handle, { uc: userCode, sec: base64url.encode(secret) }, expiresAt);
     const details: RequestDetails = {
       requestId,
       userCode,
@@ -88,7 +98,7 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
       publicKey: input.publicKey,
       encryptionKey: keys.publicJwk,
       wrappedPrivateKey: keys.wrappedPrivateKey,
-      ping: input.ping,
+      ping: input.ping ? { ...input.ping, authReqId: handle } : null,
       createdAt: now,
     };
     const created = await requestStub(env, userCode).create({ details, secretHash, expiresAt, interval });
@@ -96,9 +106,7 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
       await account.releaseRequest(requestId);
       continue;
     }
-    const kind: TokenKind = input.protocol === "ciba" ? "auth_req_id" : "device_code";
-    const handle = await signToken(env, kind, { uc: userCode, sec: base64url.encode(secret) }, expiresAt);
-    return { handle, userCode, requestId, expiresAt, interval, agent: opened.agent, operatorEmail: opened.operatorEmail, webhook: opened.webhook, details };
+    return { handle, userCode, requestId, expiresAt, interval, agent: opened.agent, operatorEmail: opened.operatorEmail, pingEndpoint: opened.pingEndpoint, webhook: opened.webhook, details };
   }
   throw new HttpError(503, "server_error", "Could not allocate a user code; try again.", { "Retry-After": "1" });
 }

@@ -20,7 +20,7 @@ export async function pollRequest(
   env: Env,
   kind: TokenKind,
   handle: string,
-  client: { agentId: string; keyHash: string } | null,
+  client: { agentId: string; keyHash: string; apiKey: string } | null,
 ): Promise<Delivered> {
   const verified = await verifyToken(env, kind, handle);
   if (verified.reason === "invalid") throw pollError({ reason: "invalid_grant" });
@@ -29,9 +29,11 @@ export async function pollRequest(
   const secretText = stringClaim(verified.claims, "sec");
   if (!userCode || !secretText) throw pollError({ reason: "invalid_grant" });
   const secret = base64url.decode(secretText);
-  const result = await requestStub(env, userCode).poll(await sha256(secret), client);
+  const result = await requestStub(env, userCode).poll(await sha256(secret), client && { agentId: client.agentId, keyHash: client.keyHash });
   if (result.reason !== "delivered") throw pollError(result);
-  return deliver(result.details, result.payload, secret);
+  // An auth_req_id's payload key is wrapped under the client's API key (worker/issue-request.ts).
+  const wrapSecret = kind === "auth_req_id" && client ? new TextEncoder().encode(client.apiKey) : secret;
+  return deliver(result.details, result.payload, wrapSecret);
 }
 
 async function deliver(details: RequestDetails, payload: string, secret: Uint8Array): Promise<Delivered> {

@@ -3,6 +3,7 @@ import { Router, type IRequest } from "itty-router";
 import { HttpError, renderError } from "./errors";
 import * as admin from "./routes/admin";
 import * as approvals from "./routes/approvals";
+import * as ciba from "./routes/ciba";
 import * as credentials from "./routes/credentials";
 import * as oauth from "./routes/oauth";
 import * as pages from "./routes/pages";
@@ -25,6 +26,7 @@ function route(path: string, handlers: Partial<Record<"get" | "post" | "put" | "
 route("/.well-known/oauth-authorization-server", { get: oauth.metadata });
 route("/oauth/device_authorization", { post: oauth.deviceAuthorization });
 route("/oauth/token", { post: oauth.token });
+route("/oauth/bc-authorize", { post: ciba.backchannelAuthorize });
 
 route("/v1/credentials/request", { post: credentials.requestCredential });
 route("/v1/credentials/poll", { post: credentials.pollCredential });

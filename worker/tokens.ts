@@ -46,7 +46,8 @@ export async function signToken(env: Env, kind: TokenKind, claims: JWTPayload, e
     .setIssuer(ISSUER)
     .setAudience(audience)
     .setIssuedAt()
-    .setExpirationTime(Math.floor(expiresAtMs / 1000))
+    // Rounded up: a token must never expire before its request does; the object checks the millisecond.
+    .setExpirationTime(Math.ceil(expiresAtMs / 1000))
     .sign(signingKey(env));
 }
 

@@ -34,7 +34,7 @@ describe("limits", () => {
 
   it("rate-limits approval look-ups per IP address with the Rate Limiting binding", async () => {
     const ip = `198.51.100.${Math.floor(Math.random() * 250)}`;
-    let limited: Awaited<ReturnType<typeof call>> | undefined;
+    let limited: Awaited<ReturnType<typeof call<Record<string, any>>>> | undefined;
     for (let i = 0; i < 80 && !limited; i++) {
       const answer = await call("POST", "/v1/approvals/lookup", {
         headers: { "CF-Connecting-IP": ip },

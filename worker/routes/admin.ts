@@ -14,7 +14,12 @@ import { isAllowedWebhookUrl } from "../webhook-url";
 const MAX_ADMIN_BODY = 8 * 1024;
 
 const createAccountSchema = z.object({ name: nameSchema, operator_email: emailSchema });
-const createAgentSchema = z.object({ name: nameSchema, email: emailSchema.nullable().optional() });
+const createAgentSchema = z.object({
+  name: nameSchema,
+  email: emailSchema.nullable().optional(),
+  /** CIBA ping mode (CIBA Core §10.2): where the service says a request was decided. */
+  backchannel_client_notification_endpoint: z.string({ error: "must be a string" }).max(2048).optional(),
+});
 const updateAccountSchema = z.object({
   operator_email: emailSchema.optional(),
   webhook_url: z.string({ error: "must be a string or null" }).max(2048).nullable().optional(),
@@ -61,11 +66,25 @@ export async function createAgent(request: IRequest, env: Env): Promise<Response
   await requireAdmin(request, env);
   const accountId = accountIdParam(request);
   const body = await readJson(request, createAgentSchema, MAX_ADMIN_BODY);
+  const pingEndpoint = body.backchannel_client_notification_endpoint ?? null;
+  if (pingEndpoint !== null && !isAllowedWebhookUrl(pingEndpoint, allowHttpWebhooks(env))) {
+    throw badRequest("backchannel_client_notification_endpoint: must be an https URL");
+  }
   const agentId = newAgentId();
   const apiKey = newApiKey(accountId, agentId, randomToken(32));
-  const agent = await accountStub(env, accountId).addAgent({ agentId, name: body.name, email: body.email ?? null, keyHash: await sha256(apiKey) });
+  const agent = await accountStub(env, accountId).addAgent({ agentId, name: body.name, email: body.email ?? null, keyHash: await sha256(apiKey), pingEndpoint });
   if (!agent) throw notFound("No such account.");
-  return json({ agent_id: agent.id, api_key: apiKey, name: agent.name, email: agent.email, account_id: accountId }, 201);
+  return json(
+    {
+      agent_id: agent.id,
+      api_key: apiKey,
+      name: agent.name,
+      email: agent.email,
+      account_id: accountId,
+      ...(pingEndpoint ? { backchannel_client_notification_endpoint: pingEndpoint, backchannel_token_delivery_mode: "ping" } : {}),
+    },
+    201,
+  );
 }
 
 /** The key stops working at once, and the agent's active requests end as denied. */

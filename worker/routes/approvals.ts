@@ -68,18 +68,20 @@ export async function lookup(request: IRequest, env: Env): Promise<Response> {
   if (!limit.success) throw new HttpError(429, "too_many_requests", "Too many look-ups from this address; wait a minute.", { "Retry-After": "60" });
   const body = await readJson(request, lookupSchema, MAX_LOOKUP_BODY);
   let userCode: string | null;
-  let email: string | null;
+  let email: string | null = null;
+  let linkRequestId: string | null = null;
   if ("link_token" in body) {
     const link = await verifyToken(env, "approval_link", body.link_token);
     userCode = link.reason === "ok" ? stringClaim(link.claims, "uc") : null;
-    email = null;
+    linkRequestId = link.reason === "ok" ? stringClaim(link.claims, "rid") : null;
+    if (!linkRequestId) userCode = null;
   } else {
     userCode = normalizeUserCode(body.user_code);
     email = body.email;
   }
   if (!userCode) throw lookupError({ reason: "not_found" });
   const session = await sessionFor(request);
-  const result = await requestStub(env, userCode).lookup({ email, sessionHash: session.hash, actor: actorOf(request) });
+  const result = await requestStub(env, userCode).lookup({ email, linkRequestId, sessionHash: session.hash, actor: actorOf(request) });
   if (result.reason !== "ok") throw lookupError(result);
   const approvalToken = await signToken(env, "approval", { uc: userCode, ek: result.view.encryptionKey }, result.view.expiresAt);
   return json(

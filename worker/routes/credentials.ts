@@ -2,30 +2,39 @@
 import type { IRequest } from "itty-router";
 import { agentFromBearer } from "../auth";
 import { baseUrl } from "../config";
-import { deviceAuthorizationResponse } from "../device-response";
+import { deviceAuthorizationResponse, pushResponse } from "../device-response";
 import { badRequest } from "../errors";
 import { json, readJson } from "../http";
 import { issueRequest } from "../issue-request";
+import { notifyOperator } from "../notify/notify-operator";
 import { pollRequest } from "../poll-request";
 import { isUsablePublicKey } from "../request-keys";
 import { credentialRequestSchema, pollSchema } from "../schemas";
 
 const MAX_REQUEST_BODY = 8 * 1024;
 
-export async function requestCredential(request: IRequest, env: Env): Promise<Response> {
+/**
+ * `hint: "code"` (default) is the device flow: the operator types the user code. `hint: "push"`
+ * takes the CIBA path: no code is shown at all, the operator approves from the notified link.
+ */
+export async function requestCredential(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   const credentials = await agentFromBearer(request);
   const body = await readJson(request, credentialRequestSchema, MAX_REQUEST_BODY);
   if (body.public_key && !(await isUsablePublicKey(body.public_key))) throw badRequest("public_key: is not a valid public key");
+  const push = body.hint === "push";
   const issued = await issueRequest(env, credentials, {
     description: body.description,
     vaultKey: body.vault_key,
     publicKey: body.public_key ?? null,
-    protocol: "device",
+    protocol: push ? "ciba" : "device",
+    handle: "device_code",
     bindingMessage: null,
     requestedExpirySeconds: null,
     ping: null,
   });
-  return json(deviceAuthorizationResponse(issued, baseUrl(request, env)));
+  const origin = baseUrl(request, env);
+  ctx.waitUntil(notifyOperator(env, origin, issued));
+  return json(push ? pushResponse(issued) : deviceAuthorizationResponse(issued, origin));
 }
 
 export async function pollCredential(request: IRequest, env: Env): Promise<Response> {

@@ -10,11 +10,12 @@ import { deviceAuthorizationResponse } from "../device-response";
 import { HttpError, badRequest } from "../errors";
 import { json, parseWith, readForm } from "../http";
 import { issueRequest } from "../issue-request";
+import { notifyOperator } from "../notify/notify-operator";
 import { pollRequest } from "../poll-request";
 import { isUsablePublicKey } from "../request-keys";
 import { descriptionSchema, publicJwkSchema, vaultKeySchema } from "../schemas";
 
-const MAX_FORM_BODY = 8 * 1024;
+export const MAX_FORM_BODY = 8 * 1024;
 export const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 export const CIBA_GRANT = "urn:openid:params:grant-type:ciba";
 const CREDENTIAL_TOKEN_TYPE = "urn:keyferry:params:oauth:token-type:credential";
@@ -51,7 +52,7 @@ export async function publicKeyParameter(value: string | undefined): Promise<JWK
 }
 
 /** RFC 8628 §3.1, with the extension parameters `description`, `vault_key` and `public_key`. */
-export async function deviceAuthorization(request: IRequest, env: Env): Promise<Response> {
+export async function deviceAuthorization(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   const form = await readForm(request, MAX_FORM_BODY);
   const credentials = await agentFromClientAuth(request, form);
   const description = parseWith(descriptionSchema.optional(), form.description);
@@ -63,11 +64,14 @@ export async function deviceAuthorization(request: IRequest, env: Env): Promise<
     vaultKey,
     publicKey: await publicKeyParameter(form.public_key),
     protocol: "device",
+    handle: "device_code",
     bindingMessage: null,
     requestedExpirySeconds: null,
     ping: null,
   });
-  return json(deviceAuthorizationResponse(issued, baseUrl(request, env)));
+  const origin = baseUrl(request, env);
+  ctx.waitUntil(notifyOperator(env, origin, issued));
+  return json(deviceAuthorizationResponse(issued, origin));
 }
 
 function grantHandle(form: Record<string, string>): ["device_code" | "auth_req_id", string] {
@@ -89,7 +93,7 @@ function grantHandle(form: Record<string, string>): ["device_code" | "auth_req_i
 export async function token(request: IRequest, env: Env): Promise<Response> {
   const form = await readForm(request, MAX_FORM_BODY);
   const credentials = await agentFromClientAuth(request, form);
-  const client = { agentId: credentials.agentId, keyHash: credentials.keyHash };
+  const client = { agentId: credentials.agentId, keyHash: credentials.keyHash, apiKey: credentials.apiKey };
   const [kind, handle] = grantHandle(form);
   let delivered;
   try {

@@ -12,9 +12,9 @@ export interface ApiResponse<T = Record<string, unknown>> {
 export async function call<T = Record<string, any>>(
   method: string,
   path: string,
-  init: { json?: unknown; form?: Record<string, string>; headers?: Record<string, string>; body?: BodyInit } = {},
+  init: { json?: unknown; form?: Record<string, string | undefined>; headers?: Record<string, string | undefined>; body?: BodyInit } = {},
 ): Promise<ApiResponse<T>> {
-  const headers = new Headers(init.headers);
+  const headers = new Headers(defined(init.headers ?? {}));
   // A fresh address per call unless a test names one, so the per-IP look-up limit only bites where tested.
   if (!headers.has("CF-Connecting-IP")) headers.set("CF-Connecting-IP", `10.${randomOctet()}.${randomOctet()}.${randomOctet()}`);
   let body = init.body;
@@ -23,7 +23,7 @@ export async function call<T = Record<string, any>>(
     body = JSON.stringify(init.json);
   } else if (init.form) {
     headers.set("Content-Type", "application/x-www-form-urlencoded");
-    body = new URLSearchParams(init.form).toString();
+    body = new URLSearchParams(defined(init.form)).toString();
   }
   const response = await exports.default.fetch(new Request(`https://keyferry.test${path}`, { method, headers, body }));
   const text = await response.text();
@@ -91,3 +91,6 @@ export const normalized = (userCode: string) => userCode.replace("-", "");
 function randomOctet(): number {
   return crypto.getRandomValues(new Uint8Array(1))[0]!;
 }
+
+const defined = (record: Record<string, string | undefined>): Record<string, string> =>
+  Object.fromEntries(Object.entries(record).filter((entry): entry is [string, string] => entry[1] !== undefined));

@@ -1,0 +1,72 @@
+/**
+ * OpenID CIBA Core 1.0 backchannel authentication (§7): the agent asks, the operator is notified
+ * and approves from a signed link; no code is typed. Poll mode polls `/oauth/token` with the CIBA
+ * grant; ping mode (§10.2) also gets a POST to the agent's registered notification endpoint.
+ */
+import type { IRequest } from "itty-router";
+import { agentFromClientAuth, requireAgent } from "../auth";
+import { baseUrl, requestTtlSeconds } from "../config";
+import { HttpError, badRequest } from "../errors";
+import { json, parseWith, readForm } from "../http";
+import { issueRequest } from "../issue-request";
+import { notifyOperator } from "../notify/notify-operator";
+import { descriptionSchema, vaultKeySchema } from "../schemas";
+import { MAX_FORM_BODY, publicKeyParameter } from "./oauth";
+
+/** Short and plain, so it reads the same in an email, a chat message and the page (CIBA Core §7.1). */
+const BINDING_MESSAGE = /^[\p{L}\p{N} .,:;!?@#%&*()'+=_/-]{1,64}$/u;
+
+function bindingMessage(value: string | undefined): string | null {
+  if (value === undefined || value === "") return null;
+  if (!BINDING_MESSAGE.test(value)) {
+    throw new HttpError(400, "invalid_binding_message", "binding_message must be 1-64 letters, digits, spaces or simple punctuation.");
+  }
+  return value;
+}
+
+function requestedExpiry(value: string | undefined): number | null {
+  if (value === undefined || value === "") return null;
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1) throw badRequest("requested_expiry: must be a positive whole number of seconds");
+  return Number(value);
+}
+
+export async function backchannelAuthorize(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const form = await readForm(request, MAX_FORM_BODY);
+  const credentials = await agentFromClientAuth(request, form);
+  const description = parseWith(descriptionSchema.optional(), form.description);
+  if (description === undefined) throw badRequest("description: is required");
+  const vaultKey = parseWith(vaultKeySchema.optional(), form.vault_key);
+  if (vaultKey === undefined) throw badRequest("vault_key: is required");
+  if (form.id_token_hint !== undefined || form.login_hint_token !== undefined) {
+    throw badRequest("Only login_hint identifies the operator here.");
+  }
+  const token = form.client_notification_token;
+  if (token !== undefined && (token.length < 1 || token.length > 1024 || !/^[\x21-\x7e]+$/.test(token))) {
+    throw badRequest("client_notification_token: must be 1-1024 visible ASCII characters");
+  }
+  const publicKey = await publicKeyParameter(form.public_key);
+  const binding = bindingMessage(form.binding_message);
+  const expiry = requestedExpiry(form.requested_expiry);
+  // Checked before a slot is taken: a refused request holds nothing.
+  const { operatorEmail, pingEndpoint } = await requireAgent(env, credentials);
+  // §7.1: login_hint names the operator; it must be this account's.
+  if (form.login_hint !== undefined && form.login_hint.trim().toLowerCase() !== operatorEmail.trim().toLowerCase()) {
+    throw new HttpError(400, "unknown_user_id", "login_hint does not name this account's operator.");
+  }
+  if (pingEndpoint && token === undefined) {
+    throw badRequest("client_notification_token: is required for a client registered in ping mode");
+  }
+  const issued = await issueRequest(env, credentials, {
+    description,
+    vaultKey,
+    publicKey,
+    protocol: "ciba",
+    handle: "auth_req_id",
+    bindingMessage: binding,
+    // "honoured up to the account's maximum": the configured request lifetime.
+    requestedExpirySeconds: Math.min(expiry ?? Number.POSITIVE_INFINITY, requestTtlSeconds(env)),
+    ping: pingEndpoint && token ? { endpoint: pingEndpoint, token } : null,
+  });
+  ctx.waitUntil(notifyOperator(env, baseUrl(request, env), issued));
+  return json({ auth_req_id: issued.handle, expires_in: Math.round((issued.expiresAt - Date.now()) / 1000), interval: issued.interval });
+}
