@@ -13,7 +13,11 @@ const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeou
 
 const HOSTILE_NAME = "<img src=x onerror=alert(1)>";
 const HOSTILE_DESCRIPTION = `<script>window.__pwned=1</script>"'><svg onload=alert(1)>`;
-const HOSTILE_BINDING = `<iframe srcdoc="<script>parent.__pwned=1</script>"></iframe>&amp;<b>bold</b>`;
+/**
+ * The server keeps binding messages to plain characters (CIBA Core §7.1), so no angle brackets;
+ * entities and quotes are allowed, and must stay literal rather than be decoded into markup.
+ */
+const HOSTILE_BINDING = "&lt;b&gt;bold&lt;/b&gt; &#60;i&#62;x ');alert(1);//";
 /** The vault key pattern (CONTRACT.md) allows no markup characters; use its odd corners instead. */
 const VAULT_KEY = "a.B_c-9";
 
@@ -54,7 +58,7 @@ async function assertInert(page: Page, dialogs: string[], errors: string[]): Pro
   expect(dialogs).toEqual([]);
   expect(await page.evaluate(() => window.__pwned)).toBeUndefined();
   expect(await page.evaluate(() => window.__violations)).toEqual([]);
-  expect(await page.evaluate(() => document.querySelectorAll("img, svg, iframe, b, script:not([src])").length)).toBe(0);
+  expect(await page.evaluate(() => document.querySelectorAll("img, svg, iframe, b, i, script:not([src])").length)).toBe(0);
   expect(errors).toEqual([]);
 }
 
@@ -142,6 +146,10 @@ describe.skipIf(!browserAvailable())("hostile agent strings on the approval page
     await eventually(() => received.find((hook) => typeof hook.approval_url === "string")).toBeTruthy();
     const approvalUrl = received.find((hook) => typeof hook.approval_url === "string")!.approval_url!;
     expect(new URL(approvalUrl).searchParams.get("link")).toBeTruthy();
+
+    // A link-preview bot fetching the link first must not burn it.
+    const preview = await api(server, "GET", new URL(approvalUrl).pathname + new URL(approvalUrl).search);
+    expect(preview.status).toBe(200);
 
     const { context, page, dialogs, errors } = await watchedPage(browser);
     contexts.push(context);
