@@ -1,0 +1,39 @@
+import { env } from "cloudflare:workers";
+import { vi } from "vitest";
+
+/** Outbound POSTs the worker made (webhooks, CIBA pings), answered by `reply`; mocked in tests only. */
+export function captureOutbound(reply: (request: Request, attempt: number) => Response = () => new Response(null, { status: 204 })) {
+  const sent: Array<{ url: string; headers: Headers; body: string }> = [];
+  const original = globalThis.fetch;
+  vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init);
+    if (!request.url.startsWith("https://hooks.example.com/")) return original(input, init);
+    sent.push({ url: request.url, headers: request.headers, body: await request.text() });
+    return reply(request, sent.length);
+  });
+  return sent;
+}
+
+/** Emails the worker sent through the send_email binding. */
+export function captureEmail() {
+  const sent: Array<{ from: string; to: string; raw: string }> = [];
+  vi.spyOn(env.EMAIL, "send").mockImplementation(async (message: any) => {
+    // Miniflare's local EmailMessage keeps the MIME text under this key.
+    sent.push({ from: message.from, to: message.to, raw: await new Response(message["EmailMessage::raw"]).text() });
+    return { messageId: "<test@local>" };
+  });
+  return sent;
+}
+
+export async function until<T>(read: () => T | undefined, what: string): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const value = read();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`never saw ${what}`);
+}
+
+export const decodeBody = (raw: string) =>
+  new TextDecoder().decode(Uint8Array.from(atob(raw.split("\r\n\r\n")[1]!.replace(/\r\n/g, "")), (c) => c.charCodeAt(0)));
+
