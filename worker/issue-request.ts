@@ -26,10 +26,10 @@ export interface IssueInput {
    * the agent's API key instead, and the auth_req_id may be kept for a CIBA ping.
    */
   handle: "device_code" | "auth_req_id";
-  bindingMessage: string | null;
+  bindingMessage?: string | null;
   /** CIBA `requested_expiry`, capped by the configured lifetime. */
-  requestedExpirySeconds: number | null;
-  ping: { endpoint: string; token: string } | null;
+  requestedExpirySeconds?: number | null;
+  ping?: { endpoint: string; token: string } | null;
 }
 
 export interface IssuedRequest {
@@ -93,7 +93,7 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
       operatorEmail: opened.operatorEmail.trim().toLowerCase(),
       description: input.description,
       vaultKey: input.vaultKey,
-      bindingMessage: input.bindingMessage,
+      bindingMessage: input.bindingMessage ?? null,
       protocol: input.protocol,
       publicKey: input.publicKey,
       encryptionKey: keys.publicJwk,

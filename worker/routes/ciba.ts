@@ -5,13 +5,12 @@
  */
 import type { IRequest } from "itty-router";
 import { agentFromClientAuth, requireAgent } from "../auth";
-import { baseUrl, requestTtlSeconds } from "../config";
+import { baseUrl } from "../config";
 import { HttpError, badRequest } from "../errors";
-import { json, parseWith, readForm } from "../http";
+import { json, readForm } from "../http";
 import { issueRequest } from "../issue-request";
 import { notifyOperator } from "../notify/notify-operator";
-import { descriptionSchema, vaultKeySchema } from "../schemas";
-import { MAX_FORM_BODY, publicKeyParameter } from "./oauth";
+import { MAX_FORM_BODY, credentialParameters } from "./oauth";
 
 /** Short and plain, so it reads the same in an email, a chat message and the page (CIBA Core §7.1). */
 const BINDING_MESSAGE = /^[\p{L}\p{N} .,:;!?@#%&*()'+=_/-]{1,64}$/u;
@@ -33,10 +32,7 @@ function requestedExpiry(value: string | undefined): number | null {
 export async function backchannelAuthorize(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   const form = await readForm(request, MAX_FORM_BODY);
   const credentials = await agentFromClientAuth(request, form);
-  const description = parseWith(descriptionSchema.optional(), form.description);
-  if (description === undefined) throw badRequest("description: is required");
-  const vaultKey = parseWith(vaultKeySchema.optional(), form.vault_key);
-  if (vaultKey === undefined) throw badRequest("vault_key: is required");
+  const parameters = await credentialParameters(form);
   if (form.id_token_hint !== undefined || form.login_hint_token !== undefined) {
     throw badRequest("Only login_hint identifies the operator here.");
   }
@@ -44,7 +40,6 @@ export async function backchannelAuthorize(request: IRequest, env: Env, ctx: Exe
   if (token !== undefined && (token.length < 1 || token.length > 1024 || !/^[\x21-\x7e]+$/.test(token))) {
     throw badRequest("client_notification_token: must be 1-1024 visible ASCII characters");
   }
-  const publicKey = await publicKeyParameter(form.public_key);
   const binding = bindingMessage(form.binding_message);
   const expiry = requestedExpiry(form.requested_expiry);
   // Checked before a slot is taken: a refused request holds nothing.
@@ -57,14 +52,12 @@ export async function backchannelAuthorize(request: IRequest, env: Env, ctx: Exe
     throw badRequest("client_notification_token: is required for a client registered in ping mode");
   }
   const issued = await issueRequest(env, credentials, {
-    description,
-    vaultKey,
-    publicKey,
+    ...parameters,
     protocol: "ciba",
     handle: "auth_req_id",
     bindingMessage: binding,
-    // "honoured up to the account's maximum": the configured request lifetime.
-    requestedExpirySeconds: Math.min(expiry ?? Number.POSITIVE_INFINITY, requestTtlSeconds(env)),
+    // Honoured up to the account's maximum, the configured request lifetime (issueRequest caps it).
+    requestedExpirySeconds: expiry,
     ping: pingEndpoint && token ? { endpoint: pingEndpoint, token } : null,
   });
   ctx.waitUntil(notifyOperator(env, baseUrl(request, env), issued));

@@ -28,9 +28,6 @@ export async function requestCredential(request: IRequest, env: Env, ctx: Execut
     publicKey: body.public_key ?? null,
     protocol: push ? "ciba" : "device",
     handle: "device_code",
-    bindingMessage: null,
-    requestedExpirySeconds: null,
-    ping: null,
   });
   const origin = baseUrl(request, env);
   ctx.waitUntil(notifyOperator(env, origin, issued));

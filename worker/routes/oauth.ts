@@ -38,7 +38,7 @@ export function metadata(request: IRequest, env: Env): Response {
 }
 
 /** A form parameter that carries JSON (the `public_key` extension parameter). */
-export async function publicKeyParameter(value: string | undefined): Promise<JWK | null> {
+async function publicKeyParameter(value: string | undefined): Promise<JWK | null> {
   if (value === undefined || value === "") return null;
   let parsed: unknown;
   try {
@@ -51,24 +51,20 @@ export async function publicKeyParameter(value: string | undefined): Promise<JWK
   return jwk;
 }
 
-/** RFC 8628 §3.1, with the extension parameters `description`, `vault_key` and `public_key`. */
-export async function deviceAuthorization(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
-  const form = await readForm(request, MAX_FORM_BODY);
-  const credentials = await agentFromClientAuth(request, form);
+/** The extension parameters both OAuth issuance endpoints take: `description`, `vault_key`, `public_key`. */
+export async function credentialParameters(form: Record<string, string>): Promise<{ description: string; vaultKey: string; publicKey: JWK | null }> {
   const description = parseWith(descriptionSchema.optional(), form.description);
   if (description === undefined) throw badRequest("description: is required");
   const vaultKey = parseWith(vaultKeySchema.optional(), form.vault_key);
   if (vaultKey === undefined) throw badRequest("vault_key: is required");
-  const issued = await issueRequest(env, credentials, {
-    description,
-    vaultKey,
-    publicKey: await publicKeyParameter(form.public_key),
-    protocol: "device",
-    handle: "device_code",
-    bindingMessage: null,
-    requestedExpirySeconds: null,
-    ping: null,
-  });
+  return { description, vaultKey, publicKey: await publicKeyParameter(form.public_key) };
+}
+
+/** RFC 8628 §3.1, with the extension parameters `description`, `vault_key` and `public_key`. */
+export async function deviceAuthorization(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const form = await readForm(request, MAX_FORM_BODY);
+  const credentials = await agentFromClientAuth(request, form);
+  const issued = await issueRequest(env, credentials, { ...(await credentialParameters(form)), protocol: "device", handle: "device_code" });
   const origin = baseUrl(request, env);
   ctx.waitUntil(notifyOperator(env, origin, issued));
   return json(deviceAuthorizationResponse(issued, origin));
