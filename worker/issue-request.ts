@@ -83,7 +83,7 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
       case "ok":
         break;
     }
-    const handle = await signToken(env, input.handle, { uc: userCode, sec: base64url.encode(secret) }, expiresAt);
+    const handle = await signToken(env, input.handle, { uc: userCode, sec: base64url.encode(secret), xat: expiresAt }, expiresAt);
     const details: RequestDetails = {
       requestId,
       userCode,

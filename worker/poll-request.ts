@@ -24,7 +24,12 @@ export async function pollRequest(
 ): Promise<Delivered> {
   const verified = await verifyToken(env, kind, handle);
   if (verified.reason === "invalid") throw pollError({ reason: "invalid_grant" });
-  if (verified.reason === "expired") throw pollError({ reason: "expired_token" });
+  // `exp` is whole seconds; `xat` is the request's expiry to the millisecond, so the answer turns to
+  // expired_token at the same instant the alarm may erase the request.
+  const expiredAt = verified.claims.xat;
+  if (verified.reason === "expired" || (typeof expiredAt === "number" && Date.now() >= expiredAt)) {
+    throw pollError({ reason: "expired_token" });
+  }
   const userCode = stringClaim(verified.claims, "uc");
   const secretText = stringClaim(verified.claims, "sec");
   if (!userCode || !secretText) throw pollError({ reason: "invalid_grant" });
