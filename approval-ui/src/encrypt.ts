@@ -1,8 +1,5 @@
 import { CompactEncrypt, importJWK, type JWK } from "jose";
-
-/** The JWE parameters every side agrees on (CONTRACT.md, `public_key`). */
-const ALG = "ECDH-ES+A256KW";
-const ENC = "A256GCM";
+import { CREDENTIAL_JWE_ALG, CREDENTIAL_JWE_HEADER } from "../../core/jwe";
 
 /**
  * Encrypts the credential in the browser to the request's key, so the plaintext never leaves
@@ -10,6 +7,6 @@ const ENC = "A256GCM";
  * half only the agent's device code unlocks.
  */
 export async function encryptCredential(value: string, encryptionKey: JWK): Promise<string> {
-  const key = await importJWK(encryptionKey, ALG);
-  return new CompactEncrypt(new TextEncoder().encode(value)).setProtectedHeader({ alg: ALG, enc: ENC }).encrypt(key);
+  const key = await importJWK(encryptionKey, CREDENTIAL_JWE_ALG);
+  return new CompactEncrypt(new TextEncoder().encode(value)).setProtectedHeader(CREDENTIAL_JWE_HEADER).encrypt(key);
 }
