@@ -1,4 +1,5 @@
 import { compactDecrypt } from "jose";
+import { CREDENTIAL_JWE_ALG, CREDENTIAL_JWE_ENC } from "../../core/jwe";
 import { KeyferryError } from "./errors";
 import { abortedError, callApi, errorFromResponse, readServerError, type ApiResponse, type HttpContext } from "./http";
 import type { PendingRequest } from "./request";
@@ -163,14 +164,14 @@ async function openCredential(body: Record<string, unknown>, request: PendingReq
     let plaintext: Uint8Array;
     try {
       ({ plaintext } = await compactDecrypt(jwe, request.privateKey, {
-        keyManagementAlgorithms: ["ECDH-ES+A256KW"],
-        contentEncryptionAlgorithms: ["A256GCM"],
+        keyManagementAlgorithms: [CREDENTIAL_JWE_ALG],
+        contentEncryptionAlgorithms: [CREDENTIAL_JWE_ENC],
       }));
     } catch {
       throw new KeyferryError("DECRYPTION_FAILED", "the delivered credential could not be decrypted with this client's private key");
     }
     try {
-      return { vaultKey, description, credentialValue: new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(plaintext) };
+      return { vaultKey, description, credentialValue: new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(plaintext) };
     } catch {
       throw new KeyferryError("INVALID_RESPONSE", "the delivered credential is not UTF-8 text");
     }
