@@ -61,7 +61,7 @@ export function createVault(http: HttpContext, vaultKeyPromise: Promise<CryptoKe
     async get(vaultKey, options) {
       const bytes = await getBytes(vaultKey, options);
       try {
-        return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+        return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
       } catch {
         throw new KeyferryError("INVALID_ARGUMENT", `vault item "${vaultKey}" is not UTF-8 text; use vault.getBytes`);
       }
