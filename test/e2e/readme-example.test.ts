@@ -67,7 +67,8 @@ describe("the README's SDK example", () => {
     const found = await lookup(server, { user_code: userCode!, email: ids.operatorEmail });
     const request = found.res.json.request;
     // The message the example printed carries the same fingerprint the page shows.
-    expect(output).toContain(await keyFingerprint(request.public_key));
+    expect(request.public_key).toBeDefined();
+    expect(output).toContain(await keyFingerprint(request.public_key!));
     const credential = `sk-readme-${randomBytes(8).toString("hex")}`;
     const jwe = await new CompactEncrypt(new TextEncoder().encode(credential))
       .setProtectedHeader(CREDENTIAL_JWE_HEADER)
