@@ -1,0 +1,57 @@
+// Issue 3's browser check: the SDK asks (end-to-end by default), the operator approves on the real
+// page in Chromium, and the SDK receives the value. The page must show the fingerprint the SDK
+// printed, and none of the page's own requests may carry the plaintext.
+import { randomBytes } from "node:crypto";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClient } from "../../sdk/src/index";
+import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
+
+const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
+
+describe.skipIf(!browserAvailable())("SDK request approved in a real browser", () => {
+  let server: DevServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it("shows the SDK's fingerprint, keeps the plaintext in the browser, and hands the value to the SDK", async () => {
+    const ids = await createAccountAndAgent(server, { agentName: "sdk-agent" });
+    const ferry = createClient({ baseUrl: server.url, apiKey: ids.apiKey, masterSeed: randomBytes(32) });
+    const req = await ferry.credentials.request({ description: "OpenAI API key", vaultKey: "openai-api-key" });
+    expect(req.message).toContain(req.keyFingerprint);
+    const waiting = ferry.credentials.waitForApproval(req.deviceCode, { timeout: 60_000 });
+
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const bodies: string[] = [];
+    page.on("request", (request) => bodies.push(`${request.url()} ${request.postData() ?? ""}`));
+    expect(req.verificationUriComplete).toBeTruthy();
+    await page.goto(req.verificationUriComplete!);
+    await page.getByLabel("Email").fill(ids.operatorEmail);
+    await page.getByRole("button", { name: "Continue" }).click();
+    await eventually(() => page.locator("#fingerprint").textContent()).toBe(req.keyFingerprint);
+
+    const secret = `sk-proj-${randomBytes(16).toString("hex")}`;
+    await page.getByLabel("Credential").fill(secret);
+    await page.getByRole("button", { name: "Approve" }).click();
+    await eventually(() => page.getByRole("heading", { name: "Approved" }).isVisible()).toBe(true);
+
+    const { vaultKey, credentialValue } = await waiting;
+    expect(vaultKey).toBe("openai-api-key");
+    expect(credentialValue).toBe(secret);
+    expect(bodies.some((b) => b.includes("/v1/approvals/decide"))).toBe(true);
+    for (const body of bodies) {
+      expect(body).not.toContain(secret);
+      expect(body).not.toContain(Buffer.from(secret).toString("base64url"));
+    }
+    await context.close();
+  });
+});
