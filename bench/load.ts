@@ -1,0 +1,96 @@
+/**
+ * One measured run: autocannon over loopback, bounded by time (or by count where each request
+ * consumes something), counting every answer against what the scenario expects.
+ */
+import autocannon from "autocannon";
+import { percentile } from "./client.ts";
+
+export interface RunResult {
+  name: string;
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  /** Transport errors, timeouts and answers other than the expected ones (e.g. a 5xx). */
+  errors: number;
+  /** Answers that were served as expected. */
+  served: number;
+  /** Extra counters a scenario keeps, e.g. slow_down answers. */
+  notes?: Record<string, number>;
+}
+
+/** What an answer means: served as expected, an error, or an intermediate step of a sequence. */
+export type Verdict = "ok" | "error" | "step";
+
+export interface RequestSpec {
+  method?: "GET" | "POST";
+  path?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Mutates the request just before it is sent; may read and write the connection's context. */
+  setup?: (request: { method: string; path: string; headers: Record<string, string>; body?: string }, context: Record<string, any>) => unknown;
+  /** Judges the answer; may store what the next request of the sequence needs in the context. */
+  check: (status: number, body: string, context: Record<string, any>, headers: Record<string, string | string[]>) => Verdict;
+}
+
+export interface Scenario {
+  name: string;
+  url: string;
+  requests: RequestSpec[];
+  connections: number;
+  /** Seconds; or `amount`, a number of requests, when every request uses up a slot. */
+  duration?: number;
+  amount?: number;
+  /** Units of work per answer counted as served (a handoff is 4 requests). Default 1. */
+  perUnit?: number;
+  /** When set, latencies come from here (end-to-end per unit) instead of per request. */
+  unitLatencies?: number[];
+  notes?: Record<string, number>;
+}
+
+export async function measure(scenario: Scenario): Promise<RunResult> {
+  let served = 0;
+  let unexpected = 0;
+  const requests = scenario.requests.map((spec) => ({
+    method: spec.method ?? "POST",
+    path: spec.path ?? "/",
+    headers: spec.headers ?? {},
+    ...(spec.body !== undefined ? { body: spec.body } : {}),
+    ...(spec.setup
+      ? {
+          setupRequest: (request: any, context: any) => {
+            const out = spec.setup!(request, context);
+            return out === undefined ? request : out;
+          },
+        }
+      : {}),
+    onResponse: (status: number, body: string, context: any, headers: any) => {
+      const verdict = spec.check(status, body, context, headers);
+      if (verdict === "ok") served++;
+      else if (verdict === "error") unexpected++;
+    },
+  }));
+  const result = await autocannon({
+    url: scenario.url,
+    connections: scenario.connections,
+    pipelining: 1,
+    timeout: 10,
+    ...(scenario.amount ? { amount: scenario.amount } : { duration: scenario.duration ?? 10 }),
+    requests,
+  } as autocannon.Options);
+  const seconds = Math.max(0.001, (new Date(result.finish).getTime() - new Date(result.start).getTime()) / 1000);
+  const perUnit = scenario.perUnit ?? 1;
+  const unitLatencies = scenario.unitLatencies?.slice().sort((a, b) => a - b);
+  return {
+    name: scenario.name,
+    rps: round(served / perUnit / seconds),
+    p50_ms: round(unitLatencies ? percentile(unitLatencies, 50) : result.latency.p50),
+    p99_ms: round(unitLatencies ? percentile(unitLatencies, 99) : result.latency.p99),
+    errors: result.errors + result.timeouts + unexpected,
+    served,
+    ...(scenario.notes ? { notes: scenario.notes } : {}),
+  };
+}
+
+export const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+export const errorCodeOf = (body: string): string | null => /"error"\s*:\s*"([a-z_]+)"/.exec(body)?.[1] ?? null;

@@ -1,0 +1,187 @@
+/**
+ * `npm run bench [-- --quick]`: Keyferry's hot paths against three ceilings on the same local
+ * runtime (workerd through Miniflare's API, direct sockets), interleaved round by round; then
+ * delivery latency, and (full run only) memory with 10,000 pending requests and their expiry.
+ * Writes bench/results.json and prints a markdown table. bench/README.md explains the method.
+ */
+import { writeFile } from "node:fs/promises";
+import { cpus, totalmem, release } from "node:os";
+import { join } from "node:path";
+import { createRequire } from "node:module";
+import { createAgents, issuePool, lookup as lookupOnce, mapLimit, sleep, api, type Agent, type Pending } from "./client.ts";
+import { measureDelivery } from "./delivery.ts";
+import { measure, round, type RunResult } from "./load.ts";
+import { measureMemoryAndExpiry } from "./memory.ts";
+import { ROOT, runtimeRssMiB, startRuntime } from "./runtime.ts";
+import * as scenarios from "./scenarios.ts";
+
+const quick = process.argv.includes("--quick");
+const ROUNDS = quick ? 1 : 3;
+const SECONDS = quick ? 5 : 8;
+const CONNECTIONS = 16;
+const DO_READ_NAMES = 1000;
+const started = Date.now();
+const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+
+function machine() {
+  const require = createRequire(join(ROOT, "node_modules/miniflare/package.json"));
+  const version = (name: string) => {
+    try {
+      return (require(`${name}/package.json`) as { version: string }).version;
+    } catch {
+      return "unknown";
+    }
+  };
+  return {
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    memory_gib: round(totalmem() / 2 ** 30),
+    os: `${process.platform} ${release()}`,
+    node: process.version,
+    workerd: version("workerd"),
+    miniflare: version("miniflare"),
+    date: new Date().toISOString(),
+    command: `npm run bench${quick ? " -- --quick" : ""}`,
+    mode: quick ? "quick" : "full",
+    rounds: ROUNDS,
+    seconds_per_run: SECONDS,
+    connections: CONNECTIONS,
+  };
+}
+
+const median = (values: number[]) => values.slice().sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
+
+/** One line per scenario: the median round by requests per second, errors summed over rounds. */
+function aggregate(rounds: RunResult[][]): RunResult[] {
+  const names = rounds[0]!.map((run) => run.name);
+  return names.map((name) => {
+    const runs = rounds.map((r) => r.find((run) => run.name === name)!);
+    const notes: Record<string, number> = {};
+    for (const run of runs) for (const [key, value] of Object.entries(run.notes ?? {})) notes[key] = (notes[key] ?? 0) + value;
+    return {
+      name,
+      rps: median(runs.map((r) => r.rps)),
+      p50_ms: median(runs.map((r) => r.p50_ms)),
+      p99_ms: median(runs.map((r) => r.p99_ms)),
+      errors: runs.reduce((sum, r) => sum + r.errors, 0),
+      served: runs.reduce((sum, r) => sum + r.served, 0),
+      ...(Object.keys(notes).length ? { notes } : {}),
+    };
+  });
+}
+
+async function main() {
+  const info = machine();
+  log(`${info.command} on ${info.cpu} × ${info.cores}, workerd ${info.workerd}`);
+  const runtime = await startRuntime({ POLL_INTERVAL_SECONDS: "1" });
+  const { urls, adminToken } = runtime;
+  const rounds: RunResult[][] = [];
+  let delivery;
+  try {
+    // Set-up (not measured): seeded objects for do-read, and sizes from two short probes.
+    await mapLimit(Array.from({ length: DO_READ_NAMES }, (_, i) => i), 16, (i) => fetch(`${urls.doRead}/?n=${i}&seed=1`).then((r) => r.arrayBuffer()));
+    const readProbe = await measure(scenarios.doRead(urls.doRead, DO_READ_NAMES, CONNECTIONS, 2));
+    const createProbe = await measure(scenarios.doCreate(urls.doCreate, CONNECTIONS, 2));
+    log(`probes: do-read ${readProbe.rps}/s, do-create ${createProbe.rps}/s`);
+
+    // Enough pending requests that a round robin polls none sooner than its 1 s interval.
+    const pollPoolSize = Math.min(5000, Math.max(500, Math.ceil((readProbe.rps * 1.6) / 5) * 5));
+    // Enough prepared slots for one issuance run of about SECONDS at the do-create ceiling.
+    const issueAccounts = Math.max(20, Math.ceil((createProbe.rps * SECONDS * 1.1) / 5));
+    log(`set-up: ${pollPoolSize / 5} accounts for ${pollPoolSize} pending requests, ${issueAccounts * ROUNDS} accounts for issuance`);
+    const pollAgents = await createAgents(urls.keyferry, adminToken, pollPoolSize / 5, "poll");
+    const pollPool = await issuePool(urls.keyferry, pollAgents, 5);
+    const lookupAgents = await createAgents(urls.keyferry, adminToken, 40, "lookup");
+    const lookupPool = await mapLimit(await issuePool(urls.keyferry, lookupAgents, 5), 16, async (p) => ({ ...p, cookie: (await lookupOnce(urls.keyferry, p)).cookie }));
+    const handoffAgents = await createAgents(urls.keyferry, adminToken, CONNECTIONS * 2, "handoff");
+    const issueAgents: Agent[][] = [];
+    for (let r = 0; r < ROUNDS; r++) issueAgents.push(await createAgents(urls.keyferry, adminToken, issueAccounts, `issue${r}`));
+    log(`set-up done; runtime RSS ${await runtimeRssMiB(runtime)} MiB`);
+
+    for (let r = 0; r < ROUNDS; r++) {
+      const results: RunResult[] = [];
+      const run = async (scenario: ReturnType<typeof scenarios.bare>) => {
+        const result = await measure(scenario);
+        results.push(result);
+        log(`round ${r + 1}/${ROUNDS} ${result.name.padEnd(9)} ${String(result.rps).padStart(7)}/s  p50 ${result.p50_ms} ms  p99 ${result.p99_ms} ms  errors ${result.errors}${result.notes ? " " + JSON.stringify(result.notes) : ""}`);
+      };
+      await run(scenarios.bare(urls.bare, CONNECTIONS, SECONDS));
+      await run(scenarios.doRead(urls.doRead, DO_READ_NAMES, CONNECTIONS, SECONDS));
+      await warmPolls(urls.keyferry, pollPool);
+      await run(scenarios.poll(urls.keyferry, pollPool, CONNECTIONS, SECONDS));
+      await run(scenarios.doCreate(urls.doCreate, CONNECTIONS, SECONDS));
+      await run(scenarios.issue(urls.keyferry, issueAgents[r]!, CONNECTIONS));
+      await run(scenarios.lookup(urls.keyferry, lookupPool, CONNECTIONS, SECONDS));
+      await run(scenarios.handoff(urls.keyferry, handoffAgents, CONNECTIONS, SECONDS));
+      rounds.push(results);
+    }
+    log("delivery latency: well-behaved pollers, operators approving at random moments");
+    delivery = await measureDelivery(urls.keyferry, handoffAgents, quick ? 40 : 150, 1);
+    log(`delivery: p50 ${delivery.p50} ms, p99 ${delivery.p99} ms over ${delivery.count} handoffs (${delivery.errors} errors)`);
+  } finally {
+    await runtime.dispose();
+  }
+
+  const runs = aggregate(rounds);
+  const by = (name: string) => runs.find((run) => run.name === name)!;
+  const ratios = {
+    "poll / do-read": round(by("poll").rps / by("do-read").rps, 2),
+    "issue / do-create": round(by("issue").rps / by("do-create").rps, 2),
+    "poll p99 / do-read p99": round(by("poll").p99_ms / by("do-read").p99_ms, 2),
+  };
+  const targets = {
+    "poll / do-read >= 0.8": ratios["poll / do-read"] >= 0.8,
+    "issue / do-create >= 0.5": ratios["issue / do-create"] >= 0.5,
+    "poll p99 <= 2 x do-read p99": ratios["poll p99 / do-read p99"] <= 2,
+  };
+
+  let memory: Awaited<ReturnType<typeof measureMemoryAndExpiry>> | { skipped: string };
+  if (quick) memory = { skipped: "--quick: memory with 10,000 pending requests and their expiry run only in the full bench" };
+  else {
+    // Long enough that all 10,000 are pending at once, at the issuance rate just measured.
+    const ttl = Math.max(30, Math.ceil((10_000 / Math.max(1, by("issue").rps)) * 1.4) + 20);
+    memory = await measureMemoryAndExpiry(ttl, log);
+  }
+
+  const results = { machine: info, runs, ratios, targets, delivery_ms: delivery, memory, rounds };
+  await writeFile(join(ROOT, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
+  console.log("\n" + table(results) + "\n");
+  log("wrote bench/results.json");
+}
+
+/** One poll of every pending request, then a pause: the measured polls are never early. */
+async function warmPolls(base: string, pool: Pending[]) {
+  await mapLimit(pool, 16, (p) => api(base, "POST", "/v1/credentials/poll", { device_code: p.deviceCode }));
+  await sleep(1100);
+}
+
+function table(results: { machine: ReturnType<typeof machine>; runs: RunResult[]; ratios: Record<string, number>; delivery_ms: any; memory: any }): string {
+  const m = results.machine;
+  const lines = [
+    `Measured ${m.date.slice(0, 10)} with \`${m.command}\` on ${m.cpu} (${m.cores} cores, ${m.memory_gib} GiB), ${m.os}, Node ${m.node}, workerd ${m.workerd} via Miniflare ${m.miniflare} direct sockets; ${m.rounds} interleaved round(s) of ${m.seconds_per_run} s per run, ${m.connections} connections, loopback.`,
+    "",
+    "| run | requests/s | p50 ms | p99 ms | errors |",
+    "| --- | ---: | ---: | ---: | ---: |",
+    ...results.runs.map((r) => `| ${r.name}${r.name === "handoff" ? " (handoffs/s, whole-handoff latency)" : ""} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} |`),
+    "",
+    "| ratio | value | target |",
+    "| --- | ---: | --- |",
+    `| poll / do-read (requests/s) | ${results.ratios["poll / do-read"]} | ≥ 0.8 |`,
+    `| issue / do-create (requests/s) | ${results.ratios["issue / do-create"]} | ≥ 0.5 |`,
+    `| poll p99 / do-read p99 | ${results.ratios["poll p99 / do-read p99"]} | ≤ 2 |`,
+  ];
+  if (results.delivery_ms) {
+    lines.push("", `Delivery latency (approval → agent holds the credential, polling every ${results.delivery_ms.interval_s} s): p50 ${results.delivery_ms.p50} ms, p99 ${results.delivery_ms.p99} ms over ${results.delivery_ms.count} handoffs.`);
+  }
+  if (results.memory && "rss_mib" in results.memory) {
+    const mem = results.memory;
+    lines.push(
+      "",
+      `10,000 pending requests (TTL ${mem.ttl_s} s): runtime RSS ${mem.rss_mib.idle} MiB idle → ${mem.rss_mib.with_10k_pending} MiB with all pending (peak ${mem.rss_mib.peak} MiB), ${mem.rss_mib.after_expiry} MiB after expiry. ` +
+        `Expired: ${mem.expiry.expired_events}/10000 (lateness p50 ${mem.expiry.lateness_ms.p50} ms, p99 ${mem.expiry.lateness_ms.p99} ms, max ${mem.expiry.lateness_ms.max} ms); request rows left in storage: ${mem.expiry.request_rows_left_in_storage}; accounts accepting 5 new requests afterwards: ${mem.expiry.accounts_with_free_slots}/${mem.expiry.accounts_checked_for_free_slots}.`,
+    );
+  } else if (results.memory) lines.push("", `Memory/expiry: ${results.memory.skipped}`);
+  return lines.join("\n");
+}
+
+await main();

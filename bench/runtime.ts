@@ -1,0 +1,145 @@
+/**
+ * The local runtime for the benchmark: one workerd process started through Miniflare's API, with
+ * the Keyferry worker and the three ceiling workers side by side. Each worker gets its own
+ * "direct socket" (`unsafeDirectSockets`, `proxy: false`): a workerd HTTP listener bound straight to
+ * that worker, bypassing Miniflare's entry worker and `wrangler dev`'s proxy, so the numbers are
+ * workerd's own.
+ */
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const TMP = join(ROOT, "bench/.tmp");
+
+export interface Runtime {
+  urls: { keyferry: string; bare: string; doRead: string; doCreate: string };
+  adminToken: string;
+  /** The workerd process(es) Miniflare spawned, for memory readings. */
+  workerdPids(): number[];
+  dispose(): Promise<void>;
+}
+
+/** Bundles worker/index.ts as wrangler would (ESM, workerd export conditions). */
+async function bundleWorker(): Promise<string> {
+  await mkdir(TMP, { recursive: true });
+  const outfile = join(TMP, "keyferry.mjs");
+  await build({
+    entryPoints: [join(ROOT, "worker/index.ts")],
+    outfile,
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["module", "main"],
+    external: ["cloudflare:*"],
+    logLevel: "warning",
+  });
+  return outfile;
+}
+
+const compatibilityDate = async () =>
+  /compatibility_date\s*=\s*"([^"]+)"/.exec(await readFile(join(ROOT, "wrangler.toml"), "utf8"))?.[1] ?? "2026-11-01";
+
+export interface RuntimeOptions {
+  /** Keep Durable Object storage here (default: Miniflare's temporary directory). */
+  persistDir?: string;
+  /**
+   * `stub` (default): EMAIL is a service binding to bench/workers/email-stub.js. `miniflare`:
+   * Miniflare's local send_email, which parses each message and writes an .eml file.
+   */
+  email?: "stub" | "miniflare";
+}
+
+export async function startRuntime(vars: Record<string, string>, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const scriptPath = await bundleWorker();
+  const date = await compatibilityDate();
+  const adminToken = randomBytes(24).toString("base64url");
+  const direct = [{ host: "127.0.0.1", port: 0, proxy: false }];
+  const ceiling = (name: string, file: string, withDo: boolean) => ({
+    name,
+    modules: true,
+    modulesRoot: ROOT,
+    scriptPath: join(ROOT, "bench/workers", file),
+    compatibilityDate: date,
+    unsafeDirectSockets: direct,
+    ...(withDo ? { durableObjects: { ROWS: { className: "Row", useSQLite: true } } } : {}),
+  });
+  // Miniflare 5 takes a new option shape; the v4 shape (documented in its README) is converted.
+  const mf = new Miniflare(convertV4MiniflareOptions({
+    ...(opts.persistDir ? { durableObjectsPersist: opts.persistDir } : {}),
+    workers: [
+      {
+        name: "keyferry",
+        modules: true,
+    modulesRoot: ROOT,
+        scriptPath,
+        compatibilityDate: date,
+        bindings: {
+          ADMIN_TOKEN: adminToken,
+          TOKEN_SIGNING_KEY: randomBytes(32).toString("base64url"),
+          REQUEST_TTL_SECONDS: "600",
+          POLL_INTERVAL_SECONDS: "1",
+          PUBLIC_BASE_URL: "",
+          ALLOW_HTTP_WEBHOOKS: "false",
+          EMAIL_FROM: "keyferry@keyferry.local",
+          ...vars,
+        },
+        durableObjects: {
+          REQUESTS: { className: "RequestDO", useSQLite: true },
+          ACCOUNTS: { className: "AccountDO", useSQLite: true },
+          VAULTS: { className: "VaultDO", useSQLite: true },
+        },
+        ratelimits: { LOOKUP_LIMITER: { namespace_id: "1001", simple: { limit: 60, period: 60 } } },
+        ...(opts.email === "miniflare" ? { email: { send_email: [{ name: "EMAIL" }] } } : { serviceBindings: { EMAIL: "email-stub" } }),
+        unsafeDirectSockets: direct,
+      },
+      ceiling("bare", "bare.js", false),
+      ceiling("do-read", "do-read.js", true),
+      ceiling("do-create", "do-create.js", true),
+      { name: "email-stub", modules: true, modulesRoot: ROOT, scriptPath: join(ROOT, "bench/workers/email-stub.js"), compatibilityDate: date },
+    ],
+  }));
+  await mf.ready;
+  const url = async (name: string) => (await mf.unsafeGetDirectURL(name)).origin;
+  const urls = { keyferry: await url("keyferry"), bare: await url("bare"), doRead: await url("do-read"), doCreate: await url("do-create") };
+  return {
+    urls,
+    adminToken,
+    workerdPids: () => childPids(process.pid).filter((pid) => commandOf(pid).includes("workerd")),
+    dispose: () => mf.dispose(),
+  };
+}
+
+function childPids(parent: number): number[] {
+  try {
+    const out = execFileSync("ps", ["-o", "pid=", "--ppid", String(parent)], { encoding: "utf8" });
+    const direct = out.split("\n").map((line) => Number(line.trim())).filter((pid) => pid > 0);
+    return direct.flatMap((pid) => [pid, ...childPids(pid)]);
+  } catch {
+    return [];
+  }
+}
+
+function commandOf(pid: number): string {
+  try {
+    return execFileSync("ps", ["-o", "comm=", "-p", String(pid)], { encoding: "utf8" }).trim();
+  } catch {
+    return "";
+  }
+}
+
+/** Resident set size of the runtime in MiB (sum over its workerd processes), from /proc. */
+export async function runtimeRssMiB(runtime: Runtime): Promise<number> {
+  let kib = 0;
+  for (const pid of runtime.workerdPids()) {
+    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+    kib += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  }
+  return Math.round(kib / 1024);
+}
