@@ -1,0 +1,131 @@
+import { env } from "cloudflare:workers";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
+
+/**
+ * What a handoff costs in Durable Object work, and proof that a misbehaving poller cannot raise it:
+ * slow_down (RFC 8628 §3.5) holds a client polling as fast as it can to one served poll per interval.
+ * Storage work is read from SQLite's own counter (`total_changes()`: rows inserted, updated or
+ * deleted on the object's connection), so a change on the poll path that adds a write shows up here.
+ */
+
+const requestObject = (userCode: string) => env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode)));
+const accountObject = (accountId: string) => env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+type Stub = ReturnType<typeof requestObject> | ReturnType<typeof accountObject>;
+
+/** Rows written so far on the object's SQLite connection. */
+const rowsWritten = (stub: Stub) =>
+  runInDurableObject(stub, (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT total_changes() AS n").one().n);
+
+/** The bench's polling interval (1 s) for one request: stored, then reloaded by a fresh instance. */
+async function withOneSecondInterval(userCode: string) {
+  const stub = requestObject(userCode);
+  await runInDurableObject(stub, (_instance, state) => void state.storage.sql.exec("UPDATE request SET interval = 1"));
+  await evictDurableObject(stub);
+  return stub;
+}
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+describe("cost bound: the poll path", () => {
+  it("holds a client polling as fast as it can to one served poll per interval", async () => {
+    const { apiKey } = await newAgent();
+    const issued = (await requestCredential(apiKey)).body;
+    const stub = await withOneSecondInterval(issued.user_code);
+    const before = await rowsWritten(stub);
+
+    // 8 concurrent pollers, each polling again the moment it has an answer, for 2.5 s.
+    const answers: Array<{ at: number; error: string }> = [];
+    const start = Date.now();
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (Date.now() - start < 2500) {
+          const answer = await poll(issued.device_code);
+          expect(answer.status).toBe(400);
+          answers.push({ at: Date.now() - start, error: answer.body.error });
+        }
+      }),
+    );
+    const served = answers.filter((a) => a.error !== "slow_down");
+    const slowDowns = answers.length - served.length;
+    expect(answers.length).toBeGreaterThan(50);
+    expect(served.map((a) => a.error)).toEqual(["authorization_pending"]);
+    // Each slow_down raised the interval by 5 s for good: one row update each, and nothing else.
+    const interval = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ interval: number }>("SELECT interval FROM request").one().interval);
+    expect(interval).toBe(1 + 5 * slowDowns);
+    expect((await rowsWritten(stub)) - before).toBe(slowDowns);
+    // The raised interval holds after hammering stops: the next poll a second later is still early.
+    await sleep(1100);
+    expect((await poll(issued.device_code)).body.error).toBe("slow_down");
+  });
+
+  it("costs a well-behaved poller no storage writes at all", async () => {
+    const { apiKey } = await newAgent();
+    const issued = (await requestCredential(apiKey)).body;
+    const stub = await withOneSecondInterval(issued.user_code);
+    const before = await rowsWritten(stub);
+    for (let i = 0; i < 3; i++) {
+      if (i > 0) await sleep(1050);
+      expect((await poll(issued.device_code)).body.error).toBe("authorization_pending");
+    }
+    expect((await rowsWritten(stub)) - before).toBe(0);
+  });
+
+  it("never reaches a Durable Object for a forged or malformed device code", async () => {
+    // A forged code names a real request's user code but is not signed by the worker.
+    const { apiKey } = await newAgent();
+    const issued = (await requestCredential(apiKey)).body;
+    const stub = requestObject(issued.user_code);
+    const before = await rowsWritten(stub);
+    const [header, payload] = (issued.device_code as string).split(".");
+    for (const forged of [`${header}.${payload}.AAAA`, "not-a-jwt", "a.b.c", "x".repeat(4000)]) {
+      const answer = await poll(forged);
+      expect(answer.body.error).toBe("invalid_grant");
+    }
+    expect((await rowsWritten(stub)) - before).toBe(0);
+    // And the real request is untouched: its first poll is not early.
+    expect((await poll(issued.device_code)).body.error).toBe("authorization_pending");
+  });
+});
+
+describe("cost per handoff (bench/README.md): rows written by each step", () => {
+  it("issuance, look-up, approval and delivery write the rows the README states", async () => {
+    const { apiKey, accountId, operatorEmail } = await newAgent();
+    const account = accountObject(accountId);
+    const accountBefore = await rowsWritten(account);
+
+    // Issuance: the account takes a slot and logs `requested` (2 rows); the request object writes its row.
+    const issued = (await requestCredential(apiKey)).body;
+    const request = requestObject(issued.user_code);
+    expect((await rowsWritten(account)) - accountBefore).toBe(2);
+    // A fresh object: its row, and the TTL alarm (kept in the object's `_cf_METADATA` table).
+    const requestAfterIssue = await rowsWritten(request);
+    expect(requestAfterIssue).toBe(2);
+
+    // Look-up: the first claims the request (1 row); the account logs `looked_up` (1 row, in the background).
+    const looked = await lookupAs(issued.user_code, operatorEmail);
+    expect(looked.status).toBe(200);
+    expect((await rowsWritten(request)) - requestAfterIssue).toBe(1);
+    await auditUntil(accountId, (events) => events.some((e) => e.type === "looked_up"));
+
+    // Approval: state and payload on the request (2 row updates); the account logs `approved` (1 row).
+    const beforeDecide = await rowsWritten(request);
+    const decided = await call("POST", "/v1/approvals/decide", {
+      headers: { Cookie: looked.cookie! },
+      json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "sk_test_cost" },
+    });
+    expect(decided.status).toBe(200);
+    expect((await rowsWritten(request)) - beforeDecide).toBe(2);
+    await auditUntil(accountId, (events) => events.some((e) => e.type === "approved"));
+
+    // Delivery: one poll reads and erases the row and its alarm (2 rows); the account frees the slot and logs `delivered` (2 rows).
+    const accountBeforeDelivery = await rowsWritten(account);
+    const beforeDelivery = await rowsWritten(request);
+    const delivered = await poll(issued.device_code);
+    expect(delivered.status).toBe(200);
+    await auditUntil(accountId, (events) => events.some((e) => e.type === "delivered"));
+    expect((await rowsWritten(request)) - beforeDelivery).toBe(2);
+    expect((await rowsWritten(account)) - accountBeforeDelivery).toBe(2);
+  });
+});
