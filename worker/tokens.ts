@@ -19,23 +19,29 @@ const PROFILES: Record<TokenKind, { typ: string; audience: string }> = {
   approval_link: { typ: "kf-approval-link+jwt", audience: "urn:keyferry:approval-link" },
 };
 
-const keyCache = new Map<string, Uint8Array>();
+/**
+ * The HMAC key, imported once per secret value: handing jose raw bytes would import it again on
+ * every sign and verify, an avoidable WebCrypto call on the poll path (bench/README.md). The key
+ * itself is cached, not the import's promise, which must not be shared across requests.
+ */
+const keyCache = new Map<string, CryptoKey>();
 
-function signingKey(env: Env): Uint8Array {
+async function signingKey(env: Env): Promise<CryptoKey> {
   const encoded = requireSecret(env, "TOKEN_SIGNING_KEY");
-  let key = keyCache.get(encoded);
-  if (!key) {
-    try {
-      key = base64url.decode(encoded);
-    } catch {
-      key = new Uint8Array();
-    }
-    if (key.byteLength < 32) {
-      console.error("TOKEN_SIGNING_KEY must be base64url of at least 32 random bytes");
-      throw new HttpError(500, "server_error", "The server is not configured.");
-    }
-    keyCache.set(encoded, key);
+  const cached = keyCache.get(encoded);
+  if (cached) return cached;
+  let raw: Uint8Array;
+  try {
+    raw = base64url.decode(encoded);
+  } catch {
+    raw = new Uint8Array();
   }
+  if (raw.byteLength < 32) {
+    console.error("TOKEN_SIGNING_KEY must be base64url of at least 32 random bytes");
+    throw new HttpError(500, "server_error", "The server is not configured.");
+  }
+  const key = await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+  keyCache.set(encoded, key);
   return key;
 }
 
@@ -48,7 +54,7 @@ export async function signToken(env: Env, kind: TokenKind, claims: JWTPayload, e
     .setIssuedAt()
     // Rounded up: a token must never expire before its request does; the object checks the millisecond.
     .setExpirationTime(Math.ceil(expiresAtMs / 1000))
-    .sign(signingKey(env));
+    .sign(await signingKey(env));
 }
 
 export type VerifiedToken = { reason: "ok"; claims: JWTPayload } | { reason: "expired"; claims: JWTPayload } | { reason: "invalid" };
@@ -58,7 +64,7 @@ export async function verifyToken(env: Env, kind: TokenKind, token: string): Pro
   const { typ, audience } = PROFILES[kind];
   if (token.length > 4096) return { reason: "invalid" };
   try {
-    const { payload } = await jwtVerify(token, signingKey(env), {
+    const { payload } = await jwtVerify(token, await signingKey(env), {
       algorithms: ["HS256"],
       typ,
       issuer: ISSUER,
