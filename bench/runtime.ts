@@ -4,6 +4,12 @@
  * "direct socket" (`unsafeDirectSockets`, `proxy: false`): a workerd HTTP listener bound straight to
  * that worker, bypassing Miniflare's entry worker and `wrangler dev`'s proxy, so the numbers are
  * workerd's own.
+ *
+ * With `preventEviction`, RequestDO and do-read's objects set `unsafePreventEviction`: local
+ * workerd evicts an object idle for 10 s and reloads it from its own SQLite file, at a few hundred
+ * objects a second on these machines, so a round robin over thousands of pending requests would
+ * measure reloading instead of polling (in production an object polled every few seconds stays in
+ * memory). It is off for creation runs: every live object keeps about 3 file descriptors open.
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -54,6 +60,8 @@ export interface RuntimeOptions {
    * Miniflare's local send_email, which parses each message and writes an .eml file.
    */
   email?: "stub" | "miniflare";
+  /** Keep RequestDO and do-read objects in memory (see above). */
+  preventEviction?: boolean;
 }
 
 export async function startRuntime(vars: Record<string, string>, opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -61,6 +69,8 @@ export async function startRuntime(vars: Record<string, string>, opts: RuntimeOp
   const date = await compatibilityDate();
   const adminToken = randomBytes(24).toString("base64url");
   const direct = [{ host: "127.0.0.1", port: 0, proxy: false }];
+  const keepInMemory = opts.preventEviction ?? false;
+  const workerdBefore = new Set(workerdChildren());
   const ceiling = (name: string, file: string, withDo: boolean) => ({
     name,
     modules: true,
@@ -68,7 +78,7 @@ export async function startRuntime(vars: Record<string, string>, opts: RuntimeOp
     scriptPath: join(ROOT, "bench/workers", file),
     compatibilityDate: date,
     unsafeDirectSockets: direct,
-    ...(withDo ? { durableObjects: { ROWS: { className: "Row", useSQLite: true } } } : {}),
+    ...(withDo ? { durableObjects: { ROWS: { className: "Row", useSQLite: true, unsafePreventEviction: keepInMemory } } } : {}),
   });
   // Miniflare 5 takes a new option shape; the v4 shape (documented in its README) is converted.
   const mf = new Miniflare(convertV4MiniflareOptions({
@@ -91,7 +101,7 @@ export async function startRuntime(vars: Record<string, string>, opts: RuntimeOp
           ...vars,
         },
         durableObjects: {
-          REQUESTS: { className: "RequestDO", useSQLite: true },
+          REQUESTS: { className: "RequestDO", useSQLite: true, unsafePreventEviction: keepInMemory },
           ACCOUNTS: { className: "AccountDO", useSQLite: true },
           VAULTS: { className: "VaultDO", useSQLite: true },
         },
@@ -106,15 +116,19 @@ export async function startRuntime(vars: Record<string, string>, opts: RuntimeOp
     ],
   }));
   await mf.ready;
+  // This runtime's own workerd process(es): those that appeared while it started.
+  const pids = workerdChildren().filter((pid) => !workerdBefore.has(pid));
   const url = async (name: string) => (await mf.unsafeGetDirectURL(name)).origin;
   const urls = { keyferry: await url("keyferry"), bare: await url("bare"), doRead: await url("do-read"), doCreate: await url("do-create") };
   return {
     urls,
     adminToken,
-    workerdPids: () => childPids(process.pid).filter((pid) => commandOf(pid).includes("workerd")),
+    workerdPids: () => pids,
     dispose: () => mf.dispose(),
   };
 }
+
+const workerdChildren = () => childPids(process.pid).filter((pid) => commandOf(pid).includes("workerd"));
 
 function childPids(parent: number): number[] {
   try {
