@@ -12,11 +12,14 @@ export function noContent(): Response {
   return new Response(null, { status: 204, headers: NO_STORE });
 }
 
-/** Reads at most `maxBytes` of the body; a larger body is 413 without reading the rest. */
+/** Reads at most `maxBytes` of the body; a larger body is 413 without reading the rest (or any of it, when declared). */
 async function readBodyText(request: Request, maxBytes: number): Promise<string> {
-  const declared = Number(request.headers.get("Content-Length") ?? "0");
+  const lengthHeader = request.headers.get("Content-Length");
+  const declared = Number(lengthHeader ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes);
   if (!request.body) return "";
+  // A declared length within the limit is enforced by the runtime: read the body in one call.
+  if (lengthHeader !== null && Number.isInteger(declared)) return decodeUtf8(new Uint8Array(await request.arrayBuffer()));
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -36,6 +39,10 @@ async function readBodyText(request: Request, maxBytes: number): Promise<string>
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
+  return decodeUtf8(bytes);
+}
+
+function decodeUtf8(bytes: Uint8Array): string {
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
