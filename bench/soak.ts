@@ -222,7 +222,7 @@ async function main() {
     ).reduce((sum, n) => sum + n, 0);
     await server.stop();
 
-    const scan = scanPersistDir(persistDir, [...deliveredValues, ...values.values()], marker);
+    const scan = scanPersistDir(persistDir, [...new Set([...deliveredValues, ...values.values()])], marker);
     const sortedDelivery = tally.deliveryMs.filter(Number.isFinite).sort((a, b) => a - b);
     const sortedHandoff = tally.handoffMs.sort((a, b) => a - b);
     results = {
