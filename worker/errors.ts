@@ -24,8 +24,16 @@ export type ErrorCode =
   | "vault_full"
   | "server_error";
 
+/** An error as the wire shows it. */
+export interface WireError {
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly description: string;
+  readonly headers?: Record<string, string>;
+}
+
 /** Thrown by handlers for an expected failure; rendered by `errorResponse`. */
-export class HttpError extends Error {
+export class HttpError extends Error implements WireError {
   constructor(
     readonly status: number,
     readonly code: ErrorCode,
@@ -38,7 +46,7 @@ export class HttpError extends Error {
 
 export const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" } as const;
 
-export function errorResponse(error: HttpError): Response {
+export function errorResponse(error: WireError): Response {
   return new Response(JSON.stringify({ error: error.code, error_description: error.description }), {
     status: error.status,
     headers: { "Content-Type": "application/json; charset=utf-8", ...NO_STORE, ...error.headers },

@@ -3,7 +3,7 @@ import type { IRequest } from "itty-router";
 import { agentFromBearer } from "../auth";
 import { baseUrl } from "../config";
 import { deviceAuthorizationResponse, pushResponse } from "../device-response";
-import { badRequest } from "../errors";
+import { badRequest, errorResponse } from "../errors";
 import { json, readJson } from "../http";
 import { issueRequest } from "../issue-request";
 import { notifyOperator } from "../notify/notify-operator";
@@ -36,7 +36,9 @@ export async function requestCredential(request: IRequest, env: Env, ctx: Execut
 
 export async function pollCredential(request: IRequest, env: Env): Promise<Response> {
   const { device_code } = await readJson(request, pollSchema, MAX_REQUEST_BODY);
-  const delivered = await pollRequest(env, "device_code", device_code, null);
+  const answer = await pollRequest(env, "device_code", device_code, null);
+  if ("error" in answer) return errorResponse(answer.error);
+  const { delivered } = answer;
   return json(
     "credentialJwe" in delivered
       ? { vault_key: delivered.vaultKey, description: delivered.description, credential_jwe: delivered.credentialJwe }

@@ -7,7 +7,7 @@ import type { JWK } from "jose";
 import { agentFromClientAuth, requireAgent } from "../auth";
 import { baseUrl } from "../config";
 import { deviceAuthorizationResponse } from "../device-response";
-import { HttpError, badRequest } from "../errors";
+import { HttpError, badRequest, errorResponse } from "../errors";
 import { json, parseWith, readForm } from "../http";
 import { issueRequest } from "../issue-request";
 import { notifyOperator } from "../notify/notify-operator";
@@ -91,18 +91,15 @@ export async function token(request: IRequest, env: Env): Promise<Response> {
   const credentials = await agentFromClientAuth(request, form);
   const client = { agentId: credentials.agentId, keyHash: credentials.keyHash, apiKey: credentials.apiKey };
   const [kind, handle] = grantHandle(form);
-  let delivered;
-  try {
-    delivered = await pollRequest(env, kind, handle, client);
-  } catch (error) {
+  const answer = await pollRequest(env, kind, handle, client);
+  if ("error" in answer) {
     // A request object vouches for its own agent's key before it answers pending, slow_down or
     // denied. Where no request could (unknown, expired or another agent's code), confirm the client
     // with its account, so a bad client hears invalid_client rather than a grant error.
-    if (error instanceof HttpError && (error.code === "invalid_grant" || error.code === "expired_token")) {
-      await requireAgent(env, credentials);
-    }
-    throw error;
+    if (answer.error.code === "invalid_grant" || answer.error.code === "expired_token") await requireAgent(env, credentials);
+    return errorResponse(answer.error);
   }
+  const { delivered } = answer;
   return json({
     access_token: "credentialJwe" in delivered ? delivered.credentialJwe : delivered.credentialValue,
     token_type: "Bearer",
