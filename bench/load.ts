@@ -32,6 +32,9 @@ export interface RequestSpec {
   check: (status: number, body: string, context: Record<string, any>, headers: Record<string, string | string[]>) => Verdict;
 }
 
+type SetupRequest = Parameters<NonNullable<RequestSpec["setup"]>>[0];
+type Context = Parameters<RequestSpec["check"]>[2];
+
 export interface Scenario {
   name: string;
   url: string;
@@ -57,13 +60,13 @@ export async function measure(scenario: Scenario): Promise<RunResult> {
     ...(spec.body !== undefined ? { body: spec.body } : {}),
     ...(spec.setup
       ? {
-          setupRequest: (request: any, context: any) => {
+          setupRequest: (request: SetupRequest, context: Context) => {
             const out = spec.setup!(request, context);
             return out === undefined ? request : out;
           },
         }
       : {}),
-    onResponse: (status: number, body: string, context: any, headers: any) => {
+    onResponse: (status: number, body: string, context: Context, headers: Parameters<RequestSpec["check"]>[3]) => {
       const verdict = spec.check(status, body, context, headers);
       if (verdict === "ok") served++;
       else if (verdict === "error") unexpected++;

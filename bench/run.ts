@@ -162,7 +162,7 @@ async function warmPolls(base: string, pool: Pending[]) {
   await sleep(1100);
 }
 
-function table(results: { machine: ReturnType<typeof machine>; runs: RunResult[]; ratios: Record<string, number>; delivery_ms: any; memory: any }): string {
+function table(results: { machine: ReturnType<typeof machine>; runs: RunResult[]; ratios: Record<string, number>; delivery_ms: Awaited<ReturnType<typeof measureDelivery>> | undefined; memory: Awaited<ReturnType<typeof measureMemoryAndExpiry>> | { skipped: string } }): string {
   const m = results.machine;
   const lines = [
     `Measured ${m.date.slice(0, 10)} with \`${m.command}\` on ${m.cpu} (${m.cores} cores, ${m.memory_gib} GiB), ${m.os}, Node ${m.node}, workerd ${m.workerd} via Miniflare ${m.miniflare} direct sockets; ${m.rounds} interleaved round(s) of ${m.seconds_per_run} s per run, ${m.connections} connections, loopback.`,

@@ -261,7 +261,7 @@ async function main() {
     await writeFile(join(ROOT, "bench/soak-results.json"), JSON.stringify(results, null, 2) + "\n");
     console.log(`\nSoak ${ok ? "PASSED" : "FAILED"}: ${tally.delivered}/${HANDOFFS} delivered, ${tally.secondPollInvalidGrant} second polls got invalid_grant, ` +
       `${results.lost} lost, ${tally.wrongValue} duplicated or crossed, ${tally.fiveXx} 5xx, ${tally.unexpected.length} other unexpected answers; ` +
-      `delivery p50 ${results.delivery_ms && (results.delivery_ms as any).p50} ms; storage: ${scan.files} files, ${scan.credential_values_found} credential values found, ` +
+      `delivery p50 ${results.delivery_ms && (results.delivery_ms as { p50: number }).p50} ms; storage: ${scan.files} files, ${scan.credential_values_found} credential values found, ` +
       `${scan.request_rows_left} request rows left, positive control ${scan.marker_found ? "found" : "NOT found"}.`);
     log("wrote bench/soak-results.json");
     if (!ok) process.exitCode = 1;

@@ -6,16 +6,10 @@ import fc from "fast-check";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { requestCredential } from "./support/approval";
+import { watchedPage } from "./support/watched-page";
 import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
 
 const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
-
-declare global {
-  interface Window {
-    __pwned?: unknown;
-    __violations?: string[];
-  }
-}
 
 const FRAGMENTS = [
   "<script>window.__pwned=1</script>",
@@ -60,27 +54,6 @@ const hostileText = (maxLength: number) =>
 // Names are trimmed by the server (and must not be empty); descriptions are kept as given (1–200).
 const hostileName = hostileText(100).filter((s) => s.trim().length > 0);
 const hostileDescription = hostileText(200).filter((s) => s.length > 0);
-
-/** A page that records dialogs, errors and every CSP violation from before its first script. */
-async function watchedPage(browser: Browser) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const dialogs: string[] = [];
-  const errors: string[] = [];
-  page.on("dialog", (dialog) => {
-    dialogs.push(dialog.message());
-    void dialog.dismiss();
-  });
-  page.on("pageerror", (error) => errors.push(error.message));
-  page.on("console", (message) => {
-    if (message.type() === "error") errors.push(message.text());
-  });
-  await page.addInitScript(() => {
-    window.__violations = [];
-    document.addEventListener("securitypolicyviolation", (event) => window.__violations?.push(`${event.violatedDirective} ${event.blockedURI}`));
-  });
-  return { context, page, dialogs, errors };
-}
 
 const textOf = (page: Page, id: string) => page.locator(`#${id}`).evaluate((el) => ({ text: el.textContent, children: el.childElementCount }));
 

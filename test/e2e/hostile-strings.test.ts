@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { requestCredential } from "./support/approval";
+import { watchedPage } from "./support/watched-page";
 import { api, browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
 
 /** expect.poll with room for a loaded machine: vitest's default of 1 s is too tight for a real browser. */
@@ -20,36 +21,6 @@ const HOSTILE_DESCRIPTION = `<script>window.__pwned=1</script>"'><svg onload=ale
 const HOSTILE_BINDING = "&lt;b&gt;bold&lt;/b&gt; &#60;i&#62;x ');alert(1);//";
 /** The vault key pattern (CONTRACT.md) allows no markup characters; use its odd corners instead. */
 const VAULT_KEY = "a.B_c-9";
-
-declare global {
-  interface Window {
-    __pwned?: unknown;
-    __violations?: string[];
-  }
-}
-
-/** A page that records dialogs, errors and every CSP violation from before its first script. */
-async function watchedPage(browser: Browser) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const dialogs: string[] = [];
-  const errors: string[] = [];
-  page.on("dialog", (dialog) => {
-    dialogs.push(dialog.message());
-    void dialog.dismiss();
-  });
-  page.on("pageerror", (error) => errors.push(error.message));
-  page.on("console", (message) => {
-    if (message.type() === "error") errors.push(message.text());
-  });
-  await page.addInitScript(() => {
-    window.__violations = [];
-    document.addEventListener("securitypolicyviolation", (event) => {
-      window.__violations?.push(`${event.violatedDirective} ${event.blockedURI}`);
-    });
-  });
-  return { context, page, dialogs, errors };
-}
 
 /** Nothing ran, nothing was injected, nothing needed blocking. */
 async function assertInert(page: Page, dialogs: string[], errors: string[]): Promise<void> {
