@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { keyFingerprint } from "../../core/fingerprint";
 import { createClient, KeyferryError, type KeyferryErrorCode } from "../../sdk/src/index";
 import { defaultSleep } from "../../sdk/src/sleep";
-import { type Exchange, fakeClock, fakeFetch, json, oauthError } from "./sdk-fakes";
+import { type Exchange, failure, fakeClock, fakeFetch, json, oauthError } from "./sdk-fakes";
 
 const BASE_URL = "https://keyferry.test";
 const DEVICE_CODE = "dc_test_secret";
@@ -57,15 +57,6 @@ const approvedJwe = (value: string) => async (publicKey: JWK | undefined) =>
       .setProtectedHeader({ alg: "ECDH-ES+A256KW", enc: "A256GCM" })
       .encrypt(await importJWK(publicKey!, "ECDH-ES+A256KW")),
   });
-
-async function failure(promise: Promise<unknown>): Promise<KeyferryError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KeyferryError);
-  return error as KeyferryError;
-}
 
 const REQUEST = { description: "OpenAI API key", vaultKey: "openai-api-key" };
 

@@ -2,6 +2,8 @@
 // fake clock whose `sleep` returns at once and moves time forward, so waits take no real seconds.
 import { abortedError } from "../../sdk/src/http";
 import type { FetchLike } from "../../sdk/src/http";
+import { KeyferryError } from "../../sdk/src/index";
+import { expect } from "vitest";
 
 export interface Exchange {
   method: string;
@@ -81,4 +83,14 @@ export function fakeVaultServer() {
     return oauthError("invalid_request");
   };
   return { items, ...fakeFetch(handler) };
+}
+
+/** The typed error a promise rejects with; fails the test when it resolves or throws anything else. */
+export async function failure(promise: Promise<unknown>): Promise<KeyferryError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(KeyferryError);
+  return error as KeyferryError;
 }

@@ -3,7 +3,7 @@
 import { base64url, decodeProtectedHeader } from "jose";
 import { describe, expect, it } from "vitest";
 import { createClient, KeyferryError } from "../../sdk/src/index";
-import { fakeVaultServer, json } from "./sdk-fakes";
+import { failure, fakeVaultServer, json } from "./sdk-fakes";
 
 const BASE_URL = "https://keyferry.test";
 const seed = () => crypto.getRandomValues(new Uint8Array(32));
@@ -12,15 +12,6 @@ function vaultClient(masterSeed: Uint8Array | string = seed()) {
   const server = fakeVaultServer();
   const ferry = createClient({ baseUrl: BASE_URL, apiKey: "kf_test", masterSeed, fetch: server.fetch });
   return { ferry, server };
-}
-
-async function failure(promise: Promise<unknown>): Promise<KeyferryError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(KeyferryError);
-  return error as KeyferryError;
 }
 
 /** Replaces one character of a compact JWE part (0 header, 1 key, 2 IV, 3 ciphertext, 4 tag). */
