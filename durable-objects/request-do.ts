@@ -18,9 +18,9 @@ import type {
   RequestView,
 } from "./request-types";
 
-const SCHEMA = `CREATE TABLE IF NOT EXISTS request (
+const SCHEMA = `CREATE TABLE request (
   id INTEGER PRIMARY KEY CHECK (id = 1),
-  secret_hash TEXT NOT NULL,
+  handle_tag TEXT NOT NULL,
   status TEXT NOT NULL,
   expires_at INTEGER NOT NULL,
   interval INTEGER NOT NULL,
@@ -31,7 +31,7 @@ const SCHEMA = `CREATE TABLE IF NOT EXISTS request (
 )`;
 
 type Row = {
-  secret_hash: string;
+  handle_tag: string;
   status: string;
   expires_at: number;
   interval: number;
@@ -56,15 +56,16 @@ export class RequestDO extends DurableObject<Env> {
     ctx.blockConcurrencyWhile(async () => this.#load());
   }
 
-  async create(input: { details: RequestDetails; secretHash: string; expiresAt: number; interval: number }): Promise<CreateResult> {
+  async create(input: { details: RequestDetails; handleTag: string; expiresAt: number; interval: number }): Promise<CreateResult> {
     if (this.#record && !isExpired(this.#record, Date.now())) return { reason: "collision" };
     const sql = this.ctx.storage.sql;
     this.ctx.storage.transactionSync(() => {
+      // The object holds one request at a time: a new one replaces the table of an earlier one.
+      sql.exec("DROP TABLE IF EXISTS request");
       sql.exec(SCHEMA);
-      sql.exec("DELETE FROM request");
       sql.exec(
-        "INSERT INTO request (id, secret_hash, status, expires_at, interval, details) VALUES (1, ?, 'pending', ?, ?, ?)",
-        input.secretHash,
+        "INSERT INTO request (id, handle_tag, status, expires_at, interval, details) VALUES (1, ?, 'pending', ?, ?, ?)",
+        input.handleTag,
         input.expiresAt,
         input.interval,
         JSON.stringify(input.details),
@@ -77,7 +78,7 @@ export class RequestDO extends DurableObject<Env> {
       failedAttempts: 0,
       claimHash: null,
       details: input.details,
-      secretHash: input.secretHash,
+      handleTag: input.handleTag,
     };
     this.#lastPollAt = null;
     await this.ctx.storage.setAlarm(input.expiresAt);
@@ -89,11 +90,11 @@ export class RequestDO extends DurableObject<Env> {
    * when slow_down raises the interval and the read-and-erase at delivery.
    * `client` is given on the OAuth token endpoint: it must be the agent that asked.
    */
-  async poll(secretHash: string, client: { agentId: string; keyHash: string } | null): Promise<PollResult> {
+  async poll(handleTag: string, client: { agentId: string; keyHash: string } | null): Promise<PollResult> {
     const record = this.#record;
     const now = Date.now();
     if (!record) return { reason: "invalid_grant" };
-    if (record.secretHash !== secretHash) return { reason: isExpired(record, now) ? "expired_token" : "invalid_grant" };
+    if (record.handleTag !== handleTag) return { reason: isExpired(record, now) ? "expired_token" : "invalid_grant" };
     if (client) {
       if (client.agentId !== record.details.agent.id) return { reason: "invalid_grant" };
       if (client.keyHash !== record.details.apiKeyHash) return { reason: "invalid_client" };
@@ -236,7 +237,7 @@ export class RequestDO extends DurableObject<Env> {
           failedAttempts: row.failed_attempts,
           claimHash: row.claim_hash,
           details: JSON.parse(row.details) as RequestDetails,
-          secretHash: row.secret_hash,
+          handleTag: row.handle_tag,
         }
       : null;
   }

@@ -41,7 +41,8 @@ export interface PingTarget {
 
 export interface RequestRecord extends RequestState {
   details: RequestDetails;
-  secretHash: string;
+  /** The handle's HMAC tag (worker/handles.ts): a keyed hash of the handle and its secret. */
+  handleTag: string;
 }
 
 /** What the approval page may show of a request. */

@@ -42,9 +42,12 @@ async function readBodyText(request: Request, maxBytes: number): Promise<string>
   return decodeUtf8(bytes);
 }
 
+/** Stateless between calls: `decode` without `stream` starts afresh every time. */
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 function decodeUtf8(bytes: Uint8Array): string {
   try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+    return utf8.decode(bytes);
   } catch {
     throw badRequest("The body is not valid UTF-8.");
   }

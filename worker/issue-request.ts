@@ -2,17 +2,16 @@
  * Issuance, shared by `/v1/credentials/request`, `/oauth/device_authorization` (RFC 8628 §3.1–3.2)
  * and `/oauth/bc-authorize` (CIBA Core §7): one state machine whatever the protocol.
  */
-import { base64url, type JWK } from "jose";
+import type { JWK } from "jose";
 import { generateUserCode } from "../core/user-code";
 import type { AgentIdentity, RequestDetails } from "../durable-objects/request-types";
 import type { AgentCredentials } from "./auth";
 import { pollIntervalSeconds, requestTtlSeconds } from "./config";
 import { HttpError } from "./errors";
-import { sha256 } from "./hashing";
+import { signHandle, type HandleKind } from "./handles";
 import { newRequestId } from "./ids";
 import { createRequestKeyPair } from "./request-keys";
 import { accountStub, requestStub } from "./stubs";
-import { signToken } from "./tokens";
 
 export interface IssueInput {
   description: string;
@@ -25,7 +24,7 @@ export interface IssueInput {
    * auth_req_id is always used with client authentication, so its payload key is wrapped under
    * the agent's API key instead, and the auth_req_id may be kept for a CIBA ping.
    */
-  handle: "device_code" | "auth_req_id";
+  handle: HandleKind;
   bindingMessage?: string | null;
   /** CIBA `requested_expiry`, capped by the configured lifetime. */
   requestedExpirySeconds?: number | null;
@@ -33,7 +32,7 @@ export interface IssueInput {
 }
 
 export interface IssuedRequest {
-  /** The signed device code or auth_req_id: the agent's only handle on the request. */
+  /** The device code or auth_req_id (worker/handles.ts): the agent's only handle on the request. */
   handle: string;
   userCode: string;
   requestId: string;
@@ -56,10 +55,7 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
   const interval = pollIntervalSeconds(env);
   const secret = crypto.getRandomValues(new Uint8Array(32));
   const wrapSecret = input.handle === "auth_req_id" ? new TextEncoder().encode(credentials.apiKey) : secret;
-  const [secretHash, keys] = await Promise.all([
-    sha256(secret),
-    input.publicKey ? { publicJwk: input.publicKey, wrappedPrivateKey: null } : createRequestKeyPair(wrapSecret),
-  ]);
+  const keys = input.publicKey ? { publicJwk: input.publicKey, wrappedPrivateKey: null } : await createRequestKeyPair(wrapSecret);
   const account = accountStub(env, credentials.accountId);
   const requestId = newRequestId();
 
@@ -83,7 +79,7 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
       case "ok":
         break;
     }
-    const handle = await signToken(env, input.handle, { uc: userCode, sec: base64url.encode(secret), xat: expiresAt }, expiresAt);
+    const { handle, tag } = await signHandle(env, input.handle, { userCode, expiresAt, secret });
     const details: RequestDetails = {
       requestId,
       userCode,
@@ -101,7 +97,7 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
       ping: input.ping ? { ...input.ping, authReqId: handle } : null,
       createdAt: now,
     };
-    const created = await requestStub(env, userCode).create({ details, secretHash, expiresAt, interval });
+    const created = await requestStub(env, userCode).create({ details, handleTag: tag, expiresAt, interval });
     if (created.reason === "collision") {
       await account.releaseRequest(requestId);
       continue;

@@ -3,13 +3,11 @@
  * Forged handles are dropped here without touching a Durable Object, and an expired one is answered
  * from the handle itself, even after the request's storage was erased (DESIGN.md).
  */
-import { base64url } from "jose";
 import type { PollResult, RequestDetails } from "../durable-objects/request-types";
 import type { WireError } from "./errors";
-import { sha256 } from "./hashing";
+import { verifyHandle, type HandleKind } from "./handles";
 import { openPayload } from "./request-keys";
 import { requestStub } from "./stubs";
-import { stringClaim, verifyToken, type TokenKind } from "./tokens";
 
 export type Delivered =
   | { vaultKey: string; description: string; credentialValue: string }
@@ -23,26 +21,18 @@ export type PollAnswer = { delivered: Delivered } | { error: WireError };
 
 export async function pollRequest(
   env: Env,
-  kind: TokenKind,
+  kind: HandleKind,
   handle: string,
   client: { agentId: string; keyHash: string; apiKey: string } | null,
 ): Promise<PollAnswer> {
-  const verified = await verifyToken(env, kind, handle);
-  if (verified.reason === "invalid") return pollError({ reason: "invalid_grant" });
-  // `exp` is whole seconds; `xat` is the request's expiry to the millisecond, so the answer turns to
-  // expired_token at the same instant the alarm may erase the request.
-  const expiredAt = verified.claims.xat;
-  if (verified.reason === "expired" || (typeof expiredAt === "number" && Date.now() >= expiredAt)) {
-    return pollError({ reason: "expired_token" });
-  }
-  const userCode = stringClaim(verified.claims, "uc");
-  const secretText = stringClaim(verified.claims, "sec");
-  if (!userCode || !secretText) return pollError({ reason: "invalid_grant" });
-  const secret = base64url.decode(secretText);
-  const result = await requestStub(env, userCode).poll(await sha256(secret), client && { agentId: client.agentId, keyHash: client.keyHash });
+  const verified = await verifyHandle(env, kind, handle);
+  if (!verified) return pollError({ reason: "invalid_grant" });
+  // To the millisecond, so the answer turns to expired_token at the instant the alarm may erase the request.
+  if (Date.now() >= verified.expiresAt) return pollError({ reason: "expired_token" });
+  const result = await requestStub(env, verified.userCode).poll(verified.tag, client && { agentId: client.agentId, keyHash: client.keyHash });
   if (result.reason !== "delivered") return pollError(result);
   // An auth_req_id's payload key is wrapped under the client's API key (worker/issue-request.ts).
-  const wrapSecret = kind === "auth_req_id" && client ? new TextEncoder().encode(client.apiKey) : secret;
+  const wrapSecret = kind === "auth_req_id" && client ? new TextEncoder().encode(client.apiKey) : verified.secret;
   return deliver(result.details, result.payload, wrapSecret);
 }
 

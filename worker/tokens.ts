@@ -3,25 +3,23 @@
  * own `typ` and audience so one can never stand in for another (RFC 8725 §3.11), and every
  * verification pins algorithm, type, issuer, audience and maximum age (STYLE.md §8).
  */
-import { SignJWT, base64url, errors, jwtVerify, type JWTPayload } from "jose";
-import { requireSecret } from "./config";
-import { HttpError } from "./errors";
+import { SignJWT, errors, jwtVerify, type JWTPayload } from "jose";
+import { decodeSigningSecret, requireSecret } from "./config";
 
 const ISSUER = "keyferry";
 const MAX_AGE = "1d";
 
-export type TokenKind = "device_code" | "auth_req_id" | "approval" | "approval_link";
+/** Tokens for the operator's browser; the agent's polling handles are in handles.ts. */
+export type TokenKind = "approval" | "approval_link";
 
 const PROFILES: Record<TokenKind, { typ: string; audience: string }> = {
-  device_code: { typ: "kf-device-code+jwt", audience: "urn:keyferry:device-code" },
-  auth_req_id: { typ: "kf-auth-req-id+jwt", audience: "urn:keyferry:auth-req-id" },
   approval: { typ: "kf-approval+jwt", audience: "urn:keyferry:approval" },
   approval_link: { typ: "kf-approval-link+jwt", audience: "urn:keyferry:approval-link" },
 };
 
 /**
  * The HMAC key, imported once per secret value: handing jose raw bytes would import it again on
- * every sign and verify, an avoidable WebCrypto call on the poll path (bench/README.md). The key
+ * every sign and verify, an avoidable WebCrypto call per look-up and decision. The key
  * itself is cached, not the import's promise, which must not be shared across requests.
  */
 const keyCache = new Map<string, CryptoKey>();
@@ -30,17 +28,8 @@ async function signingKey(env: Env): Promise<CryptoKey> {
   const encoded = requireSecret(env, "TOKEN_SIGNING_KEY");
   const cached = keyCache.get(encoded);
   if (cached) return cached;
-  let raw: Uint8Array;
-  try {
-    raw = base64url.decode(encoded);
-  } catch {
-    raw = new Uint8Array();
-  }
-  if (raw.byteLength < 32) {
-    console.error("TOKEN_SIGNING_KEY must be base64url of at least 32 random bytes");
-    throw new HttpError(500, "server_error", "The server is not configured.");
-  }
-  const key = await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+  const bytes = decodeSigningSecret(encoded);
+  const key = await crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
   keyCache.set(encoded, key);
   return key;
 }

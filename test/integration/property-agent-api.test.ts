@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
-import { base64url } from "jose";
 import { describe, expect, it } from "vitest";
+import { signHandle } from "../../worker/handles";
 import { signToken } from "../../worker/tokens";
 import { admin, bearer, call, newAgent, poll, requestCredential } from "./support/api";
 import { RUNS, badVaultKey, contentType, expectCleanRefusal, headerSafe, headerValue, hostileBody, hostileJson, hostileString, requestRow } from "./support/hostile";
@@ -77,10 +77,14 @@ describe("property: hostile input on the agent API changes nothing", () => {
       .tuple(fc.nat({ max: real.length - 1 }), fc.constantFrom("A", "B", "-", "_", ".", ""), fc.constantFrom("replace", "insert", "truncate"))
       .map(([at, ch, how]) => (how === "replace" ? real.slice(0, at) + ch + real.slice(at + 1) : how === "insert" ? real.slice(0, at) + ch + real.slice(at) : real.slice(0, at)))
       .filter((code) => code !== real);
-    // Properly signed, but the wrong kind of token, or the right kind with another secret.
-    const resigned = fc
-      .tuple(fc.constantFrom("device_code", "auth_req_id", "approval", "approval_link") as fc.Arbitrary<"device_code" | "auth_req_id" | "approval" | "approval_link">, fc.uint8Array({ minLength: 32, maxLength: 32 }))
-      .map(([kind, secret]) => signToken(env, kind, { uc: userCode, sec: base64url.encode(secret), rid: "req_x" }, expiresAt));
+    // Properly signed, but the wrong kind of handle or token, or the right kind with another secret.
+    const otherHandle = fc
+      .tuple(fc.constantFrom("device_code", "auth_req_id") as fc.Arbitrary<"device_code" | "auth_req_id">, fc.uint8Array({ minLength: 32, maxLength: 32 }))
+      .map(([kind, secret]) => signHandle(env, kind, { userCode, expiresAt, secret }).then((signed) => signed.handle));
+    const browserToken = (fc.constantFrom("approval", "approval_link") as fc.Arbitrary<"approval" | "approval_link">).map((kind) =>
+      signToken(env, kind, { uc: userCode, rid: "req_x" }, expiresAt),
+    );
+    const resigned = fc.oneof(otherHandle, browserToken);
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(

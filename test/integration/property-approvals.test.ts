@@ -3,6 +3,7 @@ import { runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { normalizeUserCode } from "../../core/user-code";
+import { signHandle } from "../../worker/handles";
 import { signToken } from "../../worker/tokens";
 import { admin, call, newAgent, poll, requestCredential } from "./support/api";
 import { RUNS, contentType, expectCleanRefusal, headerSafe, headerValue, hostileBody, hostileJson, hostileString, requestRow } from "./support/hostile";
@@ -40,9 +41,15 @@ describe("property: hostile input on the approval endpoints changes nothing", ()
     const realCode = normalizeUserCode(target.userCode);
     // A wrong email for the real code is a failed attempt by design (CONTRACT.md): other codes only.
     const notTheRealCode = hostileJson.filter((code) => typeof code !== "string" || normalizeUserCode(code) !== realCode);
-    const forgedLink = fc
-      .tuple(fc.constantFrom("approval_link", "approval", "device_code") as fc.Arbitrary<"approval_link" | "approval" | "device_code">, hostileString)
-      .map(([kind, rid]) => signToken(env, kind, { uc: realCode, rid, sec: "x" }, Date.now() + 600_000));
+    // Signed by us, but the wrong kind (an approval token, a device code), or a link to another request.
+    const forgedLink = fc.oneof(
+      fc
+        .tuple(fc.constantFrom("approval_link", "approval") as fc.Arbitrary<"approval_link" | "approval">, hostileString)
+        .map(([kind, rid]) => signToken(env, kind, { uc: realCode, rid }, Date.now() + 600_000)),
+      fc
+        .uint8Array({ minLength: 32, maxLength: 32 })
+        .map((secret) => signHandle(env, "device_code", { userCode: realCode!, expiresAt: Date.now() + 600_000, secret }).then((signed) => signed.handle)),
+    );
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(

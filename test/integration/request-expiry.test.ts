@@ -1,8 +1,7 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { base64url } from "jose";
 import { describe, expect, it } from "vitest";
-import { signToken } from "../../worker/tokens";
+import { signHandle } from "../../worker/handles";
 import { auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
 
 const requestObject = (userCode: string) => env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode)));
@@ -91,10 +90,10 @@ describe("request expiry: every call checks expires_at, the alarm erases everyth
 });
 
 describe("expiry from the device code itself", () => {
-  it("answers expired_token, not invalid_grant, in the second between expiry and the code's whole-second exp", async () => {
+  it("answers expired_token from the code itself, to the millisecond, once no object holds the request", async () => {
     const expiresAt = Date.now() + 30;
     const secret = crypto.getRandomValues(new Uint8Array(32));
-    const deviceCode = await signToken(env, "device_code", { uc: "BCDFGHJK", sec: base64url.encode(secret), xat: expiresAt }, expiresAt);
+    const { handle: deviceCode } = await signHandle(env, "device_code", { userCode: "BCDFGHJK", expiresAt, secret });
     await new Promise((resolve) => setTimeout(resolve, 40));
     // No request object holds the code any more (the alarm erased it), yet the code says when it expired.
     expect((await poll(deviceCode)).body.error).toBe("expired_token");
