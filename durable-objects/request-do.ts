@@ -90,7 +90,7 @@ export class RequestDO extends DurableObject<Env> {
    * when slow_down raises the interval and the read-and-erase at delivery.
    * `client` is given on the OAuth token endpoint: it must be the agent that asked.
    */
-  async poll(handleTag: string, client: { agentId: string; keyHash: string } | null): Promise<PollResult> {
+  poll(handleTag: string, client: { agentId: string; keyHash: string } | null): PollResult {
     const record = this.#record;
     const now = Date.now();
     if (!record) return { reason: "invalid_grant" };
