@@ -24,8 +24,8 @@ const encoder = new TextEncoder();
 export interface Handle {
   userCode: string;
   expiresAt: number;
-  /** The 256-bit secret; a device code's also unwraps the request's payload key. */
-  secret: Uint8Array;
+  /** The 256-bit secret, base64url; a device code's also unwraps the request's payload key. */
+  secret: string;
   /** What the request object keeps and compares (base64url). */
   tag: string;
 }
@@ -54,10 +54,10 @@ async function handleKey(env: Env): Promise<CryptoKey> {
   return key;
 }
 
-export async function signHandle(env: Env, kind: HandleKind, fields: { userCode: string; expiresAt: number; secret: Uint8Array }): Promise<Handle & { handle: string }> {
+export async function signHandle(env: Env, kind: HandleKind, fields: { userCode: string; expiresAt: number; secret: Uint8Array }): Promise<{ handle: string; tag: string }> {
   const body = `${PREFIX[kind]}.${fields.userCode}.${fields.expiresAt}.${base64url.encode(fields.secret)}`;
   const tag = base64url.encode(new Uint8Array(await crypto.subtle.sign("HMAC", await handleKey(env), encoder.encode(body))));
-  return { ...fields, tag, handle: `${body}.${tag}` };
+  return { tag, handle: `${body}.${tag}` };
 }
 
 /** The handle's fields if it is well formed, of this kind and signed by us; else null. Expiry is the caller's check. */
@@ -68,5 +68,5 @@ export async function verifyHandle(env: Env, kind: HandleKind, handle: string): 
   const body = handle.slice(0, handle.length - tag.length - 1);
   const valid = await crypto.subtle.verify("HMAC", await handleKey(env), base64url.decode(tag), encoder.encode(body));
   if (!valid) return null;
-  return { userCode, expiresAt: Number(expiry), secret: base64url.decode(secret), tag };
+  return { userCode, expiresAt: Number(expiry), secret, tag };
 }

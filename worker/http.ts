@@ -17,9 +17,10 @@ async function readBodyText(request: Request, maxBytes: number): Promise<string>
   const lengthHeader = request.headers.get("Content-Length");
   const declared = Number(lengthHeader ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes);
+  // A declared length within the limit is enforced by the runtime: read the body in one call
+  // (without `request.body`, whose getter makes a stream object that this path does not need).
+  if (lengthHeader !== null && Number.isInteger(declared)) return declared === 0 ? "" : decodeUtf8(new Uint8Array(await request.arrayBuffer()));
   if (!request.body) return "";
-  // A declared length within the limit is enforced by the runtime: read the body in one call.
-  if (lengthHeader !== null && Number.isInteger(declared)) return decodeUtf8(new Uint8Array(await request.arrayBuffer()));
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;

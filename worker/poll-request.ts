@@ -3,6 +3,7 @@
  * Forged handles are dropped here without touching a Durable Object, and an expired one is answered
  * from the handle itself, even after the request's storage was erased (DESIGN.md).
  */
+import { base64url } from "jose";
 import type { PollResult, RequestDetails } from "../durable-objects/request-types";
 import type { WireError } from "./errors";
 import { verifyHandle, type HandleKind } from "./handles";
@@ -32,7 +33,7 @@ export async function pollRequest(
   const result = await requestStub(env, verified.userCode).poll(verified.tag, client && { agentId: client.agentId, keyHash: client.keyHash });
   if (result.reason !== "delivered") return pollError(result);
   // An auth_req_id's payload key is wrapped under the client's API key (worker/issue-request.ts).
-  const wrapSecret = kind === "auth_req_id" && client ? new TextEncoder().encode(client.apiKey) : verified.secret;
+  const wrapSecret = kind === "auth_req_id" && client ? new TextEncoder().encode(client.apiKey) : base64url.decode(verified.secret);
   return deliver(result.details, result.payload, wrapSecret);
 }
 

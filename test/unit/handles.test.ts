@@ -10,7 +10,7 @@ describe("polling handles", () => {
     const input = fields();
     const signed = await signHandle(env, "device_code", input);
     const verified = await verifyHandle(env, "device_code", signed.handle);
-    expect(verified).toEqual({ userCode: input.userCode, expiresAt: input.expiresAt, secret: input.secret, tag: signed.tag });
+    expect(verified).toEqual({ userCode: input.userCode, expiresAt: input.expiresAt, secret: base64url.encode(input.secret), tag: signed.tag });
   });
 
   it("keeps the two kinds apart: a device code is not an auth_req_id, nor the other way round", async () => {
