@@ -9,7 +9,7 @@ import { round } from "./load.ts";
 export async function measureDelivery(base: string, agents: Agent[], count: number, interval: number) {
   const samples: number[] = [];
   let errors = 0;
-  await mapLimit(Array.from({ length: count }, (_, i) => i), agents.length, async (i) => {
+  const handoff = async (i: number) => {
     const agent = agents[i % agents.length]!;
     const pending = await issue(base, agent);
     let approvedAt = Number.NaN;
@@ -18,6 +18,7 @@ export async function measureDelivery(base: string, agents: Agent[], count: numb
       await approve(base, pending, `delivery-secret-${i}`);
       approvedAt = performance.now();
     })();
+    operator.catch(() => undefined); // its failure surfaces where it is awaited, never as an unhandled rejection
     let wait = interval;
     for (;;) {
       await sleep(wait * 1000);
@@ -33,6 +34,14 @@ export async function measureDelivery(base: string, agents: Agent[], count: numb
         await operator.catch(() => undefined);
         return;
       }
+    }
+  };
+  await mapLimit(Array.from({ length: count }, (_, i) => i), agents.length, async (i) => {
+    try {
+      await handoff(i);
+    } catch {
+      // A transport error (e.g. a connection reset) is counted, not fatal to the whole bench.
+      errors++;
     }
   });
   samples.sort((a, b) => a - b);
