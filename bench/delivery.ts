@@ -9,6 +9,12 @@ import { round } from "./load.ts";
 export async function measureDelivery(base: string, agents: Agent[], count: number, interval: number) {
   const samples: number[] = [];
   let errors = 0;
+  /** What each error was: a transport error's code, or the unexpected answer. */
+  const errorKinds: Record<string, number> = {};
+  const fail = (kind: string) => {
+    errors++;
+    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+  };
   const handoff = async (i: number) => {
     const agent = agents[i % agents.length]!;
     const pending = await issue(base, agent);
@@ -30,7 +36,7 @@ export async function measureDelivery(base: string, agents: Agent[], count: numb
       }
       if (response.json.error === "slow_down") wait += 5;
       else if (response.json.error !== "authorization_pending") {
-        errors++;
+        fail(`poll ${response.status} ${response.json.error}`);
         await operator.catch(() => undefined);
         return;
       }
@@ -39,11 +45,12 @@ export async function measureDelivery(base: string, agents: Agent[], count: numb
   await mapLimit(Array.from({ length: count }, (_, i) => i), agents.length, async (i) => {
     try {
       await handoff(i);
-    } catch {
+    } catch (error) {
       // A transport error (e.g. a connection reset) is counted, not fatal to the whole bench.
-      errors++;
+      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+      fail(cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? cause.message) : String(cause));
     }
   });
   samples.sort((a, b) => a - b);
-  return { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)), count: samples.length, errors, interval_s: interval };
+  return { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)), count: samples.length, errors, error_kinds: errorKinds, interval_s: interval };
 }

@@ -138,7 +138,7 @@ async function main() {
     }
     log("delivery latency: well-behaved pollers, operators approving at random moments");
     delivery = await measureDelivery(fresh.urls.keyferry, handoffAgents, quick ? 40 : 150, 1);
-    log(`delivery: p50 ${delivery.p50} ms, p99 ${delivery.p99} ms over ${delivery.count} handoffs (${delivery.errors} errors)`);
+    log(`delivery: p50 ${delivery.p50} ms, p99 ${delivery.p99} ms over ${delivery.count} handoffs (${delivery.errors} errors${delivery.errors ? " " + JSON.stringify(delivery.error_kinds) : ""})`);
   } finally {
     await warm.dispose();
     await fresh.dispose();
