@@ -1,5 +1,4 @@
 import { DEFAULT_INTERVAL_SECONDS, DEFAULT_TTL_SECONDS, MIN_TTL_SECONDS } from "../core/limits";
-import { base64url } from "jose";
 import { HttpError } from "./errors";
 
 /** `REQUEST_TTL_SECONDS`: default 600, any value from 5 up is honoured (CONTRACT.md). */
@@ -29,19 +28,4 @@ export function requireSecret(env: Env, name: "ADMIN_TOKEN" | "TOKEN_SIGNING_KEY
     throw new HttpError(500, "server_error", "The server is not configured.");
   }
   return value;
-}
-
-/** TOKEN_SIGNING_KEY's bytes: base64url of at least 32 random bytes, else a server fault. */
-export function decodeSigningSecret(encoded: string): Uint8Array {
-  let bytes: Uint8Array;
-  try {
-    bytes = base64url.decode(encoded);
-  } catch {
-    bytes = new Uint8Array();
-  }
-  if (bytes.byteLength < 32) {
-    console.error("TOKEN_SIGNING_KEY must be base64url of at least 32 random bytes");
-    throw new HttpError(500, "server_error", "The server is not configured.");
-  }
-  return bytes;
 }

@@ -2,7 +2,7 @@
  * Polling handles: the device code (RFC 8628 §3.2) and the CIBA `auth_req_id` (CIBA Core §7.3).
  * Opaque to clients; to us `<kind>.<user code>.<expiry, ms>.<secret>.<tag>`, where the tag is
  * HMAC-SHA-256 over everything before it, under a key derived from TOKEN_SIGNING_KEY for this use
- * alone. The agent presents its handle on every poll, so checking one is a split, a few exact
+ * alone (worker/signing-keys.ts). The agent presents its handle on every poll, so checking one is a split, a few exact
  * pattern tests and one WebCrypto verification (constant time): no JSON, no header, no claims.
  * That is what lets a forged or expired handle be answered without touching a Durable Object
  * (DESIGN.md) at a fraction of a JWS verification's cost (bench/README.md).
@@ -13,12 +13,11 @@
  */
 import { base64url } from "jose";
 import { USER_CODE_ALPHABET, USER_CODE_LENGTH } from "../core/user-code";
-import { decodeSigningSecret, requireSecret } from "./config";
+import { hmacKey } from "./signing-keys";
 
 export type HandleKind = "device_code" | "auth_req_id";
 
 const PREFIX: Record<HandleKind, string> = { device_code: "kfd1", auth_req_id: "kfa1" };
-const HANDLE_KEY_INFO = new TextEncoder().encode("keyferry polling handle v1");
 const encoder = new TextEncoder();
 
 export interface Handle {
@@ -34,29 +33,9 @@ const SHAPE = new RegExp(
   `^(kfd1|kfa1)\\.([${USER_CODE_ALPHABET}]{${USER_CODE_LENGTH}})\\.([1-9][0-9]{0,15})\\.([A-Za-z0-9_-]{43})\\.([A-Za-z0-9_-]{43})$`,
 );
 
-/** The handle key, derived once per secret value (HKDF, RFC 5869); the cache holds keys, not promises. */
-const keyCache = new Map<string, CryptoKey>();
-
-async function handleKey(env: Env): Promise<CryptoKey> {
-  const encoded = requireSecret(env, "TOKEN_SIGNING_KEY");
-  const cached = keyCache.get(encoded);
-  if (cached) return cached;
-  const bytes = decodeSigningSecret(encoded);
-  const base = await crypto.subtle.importKey("raw", bytes, "HKDF", false, ["deriveKey"]);
-  const key = await crypto.subtle.deriveKey(
-    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(), info: HANDLE_KEY_INFO },
-    base,
-    { name: "HMAC", hash: "SHA-256", length: 256 },
-    false,
-    ["sign", "verify"],
-  );
-  keyCache.set(encoded, key);
-  return key;
-}
-
 export async function signHandle(env: Env, kind: HandleKind, fields: { userCode: string; expiresAt: number; secret: Uint8Array }): Promise<{ handle: string; tag: string }> {
   const body = `${PREFIX[kind]}.${fields.userCode}.${fields.expiresAt}.${base64url.encode(fields.secret)}`;
-  const tag = base64url.encode(new Uint8Array(await crypto.subtle.sign("HMAC", await handleKey(env), encoder.encode(body))));
+  const tag = base64url.encode(new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(env, "handle"), encoder.encode(body))));
   return { tag, handle: `${body}.${tag}` };
 }
 
@@ -66,7 +45,7 @@ export async function verifyHandle(env: Env, kind: HandleKind, handle: string): 
   if (!match || match[1] !== PREFIX[kind]) return null;
   const [, , userCode, expiry, secret, tag] = match as unknown as [string, string, string, string, string, string];
   const body = handle.slice(0, handle.length - tag.length - 1);
-  const valid = await crypto.subtle.verify("HMAC", await handleKey(env), base64url.decode(tag), encoder.encode(body));
+  const valid = await crypto.subtle.verify("HMAC", await hmacKey(env, "handle"), base64url.decode(tag), encoder.encode(body));
   if (!valid) return null;
   return { userCode, expiresAt: Number(expiry), secret, tag };
 }

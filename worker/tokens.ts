@@ -4,7 +4,7 @@
  * verification pins algorithm, type, issuer, audience and maximum age (STYLE.md §8).
  */
 import { SignJWT, errors, jwtVerify, type JWTPayload } from "jose";
-import { decodeSigningSecret, requireSecret } from "./config";
+import { hmacKey } from "./signing-keys";
 
 const ISSUER = "keyferry";
 const MAX_AGE = "1d";
@@ -17,23 +17,6 @@ const PROFILES: Record<TokenKind, { typ: string; audience: string }> = {
   approval_link: { typ: "kf-approval-link+jwt", audience: "urn:keyferry:approval-link" },
 };
 
-/**
- * The HMAC key, imported once per secret value: handing jose raw bytes would import it again on
- * every sign and verify, an avoidable WebCrypto call per look-up and decision. The key
- * itself is cached, not the import's promise, which must not be shared across requests.
- */
-const keyCache = new Map<string, CryptoKey>();
-
-async function signingKey(env: Env): Promise<CryptoKey> {
-  const encoded = requireSecret(env, "TOKEN_SIGNING_KEY");
-  const cached = keyCache.get(encoded);
-  if (cached) return cached;
-  const bytes = decodeSigningSecret(encoded);
-  const key = await crypto.subtle.importKey("raw", bytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
-  keyCache.set(encoded, key);
-  return key;
-}
-
 export async function signToken(env: Env, kind: TokenKind, claims: JWTPayload, expiresAtMs: number): Promise<string> {
   const { typ, audience } = PROFILES[kind];
   return new SignJWT(claims)
@@ -43,7 +26,7 @@ export async function signToken(env: Env, kind: TokenKind, claims: JWTPayload, e
     .setIssuedAt()
     // Rounded up: a token must never expire before its request does; the object checks the millisecond.
     .setExpirationTime(Math.ceil(expiresAtMs / 1000))
-    .sign(await signingKey(env));
+    .sign(await hmacKey(env, "token"));
 }
 
 export type VerifiedToken = { reason: "ok"; claims: JWTPayload } | { reason: "expired"; claims: JWTPayload } | { reason: "invalid" };
@@ -53,7 +36,7 @@ export async function verifyToken(env: Env, kind: TokenKind, token: string): Pro
   const { typ, audience } = PROFILES[kind];
   if (token.length > 4096) return { reason: "invalid" };
   try {
-    const { payload } = await jwtVerify(token, await signingKey(env), {
+    const { payload } = await jwtVerify(token, await hmacKey(env, "token"), {
       algorithms: ["HS256"],
       typ,
       issuer: ISSUER,
