@@ -29,8 +29,12 @@ export interface Handle {
   tag: string;
 }
 
+/**
+ * The tag must be the canonical encoding of its 32 bytes: the last of its 43 characters carries
+ * 2 unused bits, which must be zero, or four spellings would decode to one tag.
+ */
 const SHAPE = new RegExp(
-  `^(kfd1|kfa1)\\.([${USER_CODE_ALPHABET}]{${USER_CODE_LENGTH}})\\.([1-9][0-9]{0,15})\\.([A-Za-z0-9_-]{43})\\.([A-Za-z0-9_-]{43})$`,
+  `^(kfd1|kfa1)\\.([${USER_CODE_ALPHABET}]{${USER_CODE_LENGTH}})\\.([1-9][0-9]{0,15})\\.([A-Za-z0-9_-]{43})\\.([A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])$`,
 );
 
 export async function signHandle(env: Env, kind: HandleKind, fields: { userCode: string; expiresAt: number; secret: Uint8Array }): Promise<{ handle: string; tag: string }> {

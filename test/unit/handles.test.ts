@@ -34,6 +34,18 @@ describe("polling handles", () => {
     expect(await verifyHandle(env, "device_code", `${handle}.`)).toBeNull();
   });
 
+  it("refuses another spelling of the same tag (the unused low bits of its last character set)", async () => {
+    const { handle } = await signHandle(env, "device_code", fields());
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const last = alphabet.indexOf(handle.at(-1)!);
+    expect(last % 4).toBe(0);
+    for (const bits of [1, 2, 3]) {
+      const respelled = handle.slice(0, -1) + alphabet[last + bits];
+      expect(base64url.decode(respelled.split(".")[4]!)).toEqual(base64url.decode(handle.split(".")[4]!));
+      expect(await verifyHandle(env, "device_code", respelled)).toBeNull();
+    }
+  });
+
   it("refuses a handle signed under another TOKEN_SIGNING_KEY", async () => {
     const otherKey = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
     const { handle } = await signHandle({ ...env, TOKEN_SIGNING_KEY: otherKey }, "device_code", fields());
