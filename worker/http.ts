@@ -78,15 +78,18 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.inf
 
 /** A JSON body validated by `schema`: 415 for another media type, 413 over `maxBytes`, 400 otherwise. */
 export async function readJson<S extends z.ZodType>(request: Request, schema: S, maxBytes: number): Promise<z.infer<S>> {
+  return parseWith(schema, await readJsonValue(request, maxBytes));
+}
+
+/** A JSON body, parsed but not yet validated: 415 for another media type, 413 over `maxBytes`, 400 if it is not JSON. */
+export async function readJsonValue(request: Request, maxBytes: number): Promise<unknown> {
   requireMediaType(request, "application/json");
   const text = await readBodyText(request, maxBytes);
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw badRequest("The body is not valid JSON.");
   }
-  return parseWith(schema, value);
 }
 
 /** An `application/x-www-form-urlencoded` body (RFC 6749 §3.2); repeated parameters are refused (§3.1). */

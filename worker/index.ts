@@ -1,9 +1,9 @@
-import router from "./router";
+import { handleRequest } from "./router";
 
 export { RequestDO } from "../durable-objects/request-do";
 export { AccountDO } from "../durable-objects/account-do";
 export { VaultDO } from "../durable-objects/vault-do";
 
 export default {
-  fetch: (request, env, ctx) => router.fetch(request, env, ctx),
+  fetch: handleRequest,
 } satisfies ExportedHandler<Env>;

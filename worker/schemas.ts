@@ -38,5 +38,3 @@ export const credentialRequestSchema = z.object({
   public_key: publicJwkSchema.optional(),
   hint: z.enum(["code", "push"], { error: 'must be "code" or "push"' }).optional(),
 });
-
-export const pollSchema = z.object({ device_code: z.string({ error: "must be a string" }) });

@@ -86,7 +86,7 @@ function grantHandle(form: Record<string, string>): ["device_code" | "auth_req_i
 }
 
 /** RFC 8628 §3.4 and CIBA Core §10.1: the client must be the agent that made the request. */
-export async function token(request: IRequest, env: Env): Promise<Response> {
+export async function token(request: Request, env: Env): Promise<Response> {
   const form = await readForm(request, MAX_FORM_BODY);
   const credentials = await agentFromClientAuth(request, form);
   const client = { agentId: credentials.agentId, keyHash: credentials.keyHash, apiKey: credentials.apiKey };

@@ -1,0 +1,49 @@
+/**
+ * The polling endpoints are matched before itty-router's table (worker/router.ts). Whichever way a
+ * request is dispatched, it must be answered the same: the same codes, the same shape, the same 405s.
+ */
+import { describe, expect, it } from "vitest";
+import { call, newAgent, poll, requestCredential } from "./support/api";
+
+const expectShape = (answer: { status: number; body: any; headers: Headers }, status: number, error: string) => {
+  expect(answer.status).toBe(status);
+  expect(answer.body.error).toBe(error);
+  expect(Object.keys(answer.body).sort()).toEqual(["error", "error_description"]);
+  expect(answer.headers.get("Cache-Control")).toContain("no-store");
+};
+
+describe("polling endpoints dispatched ahead of the route table", () => {
+  it("answers a pending poll the same on the exact path and on a spelling only the table matches", async () => {
+    const { apiKey } = await newAgent();
+    const { body } = await requestCredential(apiKey);
+    expectShape(await poll(body.device_code), 400, "authorization_pending");
+    // A trailing slash is not taken by the fast path; the table still routes it to the same handler.
+    const viaTable = await call("POST", "/v1/credentials/poll/", { json: { device_code: body.device_code } });
+    expectShape(viaTable, 400, "slow_down");
+  });
+
+  it("names device_code for every body that is not an object with a string device_code", async () => {
+    for (const json of [[], null, 7, "kfd1", { device_code: null }, { device_code: ["x"] }, { code: "x" }]) {
+      const answer = await call("POST", "/v1/credentials/poll", { json });
+      expectShape(answer, 400, "invalid_request");
+      expect(answer.body.error_description).toBe("device_code: must be a string");
+    }
+  });
+
+  it("keeps the media type, size and JSON checks", async () => {
+    expectShape(await call("POST", "/v1/credentials/poll", { headers: { "Content-Type": "text/plain" }, body: "{}" }), 415, "invalid_request");
+    expectShape(await call("POST", "/v1/credentials/poll", { headers: { "Content-Type": "application/json" }, body: "{nope" }), 400, "invalid_request");
+    expectShape(await call("POST", "/oauth/token", { headers: { "Content-Type": "application/json" }, body: "{}" }), 415, "invalid_request");
+  });
+
+  it("leaves other methods and look-alike paths to the table: 405 with Allow, 404", async () => {
+    for (const path of ["/v1/credentials/poll", "/oauth/token"]) {
+      const answer = await call("GET", path);
+      expectShape(answer, 405, "method_not_allowed");
+      expect(answer.headers.get("Allow")).toBe("POST");
+    }
+    for (const path of ["/__proto__", "/constructor", "/v1/credentials/POLL", "/v1/credentials/poll/x"]) {
+      expectShape(await call("POST", path, { json: {} }), 404, "not_found");
+    }
+  });
+});
