@@ -12,14 +12,24 @@ export function noContent(): Response {
   return new Response(null, { status: 204, headers: NO_STORE });
 }
 
+/**
+ * How a body's bytes become text. `strict`: invalid UTF-8 is a 400. `lenient`: it becomes U+FFFD,
+ * for bodies whose only field must be ASCII anyway (a polling handle, which then fails its own
+ * check); the runtime's own `text()` then spares the poll a copy and a decoder call (bench/README.md).
+ */
+export type Utf8Decoding = "strict" | "lenient";
+
 /** Reads at most `maxBytes` of the body; a larger body is 413 without reading the rest (or any of it, when declared). */
-async function readBodyText(request: Request, maxBytes: number): Promise<string> {
+async function readBodyText(request: Request, maxBytes: number, decoding: Utf8Decoding): Promise<string> {
   const lengthHeader = request.headers.get("Content-Length");
   const declared = Number(lengthHeader ?? "0");
   if (declared > maxBytes) throw tooLarge(maxBytes);
   // A declared length within the limit is enforced by the runtime: read the body in one call
   // (without `request.body`, whose getter makes a stream object that this path does not need).
-  if (lengthHeader !== null && Number.isInteger(declared)) return declared === 0 ? "" : decodeUtf8(new Uint8Array(await request.arrayBuffer()));
+  if (lengthHeader !== null && Number.isInteger(declared)) {
+    if (declared === 0) return "";
+    return decoding === "lenient" ? request.text() : decodeUtf8(new Uint8Array(await request.arrayBuffer()));
+  }
   if (!request.body) return "";
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -82,9 +92,9 @@ export async function readJson<S extends z.ZodType>(request: Request, schema: S,
 }
 
 /** A JSON body, parsed but not yet validated: 415 for another media type, 413 over `maxBytes`, 400 if it is not JSON. */
-export async function readJsonValue(request: Request, maxBytes: number): Promise<unknown> {
+export async function readJsonValue(request: Request, maxBytes: number, decoding: Utf8Decoding = "strict"): Promise<unknown> {
   requireMediaType(request, "application/json");
-  const text = await readBodyText(request, maxBytes);
+  const text = await readBodyText(request, maxBytes, decoding);
   try {
     return JSON.parse(text);
   } catch {
@@ -95,7 +105,7 @@ export async function readJsonValue(request: Request, maxBytes: number): Promise
 /** An `application/x-www-form-urlencoded` body (RFC 6749 §3.2); repeated parameters are refused (§3.1). */
 export async function readForm(request: Request, maxBytes: number): Promise<Record<string, string>> {
   requireMediaType(request, "application/x-www-form-urlencoded");
-  const params = new URLSearchParams(await readBodyText(request, maxBytes));
+  const params = new URLSearchParams(await readBodyText(request, maxBytes, "strict"));
   const form: Record<string, string> = {};
   for (const [key, value] of params) {
     if (key in form) throw badRequest(`${key}: must not be repeated.`);

@@ -36,6 +36,23 @@ describe("polling endpoints dispatched ahead of the route table", () => {
     expectShape(await call("POST", "/oauth/token", { headers: { "Content-Type": "application/json" }, body: "{}" }), 415, "invalid_request");
   });
 
+  it("reads the poll body leniently: bytes that are not UTF-8 can only make the code unknown", async () => {
+    const { apiKey } = await newAgent();
+    const { body } = await requestCredential(apiKey);
+    const json = { "Content-Type": "application/json" };
+    const bytes = (text: string, at: number) => {
+      const encoded = new TextEncoder().encode(text);
+      encoded[at] = 0xff;
+      return encoded;
+    };
+    const code = JSON.stringify({ device_code: body.device_code });
+    // One byte of the real code replaced by an invalid one: refused as an unknown code, not decoded into it.
+    expectShape(await call("POST", "/v1/credentials/poll", { headers: json, body: bytes(code, code.length - 3) }), 400, "invalid_grant");
+    expectShape(await call("POST", "/v1/credentials/poll", { headers: json, body: bytes(code, 0) }), 400, "invalid_request");
+    // The request itself was not touched: its first real poll is still pending, not slow_down.
+    expectShape(await poll(body.device_code), 400, "authorization_pending");
+  });
+
   it("leaves other methods and look-alike paths to the table: 405 with Allow, 404", async () => {
     for (const path of ["/v1/credentials/poll", "/oauth/token"]) {
       const answer = await call("GET", path);

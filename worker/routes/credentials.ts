@@ -35,11 +35,12 @@ export async function requestCredential(request: IRequest, env: Env, ctx: Execut
 }
 
 /**
- * The hot path (worker/router.ts takes it before the route table). Its body is one string, checked
- * here without zod: a zod parse was a measurable share of a poll in workerd (bench/README.md).
+ * The hot path (worker/router.ts takes it before the route table). Its body is one ASCII string,
+ * read leniently and checked here without zod: each was a measurable share of a poll in workerd
+ * (bench/README.md); a body that is not UTF-8 can only make the code unknown (invalid_grant).
  */
 export async function pollCredential(request: Request, env: Env): Promise<Response> {
-  const body = await readJsonValue(request, MAX_REQUEST_BODY);
+  const body = await readJsonValue(request, MAX_REQUEST_BODY, "lenient");
   const deviceCode = typeof body === "object" && body !== null && "device_code" in body ? body.device_code : undefined;
   if (typeof deviceCode !== "string") throw badRequest("device_code: must be a string");
   const answer = await pollRequest(env, "device_code", deviceCode, null);
