@@ -101,7 +101,10 @@ async function main() {
 
     // Enough pending requests that a round robin polls none sooner than its 1 s interval; at most
     // 4,000 live objects (about 3 open files each, under a 20,000 descriptor limit).
-    const pollPoolSize = Math.min(quick ? 3000 : 4000, Math.max(500, Math.ceil((readProbe.rps * 1.3) / 5) * 5));
+    // Large enough that no request is polled within its 1 s interval even if polling outruns the
+    // do-read probe (a slow_down raises that request's interval for good, so they would compound);
+    // at most 4,000: live objects hold about 3 file descriptors each, against a limit of 20,000.
+    const pollPoolSize = Math.min(4000, Math.max(500, Math.ceil((readProbe.rps * 1.6) / 5) * 5));
     // Enough prepared slots for one issuance run of about SECONDS at the do-create ceiling.
     const issueAccounts = Math.max(20, Math.ceil((createProbe.rps * SECONDS * 1.1) / 5));
     log(`set-up: ${pollPoolSize / 5} accounts for ${pollPoolSize} pending requests, ${issueAccounts * ROUNDS} accounts for issuance`);
