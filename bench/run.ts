@@ -99,8 +99,6 @@ async function main() {
     const createProbe = await measure(scenarios.doCreate(fresh.urls.doCreate, CONNECTIONS, 2));
     log(`probes: do-read ${readProbe.rps}/s, do-create ${createProbe.rps}/s`);
 
-    // Enough pending requests that a round robin polls none sooner than its 1 s interval; at most
-    // 4,000 live objects (about 3 open files each, under a 20,000 descriptor limit).
     // Large enough that no request is polled within its 1 s interval even if polling outruns the
     // do-read probe (a slow_down raises that request's interval for good, so they would compound);
     // at most 4,000: live objects hold about 3 file descriptors each, against a limit of 20,000.
