@@ -16,6 +16,7 @@ export function noContent(): Response {
  * How a body's bytes become text. `strict`: invalid UTF-8 is a 400. `lenient`: it becomes U+FFFD,
  * for bodies whose only field must be ASCII anyway (a polling handle, which then fails its own
  * check); the runtime's own `text()` then spares the poll a copy and a decoder call (bench/README.md).
+ * A body without a declared length (chunked) is always decoded strictly.
  */
 export type Utf8Decoding = "strict" | "lenient";
 

@@ -36,7 +36,7 @@ export async function requestCredential(request: IRequest, env: Env, ctx: Execut
 
 /**
  * The hot path (worker/router.ts takes it before the route table). Its body is one ASCII string,
- * read leniently and checked here without zod: each was a measurable share of a poll in workerd
+ * read leniently and checked here without zod: both were measurable shares of a poll in workerd
  * (bench/README.md); a body that is not UTF-8 can only make the code unknown (invalid_grant).
  */
 export async function pollCredential(request: Request, env: Env): Promise<Response> {
