@@ -30,7 +30,7 @@ describe("polling endpoints dispatched ahead of the route table", () => {
     }
   });
 
-  it("keeps the media type, size and JSON checks", async () => {
+  it("keeps the media type and JSON checks (size: bad-input.test.ts)", async () => {
     expectShape(await call("POST", "/v1/credentials/poll", { headers: { "Content-Type": "text/plain" }, body: "{}" }), 415, "invalid_request");
     expectShape(await call("POST", "/v1/credentials/poll", { headers: { "Content-Type": "application/json" }, body: "{nope" }), 400, "invalid_request");
     expectShape(await call("POST", "/oauth/token", { headers: { "Content-Type": "application/json" }, body: "{}" }), 415, "invalid_request");
