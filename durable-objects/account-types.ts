@@ -1,4 +1,4 @@
-import type { AgentIdentity } from "./request-types";
+import type { AgentIdentity, PingTarget } from "./request-types";
 
 export type AuditEventType =
   | "account_created"
@@ -14,7 +14,8 @@ export type AuditEventType =
   | "approved"
   | "denied"
   | "delivered"
-  | "expired";
+  | "expired"
+  | "replay_detected";
 
 export interface AuditEventInput {
   type: AuditEventType;
@@ -24,6 +25,22 @@ export interface AuditEventInput {
   detail?: Record<string, unknown>;
   /** The request is finished: free its active slot. */
   release?: boolean;
+  /** What the request is, for the notifications this event causes (never a secret). */
+  request?: RequestSummary;
+  /** CIBA ping mode: set on a decision, so the agent can be told (CIBA Core §10.2). */
+  ping?: PingTarget;
+}
+
+/** A request as notifications describe it: who asks, for what, until when. */
+export interface RequestSummary {
+  requestId: string;
+  accountId: string;
+  agent: AgentIdentity;
+  description: string;
+  vaultKey: string;
+  expiresAt: number;
+  bindingMessage: string | null;
+  protocol: "device" | "ciba";
 }
 
 /** As the admin API shows it (CONTRACT.md). */

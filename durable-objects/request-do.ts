@@ -7,7 +7,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { postWithRetry } from "../core/post-with-retry";
 import { decideOutcome, isExpired, lookupOutcome, pollOutcome, type RequestStatus } from "../core/request-state";
-import type { AuditEventInput } from "./account-types";
+import type { AuditEventInput, RequestSummary } from "./account-types";
 import type {
   CreateResult,
   DecideResult,
@@ -123,7 +123,7 @@ export class RequestDO extends DurableObject<Env> {
     this.#record = null;
     this.ctx.waitUntil(this.ctx.storage.deleteAlarm());
     if (payload === null) return { reason: "invalid_grant" };
-    this.#audit(record.details, { type: "delivered", release: true });
+    this.#audit(record, { type: "delivered", release: true });
     return { reason: "delivered", details: record.details, payload };
   }
 
@@ -144,7 +144,7 @@ export class RequestDO extends DurableObject<Env> {
         record.failedAttempts = outcome.failedAttempts;
         if (outcome.locked) record.status = "denied";
         this.#writeState(record);
-        this.#audit(record.details, {
+        this.#audit(record, {
           type: outcome.locked ? "locked" : "attempt_failed",
           detail: { ...actorDetail(input.actor), failed_attempts: outcome.failedAttempts },
           release: outcome.locked,
@@ -156,7 +156,7 @@ export class RequestDO extends DurableObject<Env> {
           record.claimHash = outcome.claimHash;
           this.#writeState(record);
         }
-        this.#audit(record.details, { type: "looked_up", detail: actorDetail(input.actor) });
+        this.#audit(record, { type: "looked_up", detail: actorDetail(input.actor) });
         return { reason: "ok", view: viewOf(record) };
       default:
         return outcome;
@@ -175,13 +175,13 @@ export class RequestDO extends DurableObject<Env> {
       this.#writeState(record);
       if (status === "approved") this.ctx.storage.sql.exec("UPDATE request SET payload = ?", input.payload);
     });
-    this.#audit(record.details, {
+    this.#audit(record, {
       type: status,
       actor: record.details.operatorEmail,
       detail: actorDetail(input.actor),
       release: status === "denied",
     });
-    if (record.details.ping) this.ctx.waitUntil(this.#ping(record.details));
+    if (record.details.ping) this.ctx.waitUntil(this.#ping(record));
     return { reason: status, details: record.details };
   }
 
@@ -205,14 +205,15 @@ export class RequestDO extends DurableObject<Env> {
       return;
     }
     if (record && (record.status === "pending" || record.status === "approved")) {
-      this.#audit(record.details, { type: "expired", release: true });
+      this.#audit(record, { type: "expired", release: true });
     }
     this.#record = null;
     await this.ctx.storage.deleteAll();
   }
 
   /** CIBA Core §10.2: tell a ping-mode client its request was decided; it then polls the token endpoint. */
-  async #ping(details: RequestDetails): Promise<void> {
+  async #ping(record: RequestRecord): Promise<void> {
+    const { details } = record;
     const ping = details.ping!;
     const body = JSON.stringify({ auth_req_id: ping.authReqId });
     const result = await postWithRetry(ping.endpoint, async () => ({
@@ -221,7 +222,7 @@ export class RequestDO extends DurableObject<Env> {
     }));
     if (!result.ok) {
       console.error("CIBA ping failed", details.requestId, result.status);
-      this.#audit(details, { type: "notification_failed", detail: { channel: "ping", attempts: result.attempts, status: result.status } });
+      this.#audit(record, { type: "notification_failed", detail: { channel: "ping", attempts: result.attempts, status: result.status } });
     }
   }
 
@@ -252,14 +253,28 @@ export class RequestDO extends DurableObject<Env> {
   }
 
   /** Audit events go to the account's log in the background; a failure there never fails the request. */
-  #audit(details: RequestDetails, event: Omit<AuditEventInput, "requestId" | "agentId">): void {
+  #audit(record: RequestRecord, event: Omit<AuditEventInput, "requestId" | "agentId" | "request">): void {
+    const { details } = record;
     const account = this.env.ACCOUNTS.get(this.env.ACCOUNTS.idFromName(details.accountId));
     this.ctx.waitUntil(
       account
-        .recordRequestEvent({ ...event, requestId: details.requestId, agentId: details.agent.id })
+        .recordRequestEvent({ ...event, requestId: details.requestId, agentId: details.agent.id, request: summaryOf(details, record.expiresAt) })
         .catch((error: unknown) => console.error("audit write failed", error instanceof Error ? error.message : error)),
     );
   }
+}
+
+function summaryOf(details: RequestDetails, expiresAt: number): RequestSummary {
+  return {
+    requestId: details.requestId,
+    accountId: details.accountId,
+    agent: details.agent,
+    description: details.description,
+    vaultKey: details.vaultKey,
+    expiresAt,
+    bindingMessage: details.bindingMessage,
+    protocol: details.protocol,
+  };
 }
 
 function actorDetail(actor: Actor): Record<string, string> {
