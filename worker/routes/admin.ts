@@ -7,7 +7,7 @@ import { badRequest, notFound } from "../errors";
 import { randomToken, sha256 } from "../hashing";
 import { isAccountId, isAgentId, newAccountId, newAgentId } from "../ids";
 import { json, noContent, readJson } from "../http";
-import { accountStub, requestStub } from "../stubs";
+import { accountStub, requestStub, vaultStub } from "../stubs";
 import { emailSchema, nameSchema } from "../schemas";
 import { isAllowedWebhookUrl } from "../webhook-url";
 
@@ -87,7 +87,7 @@ export async function createAgent(request: IRequest, env: Env): Promise<Response
   );
 }
 
-/** The key stops working at once, and the agent's active requests end as denied. */
+/** The key stops working at once, the agent's active requests end as denied, and its vault is erased. */
 export async function deleteAgent(request: IRequest, env: Env): Promise<Response> {
   await requireAdmin(request, env);
   const accountId = accountIdParam(request);
@@ -95,7 +95,7 @@ export async function deleteAgent(request: IRequest, env: Env): Promise<Response
   if (!isAgentId(agentId)) throw notFound("No such agent.");
   const result = await accountStub(env, accountId).deleteAgent(agentId);
   if (result.reason === "not_found") throw notFound("No such agent.");
-  await Promise.all(result.activeUserCodes.map((userCode) => requestStub(env, userCode).revoke()));
+  await Promise.all([...result.activeUserCodes.map((userCode) => requestStub(env, userCode).revoke()), vaultStub(env, agentId).purge()]);
   return noContent();
 }
 
