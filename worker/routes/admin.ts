@@ -10,6 +10,7 @@ import { json, noContent, readJson } from "../http";
 import { accountStub, requestStub, vaultStub } from "../stubs";
 import { emailSchema, nameSchema } from "../schemas";
 import { isAllowedWebhookUrl } from "../webhook-url";
+import type { AccountBody, AgentCreatedBody } from "../../core/wire";
 
 const MAX_ADMIN_BODY = 8 * 1024;
 
@@ -36,7 +37,7 @@ export async function createAccount(request: IRequest, env: Env): Promise<Respon
   const body = await readJson(request, createAccountSchema, MAX_ADMIN_BODY);
   const accountId = newAccountId();
   const account = await accountStub(env, accountId).create({ accountId, name: body.name, operatorEmail: body.operator_email });
-  return json({ account_id: account.account_id, name: account.name, operator_email: account.operator_email }, 201);
+  return json({ account_id: account.account_id, name: account.name, operator_email: account.operator_email } satisfies AccountBody, 201);
 }
 
 export async function getAccount(request: IRequest, env: Env): Promise<Response> {
@@ -82,7 +83,7 @@ export async function createAgent(request: IRequest, env: Env): Promise<Response
       email: agent.email,
       account_id: accountId,
       ...(pingEndpoint ? { backchannel_client_notification_endpoint: pingEndpoint, backchannel_token_delivery_mode: "ping" } : {}),
-    },
+    } satisfies AgentCreatedBody,
     201,
   );
 }
