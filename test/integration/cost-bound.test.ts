@@ -3,6 +3,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
 import { forgeHandle, requestAccepts } from "./support/forgery";
+import { accountStub, requestStub } from "../../worker/stubs";
 
 /**
  * What a handoff costs in Durable Object work, and proof that a misbehaving poller cannot raise it:
@@ -11,8 +12,8 @@ import { forgeHandle, requestAccepts } from "./support/forgery";
  * deleted on the object's connection), so a change on the poll path that adds a write shows up here.
  */
 
-const requestObject = (userCode: string) => env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode)));
-const accountObject = (accountId: string) => env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+const requestObject = (userCode: string) => requestStub(env, normalized(userCode));
+const accountObject = (accountId: string) => accountStub(env, accountId);
 type Stub = ReturnType<typeof requestObject> | ReturnType<typeof accountObject>;
 
 /** Rows written so far on the object's SQLite connection. */
