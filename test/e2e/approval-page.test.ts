@@ -1,6 +1,6 @@
 // The operator approval page in a real browser (Debian Chromium via playwright-core) against a
 // real `wrangler dev`: plain and end-to-end approval, denial, session claiming, expiry, headers,
-// and the phone and desktop layouts (CONTRACT.md, "Operator approval").
+// approval links, and the phone and desktop layouts (README, "A handoff in five requests").
 import { randomBytes } from "node:crypto";
 import { compactDecrypt, exportJWK, generateKeyPair, type JWK } from "jose";
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from "playwright-core";
