@@ -1,19 +1,12 @@
 // The operator's side of a request through the page's JSON calls (README, "A handoff in five requests"),
 // and the agent's plain endpoints, for tests that do not drive a browser.
+import type { DeviceAuthorizationBody } from "../../../core/wire";
 import { api } from "./api";
 
 // The operator's calls moved to ./api (shared with bench/); their old home keeps the names.
 export { APPROVAL_COOKIE, decide, lookup, operatorDecides, type LookedUpRequest, type Lookup } from "./api";
 
-export interface DeviceAuthorization {
-  device_code: string;
-  user_code: string;
-  verification_uri: string;
-  verification_uri_complete: string;
-  expires_in: number;
-  interval: number;
-  message: string;
-}
+export type DeviceAuthorization = DeviceAuthorizationBody;
 
 /** `POST /v1/credentials/request` as the agent. */
 export function requestCredential(server: { url: string }, apiKey: string, body: Record<string, unknown>) {
