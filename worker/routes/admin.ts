@@ -7,9 +7,10 @@ import { badRequest, notFound } from "../errors";
 import { randomToken, sha256 } from "../hashing";
 import { isAccountId, isAgentId, newAccountId, newAgentId } from "../ids";
 import { json, noContent, readJson } from "../http";
-import { accountStub, requestStub } from "../stubs";
+import { accountStub, requestStub, vaultStub } from "../stubs";
 import { emailSchema, nameSchema } from "../schemas";
 import { isAllowedWebhookUrl } from "../webhook-url";
+import type { AccountBody, AgentCreatedBody } from "../../core/wire";
 
 const MAX_ADMIN_BODY = 8 * 1024;
 
@@ -36,7 +37,7 @@ export async function createAccount(request: IRequest, env: Env): Promise<Respon
   const body = await readJson(request, createAccountSchema, MAX_ADMIN_BODY);
   const accountId = newAccountId();
   const account = await accountStub(env, accountId).create({ accountId, name: body.name, operatorEmail: body.operator_email });
-  return json({ account_id: account.account_id, name: account.name, operator_email: account.operator_email }, 201);
+  return json({ account_id: account.account_id, name: account.name, operator_email: account.operator_email } satisfies AccountBody, 201);
 }
 
 export async function getAccount(request: IRequest, env: Env): Promise<Response> {
@@ -82,12 +83,12 @@ export async function createAgent(request: IRequest, env: Env): Promise<Response
       email: agent.email,
       account_id: accountId,
       ...(pingEndpoint ? { backchannel_client_notification_endpoint: pingEndpoint, backchannel_token_delivery_mode: "ping" } : {}),
-    },
+    } satisfies AgentCreatedBody,
     201,
   );
 }
 
-/** The key stops working at once, and the agent's active requests end as denied. */
+/** The key stops working at once, the agent's active requests end as denied, and its vault is erased. */
 export async function deleteAgent(request: IRequest, env: Env): Promise<Response> {
   await requireAdmin(request, env);
   const accountId = accountIdParam(request);
@@ -95,7 +96,7 @@ export async function deleteAgent(request: IRequest, env: Env): Promise<Response
   if (!isAgentId(agentId)) throw notFound("No such agent.");
   const result = await accountStub(env, accountId).deleteAgent(agentId);
   if (result.reason === "not_found") throw notFound("No such agent.");
-  await Promise.all(result.activeUserCodes.map((userCode) => requestStub(env, userCode).revoke()));
+  await Promise.all([...result.activeUserCodes.map((userCode) => requestStub(env, userCode).revoke()), vaultStub(env, agentId).purge()]);
   return noContent();
 }
 

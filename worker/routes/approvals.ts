@@ -13,6 +13,7 @@ import { clientIp, json, readJson } from "../http";
 import { encryptToKey } from "../request-keys";
 import { requestStub } from "../stubs";
 import { signToken, stringClaim, verifyToken } from "../tokens";
+import type { ApprovalRequestBody, DecideAnswerBody } from "../../core/wire";
 
 const MAX_LOOKUP_BODY = 4 * 1024;
 /** A 16 KiB value JSON-escaped at worst, or a 32 KiB JWE, with room to spare. */
@@ -102,7 +103,7 @@ function requestJson(view: RequestView, viaLink: boolean) {
     ...(view.publicKey ? { public_key: view.publicKey } : {}),
     encryption_key: view.encryptionKey,
     user_code: viaLink || view.protocol === "ciba" ? null : formatUserCode(view.userCode),
-  };
+  } satisfies ApprovalRequestBody;
 }
 
 function lookupError(result: Exclude<LookupResult, { reason: "ok" }>): HttpError {
@@ -140,6 +141,6 @@ export async function decide(request: IRequest, env: Env): Promise<Response> {
   }
   const result = await requestStub(env, userCode).decide({ sessionHash, decision: body.decision, payload, actor: actorOf(request) });
   if (result.reason === "invalid_token") throw invalidToken;
-  return json({ status: result.reason });
+  return json({ status: result.reason } satisfies DecideAnswerBody);
 }
 
