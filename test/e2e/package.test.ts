@@ -70,7 +70,7 @@ describe("the keyferry package from its tarball", () => {
     expect(manifest.name).toBe("keyferry");
     expect(manifest.engines).toEqual({ node: ">=22" });
     expect(Object.keys(manifest.dependencies as object)).toEqual(["jose"]);
-    expect(readdirSync(join(pkg.dir, "node_modules/keyferry")).sort()).toEqual(["LICENSE", "README.md", "dist", "package.json"]);
+    expect(readdirSync(join(pkg.dir, "node_modules/keyferry")).sort()).toEqual(["LICENSE", "README.md", "bin", "dist", "package.json"]);
     expect(readdirSync(join(pkg.dir, "node_modules/keyferry/dist")).sort()).toEqual(["cli.js", "index.d.ts", "index.js"]);
     // Measured for sdk/README.md: packed size, unpacked size, installed size of node_modules.
     console.log(
