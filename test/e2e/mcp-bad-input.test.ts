@@ -102,6 +102,16 @@ describe("keyferry mcp: bad input is a tool error, never a crash or a leak", () 
     expect(long.raw).not.toContain(stored.slice(0, 6));
   });
 
+  it("will not start without a master seed, and says why on stderr", async () => {
+    const failed = await keyferryCli(pkg.bin, ["mcp"], { ...env, KEYFERRY_SEED_FILE: join(tmpdir(), `keyferry-absent-${randomBytes(4).toString("hex")}`) }).then(
+      () => undefined,
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
+    expect(failed?.code).toBe(1);
+    expect(failed?.stdout).toBe("");
+    expect(failed?.stderr).toMatch(/^keyferry: no master seed at .*: run "keyferry init" first\n$/);
+  });
+
   it("reports a server that is down and an API key that is refused, without the key", async () => {
     const down = await start({ env: { ...env, KEYFERRY_URL: `http://127.0.0.1:${await closedPort()}` } });
     expectToolError(await down.call("list_credentials", {}), /could not reach the Keyferry server/);

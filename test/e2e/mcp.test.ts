@@ -135,7 +135,8 @@ describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", 
     const tools = (await session.client.listTools()).tools.map((tool) => tool.name).sort();
     expect(tools).toEqual(["list_credentials", "request_credential", "wait_for_credential"]);
 
-    const asked = await session.call("request_credential", { description: "OpenAI API key", vault_key: "openai-api-key" });
+    const told: Progress[] = [];
+    const asked = await session.call("request_credential", { description: "OpenAI API key", vault_key: "openai-api-key" }, { onprogress: (p) => told.push(p) });
     expect(asked.isError, asked.text).toBeFalsy();
     expect(asked.structured).toMatchObject({ status: "pending", vault_key: "openai-api-key", user_code: expect.stringMatching(/^[A-Z]{4}-[A-Z]{4}$/) });
     const { url, key_fingerprint: fingerprint, user_code: userCode } = asked.structured as { url: string; key_fingerprint: string; user_code: string };
@@ -144,6 +145,8 @@ describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", 
     expect(asked.text).toContain(userCode);
     expect(asked.text).toContain(fingerprint);
     expect(asked.text).toContain("wait_for_credential");
+    expect(told.map((p) => p.message)).toEqual([expect.stringContaining(fingerprint)]);
+    expect(told[0]!.message).toContain(url);
 
     // Bounded: nobody approved yet, so the slice ends with "still pending" (not an error), with progress.
     const progress: Progress[] = [];

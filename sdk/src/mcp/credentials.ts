@@ -4,7 +4,7 @@ import type { CallToolResult, ProgressToken, RequestId, ServerNotification } fro
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import type { KeyferryClient } from "../client";
 import { KeyferryError } from "../errors";
-import { elicitUrl, supportsUrlElicitation } from "./elicitation";
+import { elicitUrl, supportsUrlElicitation, type UrlElicitation } from "./elicitation";
 import { formatDuration, instructions, PendingCredentials, type PendingCredential } from "./pending";
 import { describeError, toolError, toolResult } from "./results";
 
@@ -46,7 +46,14 @@ export function credentialTools(server: Server, ferry: KeyferryClient, options: 
     const pendingFacts = facts(entry, now);
 
     if (!supportsUrlElicitation(server)) {
-      // Clients without URL elicitation (or that cut long calls off): answer at once; wait_for_credential waits.
+      // Clients without URL elicitation (or that cut long calls off): answer at once, in progress and
+      // result; wait_for_credential waits.
+      if (context.progressToken !== undefined) {
+        const total = Math.max(1, Math.round((entry.expiresAt - entry.requestedAt) / 1000));
+        await context
+          .sendNotification({ method: "notifications/progress", params: { progressToken: context.progressToken, progress: 0, total, message: instructions(entry, now) } })
+          .catch(() => undefined);
+      }
       return toolResult(
         `${instructions(entry, now)} Then call wait_for_credential with {"vault_key": "${entry.vaultKey}"}. ` +
           `The credential goes into the vault, encrypted on this machine; it is never shown to you.`,
@@ -54,14 +61,25 @@ export function credentialTools(server: Server, ferry: KeyferryClient, options: 
       );
     }
 
-    const elicitation = await elicitUrl(server, {
-      url: entry.url,
-      message: `Approve Keyferry's request for "${entry.vaultKey}": ${entry.description}` +
-        (entry.keyFingerprint ? ` (the page must show key fingerprint ${entry.keyFingerprint})` : ""),
-      relatedRequestId: context.requestId,
-      signal: context.signal,
-      timeoutMs: Math.max(MIN_ELICITATION_TIMEOUT_MS, entry.expiresAt - now),
-    });
+    let elicitation: UrlElicitation;
+    try {
+      elicitation = await elicitUrl(server, {
+        url: entry.url,
+        message:
+          `Approve Keyferry's request for "${entry.vaultKey}": ${entry.description}` +
+          (entry.keyFingerprint ? ` (the page must show key fingerprint ${entry.keyFingerprint})` : ""),
+        relatedRequestId: context.requestId,
+        signal: context.signal,
+        timeoutMs: Math.max(MIN_ELICITATION_TIMEOUT_MS, entry.expiresAt - now),
+      });
+    } catch {
+      // The client failed or timed out on elicitation/create (or the call was cancelled): the request is still open.
+      return toolError(
+        `The client did not show the approval page. ${instructions(entry, options.now())} ` +
+          `Then call wait_for_credential with {"vault_key": "${entry.vaultKey}"}.`,
+        { status: "pending", ...pendingFacts },
+      );
+    }
     if (elicitation.action !== "accept") {
       return toolError(
         `The user did not open the approval page (${elicitation.action}). ${instructions(entry, options.now())} ` +
