@@ -1,5 +1,5 @@
 /**
- * Keyferry agent SDK. Runs on Node 20+, Bun, Deno and Cloudflare Workers: it uses only `fetch`,
+ * Keyferry agent SDK. Runs on Node 22+, Bun, Deno and Cloudflare Workers: it uses only `fetch`,
  * WebCrypto and jose.
  */
 export { createClient, type ClientOptions, type KeyferryClient } from "./client";

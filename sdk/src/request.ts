@@ -47,6 +47,8 @@ export interface PendingRequest {
   interval: number;
   requestedAt: number;
   expiresAt: number;
+  /** When the next poll is due: a resumed wait never polls early, which would earn a slow_down (RFC 8628 §3.5). */
+  nextPollAt?: number;
 }
 
 const WHAT = "credentials.request";

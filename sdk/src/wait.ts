@@ -65,7 +65,7 @@ export async function waitForApproval(
   const deadline = timeout === undefined ? undefined : start + timeout;
   // The operator cannot have approved before one interval has passed since the request was made;
   // a client that did not make the request polls at once.
-  let nextPollAt = request ? request.requestedAt + interval * 1000 : start;
+  let nextPollAt = request ? Math.max(request.requestedAt + interval * 1000, request.nextPollAt ?? 0) : start;
   let failures = 0;
 
   for (;;) {
@@ -98,6 +98,7 @@ export async function waitForApproval(
         pending.delete(deviceCode);
         return openCredential(outcome.body, request);
     }
+    if (request) request.nextPollAt = nextPollAt;
   }
 }
 

@@ -173,6 +173,18 @@ describe("sdk credentials.waitForApproval", () => {
     expect(clock.now() - t0).toBe(12_000);
   });
 
+  it("a resumed wait keeps the interval since the last poll instead of polling at once (no slow_down)", async () => {
+    const { ferry, clock, pollTimes } = agent({ interval: 5, polls: [pending, pending, approvedJwe("sk-resumed")] });
+    const req = await ferry.credentials.request(REQUEST);
+    const t0 = clock.now();
+    expect((await failure(ferry.credentials.waitForApproval(req.deviceCode, { timeout: 7_000 }))).code).toBe("TIMEOUT");
+    expect((await failure(ferry.credentials.waitForApproval(req.deviceCode, { timeout: 2_000 }))).code).toBe("TIMEOUT");
+    const result = await ferry.credentials.waitForApproval(req.deviceCode, { timeout: 60_000 });
+    expect(result.credentialValue).toBe("sk-resumed");
+    // Polls at 5 s and 10 s (the second wait, 7-9 s, had no poll due), then 15 s: never two within 5 s.
+    expect(pollTimes.map((t) => t - t0)).toEqual([5000, 10000, 15000]);
+  });
+
   it("stops with ABORTED when the signal fires between polls", async () => {
     const controller = new AbortController();
     const { ferry, pollTimes } = agent({ interval: 1, polls: [pending], onPoll: (n) => n === 2 && controller.abort() });

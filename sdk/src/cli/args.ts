@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { CliError } from "./usage-error";
 
-export type CommandName = "init" | "request" | "get" | "list" | "delete" | "run";
+export type CommandName = "init" | "request" | "get" | "list" | "delete" | "run" | "mcp";
 
 export interface ParsedArgs {
   command: CommandName | undefined;
@@ -21,6 +21,8 @@ export interface ParsedArgs {
   noE2e: boolean;
   noQr: boolean;
   secrets: string[];
+  /** `mcp`: offer the `run_with_credentials` tool. */
+  allowRun: boolean;
 }
 
 const OPTIONS = {
@@ -36,6 +38,7 @@ const OPTIONS = {
   "no-e2e": { type: "boolean" },
   "no-qr": { type: "boolean" },
   secret: { type: "string", multiple: true },
+  "allow-run": { type: "boolean" },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -47,6 +50,7 @@ const PER_COMMAND: Record<CommandName, { options: OptionName[]; positionals: num
   list: { options: [], positionals: 0 },
   delete: { options: [], positionals: 1 },
   run: { options: ["secret"], positionals: 0 },
+  mcp: { options: ["allow-run"], positionals: 0 },
 };
 
 /** Parses `keyferry [options] <command> [options] [-- command line]`. Throws `CliError` (exit 1). */
@@ -102,6 +106,7 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
     noE2e: values["no-e2e"] === true,
     noQr: values["no-qr"] === true,
     secrets: (values.secret as string[] | undefined) ?? [],
+    allowRun: values["allow-run"] === true,
   };
 }
 

@@ -1,5 +1,6 @@
 import { KeyferryError } from "../errors";
 import { parseCliArgs, type CommandName, type ParsedArgs } from "./args";
+import { serveMcp } from "../mcp/serve";
 import * as commands from "./commands";
 import type { Env } from "./config";
 import { EXIT, exitCodeFor } from "./exit-codes";
@@ -7,6 +8,7 @@ import { HELP } from "./help";
 import { CliError } from "./usage-error";
 
 declare const KEYFERRY_VERSION: string | undefined;
+const VERSION = typeof KEYFERRY_VERSION === "string" ? KEYFERRY_VERSION : "dev";
 
 /** Runs the CLI; resolves to the exit code. Errors are one line on stderr, never a stack or a secret. */
 export async function main(argv: string[], env: Env): Promise<number> {
@@ -19,7 +21,7 @@ export async function main(argv: string[], env: Env): Promise<number> {
       return EXIT.OK;
     }
     if (args.version) {
-      process.stdout.write(`${typeof KEYFERRY_VERSION === "string" ? KEYFERRY_VERSION : "dev"}\n`);
+      process.stdout.write(`${VERSION}\n`);
       return EXIT.OK;
     }
     const command = args.command as CommandName;
@@ -46,6 +48,8 @@ function dispatch(command: CommandName, args: ParsedArgs, env: Env, signal: Abor
       return commands.remove(args, env);
     case "run":
       return commands.run(args, env);
+    case "mcp":
+      return serveMcp(args, env, VERSION);
   }
 }
 
