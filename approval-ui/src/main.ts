@@ -47,7 +47,9 @@ const ui = {
 };
 
 const params = new URLSearchParams(location.search);
-const linkToken = params.get("link");
+// Approval links carry their token in the fragment (`/approve#link=…`), which the browser never
+// sends, so it stays out of server logs and Referer; `?link=` is read only for links sent earlier.
+const linkToken = new URLSearchParams(location.hash.slice(1)).get("link") ?? params.get("link");
 
 let approvalToken: string | null = null;
 let encryptionKey: ApprovalRequest["encryption_key"] | null = null;
