@@ -34,6 +34,9 @@ export async function attempt(entry: OutboxEntry, context: SendContext): Promise
 }
 
 async function post(url: string, body: string, headers: Record<string, string>, now: () => number): Promise<AttemptOutcome> {
+  // A timer of our own, cleared at once: a pending AbortSignal.timeout would keep the object busy.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), ATTEMPT_TIMEOUT_MS);
   try {
     const response = await fetch(url, {
       method: "POST",
@@ -41,12 +44,14 @@ async function post(url: string, body: string, headers: Record<string, string>, 
       redirect: "manual",
       headers: { "Content-Type": "application/json", "User-Agent": "Keyferry-Webhook/1", ...headers },
       body,
-      signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
+      signal: abort.signal,
     });
     await response.body?.cancel();
     return outcomeOf(response.status, parseRetryAfter(response.headers.get("Retry-After"), now()));
   } catch {
     return { reason: "retry", status: null, retryAfterMs: null };
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -2,7 +2,9 @@ import { env } from "cloudflare:workers";
 import { vi } from "vitest";
 
 /** Outbound POSTs the worker made (webhooks, CIBA pings), answered by `reply`; mocked in tests only. */
-export function captureOutbound(reply: (request: Request, attempt: number) => Response = () => new Response(null, { status: 204 })) {
+export function captureOutbound(
+  reply: (request: Request, attempt: number) => Response | Promise<Response> = () => new Response(null, { status: 204 }),
+) {
   const sent: Array<{ url: string; headers: Headers; body: string }> = [];
   const original = globalThis.fetch;
   vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
