@@ -8,8 +8,9 @@ const basic = (id: string, secret: string) => ({ Authorization: `Basic ${btoa(`$
 
 afterEach(() => vi.restoreAllMocks());
 
-async function approveFromEmail(emails: Array<{ raw: string }>, value: string, index = 0) {
-  const email = await until(() => emails[index], "the operator's email");
+async function approveFromEmail(emails: Array<{ raw: string }>, value: string, index = 0, vaultKey?: string) {
+  // With `vaultKey`, that request's email: an earlier test's may arrive late (the outbox sends it).
+  const email = await until(() => (vaultKey ? emails.find((e) => decodeBody(e.raw).includes(`Vault key:   ${vaultKey}\r\n`)) : emails[index]), "the operator's email");
   const link = decodeBody(email.raw).match(/approve#link=([\w.-]+)/)![1]!;
   const looked = await call("POST", "/v1/approvals/lookup", { json: { link_token: link } });
   const cookie = looked.headers.get("Set-Cookie")!.split(";")[0]!;
@@ -108,9 +109,9 @@ describe("CIBA ping mode", () => {
     expect(missingToken.body.error_description).toContain("client_notification_token");
     const started = await call("POST", "/oauth/bc-authorize", {
       headers: auth,
-      form: { description: "d", vault_key: "v", client_notification_token: "agent-callback-secret" },
+      form: { description: "d", vault_key: "pinged-v", client_notification_token: "agent-callback-secret" },
     });
-    await approveFromEmail(emails, "pinged-value");
+    await approveFromEmail(emails, "pinged-value", 0, "pinged-v");
     const delivered = await until(() => pings[0], "a ping");
     expect(delivered.headers.get("Authorization")).toBe("Bearer agent-callback-secret");
     expect(JSON.parse(delivered.body)).toEqual({ auth_req_id: started.body.auth_req_id });

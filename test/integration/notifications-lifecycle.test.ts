@@ -14,7 +14,7 @@ const basic = (id: string, secret: string) => ({ Authorization: `Basic ${btoa(`$
 
 async function withWebhook(path: string, format?: "keyferry" | "slack", agentName?: string) {
   const emails = captureEmail();
-  const hooks = captureOutbound();
+  const hooks = captureOutbound(undefined, (url) => url.endsWith(`/${path}`));
   const agent = await newAgent();
   if (agentName) {
     const renamed = await call("POST", `/v1/admin/accounts/${agent.accountId}/agents`, { headers: admin, json: { name: agentName } });
@@ -130,15 +130,16 @@ describe('webhook_format: "slack"', () => {
 describe("CIBA ping through the outbox", () => {
   it("is stored with the decision and retried after a failure, with the client's token", async () => {
     const emails = captureEmail();
-    const pings = captureOutbound((_r, n) => new Response(null, { status: n === 1 ? 500 : 204 }));
+    const pings = captureOutbound((_r, n) => new Response(null, { status: n === 1 ? 500 : 204 }), (url) => url.endsWith("/ciba-retried"));
     const { accountId } = await newAgent();
     const agent = await call("POST", `/v1/admin/accounts/${accountId}/agents`, {
       headers: admin,
-      json: { name: "pinged", backchannel_client_notification_endpoint: "https://hooks.example.com/ciba" },
+      json: { name: "pinged", backchannel_client_notification_endpoint: "https://hooks.example.com/ciba-retried" },
     });
     const auth = basic(agent.body.agent_id, agent.body.api_key);
-    const started = await call("POST", "/oauth/bc-authorize", { headers: auth, form: { description: "d", vault_key: "v", client_notification_token: "agent-callback-secret" } });
-    const link = decodeBody((await until(() => emails[0], "the email")).raw).match(/approve#link=([\w.-]+)/)![1]!;
+    const started = await call("POST", "/oauth/bc-authorize", { headers: auth, form: { description: "d", vault_key: "ping-retried", client_notification_token: "agent-callback-secret" } });
+    const email = await until(() => emails.find((e) => decodeBody(e.raw).includes("ping-retried")), "the email");
+    const link = decodeBody(email.raw).match(/approve#link=([\w.-]+)/)![1]!;
     const looked = await call("POST", "/v1/approvals/lookup", { json: { link_token: link } });
     await call("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.headers.get("Set-Cookie")!.split(";")[0]! },

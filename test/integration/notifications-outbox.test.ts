@@ -12,6 +12,8 @@ import { accountObject, advanceAndRunAlarm, eventually, outboxRows, type OutboxR
 afterEach(() => vi.restoreAllMocks());
 
 const isWebhook = (row: { channel: string }) => row.channel === "webhook";
+/** Records only this test's webhook: an earlier test's account may still be sending its own. */
+const captureFor = (path: string, reply?: Parameters<typeof captureOutbound>[0]) => captureOutbound(reply, (url) => url.endsWith(`/${path}`));
 /** How far the clock must move for the row to be due. */
 const dueIn = (row: OutboxRow) => Math.max(0, row.next_at - Date.now()) + 1;
 
@@ -30,7 +32,7 @@ describe("the notification outbox", { timeout: 30_000 }, () => {
   it("stores an event before its first attempt, and deletes it once acknowledged", async () => {
     let release!: () => void;
     const held = new Promise<void>((done) => (release = done));
-    const hooks = captureOutbound(async () => {
+    const hooks = captureFor("held", async () => {
       await held;
       return new Response(null, { status: 204 });
     });
@@ -49,7 +51,7 @@ describe("the notification outbox", { timeout: 30_000 }, () => {
   });
 
   it("retries a 503 after an exponential, jittered delay, with the same id and body, then stops", async () => {
-    const hooks = captureOutbound((_r, n) => new Response("busy", { status: n === 1 ? 503 : 200 }));
+    const hooks = captureFor("flaky", (_r, n) => new Response("busy", { status: n === 1 ? 503 : 200 }));
     const { accountId } = await requestWithWebhook("flaky");
     const first = await until(() => hooks[0], "the first attempt");
     const row = await eventually(async () => (await outboxRows(accountId)).find((r) => isWebhook(r) && r.last_status === 503), "a rescheduled row");
@@ -69,7 +71,7 @@ describe("the notification outbox", { timeout: 30_000 }, () => {
   });
 
   it("honours Retry-After on a 429, and retries a network error", async () => {
-    const hooks = captureOutbound((_r, n) => {
+    const hooks = captureFor("limited", (_r, n) => {
       if (n === 1) return new Response(null, { status: 429, headers: { "Retry-After": "900" } });
       if (n === 2) throw new TypeError("Network connection lost.");
       return new Response(null, { status: 204 });
@@ -93,7 +95,7 @@ describe("the notification outbox", { timeout: 30_000 }, () => {
   });
 
   it("treats a 400 as final: one attempt, audited as notification_failed", async () => {
-    const hooks = captureOutbound(() => new Response("bad", { status: 400 }));
+    const hooks = captureFor("refusing", () => new Response("bad", { status: 400 }));
     const { accountId, issued } = await requestWithWebhook("refusing");
     const events = await auditUntil(accountId, (e) => e.some((x) => x.type === "notification_failed"));
     const failed = events.find((x) => x.type === "notification_failed")!;
@@ -106,7 +108,7 @@ describe("the notification outbox", { timeout: 30_000 }, () => {
   });
 
   it("keeps retrying for at least an hour, then abandons the event and audits the attempts", async () => {
-    const hooks = captureOutbound(() => new Response(null, { status: 502 }));
+    const hooks = captureFor("down", () => new Response(null, { status: 502 }));
     const { accountId } = await requestWithWebhook("down");
     await until(() => hooks[0], "the first attempt");
     let rows = await eventually(async () => {
@@ -135,7 +137,7 @@ describe("the notification outbox", { timeout: 30_000 }, () => {
 
   it("survives the object's eviction: the event is sent afterwards, with the same id", async () => {
     // A long Retry-After: the row waits in storage while the object is gone.
-    const hooks = captureOutbound((_r, n) => new Response(null, n === 1 ? { status: 503, headers: { "Retry-After": "3600" } } : { status: 204 }));
+    const hooks = captureFor("evicted", (_r, n) => new Response(null, n === 1 ? { status: 503, headers: { "Retry-After": "3600" } } : { status: 204 }));
     const { accountId } = await requestWithWebhook("evicted");
     await until(() => hooks[0], "the first attempt");
     const row = await eventually(async () => (await outboxRows(accountId)).find((r) => isWebhook(r) && r.last_status === 503), "a rescheduled row");

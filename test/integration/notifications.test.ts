@@ -27,7 +27,7 @@ describe("operator notifications", () => {
 
   it("POSTs a signed credential.requested event with its id in the body and in Keyferry-Event-Id", async () => {
     captureEmail();
-    const hooks = captureOutbound();
+    const hooks = captureOutbound(undefined, (url) => url.endsWith("/chat"));
     const { apiKey, accountId } = await newAgent();
     const patched = await call("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_url: "https://hooks.example.com/chat" } });
     expect(patched.body.webhook_format).toBe("keyferry");
@@ -58,7 +58,7 @@ describe("operator notifications", () => {
       }),
     );
     expect(response.status).toBe(200);
-    const text = decodeBody((await until(() => emails[0], "an email")).raw);
+    const text = decodeBody((await until(() => emails.find((e) => decodeBody(e.raw).includes("host-test")), "an email")).raw);
     expect(text).toMatch(LINK);
     expect(text).not.toContain("attacker.example");
     const request = { userCode: "WDJBMJHT", requestId: "req_x", expiresAt: Date.now() + 60_000 };
@@ -78,10 +78,11 @@ describe("operator notifications", () => {
 });
 
 describe("approval links", () => {
-  async function linkFor(apiKey: string, body: Record<string, unknown> = {}) {
+  async function linkFor(apiKey: string) {
     const emails = captureEmail();
-    const issued = await requestCredential(apiKey, body);
-    const email = await until(() => emails[0], "an email");
+    const vaultKey = `link-${crypto.randomUUID().slice(0, 8)}`;
+    const issued = await requestCredential(apiKey, { vault_key: vaultKey });
+    const email = await until(() => emails.find((e) => decodeBody(e.raw).includes(vaultKey)), "an email");
     const link = decodeBody(email.raw).match(LINK)![1]!;
     return { issued, link };
   }

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 
 export const accountObject = (accountId: string) => env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
 
-export interface OutboxRow {
+export type OutboxRow = {
   id: string;
   channel: string;
   type: string;
@@ -14,7 +14,7 @@ export interface OutboxRow {
   attempts: number;
   next_at: number;
   last_status: number | null;
-}
+};
 
 /** The account's outbox table as stored. */
 export function outboxRows(accountId: string): Promise<OutboxRow[]> {
