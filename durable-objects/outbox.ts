@@ -68,13 +68,19 @@ export const LEASE_MS = 60_000;
 /** Rows attempted per alarm; the rest wait for the next one, which is set at once. */
 const BATCH = 20;
 
+/** `NOTIFY_MAX_RETRY_DELAY_SECONDS` var: the backoff's cap (default 600 s; the soak lowers it to bound its wait). */
+export function maxRetryDelayMs(value: string | undefined): number {
+  const seconds = Number.parseInt(value ?? "", 10);
+  return Number.isFinite(seconds) && seconds >= 1 ? Math.min(seconds * 1000, MAX_DELAY_MS) : MAX_DELAY_MS;
+}
+
 /**
  * Exponential backoff with jitter: `BASE · 2^(n−1)`, capped at MAX_DELAY_MS, scaled by a random
  * factor in [0.5, 1.5) so that many receivers failing together do not retry together. A
  * `Retry-After` longer than that is waited for instead (RFC 9110 §10.2.3).
  */
-export function retryDelayMs(attempts: number, retryAfterMs: number | null, random: () => number = Math.random): number {
-  const exponential = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** Math.max(0, attempts - 1));
+export function retryDelayMs(attempts: number, retryAfterMs: number | null, random: () => number = Math.random, maxDelayMs = MAX_DELAY_MS): number {
+  const exponential = Math.min(maxDelayMs, BASE_DELAY_MS * 2 ** Math.max(0, attempts - 1));
   const jittered = Math.round(exponential * (0.5 + random()));
   return Math.max(jittered, Math.min(retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
 }
@@ -127,6 +133,7 @@ const entryOf = (row: Row): OutboxEntry => ({
 export class Outbox {
   constructor(
     private readonly sql: SqlStorage,
+    private readonly maxDelayMs = MAX_DELAY_MS,
     private readonly random: () => number = Math.random,
   ) {}
 
@@ -167,7 +174,7 @@ export class Outbox {
       this.sql.exec("DELETE FROM outbox WHERE id = ?", entry.id);
       return { reason: "done" };
     }
-    const nextAt = outcome.reason === "retry" ? now + retryDelayMs(entry.attempts, outcome.retryAfterMs, this.random) : null;
+    const nextAt = outcome.reason === "retry" ? now + retryDelayMs(entry.attempts, outcome.retryAfterMs, this.random, this.maxDelayMs) : null;
     // Abandoned only once a failed attempt comes at least RETRY_WINDOW_MS after the event.
     if (nextAt === null || now - entry.createdAt >= RETRY_WINDOW_MS) {
       this.sql.exec("DELETE FROM outbox WHERE id = ?", entry.id);

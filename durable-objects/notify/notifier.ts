@@ -6,10 +6,10 @@
  */
 import type { AuditEventInput, RequestSummary } from "../account-types";
 import { NOTICE_CAP_SCHEMA, NoticeCap, noticeBurst, type HeldBack } from "../notice-cap";
-import { OUTBOX_SCHEMA, Outbox, type NewOutboxEntry } from "../outbox";
+import { OUTBOX_SCHEMA, Outbox, maxRetryDelayMs } from "../outbox";
 import { mimeMessage, notificationMime, replayText } from "./email-message";
 import { attempt } from "./send";
-import { summaryBody, webhookBody, webhookEventType, type WebhookEvent, type WebhookFormat } from "./webhook-body";
+import { summaryBody, summaryText, webhookBody, webhookEventType, type WebhookEvent, type WebhookFormat } from "./webhook-body";
 
 export const NOTIFY_SCHEMA = [
   ...OUTBOX_SCHEMA,
@@ -55,7 +55,7 @@ export class Notifier {
     private readonly hooks: NotifierHooks,
     private readonly now: () => number = Date.now,
   ) {
-    this.#outbox = new Outbox(ctx.storage.sql);
+    this.#outbox = new Outbox(ctx.storage.sql, maxRetryDelayMs(env.NOTIFY_MAX_RETRY_DELAY_SECONDS));
     this.#cap = new NoticeCap(ctx.storage.sql, noticeBurst(env.NOTIFY_BURST));
   }
 
@@ -174,7 +174,7 @@ export class Notifier {
 
   #enqueueSummary(account: NotifyAccount, held: HeldBack, now: number): void {
     const common = { requestId: null, agentId: null };
-    const text = `${held.count} more Keyferry notification${held.count === 1 ? " was" : "s were"} held back for account ${account.account_id} between ${new Date(held.since).toISOString()} and ${new Date(held.until).toISOString()}, because too many came at once. The account's audit log has every request.`;
+    const text = summaryText(account.account_id, held.count, held.since, held.until);
     if (account.webhook_url && account.webhook_secret) {
       const id = eventId();
       const body = summaryBody(this.webhookFormat(), id, account.account_id, held.count, held.since, held.until);

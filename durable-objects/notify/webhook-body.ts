@@ -110,10 +110,14 @@ function slackText(event: WebhookEvent): string {
   }
 }
 
-/** The one notice sent in place of those held back by the cap (durable-objects/notice-cap.ts). */
+/** What the one notice sent in place of those held back by the cap says (durable-objects/notice-cap.ts). */
+export function summaryText(accountId: string, count: number, since: number, until: number): string {
+  const many = count === 1 ? " was" : "s were";
+  return `${count} more Keyferry notification${many} held back for account ${accountId} between ${new Date(since).toISOString()} and ${new Date(until).toISOString()}, because too many came at once. The account's audit log has every request.`;
+}
+
 export function summaryBody(format: WebhookFormat, id: string, accountId: string, count: number, since: number, until: number): string {
-  const text = `${count} more notification${count === 1 ? "" : "s"} for account ${accountId} between ${new Date(since).toISOString()} and ${new Date(until).toISOString()} were held back (too many at once). The audit log has every request.`;
-  if (format === "slack") return JSON.stringify({ text });
+  if (format === "slack") return JSON.stringify({ text: summaryText(accountId, count, since, until) });
   return JSON.stringify({
     id,
     type: "notifications.summarized",
