@@ -3,7 +3,14 @@
  * so no account nears its 5 active requests) against one `wrangler dev`, operators approving
  * through the API (look-up + decide). Reports: each credential delivered exactly once (a second
  * poll gets invalid_grant), none lost, none duplicated or crossed, no 5xx, and no credential value
- * left anywhere in the persist directory afterwards. Writes bench/soak-results.json.
+ * left anywhere in the persist directory afterwards. Every account's webhook points at a loopback
+ * receiver that fails a third of its calls at random (503): every handoff's `credential.requested`,
+ * `.approved` and `.delivered` must arrive through the outbox's retries (waited for, bounded by
+ * NOTIFY_DRAIN_MS), and no event may come again once acknowledged. Writes bench/soak-results.json.
+ *
+ * It keeps its own `wrangler dev` start-up rather than test/e2e/support/dev-server.ts: Node runs
+ * these scripts by stripping types, which needs `.ts` in import specifiers, and the e2e helpers
+ * import without them (issue 13.4 left as it was).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -16,12 +23,17 @@ import { DatabaseSync } from "node:sqlite";
 import { api, createAgents, mapLimit, nextIp, percentile, sleep, type Agent, type Pending } from "./client.ts";
 import { round } from "./load.ts";
 import { ROOT } from "./runtime.ts";
+import { notificationTally, startWebhookReceiver } from "./webhook-receiver.ts";
 
 const HANDOFFS = Number(process.env.SOAK_HANDOFFS ?? 1000);
 const AGENTS = 50;
 const ACCOUNTS = 25;
 const OPERATORS = 10;
 const HANDOFF_TIMEOUT_MS = 60_000;
+const WEBHOOK_FAILURE_RATE = 1 / 3;
+/** How long the soak waits for the outbox to deliver every event after the handoffs (retries back off up to 10 min). */
+const NOTIFY_DRAIN_MS = Number(process.env.NOTIFY_DRAIN_MS ?? 10 * 60_000);
+const LIFECYCLE = ["credential.requested", "credential.approved", "credential.delivered"];
 const started = Date.now();
 const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 
@@ -40,7 +52,18 @@ async function freePort(): Promise<number> {
 async function startWranglerDev(persistDir: string) {
   const port = await freePort();
   const adminToken = randomBytes(24).toString("base64url");
-  const vars = { ADMIN_TOKEN: adminToken, TOKEN_SIGNING_KEY: randomBytes(32).toString("base64url"), POLL_INTERVAL_SECONDS: "1" };
+  const vars = {
+    ADMIN_TOKEN: adminToken,
+    TOKEN_SIGNING_KEY: randomBytes(32).toString("base64url"),
+    POLL_INTERVAL_SECONDS: "1",
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+    ALLOW_HTTP_WEBHOOKS: "true",
+    // The soak counts every event; the per-account cap (a flood guard for humans) would hold most back.
+    NOTIFY_BURST: "1000000",
+    // Backoff capped at 30 s instead of 10 min: a third of calls failing at random leaves a tail of
+    // events failing 7 or 8 times in a row, which the default cap would spread over 20 minutes.
+    NOTIFY_MAX_RETRY_DELAY_SECONDS: "30",
+  };
   const args = [
     join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "dev",
     "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(await freePort()),
@@ -112,6 +135,9 @@ async function main() {
   const marker = `soak-vk-${runId}`;
   log(`wrangler dev (persist ${persistDir}); ${HANDOFFS} handoffs, ${AGENTS} agents over ${ACCOUNTS} accounts, ${OPERATORS} operators`);
   const server = await startWranglerDev(persistDir);
+  const receiver = await startWebhookReceiver(WEBHOOK_FAILURE_RATE);
+  const descriptions = new Set<string>();
+  let handoffNumber = 0;
   const tally: Tally = { issued: 0, approved: 0, delivered: 0, secondPollInvalidGrant: 0, wrongValue: 0, lost: 0, fiveXx: 0, unexpected: [], deliveryMs: [], handoffMs: [] };
   const values = new Map<string, string>(); // device code → value the operator approved
   const deliveredValues = new Set<string>();
@@ -131,6 +157,9 @@ async function main() {
     const owners = await createAgents(server.url, server.adminToken, ACCOUNTS, `soak-${runId}`);
     const admin = { Authorization: `Bearer ${server.adminToken}` };
     const agents: Agent[] = [...owners];
+    await mapLimit(owners, 5, (owner) =>
+      api(server.url, "PATCH", `/v1/admin/accounts/${owner.accountId}`, { webhook_url: `${receiver.origin}/hooks/${owner.accountId}` }, admin),
+    );
     for (const owner of owners) {
       const second = await api<{ agent_id: string; api_key: string }>(server.url, "POST", `/v1/admin/accounts/${owner.accountId}/agents`, { name: "soak-agent-b" }, admin);
       agents.push({ ...owner, agentId: second.json.agent_id, apiKey: second.json.api_key });
@@ -167,12 +196,14 @@ async function main() {
       while (remaining > 0) {
         remaining--;
         const begun = performance.now();
-        const issued = await api<{ device_code: string; user_code: string; interval: number }>(server.url, "POST", "/v1/credentials/request", { description: `Soak handoff ${runId}`, vault_key: marker }, { Authorization: `Bearer ${agent.apiKey}` });
+        const description = `Soak handoff ${runId} #${++handoffNumber}`;
+        const issued = await api<{ device_code: string; user_code: string; interval: number }>(server.url, "POST", "/v1/credentials/request", { description, vault_key: marker }, { Authorization: `Bearer ${agent.apiKey}` });
         if (issued.status !== 200) {
           note("request", issued.status, issued.json);
           continue;
         }
         tally.issued++;
+        descriptions.add(description);
         const pending: Pending = { agent, deviceCode: issued.json.device_code, userCode: issued.json.user_code };
         queue.push(pending);
         // A well-behaved poller: wait the interval, add 5 s on slow_down (RFC 8628 §3.5).
@@ -212,12 +243,28 @@ async function main() {
     await Promise.all(operators);
     log(`handoffs done: ${tally.delivered}/${HANDOFFS} delivered`);
 
+    // The outbox keeps retrying the receiver's failures: wait (bounded) until every event is in.
+    const drainStarted = Date.now();
+    let notifications = notificationTally(receiver.events, descriptions, LIFECYCLE);
+    while (notifications.missing > 0 && Date.now() - drainStarted < NOTIFY_DRAIN_MS) {
+      await sleep(5_000);
+      notifications = notificationTally(receiver.events, descriptions, LIFECYCLE);
+      log(`notifications: ${notifications.missing} events still missing, ${receiver.calls.total} calls (${receiver.calls.failed} failed on purpose)`);
+    }
+    const drainSeconds = round((Date.now() - drainStarted) / 1000);
+
     // Every handoff shows in its account's audit log as delivered (which also freed its slot).
     await sleep(1500);
     const deliveredEvents = (
       await mapLimit(owners, 5, async (owner) => {
         const audit = await api(server.url, "GET", `/v1/admin/accounts/${owner.accountId}/audit`, undefined, admin);
         return (audit.json.events as Array<{ type: string }>).filter((e) => e.type === "delivered").length;
+      })
+    ).reduce((sum, n) => sum + n, 0);
+    const notificationFailures = (
+      await mapLimit(owners, 5, async (owner) => {
+        const audit = await api(server.url, "GET", `/v1/admin/accounts/${owner.accountId}/audit`, undefined, admin);
+        return (audit.json.events as Array<{ type: string }>).filter((e) => e.type === "notification_failed").length;
       })
     ).reduce((sum, n) => sum + n, 0);
     await server.stop();
@@ -245,6 +292,16 @@ async function main() {
       delivery_ms: { p50: round(percentile(sortedDelivery, 50)), p99: round(percentile(sortedDelivery, 99)) },
       handoff_ms: { p50: round(percentile(sortedHandoff, 50)), p99: round(percentile(sortedHandoff, 99)) },
       delivered_audit_events: deliveredEvents,
+      webhooks: {
+        failure_rate: round(WEBHOOK_FAILURE_RATE),
+        expected_events: descriptions.size * LIFECYCLE.length,
+        ...notifications,
+        calls: receiver.calls.total,
+        calls_failed_on_purpose: receiver.calls.failed,
+        calls_unsigned: receiver.calls.unsigned,
+        drain_seconds: drainSeconds,
+        notification_failed_audited: notificationFailures,
+      },
       storage_scan: scan,
     };
     const ok =
@@ -256,17 +313,24 @@ async function main() {
       scan.credential_values_found === 0 &&
       scan.request_rows_left === 0 &&
       scan.marker_found &&
-      deliveredEvents === HANDOFFS;
+      deliveredEvents === HANDOFFS &&
+      notifications.missing === 0 &&
+      notifications.acknowledged_twice === 0 &&
+      receiver.calls.unsigned === 0 &&
+      notificationFailures === 0;
     results.pass = ok;
     await writeFile(join(ROOT, "bench/soak-results.json"), JSON.stringify(results, null, 2) + "\n");
     console.log(`\nSoak ${ok ? "PASSED" : "FAILED"}: ${tally.delivered}/${HANDOFFS} delivered, ${tally.secondPollInvalidGrant} second polls got invalid_grant, ` +
       `${results.lost} lost, ${tally.wrongValue} duplicated or crossed, ${tally.fiveXx} 5xx, ${tally.unexpected.length} other unexpected answers; ` +
       `delivery p50 ${results.delivery_ms && (results.delivery_ms as { p50: number }).p50} ms; storage: ${scan.files} files, ${scan.credential_values_found} credential values found, ` +
-      `${scan.request_rows_left} request rows left, positive control ${scan.marker_found ? "found" : "NOT found"}.`);
+      `${scan.request_rows_left} request rows left, positive control ${scan.marker_found ? "found" : "NOT found"}; ` +
+      `webhooks: ${notifications.events} events, ${notifications.missing} missing, ${notifications.acknowledged_twice} sent again after acknowledgement, ` +
+      `${receiver.calls.total} calls (${receiver.calls.failed} failed on purpose), drained in ${drainSeconds} s.`);
     log("wrote bench/soak-results.json");
     if (!ok) process.exitCode = 1;
   } finally {
     await server.stop();
+    await receiver.close();
     await rm(persistDir, { recursive: true, force: true });
   }
 }

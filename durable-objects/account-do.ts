@@ -12,6 +12,8 @@ import type {
   AuthenticateResult,
   OpenRequestResult,
 } from "./account-types";
+import { NOTIFY_SCHEMA, Notifier, type RequestedNotice } from "./notify/notifier";
+import type { WebhookFormat } from "./notify/webhook-body";
 import type { AgentIdentity } from "./request-types";
 
 const SCHEMA = [
@@ -48,6 +50,7 @@ const SCHEMA = [
     detail TEXT
   )`,
   "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at)",
+  ...NOTIFY_SCHEMA,
 ];
 
 /** The audit log keeps this many events, newest first; older ones are dropped. */
@@ -64,6 +67,9 @@ type AccountRow = {
 type AgentRow = { agent_id: string; name: string; email: string | null; key_hash: string; ping_endpoint: string | null };
 
 export class AccountDO extends DurableObject<Env> {
+  /** The outbox and its alarm (durable-objects/notify/notifier.ts). */
+  readonly #notifier = new Notifier(this.ctx, this.env, { account: () => this.#account(), audit: (event, now) => this.#record(event, now) });
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
@@ -89,7 +95,7 @@ export class AccountDO extends DurableObject<Env> {
   }
 
   /** Setting a webhook URL draws a new signing secret, returned once. */
-  async update(input: { operatorEmail?: string; webhookUrl?: string | null }): Promise<{ account: AccountView; webhookSecret: string | null } | null> {
+  async update(input: { operatorEmail?: string; webhookUrl?: string | null; webhookFormat?: WebhookFormat }): Promise<{ account: AccountView; webhookSecret: string | null } | null> {
     if (!this.#account()) return null;
     let webhookSecret: string | null = null;
     const sql = this.ctx.storage.sql;
@@ -99,11 +105,12 @@ export class AccountDO extends DurableObject<Env> {
         webhookSecret = input.webhookUrl === null ? null : `whsec_${randomHex(32)}`;
         sql.exec("UPDATE account SET webhook_url = ?, webhook_secret = ?", input.webhookUrl, webhookSecret);
       }
+      if (input.webhookFormat !== undefined) this.#notifier.setWebhookFormat(input.webhookFormat);
     });
     this.#record({
       type: "account_updated",
       actor: "admin",
-      detail: { fields: Object.keys(input).map((key) => (key === "operatorEmail" ? "operator_email" : "webhook_url")) },
+      detail: { fields: Object.keys(input).map((key) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)) },
     });
     return { account: this.#view()!, webhookSecret };
   }
@@ -196,9 +203,26 @@ export class AccountDO extends DurableObject<Env> {
     this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", requestId);
   }
 
+  /** The audit event and the notifications it causes (outbox rows) are written in one transaction. */
   async recordRequestEvent(event: AuditEventInput): Promise<void> {
-    if (event.release && event.requestId) this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", event.requestId);
-    this.#record(event);
+    const now = Date.now();
+    this.ctx.storage.transactionSync(() => {
+      if (event.release && event.requestId) this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", event.requestId);
+      this.#record(event, now);
+      this.#notifier.enqueueFor(event, now);
+    });
+    await this.#notifier.schedule();
+  }
+
+  /** A new request's notice (`credential.requested` and the email), once the worker has signed its link. */
+  async notifyRequested(notice: RequestedNotice): Promise<void> {
+    this.ctx.storage.transactionSync(() => this.#notifier.enqueueRequested(notice, Date.now()));
+    await this.#notifier.schedule();
+  }
+
+  /** Works the outbox: each due notification is attempted once, then acknowledged, retried or audited. */
+  override async alarm(): Promise<void> {
+    await this.#notifier.deliverDue();
   }
 
   async audit(): Promise<AuditEvent[] | null> {
@@ -251,6 +275,7 @@ export class AccountDO extends DurableObject<Env> {
       name: row.name,
       operator_email: row.operator_email,
       webhook_url: row.webhook_url,
+      webhook_format: this.#notifier.webhookFormat(),
       created_at: new Date(row.created_at).toISOString(),
     };
   }

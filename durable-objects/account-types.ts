@@ -58,6 +58,7 @@ export interface AccountView {
   name: string;
   operator_email: string;
   webhook_url: string | null;
+  webhook_format: "keyferry" | "slack";
   created_at: string;
 }
 

@@ -5,7 +5,6 @@
  * itself, and the alarm erases everything (STYLE.md §6).
  */
 import { DurableObject } from "cloudflare:workers";
-import { postWithRetry } from "../core/post-with-retry";
 import { decideOutcome, isExpired, lookupOutcome, pollOutcome, type RequestStatus } from "../core/request-state";
 import type { AuditEventInput, RequestSummary } from "./account-types";
 import type {
@@ -180,8 +179,9 @@ export class RequestDO extends DurableObject<Env> {
       actor: record.details.operatorEmail,
       detail: actorDetail(input.actor),
       release: status === "denied",
+      // CIBA Core §10.2: the account's outbox pings the agent, durably.
+      ...(record.details.ping ? { ping: record.details.ping } : {}),
     });
-    if (record.details.ping) this.ctx.waitUntil(this.#ping(record));
     return { reason: status, details: record.details };
   }
 
@@ -209,21 +209,6 @@ export class RequestDO extends DurableObject<Env> {
     }
     this.#record = null;
     await this.ctx.storage.deleteAll();
-  }
-
-  /** CIBA Core §10.2: tell a ping-mode client its request was decided; it then polls the token endpoint. */
-  async #ping(record: RequestRecord): Promise<void> {
-    const { details } = record;
-    const ping = details.ping!;
-    const body = JSON.stringify({ auth_req_id: ping.authReqId });
-    const result = await postWithRetry(ping.endpoint, async () => ({
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${ping.token}` },
-      body,
-    }));
-    if (!result.ok) {
-      console.error("CIBA ping failed", details.requestId, result.status);
-      this.#audit(record, { type: "notification_failed", detail: { channel: "ping", attempts: result.attempts, status: result.status } });
-    }
   }
 
   #load(): void {

@@ -3,7 +3,9 @@
 //    keeping any value already there.
 // 2. Runs `wrangler dev --persist-to .wrangler/state` (Durable Objects survive restarts), passing
 //    on any extra arguments (e.g. `npm run dev -- --port 9000`) and signals.
-// 3. Once the server answers, prints the URL, the admin token and the curl lines to get started.
+// 3. Sets PUBLIC_BASE_URL to its own URL unless given (`--var PUBLIC_BASE_URL:…` or .dev.vars): the
+//    links in emails and webhooks are built only from it, never from a request's Host header.
+// 4. Once the server answers, prints the URL, the admin token and the curl lines to get started.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -54,6 +56,11 @@ function option(args, name) {
     if (args[i].startsWith(`${name}=`)) return args[i].slice(name.length + 1);
   }
   return undefined;
+}
+
+/** Whether `--var NAME:value` is among the forwarded arguments. */
+function hasVar(args, name) {
+  return args.some((arg, i) => (arg === "--var" ? args[i + 1] : arg.startsWith("--var=") ? arg.slice(6) : "")?.startsWith(`${name}:`));
 }
 
 /** An admin token given on the command line (`--var ADMIN_TOKEN:x`) wins over .dev.vars, as in wrangler. */
@@ -108,6 +115,12 @@ const adminToken = adminTokenFrom(forwarded, vars.ADMIN_TOKEN);
 const args = ["dev", ...forwarded];
 if (option(forwarded, "--persist-to") === undefined) args.push("--persist-to", join(".wrangler", "state"));
 
+// Wrangler prints the address it listens on; until it does, assume the one the arguments ask for.
+const port = option(forwarded, "--port") ?? "8787";
+const ip = option(forwarded, "--ip") ?? "localhost";
+const fallbackUrl = `http://${ip.includes(":") ? `[${ip}]` : ip}:${port}`.replace("0.0.0.0", "localhost");
+if (!vars.PUBLIC_BASE_URL && !hasVar(forwarded, "PUBLIC_BASE_URL")) args.push("--var", `PUBLIC_BASE_URL:${fallbackUrl}`);
+
 // node_modules/.bin first on PATH: wrangler's `#!/usr/bin/env node` then finds the project's Node 22
 // (the `node` devDependency) even when this script is started by an older system Node.
 const env = { ...process.env, PATH: [BIN, process.env.PATH ?? ""].join(delimiter) };
@@ -145,9 +158,5 @@ wrangler.on("exit", (code, signal) => {
   process.exit(code ?? (signal ? 128 + (signal === "SIGINT" ? 2 : 15) : 1));
 });
 
-// Wrangler prints the address it listens on; until it does, assume the one the arguments ask for.
-const port = option(forwarded, "--port") ?? "8787";
-const ip = option(forwarded, "--ip") ?? "localhost";
-const fallbackUrl = `http://${ip.includes(":") ? `[${ip}]` : ip}:${port}`;
 const currentUrl = () => (readyUrl ?? fallbackUrl).replace("0.0.0.0", "localhost");
 if (await waitUntilReady(currentUrl, () => running)) banner(currentUrl(), adminToken);

@@ -119,7 +119,7 @@ describe("CIBA with openid-client against wrangler dev", () => {
       // The operator approves through the page's JSON calls, from the emailed one-click link.
       const email = await waitForEmail(server, (e) => e.text.includes(vaultKey), 15_000);
       expect(email.text).toContain("Ping 7");
-      const token = /\/approve\?link=([\w.-]+)/.exec(email.text)?.[1];
+      const token = /\/approve#link=([\w.-]+)/.exec(email.text)?.[1];
       expect(token, email.text).toBeDefined();
       const found = await lookup(server, { link_token: token! });
       expect(found.res.status, found.res.text).toBe(200);
@@ -198,7 +198,7 @@ describe("CIBA with openid-client against wrangler dev", () => {
             binding_message: "Deploy 42",
           },
         });
-        expect(hook.approval_url.startsWith(`${server.url}/approve?link=`)).toBe(true);
+        expect(hook.approval_url.startsWith(`${server.url}/approve#link=`)).toBe(true);
 
         // A chat tool's link preview fetches the URL first: it gets the page, and decides nothing.
         const preview = await fetch(hook.approval_url, { headers: { "user-agent": "Slackbot-LinkExpanding 1.0" }, signal: AbortSignal.timeout(10_000) });

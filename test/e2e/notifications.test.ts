@@ -9,11 +9,14 @@ import { decide, lookup, pollCredential, pollUntilSettled, requestCredential } f
 import { closedPort, signatureIsValid, startReceiver, waitForEmail, type Receiver } from "./support/receiver";
 
 const USER_CODE_SHOWN = /\b[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}\b/;
-const LINK = /(https?:\/\/[^\s]+\/approve\?link=([\w.-]+))/;
+const LINK = /(https?:\/\/[^\s]+\/approve#link=([\w.-]+))/;
 
 interface Hook {
+  id: string;
   type: string;
+  created_at: string;
   request: {
+    id: string;
     agent: { id: string; name: string; email: string | null };
     account_id: string;
     description: string;
@@ -93,7 +96,7 @@ describe("operator notifications against wrangler dev", () => {
     expect(email.text).toContain("If you did not expect this, ignore it");
     const emailLink = LINK.exec(email.text);
     expect(emailLink, email.text).not.toBeNull();
-    expect(emailLink![1]!.startsWith(`${server.url}/approve?link=`)).toBe(true);
+    expect(emailLink![1]!.startsWith(`${server.url}/approve#link=`)).toBe(true);
 
     // The webhook: signed over the raw body, checked both independently and with the service's own helper.
     const [hook] = await hooks.waitFor(1, 15_000);
@@ -108,9 +111,13 @@ describe("operator notifications against wrangler dev", () => {
     expect(signatureIsValid(`${secret}x`, hook!.body, signature)).toBe(false);
 
     const payload = JSON.parse(hook!.body) as Hook;
+    expect(hook!.headers["keyferry-event-id"]).toBe(payload.id);
     expect(payload).toEqual({
+      id: expect.stringMatching(/^evt_[0-9a-f]{32}$/),
       type: "credential.requested",
+      created_at: expect.any(String),
       request: {
+        id: expect.stringMatching(/^req_/),
         agent: { id: agent.agentId, name: "billing-bot", email: "billing-bot@example.com" },
         account_id: agent.accountId,
         description: "Stripe secret key for nightly billing",
@@ -143,8 +150,9 @@ describe("operator notifications against wrangler dev", () => {
     expect(second!.body).toBe(first!.body);
     expect(JSON.parse(second!.body).request.vault_key).toBe(vaultKey);
     expect(signatureIsValid(secret, second!.body, second!.headers["keyferry-signature"])).toBe(true);
-    // Backed off rather than hammered (about 2 s between the first two attempts).
-    expect(second!.at - first!.at).toBeGreaterThanOrEqual(1_500);
+    expect(second!.headers["keyferry-event-id"]).toBe(first!.headers["keyferry-event-id"]);
+    // Backed off rather than hammered (the outbox's first delay is 2.5 to 7.5 s).
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(2_000);
     // Delivered on the second try: nothing more comes, and nothing is audited as failed.
     await new Promise((done) => setTimeout(done, 6_000));
     expect(hooks.received).toHaveLength(2);
@@ -182,7 +190,7 @@ describe("operator notifications against wrangler dev", () => {
     expect(delivered.json).toMatchObject({ credential_value: "pushed-value", vault_key: vaultKey });
   });
 
-  it("an unreachable webhook neither fails nor slows the agent, and is audited as notification_failed", async () => {
+  it("an unreachable webhook neither fails nor slows the agent; a refusing one is audited as notification_failed", async () => {
     const agent = await createAccountAndAgent(server);
     await setWebhook(agent.accountId, `http://127.0.0.1:${await closedPort()}/nobody-home`);
     const vaultKey = uniqueVaultKey("dead-hook");
@@ -191,13 +199,18 @@ describe("operator notifications against wrangler dev", () => {
     const asked = await requestCredential(server, agent.apiKey, { description: "Dead webhook", vault_key: vaultKey });
     const elapsed = Date.now() - started;
     expect(asked.status, asked.text).toBe(200);
-    // The retries (0, 2 and 5 s) run after the answer: the agent waits for none of them (awaiting
-    // them would take at least 7 s; the margin is for a loaded machine).
+    // The outbox sends after the answer: the agent waits for no attempt (the margin is for a loaded machine).
     expect(elapsed).toBeLessThan(3_000);
     expect((await pollCredential(server, asked.json.device_code)).json.error).toBe("authorization_pending");
-    // The email still goes out.
+    // The email still goes out; the webhook stays in the outbox, retried for an hour.
     await waitForEmail(server, (e) => e.text.includes(vaultKey), 15_000);
+    expect((await audit(agent.accountId)).filter((e) => e.type === "notification_failed")).toEqual([]);
 
+    // A receiver answering 400 is final at once: one attempt, audited.
+    const refusing = await receiver(() => 400);
+    await setWebhook(agent.accountId, `${refusing.origin}/refusing`);
+    const again = await requestCredential(server, agent.apiKey, { description: "Refused webhook", vault_key: uniqueVaultKey("refused") });
+    expect(again.status, again.text).toBe(200);
     let failed: AuditEvent | undefined;
     const deadline = Date.now() + 20_000;
     while (!failed && Date.now() < deadline) {
@@ -205,9 +218,8 @@ describe("operator notifications against wrangler dev", () => {
       if (!failed) await new Promise((done) => setTimeout(done, 500));
     }
     expect(failed, "no notification_failed event within 20 s").toBeDefined();
-    expect(failed!.detail).toMatchObject({ channel: "webhook", attempts: 3 });
-    // All three attempts took their backoff: the failure is recorded only after about 7 s.
-    expect(Date.parse(failed!.at) - started).toBeGreaterThanOrEqual(6_000);
+    expect(failed!.detail).toMatchObject({ channel: "webhook", event: "credential.requested", attempts: 1, status: 400 });
+    expect(refusing.received).toHaveLength(1);
     // The request itself is untouched and still approvable by code.
     const found = await lookup(server, { user_code: asked.json.user_code, email: agent.operatorEmail });
     expect(found.res.status, found.res.text).toBe(200);

@@ -1,13 +1,16 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { captureEmail, captureOutbound, decodeBody, until } from "./support/outbound";
 import { verifyWebhook } from "../../core/webhook-signature";
-import { admin, auditUntil, call, lookupAs, newAgent, poll, requestCredential } from "./support/api";
+import { approvalUrl } from "../../worker/notify/notify-operator";
+import { admin, auditUntil, bearer, call, lookupAs, newAgent, poll, requestCredential } from "./support/api";
 
 afterEach(() => vi.restoreAllMocks());
 
+const LINK = /https:\/\/keyferry\.test\/approve#link=([\w.-]+)/;
+
 describe("operator notifications", () => {
-  it("emails the operator on every request with who asks, what for and a one-click link", async () => {
+  it("emails the operator on every request with who asks, what for and a one-click link in the fragment", async () => {
     const emails = captureEmail();
     const { apiKey, operatorEmail, agentId } = await newAgent();
     const issued = await requestCredential(apiKey);
@@ -18,42 +21,49 @@ describe("operator notifications", () => {
     expect(text).toContain("Stripe secret key");
     expect(text).toContain(issued.body.user_code);
     expect(text).toContain("If you did not expect this, ignore it");
-    expect(text).toMatch(/https:\/\/keyferry\.test\/approve\?link=[\w.-]+/);
+    expect(text).toMatch(LINK);
+    expect(text).not.toContain("?link=");
   });
 
-  it("POSTs a signed webhook when the account has one", async () => {
+  it("POSTs a signed credential.requested event with its id in the body and in Keyferry-Event-Id", async () => {
     captureEmail();
-    const hooks = captureOutbound();
+    const hooks = captureOutbound(undefined, (url) => url.endsWith("/chat"));
     const { apiKey, accountId } = await newAgent();
     const patched = await call("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_url: "https://hooks.example.com/chat" } });
+    expect(patched.body.webhook_format).toBe("keyferry");
     const issued = await requestCredential(apiKey);
     expect(issued.status).toBe(200);
     const hook = await until(() => hooks[0], "a webhook");
     expect(await verifyWebhook(patched.body.webhook_secret, hook.body, hook.headers.get("Keyferry-Signature"))).toBe(true);
     const payload = JSON.parse(hook.body);
     expect(payload).toMatchObject({
+      id: expect.stringMatching(/^evt_[0-9a-f]{32}$/),
       type: "credential.requested",
       request: { account_id: accountId, description: "Stripe secret key", vault_key: "stripe-sk", agent: { name: "build-bot" } },
-      approval_url: expect.stringMatching(/^https:\/\/keyferry\.test\/approve\?link=/),
+      approval_url: expect.stringMatching(LINK),
     });
+    expect(hook.headers.get("Keyferry-Event-Id")).toBe(payload.id);
+    expect(Date.parse(payload.created_at)).toBeLessThanOrEqual(Date.now());
     expect(Date.parse(payload.request.expires_at)).toBeGreaterThan(Date.now());
   });
 
-  it("retries a failing webhook with backoff; a refused one is audited and never fails the request", async () => {
-    captureEmail();
-    const hooks = captureOutbound((_r, attempt) => new Response("busy", { status: attempt === 1 ? 503 : 200 }));
-    const { apiKey, accountId } = await newAgent();
-    await call("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_url: "https://hooks.example.com/flaky" } });
-    await requestCredential(apiKey);
-    await until(() => (hooks.length >= 2 ? hooks : undefined), "a retried webhook");
-    expect(hooks[0]!.body).toBe(hooks[1]!.body);
-    // A 4xx is final: no retries, one audited failure.
-    const refusing = captureOutbound(() => new Response("gone", { status: 410 }));
-    await call("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_url: "https://hooks.example.com/gone" } });
-    expect((await requestCredential(apiKey)).status).toBe(200);
-    const events = await auditUntil(accountId, (e) => e.some((x) => x.type === "notification_failed"));
-    expect(events.find((x) => x.type === "notification_failed")!.detail).toEqual({ channel: "webhook", attempts: 1, status: 410 });
-    expect(refusing.filter((h) => h.url.endsWith("/gone"))).toHaveLength(1);
+  it("never builds an emailed link from the request's Host, and builds none without PUBLIC_BASE_URL", async () => {
+    const emails = captureEmail();
+    const { apiKey } = await newAgent();
+    const response = await exports.default.fetch(
+      new Request("https://attacker.example/v1/credentials/request", {
+        method: "POST",
+        headers: { ...bearer(apiKey), "Content-Type": "application/json", Host: "attacker.example", "CF-Connecting-IP": "10.9.9.9" },
+        body: JSON.stringify({ description: "Host test", vault_key: "host-test" }),
+      }),
+    );
+    expect(response.status).toBe(200);
+    const text = decodeBody((await until(() => emails.find((e) => decodeBody(e.raw).includes("host-test")), "an email")).raw);
+    expect(text).toMatch(LINK);
+    expect(text).not.toContain("attacker.example");
+    const request = { userCode: "WDJBMJHT", requestId: "req_x", expiresAt: Date.now() + 60_000 };
+    expect(await approvalUrl({ ...env, PUBLIC_BASE_URL: "" }, request)).toBeNull();
+    expect(await approvalUrl({ ...env, PUBLIC_BASE_URL: "https://k.example/" }, request)).toMatch(/^https:\/\/k\.example\/approve#link=[\w.-]+$/);
   });
 
   it("keeps the request working when the email fails, and audits the failure", async () => {
@@ -63,23 +73,24 @@ describe("operator notifications", () => {
     expect(issued.status).toBe(200);
     expect((await lookupAs(issued.body.user_code, operatorEmail)).status).toBe(200);
     const events = await auditUntil(accountId, (e) => e.some((x) => x.type === "notification_failed"));
-    expect(events.find((x) => x.type === "notification_failed")!.detail).toEqual({ channel: "email" });
+    expect(events.find((x) => x.type === "notification_failed")!.detail).toMatchObject({ channel: "email", attempts: 1, status: null });
   });
 });
 
 describe("approval links", () => {
-  async function linkFor(apiKey: string, body: Record<string, unknown> = {}) {
+  async function linkFor(apiKey: string) {
     const emails = captureEmail();
-    const issued = await requestCredential(apiKey, body);
-    const email = await until(() => emails[0], "an email");
-    const link = decodeBody(email.raw).match(/approve\?link=([\w.-]+)/)![1]!;
+    const vaultKey = `link-${crypto.randomUUID().slice(0, 8)}`;
+    const issued = await requestCredential(apiKey, { vault_key: vaultKey });
+    const email = await until(() => emails.find((e) => decodeBody(e.raw).includes(vaultKey)), "an email");
+    const link = decodeBody(email.raw).match(LINK)![1]!;
     return { issued, link };
   }
 
   it("opens the request without an email, claims it for that browser, and approves", async () => {
     const { apiKey } = await newAgent();
     const { issued, link } = await linkFor(apiKey);
-    expect((await call("GET", `/approve?link=${link}`)).status).toBe(200); // a preview bot's GET decides nothing
+    expect((await call("GET", `/approve#link=${link}`)).status).toBe(200); // a preview bot's GET decides nothing
     const looked = await call("POST", "/v1/approvals/lookup", { json: { link_token: link } });
     expect(looked.status).toBe(200);
     expect(looked.body.request.user_code).toBeNull();

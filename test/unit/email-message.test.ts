@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { RequestDetails } from "../../durable-objects/request-types";
-import { notificationMime, notificationText } from "../../worker/notify/email-message";
+import { notificationMime, notificationText } from "../../durable-objects/notify/email-message";
 
 const details: RequestDetails = {
   requestId: "req_x",
@@ -22,7 +22,7 @@ const details: RequestDetails = {
 
 describe("notification email", () => {
   const now = Date.UTC(2026, 10, 28, 12, 0, 0);
-  const content = { details, expiresAt: now + 600_000, approvalUrl: "https://k.test/approve?link=abc", userCode: "WDJBMJHT" };
+  const content = { details, expiresAt: now + 600_000, approvalUrl: "https://k.test/approve#link=abc", userCode: "WDJBMJHT" };
 
   it("says who asks, what for, the time left, the link, and to ignore it if unexpected", () => {
     const text = notificationText(content, now);
@@ -31,7 +31,7 @@ describe("notification email", () => {
     expect(text).toContain("stripe-sk");
     expect(text).toContain("WDJB-MJHT");
     expect(text).toContain("about 10 minutes");
-    expect(text).toContain("https://k.test/approve?link=abc");
+    expect(text).toContain("https://k.test/approve#link=abc");
     expect(text).toContain("If you did not expect this, ignore it");
   });
 

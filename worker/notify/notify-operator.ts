@@ -1,81 +1,56 @@
 /**
- * Every new request reaches its operator at once (DESIGN.md, anti-phishing): an email through the
- * `send_email` binding and, when the account has one, a signed webhook. Both run after the agent
- * has its answer and fail soft: a failure is logged and audited, and the code path still works.
+ * Every new request reaches its operator (DESIGN.md, anti-phishing): the worker signs the
+ * one-click link, which only it can, and hands the notice to the account's outbox
+ * (durable-objects/notify/notifier.ts), which emails the operator and posts the webhook event
+ * durably, retrying across restarts. Runs after the agent has its answer; a failure here is
+ * logged and never fails the request.
  */
-import { EmailMessage } from "cloudflare:email";
-import { signWebhook } from "../../core/webhook-signature";
+import type { RequestSummary } from "../../durable-objects/account-types";
 import type { IssuedRequest } from "../issue-request";
 import { accountStub } from "../stubs";
 import { signToken } from "../tokens";
-import { notificationMime } from "./email-message";
-import { postWithRetry } from "../../core/post-with-retry";
 
-/** A signed, single-use link to the approval page, bound to this request and expiring with it. */
-export async function approvalUrl(env: Env, origin: string, issued: IssuedRequest): Promise<string> {
+let warnedNoBaseUrl = false;
+
+/**
+ * `${PUBLIC_BASE_URL}/approve#link=<token>`: the token rides in the fragment, which browsers never
+ * send, so it stays out of server and proxy logs and `Referer` (CONTRACT.md v1.1). The link is
+ * never built from the request's Host header, which the caller controls (issue 11, finding 7):
+ * without PUBLIC_BASE_URL there is no link.
+ */
+export async function approvalUrl(env: Env, issued: Pick<IssuedRequest, "userCode" | "requestId" | "expiresAt">): Promise<string | null> {
+  const base = env.PUBLIC_BASE_URL?.trim().replace(/\/+$/, "");
+  if (!base) {
+    if (!warnedNoBaseUrl) console.error("PUBLIC_BASE_URL is not set: notifications go out without an approval link");
+    warnedNoBaseUrl = true;
+    return null;
+  }
   const token = await signToken(env, "approval_link", { uc: issued.userCode, rid: issued.requestId }, issued.expiresAt);
-  return `${origin}/approve?link=${token}`;
+  return `${base}/approve#link=${token}`;
 }
 
-export function webhookBody(issued: IssuedRequest, url: string): string {
+export function summaryOf(issued: IssuedRequest): RequestSummary {
   const { details } = issued;
-  return JSON.stringify({
-    type: "credential.requested",
-    request: {
-      agent: details.agent,
-      account_id: details.accountId,
-      description: details.description,
-      vault_key: details.vaultKey,
-      expires_at: new Date(issued.expiresAt).toISOString(),
-      ...(details.bindingMessage ? { binding_message: details.bindingMessage } : {}),
-    },
-    approval_url: url,
-  });
-}
-
-async function sendEmail(env: Env, issued: IssuedRequest, url: string): Promise<void> {
-  const from = env.EMAIL_FROM || "keyferry@keyferry.local";
-  const raw = notificationMime(from, issued.operatorEmail, {
-    details: issued.details,
+  return {
+    requestId: issued.requestId,
+    accountId: details.accountId,
+    agent: details.agent,
+    description: details.description,
+    vaultKey: details.vaultKey,
     expiresAt: issued.expiresAt,
-    approvalUrl: url,
-    userCode: issued.details.protocol === "device" ? issued.userCode : null,
-  });
-  await env.EMAIL.send(new EmailMessage(from, issued.operatorEmail, raw));
+    bindingMessage: details.bindingMessage,
+    protocol: details.protocol,
+  };
 }
 
-async function sendWebhook(issued: IssuedRequest, url: string): Promise<{ ok: boolean; attempts: number; status: number | null }> {
-  const webhook = issued.webhook!;
-  const body = webhookBody(issued, url);
-  return postWithRetry(webhook.url, async () => ({
-    headers: {
-      "Content-Type": "application/json",
-      "User-Agent": "Keyferry-Webhook/1",
-      "Keyferry-Signature": await signWebhook(webhook.secret, body, Math.floor(Date.now() / 1000)),
-    },
-    body,
-  }));
-}
-
-export async function notifyOperator(env: Env, origin: string, issued: IssuedRequest): Promise<void> {
-  const url = await approvalUrl(env, origin, issued);
-  const account = accountStub(env, issued.details.accountId);
-  const failed = (channel: string, detail: Record<string, unknown>) =>
-    account
-      .recordRequestEvent({ type: "notification_failed", requestId: issued.requestId, agentId: issued.agent.id, detail: { channel, ...detail } })
-      .catch(() => undefined);
-
-  const email = sendEmail(env, issued, url).catch(async (error: unknown) => {
-    console.error("notification email failed", issued.requestId, error instanceof Error ? error.message : String(error));
-    await failed("email", {});
-  });
-  const webhook = issued.webhook
-    ? sendWebhook(issued, url).then(async (result) => {
-        if (!result.ok) {
-          console.error("webhook delivery failed", issued.requestId, result.status);
-          await failed("webhook", { attempts: result.attempts, status: result.status });
-        }
-      })
-    : Promise.resolve();
-  await Promise.all([email, webhook]);
+export async function notifyOperator(env: Env, issued: IssuedRequest): Promise<void> {
+  try {
+    await accountStub(env, issued.details.accountId).notifyRequested({
+      request: summaryOf(issued),
+      approvalUrl: await approvalUrl(env, issued),
+      userCode: issued.details.protocol === "device" ? issued.userCode : null,
+    });
+  } catch (error) {
+    console.error("could not queue the operator's notification", issued.requestId, error instanceof Error ? error.message : String(error));
+  }
 }

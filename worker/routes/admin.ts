@@ -24,6 +24,8 @@ const createAgentSchema = z.object({
 const updateAccountSchema = z.object({
   operator_email: emailSchema.optional(),
   webhook_url: z.string({ error: "must be a string or null" }).max(2048).nullable().optional(),
+  /** CONTRACT.md v1.1: the signed Keyferry JSON, or `{"text"}` for Slack-compatible incoming webhooks. */
+  webhook_format: z.enum(["keyferry", "slack"], { error: 'must be "keyferry" or "slack"' }).optional(),
 });
 
 function accountIdParam(request: IRequest): string {
@@ -57,6 +59,7 @@ export async function updateAccount(request: IRequest, env: Env): Promise<Respon
   const updated = await accountStub(env, accountId).update({
     ...(body.operator_email !== undefined ? { operatorEmail: body.operator_email } : {}),
     ...(body.webhook_url !== undefined ? { webhookUrl: body.webhook_url } : {}),
+    ...(body.webhook_format !== undefined ? { webhookFormat: body.webhook_format } : {}),
   });
   if (!updated) throw notFound("No such account.");
   return json({ ...updated.account, ...(updated.webhookSecret ? { webhook_secret: updated.webhookSecret } : {}) });

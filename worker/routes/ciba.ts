@@ -5,7 +5,6 @@
  */
 import type { IRequest } from "itty-router";
 import { agentFromClientAuth, requireAgent } from "../auth";
-import { baseUrl } from "../config";
 import { HttpError, badRequest } from "../errors";
 import { json, readForm } from "../http";
 import { issueRequest } from "../issue-request";
@@ -61,6 +60,6 @@ export async function backchannelAuthorize(request: IRequest, env: Env, ctx: Exe
     requestedExpirySeconds: expiry,
     ping: pingEndpoint && token ? { endpoint: pingEndpoint, token } : null,
   });
-  ctx.waitUntil(notifyOperator(env, baseUrl(request, env), issued));
+  ctx.waitUntil(notifyOperator(env, issued));
   return json({ auth_req_id: issued.handle, expires_in: Math.round((issued.expiresAt - Date.now()) / 1000), interval: issued.interval } satisfies BackchannelAuthenticationBody);
 }

@@ -31,7 +31,7 @@ export async function requestCredential(request: IRequest, env: Env, ctx: Execut
     handle: "device_code",
   });
   const origin = baseUrl(request, env);
-  ctx.waitUntil(notifyOperator(env, origin, issued));
+  ctx.waitUntil(notifyOperator(env, issued));
   return json(push ? pushResponse(issued) : deviceAuthorizationResponse(issued, origin));
 }
 

@@ -67,7 +67,7 @@ export async function deviceAuthorization(request: IRequest, env: Env, ctx: Exec
   const credentials = await agentFromClientAuth(request, form);
   const issued = await issueRequest(env, credentials, { ...(await credentialParameters(form)), protocol: "device", handle: "device_code" });
   const origin = baseUrl(request, env);
-  ctx.waitUntil(notifyOperator(env, origin, issued));
+  ctx.waitUntil(notifyOperator(env, issued));
   return json(deviceAuthorizationResponse(issued, origin));
 }
 

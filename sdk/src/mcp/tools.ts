@@ -3,7 +3,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import type { KeyferryClient } from "../client";
-import { VAULT_KEY_PATTERN } from "../validate";
+import { VAULT_KEY_PATTERN } from "../../../core/limits";
 import { credentialTools, type CallContext, type CredentialToolOptions } from "./credentials";
 import { guarded, toolResult } from "./results";
 import { runWithCredentials } from "./run";

@@ -86,7 +86,8 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const port = await freePort();
   const inspectorPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const vars: Record<string, string> = { ADMIN_TOKEN: adminToken, TOKEN_SIGNING_KEY: secret(), ...opts.vars };
+  // PUBLIC_BASE_URL: emailed and webhook links are built only from it (never from the Host header).
+  const vars: Record<string, string> = { ADMIN_TOKEN: adminToken, TOKEN_SIGNING_KEY: secret(), PUBLIC_BASE_URL: url, ...opts.vars };
   const args = [
     WRANGLER, "dev",
     "--ip", "127.0.0.1",

@@ -1,13 +1,21 @@
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
 
-/** Outbound POSTs the worker made (webhooks, CIBA pings), answered by `reply`; mocked in tests only. */
-export function captureOutbound(reply: (request: Request, attempt: number) => Response = () => new Response(null, { status: 204 })) {
+/**
+ * Outbound POSTs the worker made (webhooks, CIBA pings), answered by `reply`; mocked in tests only.
+ * `only`: record just the URLs it accepts; others (a notification of an earlier test, sent late by
+ * its account's outbox) are answered 204 and not recorded.
+ */
+export function captureOutbound(
+  reply: (request: Request, attempt: number) => Response | Promise<Response> = () => new Response(null, { status: 204 }),
+  only: (url: string) => boolean = () => true,
+) {
   const sent: Array<{ url: string; headers: Headers; body: string }> = [];
   const original = globalThis.fetch;
   vi.spyOn(globalThis, "fetch").mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
     const request = new Request(input, init);
     if (!request.url.startsWith("https://hooks.example.com/")) return original(input, init);
+    if (!only(request.url)) return new Response(null, { status: 204 });
     sent.push({ url: request.url, headers: request.headers, body: await request.text() });
     return reply(request, sent.length);
   });

@@ -1,0 +1,151 @@
+// The account's outbox (durable-objects/outbox.ts) inside workerd: stored before the first attempt,
+// retried with backoff and Retry-After, final on a 4xx, abandoned after an hour and audited, kept
+// across an eviction, one event id throughout, nothing sent again once acknowledged. Time moves by
+// an explicit clock (advanceAndRunAlarm), never by sleeping.
+import { evictDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { BASE_DELAY_MS, RETRY_WINDOW_MS } from "../../durable-objects/outbox";
+import { admin, auditUntil, call, newAgent, requestCredential } from "./support/api";
+import { captureEmail, captureOutbound, until } from "./support/outbound";
+import { accountObject, advanceAndRunAlarm, eventually, outboxRows, type OutboxRow } from "./support/outbox";
+
+afterEach(() => vi.restoreAllMocks());
+
+const isWebhook = (row: { channel: string }) => row.channel === "webhook";
+/** Records only this test's webhook: an earlier test's account may still be sending its own. */
+const captureFor = (path: string, reply?: Parameters<typeof captureOutbound>[0]) => captureOutbound(reply, (url) => url.endsWith(`/${path}`));
+/** How far the clock must move for the row to be due. */
+const dueIn = (row: OutboxRow) => Math.max(0, row.next_at - Date.now()) + 1;
+
+/** An account with a webhook at https://hooks.example.com/<path>, and one request made. */
+async function requestWithWebhook(path: string) {
+  captureEmail();
+  const agent = await newAgent();
+  const patched = await call("PATCH", `/v1/admin/accounts/${agent.accountId}`, { headers: admin, json: { webhook_url: `https://hooks.example.com/${path}` } });
+  expect(patched.status).toBe(200);
+  const issued = await requestCredential(agent.apiKey);
+  expect(issued.status).toBe(200);
+  return { ...agent, issued };
+}
+
+describe("the notification outbox", { timeout: 30_000 }, () => {
+  it("stores an event before its first attempt, and deletes it once acknowledged", async () => {
+    let release!: () => void;
+    const held = new Promise<void>((done) => (release = done));
+    const hooks = captureFor("held", async () => {
+      await held;
+      return new Response(null, { status: 204 });
+    });
+    const { accountId } = await requestWithWebhook("held");
+    const first = await until(() => hooks[0], "the first attempt");
+    // The attempt is in flight: the row is already stored, counted as attempted, with the same id.
+    const during = (await outboxRows(accountId)).filter(isWebhook);
+    expect(during).toHaveLength(1);
+    expect(during[0]).toMatchObject({ id: first.headers.get("Keyferry-Event-Id"), type: "credential.requested", attempts: 1 });
+    expect(JSON.parse(during[0]!.body).id).toBe(during[0]!.id);
+    release();
+    await eventually(async () => ((await outboxRows(accountId)).length === 0 ? true : undefined), "an empty outbox");
+    // Nothing is due any more: running the alarm again sends nothing twice.
+    await advanceAndRunAlarm(accountId, 2 * RETRY_WINDOW_MS);
+    expect(hooks).toHaveLength(1);
+  });
+
+  it("retries a 503 after an exponential, jittered delay, with the same id and body, then stops", async () => {
+    const hooks = captureFor("flaky", (_r, n) => new Response("busy", { status: n === 1 ? 503 : 200 }));
+    const { accountId } = await requestWithWebhook("flaky");
+    const first = await until(() => hooks[0], "the first attempt");
+    const row = await eventually(async () => (await outboxRows(accountId)).find((r) => isWebhook(r) && r.last_status === 503), "a rescheduled row");
+    const attemptedAt = row.created_at;
+    expect(row.attempts).toBe(1);
+    // BASE · 2^0 scaled by [0.5, 1.5): between 2.5 and 7.5 s after the attempt.
+    expect(row.next_at - attemptedAt).toBeGreaterThanOrEqual(BASE_DELAY_MS / 2);
+    expect(row.next_at - attemptedAt).toBeLessThan(BASE_DELAY_MS * 1.5 + 5_000);
+    // (Were the machine so slow that the real alarm came first, the retry is the same one.)
+    await advanceAndRunAlarm(accountId, dueIn(row));
+    const second = await until(() => hooks[1], "the retry");
+    expect(second.body).toBe(first.body);
+    expect(second.headers.get("Keyferry-Event-Id")).toBe(first.headers.get("Keyferry-Event-Id"));
+    expect((await outboxRows(accountId)).filter(isWebhook)).toEqual([]);
+    await advanceAndRunAlarm(accountId, 2 * RETRY_WINDOW_MS);
+    expect(hooks).toHaveLength(2);
+  });
+
+  it("honours Retry-After on a 429, and retries a network error", async () => {
+    const hooks = captureFor("limited", (_r, n) => {
+      if (n === 1) return new Response(null, { status: 429, headers: { "Retry-After": "900" } });
+      if (n === 2) throw new TypeError("Network connection lost.");
+      return new Response(null, { status: 204 });
+    });
+    const { accountId } = await requestWithWebhook("limited");
+    await until(() => hooks[0], "the first attempt");
+    const limited = await eventually(async () => (await outboxRows(accountId)).find((r) => isWebhook(r) && r.last_status === 429), "a rescheduled row");
+    // 900 s asked for, far beyond the backoff's first step.
+    expect(limited.next_at - limited.created_at).toBeGreaterThanOrEqual(900_000);
+    // Not due before the receiver's time: an alarm just before it sends nothing.
+    await advanceAndRunAlarm(accountId, dueIn(limited) - 60_000);
+    expect(hooks).toHaveLength(1);
+    await advanceAndRunAlarm(accountId, 60_000);
+    await until(() => hooks[1], "the attempt after Retry-After");
+    const failedNetwork = await eventually(async () => (await outboxRows(accountId)).find((r) => isWebhook(r) && r.attempts === 2 && r.last_status === null), "a row rescheduled after a network error");
+    expect(failedNetwork.last_status).toBeNull();
+    await advanceAndRunAlarm(accountId, dueIn(failedNetwork));
+    const third = await until(() => hooks[2], "the third attempt");
+    expect(third.headers.get("Keyferry-Event-Id")).toBe(hooks[0]!.headers.get("Keyferry-Event-Id"));
+    expect((await outboxRows(accountId)).filter(isWebhook)).toEqual([]);
+  });
+
+  it("treats a 400 as final: one attempt, audited as notification_failed", async () => {
+    const hooks = captureFor("refusing", () => new Response("bad", { status: 400 }));
+    const { accountId, issued } = await requestWithWebhook("refusing");
+    const events = await auditUntil(accountId, (e) => e.some((x) => x.type === "notification_failed"));
+    const failed = events.find((x) => x.type === "notification_failed")!;
+    expect(failed.detail).toMatchObject({ channel: "webhook", event: "credential.requested", attempts: 1, status: 400, event_id: hooks[0]!.headers.get("Keyferry-Event-Id") });
+    expect(failed.request_id).toBeDefined();
+    expect((await outboxRows(accountId)).filter(isWebhook)).toEqual([]);
+    await advanceAndRunAlarm(accountId, 2 * RETRY_WINDOW_MS);
+    expect(hooks).toHaveLength(1);
+    expect(issued.status).toBe(200);
+  });
+
+  it("keeps retrying for at least an hour, then abandons the event and audits the attempts", async () => {
+    const hooks = captureFor("down", () => new Response(null, { status: 502 }));
+    const { accountId } = await requestWithWebhook("down");
+    await until(() => hooks[0], "the first attempt");
+    let rows = await eventually(async () => {
+      const found = (await outboxRows(accountId)).filter((r) => isWebhook(r) && r.last_status === 502);
+      return found.length ? found : undefined;
+    }, "a rescheduled row");
+    const delays = [rows[0]!.next_at - Date.now()];
+    let elapsed = 0;
+    for (let step = 0; step < 40 && rows.length > 0; step++) {
+      const shift = dueIn(rows[0]!);
+      elapsed += shift;
+      await advanceAndRunAlarm(accountId, shift);
+      rows = (await outboxRows(accountId)).filter(isWebhook);
+      if (rows[0]) delays.push(rows[0].next_at - Date.now());
+    }
+    expect(rows).toEqual([]);
+    const ids = new Set(hooks.map((h) => h.headers.get("Keyferry-Event-Id")));
+    expect(ids.size).toBe(1);
+    // The delays grow (exponential, jittered) up to their cap, and the last attempt came an hour on.
+    expect(Math.max(...delays)).toBeGreaterThan(4 * Math.min(...delays));
+    const failed = (await auditUntil(accountId, (e) => e.some((x) => x.type === "notification_failed"))).find((x) => x.type === "notification_failed")!;
+    expect(failed.detail).toMatchObject({ channel: "webhook", attempts: hooks.length, status: 502 });
+    expect(elapsed).toBeGreaterThanOrEqual(RETRY_WINDOW_MS - 60_000);
+    expect(hooks.length).toBeLessThan(20);
+  });
+
+  it("survives the object's eviction: the event is sent afterwards, with the same id", async () => {
+    // A long Retry-After: the row waits in storage while the object is gone.
+    const hooks = captureFor("evicted", (_r, n) => new Response(null, n === 1 ? { status: 503, headers: { "Retry-After": "3600" } } : { status: 204 }));
+    const { accountId } = await requestWithWebhook("evicted");
+    await until(() => hooks[0], "the first attempt");
+    const row = await eventually(async () => (await outboxRows(accountId)).find((r) => isWebhook(r) && r.last_status === 503), "a rescheduled row");
+    await evictDurableObject(accountObject(accountId));
+    expect((await outboxRows(accountId)).find(isWebhook)).toMatchObject({ id: row.id, attempts: 1 });
+    await advanceAndRunAlarm(accountId, dueIn(row));
+    const second = await until(() => hooks[1], "the attempt after eviction");
+    expect(second.headers.get("Keyferry-Event-Id")).toBe(row.id);
+    expect((await outboxRows(accountId)).filter(isWebhook)).toEqual([]);
+  });
+});
