@@ -119,13 +119,14 @@ describe("cost per handoff (bench/README.md): rows written by each step", () => 
     expect((await rowsWritten(request)) - beforeDecide).toBe(2);
     await auditUntil(accountId, (events) => events.some((e) => e.type === "approved"));
 
-    // Delivery: one poll reads and erases the row and its alarm (2 rows); the account frees the slot and logs `delivered` (2 rows).
+    // Delivery: one poll reads the payload and turns the row into a tombstone (1 row; the alarm stays to erase it
+    // at expiry); the account frees the slot and logs `delivered` (2 rows).
     const accountBeforeDelivery = await rowsWritten(account);
     const beforeDelivery = await rowsWritten(request);
     const delivered = await poll(issued.device_code);
     expect(delivered.status).toBe(200);
     await auditUntil(accountId, (events) => events.some((e) => e.type === "delivered"));
-    expect((await rowsWritten(request)) - beforeDelivery).toBe(2);
+    expect((await rowsWritten(request)) - beforeDelivery).toBe(1);
     expect((await rowsWritten(account)) - accountBeforeDelivery).toBe(2);
   });
 });
