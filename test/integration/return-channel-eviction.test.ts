@@ -5,7 +5,7 @@ import { approve, newAgent, normalized, poll, requestCredential } from "./suppor
 import { deviceCodeProtocols, openWait } from "./support/wait";
 
 /** A waiting agent keeps no object in memory (Hibernation API): an evicted object still announces. */
-describe("return channel across eviction", () => {
+describe("return channel across eviction", { timeout: 30_000 }, () => {
   it("announces the decision from a fresh instance after the object was evicted while the socket waited", async () => {
     const { apiKey, operatorEmail } = await newAgent();
     const issued = (await requestCredential(apiKey)).body;

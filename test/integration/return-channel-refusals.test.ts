@@ -6,7 +6,7 @@ import { approve, newAgent, poll, requestCredential } from "./support/api";
 import { deviceCodeProtocols, openWait } from "./support/wait";
 
 /** An unknown, malformed or finished code is refused before the upgrade, with the poll's 400 body. */
-describe("return channel refusals", () => {
+describe("return channel refusals", { timeout: 30_000 }, () => {
   it("refuses forged and malformed codes without touching any Durable Object", async () => {
     // A well-formed code for a user code no request ever had, with one character of its tag changed.
     const { handle } = await signHandle(env, "device_code", { userCode: "ZZZZZZZZ", expiresAt: Date.now() + 60_000, secret: new Uint8Array(32) });

@@ -8,7 +8,7 @@ import { authReqIdProtocols, deviceCodeProtocols, openWait } from "./support/wai
 const requestObject = (userCode: string) => env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode)));
 const basic = (id: string, secret: string) => ({ Authorization: `Basic ${btoa(`${id}:${secret}`)}` });
 
-describe("return channel", () => {
+describe("return channel", { timeout: 30_000 }, () => {
   it("announces an approval, closes 1000, and the poll that follows is served at once", async () => {
     const { apiKey, operatorEmail } = await newAgent();
     const issued = (await requestCredential(apiKey)).body;
