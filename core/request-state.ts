@@ -70,15 +70,15 @@ export interface PollInput {
  */
 export function poll(state: RequestState, facts: RequestFacts, input: PollInput, now: number): Transition<PollAnswer> {
   if (!input.tagMatches) return same(state, isExpired(state, now) ? { reason: "expired_token" } : { reason: "invalid_grant", replay: false });
+  if (isExpired(state, now)) return same(state, { reason: "expired_token" });
+  if (state.status === "delivered") {
+    // Someone holds a code that was already redeemed, whoever they claim to be: tell the operator, once.
+    if (state.replayReported) return same(state, { reason: "invalid_grant", replay: false });
+    return { next: { ...state, replayReported: true }, answer: { reason: "invalid_grant", replay: true } };
+  }
   if (input.client) {
     if (input.client.agentId !== facts.agentId) return same(state, { reason: "invalid_grant", replay: false });
     if (input.client.keyHash !== facts.apiKeyHash) return same(state, { reason: "invalid_client" });
-  }
-  if (isExpired(state, now)) return same(state, { reason: "expired_token" });
-  if (state.status === "delivered") {
-    // Someone holds a code that was already redeemed: tell the operator, once.
-    if (state.replayReported) return same(state, { reason: "invalid_grant", replay: false });
-    return { next: { ...state, replayReported: true }, answer: { reason: "invalid_grant", replay: true } };
   }
   if (facts.dpopJkt !== null && (input.dpop === null || input.dpop.jkt !== facts.dpopJkt || input.dpop.jtiSeen)) {
     return same(state, { reason: "invalid_dpop_proof" });

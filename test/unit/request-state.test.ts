@@ -60,6 +60,9 @@ describe("poll (RFC 8628 §3.4–3.5)", () => {
     expect(first.answer).toEqual({ reason: "invalid_grant", replay: true });
     expect(first.next.replayReported).toBe(true);
     expect(poll(first.next, facts(), polled(), NOW).answer).toEqual({ reason: "invalid_grant", replay: false });
+    // Also when another client presents it on the token endpoint.
+    const stranger = polled({ client: { agentId: "agt_2", keyHash: "kh2" } });
+    expect(poll(state({ status: "delivered" }), facts(), stranger, NOW).answer).toEqual({ reason: "invalid_grant", replay: true });
   });
 
   it("requires a fresh proof by the bound key, and changes nothing when it is missing, another key's or replayed (RFC 9449)", () => {
