@@ -9,8 +9,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { postWithRetry } from "../core/post-with-retry";
 import * as transitions from "../core/request-state";
-import { REVOKED_KEY_HASH, isExpired, type RequestFacts, type RequestState, type RequestStatus } from "../core/request-state";
-import type { AuditEventInput, RequestSummary } from "./account-types";
+import { REVOKED_KEY_HASH, isExpired, type RequestState } from "../core/request-state";
+import type { AuditEventInput } from "./account-types";
+import { SCHEMA, recordOf, type Row } from "./request-schema";
+import { actorDetail, factsOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
+import { WAIT_CLIENT, WAIT_HANDLE_TAG, announceOn, parseClient, refusal } from "./wait-channel";
 import type {
   Actor,
   CreateResult,
@@ -21,44 +24,10 @@ import type {
   PollResult,
   RequestDetails,
   RequestRecord,
-  RequestView,
   WaitMessage,
 } from "./request-types";
 
 export type { Actor } from "./request-types";
-
-const SCHEMA = [
-  `CREATE TABLE request (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    handle_tag TEXT NOT NULL,
-    status TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    interval INTEGER NOT NULL,
-    failed_attempts INTEGER NOT NULL DEFAULT 0,
-    claim_hash TEXT,
-    replay_reported INTEGER NOT NULL DEFAULT 0,
-    details TEXT NOT NULL,
-    payload TEXT
-  )`,
-  "CREATE TABLE dpop_jti (jti TEXT PRIMARY KEY)",
-];
-
-type Row = {
-  handle_tag: string;
-  status: string;
-  expires_at: number;
-  interval: number;
-  failed_attempts: number;
-  claim_hash: string | null;
-  replay_reported?: number;
-  details: string;
-};
-
-/** Headers by which the worker tells this object, on a return-channel upgrade, what it checked. */
-export const WAIT_HANDLE_TAG = "Keyferry-Handle-Tag";
-export const WAIT_CLIENT = "Keyferry-Client";
-/** On a refused upgrade: the poll's reason, which the worker renders as the poll would. */
-export const WAIT_REFUSAL = "Keyferry-Refusal";
 
 export class RequestDO extends DurableObject<Env> {
   /** The row, mirrored in memory: this object is its only writer. `null`: no request (or erased). */
@@ -293,18 +262,7 @@ export class RequestDO extends DurableObject<Env> {
     const sql = this.ctx.storage.sql;
     const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
     const row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
-    this.#record = row
-      ? {
-          status: row.status as RequestStatus,
-          expiresAt: row.expires_at,
-          interval: row.interval,
-          failedAttempts: row.failed_attempts,
-          claimHash: row.claim_hash,
-          replayReported: row.replay_reported === 1,
-          details: JSON.parse(row.details) as RequestDetails,
-          handleTag: row.handle_tag,
-        }
-      : null;
+    this.#record = row ? recordOf(row) : null;
     this.#jtis = new Set(tables.has("dpop_jti") ? sql.exec<{ jti: string }>("SELECT jti FROM dpop_jti").toArray().map((r) => r.jti) : []);
   }
 
@@ -338,93 +296,3 @@ export class RequestDO extends DurableObject<Env> {
   }
 }
 
-function factsOf(record: RequestRecord): RequestFacts {
-  const { details } = record;
-  return {
-    requestId: details.requestId,
-    agentId: details.agent.id,
-    apiKeyHash: details.apiKeyHash,
-    operatorEmail: details.operatorEmail,
-    protocol: details.protocol,
-    dpopJkt: details.dpopJkt ?? null,
-  };
-}
-
-/**
- * What a delivered request keeps until its expiry: who asked and for what (the replay alarm's audit
- * summary), the key hash that tells its agent on the token endpoint; no payload, no key, no code.
- */
-function tombstoneOf(details: RequestDetails): RequestDetails {
-  const { requestId, accountId, agent, apiKeyHash, description, vaultKey, bindingMessage, protocol, createdAt } = details;
-  return {
-    requestId,
-    accountId,
-    agent,
-    apiKeyHash,
-    description,
-    vaultKey,
-    bindingMessage,
-    protocol,
-    createdAt,
-    userCode: "",
-    operatorEmail: "",
-    publicKey: null,
-    encryptionKey: {},
-    wrappedPrivateKey: null,
-    ping: null,
-    dpopJkt: null,
-  };
-}
-
-function announceOn(ws: WebSocket, message: WaitMessage): void {
-  try {
-    ws.send(JSON.stringify(message));
-    ws.close(1000, message.type);
-  } catch {
-    // The agent left already: its next poll learns the same.
-  }
-}
-
-function refusal(reason: "invalid_grant" | "invalid_client" | "expired_token" | "access_denied"): Response {
-  return new Response(null, { status: 400, headers: { [WAIT_REFUSAL]: reason } });
-}
-
-function parseClient(header: string | null): { agentId: string; keyHash: string } | null {
-  if (!header) return null;
-  const [agentId, keyHash] = header.split(" ");
-  return agentId && keyHash ? { agentId, keyHash } : null;
-}
-
-function summaryOf(details: RequestDetails, expiresAt: number): RequestSummary {
-  return {
-    requestId: details.requestId,
-    accountId: details.accountId,
-    agent: details.agent,
-    description: details.description,
-    vaultKey: details.vaultKey,
-    expiresAt,
-    bindingMessage: details.bindingMessage,
-    protocol: details.protocol,
-  };
-}
-
-function actorDetail(actor: Actor): Record<string, string> {
-  return { ip: actor.ip, user_agent: actor.userAgent.slice(0, 256) };
-}
-
-function viewOf(record: RequestRecord): RequestView {
-  const { details } = record;
-  return {
-    requestId: details.requestId,
-    userCode: details.userCode,
-    accountId: details.accountId,
-    agent: details.agent,
-    description: details.description,
-    vaultKey: details.vaultKey,
-    bindingMessage: details.bindingMessage,
-    publicKey: details.publicKey,
-    encryptionKey: details.encryptionKey,
-    expiresAt: record.expiresAt,
-    protocol: details.protocol,
-  };
-}
