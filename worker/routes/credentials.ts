@@ -90,6 +90,9 @@ export async function waitForDecision(request: IRequest, env: Env): Promise<Resp
   if (!verified) return errorResponse(pollWireError({ reason: "invalid_grant" }));
   if (Date.now() >= verified.expiresAt) return errorResponse(pollWireError({ reason: "expired_token" }));
   const headers = new Headers(request.headers);
+  // The object needs what was checked, not the secrets it was checked with.
+  headers.delete("Authorization");
+  headers.set("Sec-WebSocket-Protocol", PROTOCOL);
   headers.set(WAIT_HANDLE_TAG, verified.tag);
   if (client) headers.set(WAIT_CLIENT, `${client.agentId} ${client.keyHash}`);
   else headers.delete(WAIT_CLIENT);
