@@ -11,7 +11,7 @@ import { postWithRetry } from "../core/post-with-retry";
 import * as transitions from "../core/request-state";
 import { REVOKED_KEY_HASH, isExpired, type RequestState } from "../core/request-state";
 import type { AuditEventInput } from "./account-types";
-import { SCHEMA, recordOf, type Row } from "./request-schema";
+import { MIGRATE_TO_V1_1, SCHEMA, recordOf, type Row } from "./request-schema";
 import { actorDetail, factsOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
 import { WAIT_CLIENT, WAIT_HANDLE_TAG, announceOn, parseClient, refusal } from "./wait-channel";
 import type {
@@ -261,9 +261,11 @@ export class RequestDO extends DurableObject<Env> {
   #load(): void {
     const sql = this.ctx.storage.sql;
     const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
+    // A request made before v1.1 lives on (at most one TTL) in the table shape it was made with.
+    if (tables.has("request") && !tables.has("dpop_jti")) for (const statement of MIGRATE_TO_V1_1) sql.exec(statement);
     const row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
     this.#record = row ? recordOf(row) : null;
-    this.#jtis = new Set(tables.has("dpop_jti") ? sql.exec<{ jti: string }>("SELECT jti FROM dpop_jti").toArray().map((r) => r.jti) : []);
+    this.#jtis = new Set(row ? sql.exec<{ jti: string }>("SELECT jti FROM dpop_jti").toArray().map((r) => r.jti) : []);
   }
 
   /** Stores what a transition changed (nothing, for most polls) and mirrors it in memory; a bound poll's `jti` too. */

@@ -18,6 +18,9 @@ export const SCHEMA = [
   "CREATE TABLE dpop_jti (jti TEXT PRIMARY KEY)",
 ];
 
+/** Brings a table made before the return channel, DPoP and the replay alarm to this shape. */
+export const MIGRATE_TO_V1_1 = ["ALTER TABLE request ADD COLUMN replay_reported INTEGER NOT NULL DEFAULT 0", SCHEMA[1]!];
+
 export type Row = {
   handle_tag: string;
   status: string;
