@@ -79,6 +79,18 @@ describe("DPoP-bound delivery", { timeout: 30_000 }, () => {
     expect(token.body).toMatchObject({ access_token: "ghp_bound", token_type: "DPoP" });
   });
 
+  it("binds a CIBA request by dpop_jkt on /oauth/bc-authorize", async () => {
+    const { apiKey, agentId } = await newAgent();
+    const key = await dpopKey();
+    const basic = { Authorization: `Basic ${btoa(`${agentId}:${apiKey}`)}` };
+    const started = await call("POST", "/oauth/bc-authorize", { headers: basic, form: { description: "AWS", vault_key: "aws", dpop_jkt: key.jkt } });
+    expect(started.status).toBe(200);
+    const form = { grant_type: "urn:openid:params:grant-type:ciba", auth_req_id: started.body.auth_req_id };
+    expect((await call("POST", "/oauth/token", { headers: basic, form })).body.error).toBe("invalid_dpop_proof");
+    const pending = await call("POST", "/oauth/token", { headers: { ...basic, DPoP: await proof(key, { htu: `${ORIGIN}/oauth/token` }) }, form });
+    expect(pending.body.error).toBe("authorization_pending");
+  });
+
   it("refuses dpop_jkt that does not match the creation proof, or is malformed, and advertises its algorithms", async () => {
     const { apiKey } = await newAgent();
     const key = await dpopKey();
