@@ -1,13 +1,15 @@
 /**
- * The credential request state machine (DESIGN.md), as pure functions with `now` injected.
- * The RequestDO applies them inside one storage transaction; nothing here does I/O.
+ * The credential request state machine (DESIGN.md) as whole transitions: each takes the request,
+ * the call's input and `now`, and returns the next state and the answer. The RequestDO only stores
+ * the next state (inside `transactionSync`) and carries out what the answer says; nothing here does I/O.
  *
- *   pending ── approve ──► approved ── poll ──► delivered
+ *   pending ── approve ──► approved ── poll ──► delivered (a tombstone until expires_at)
  *      ├────── deny / 5 failed look-ups / revoke ──► denied
- *      └────── expires_at ──► expired (the alarm erases everything)
+ *      └────── expires_at ──► expired (the alarm erases everything, tombstone included)
  */
 import { MAX_FAILED_ATTEMPTS, SLOW_DOWN_STEP_SECONDS } from "./limits";
 
+/** `delivered` is stored: the tombstone that lets a replayed handle be noticed (CONTRACT.md, replay alarm). */
 export type RequestStatus = "pending" | "approved" | "delivered" | "denied";
 
 export interface RequestState {
@@ -19,69 +21,149 @@ export interface RequestState {
   failedAttempts: number;
   /** Hash of the approval session that claimed the request (RFC 8628 §5.5), once claimed. */
   claimHash: string | null;
+  /** A replay of the delivered handle was reported: the operator hears of it once. */
+  replayReported: boolean;
+}
+
+/** What a request is, fixed at creation (except the key hash, which a revocation voids). */
+export interface RequestFacts {
+  requestId: string;
+  agentId: string;
+  apiKeyHash: string;
+  /** Lower-cased. */
+  operatorEmail: string;
+  protocol: "device" | "ciba";
+  /** RFC 9449 §10: the thumbprint of the key every poll must prove; null for an unbound request. */
+  dpopJkt: string | null;
+}
+
+export interface Transition<A> {
+  /** The state to store; the same object when nothing changes. */
+  next: RequestState;
+  answer: A;
 }
 
 export const isExpired = (state: RequestState, now: number) => now >= state.expiresAt;
+const same = <A>(state: RequestState, answer: A): Transition<A> => ({ next: state, answer });
 
-export type PollOutcome =
-  | { reason: "authorization_pending" }
+export type PollAnswer =
+  | { reason: "authorization_pending" | "access_denied" | "expired_token" | "invalid_client" | "invalid_dpop_proof" }
+  | { reason: "invalid_grant"; replay: boolean }
   | { reason: "slow_down"; interval: number }
-  | { reason: "access_denied" }
-  | { reason: "expired_token" }
-  | { reason: "invalid_grant" }
   | { reason: "deliver" };
 
-/**
- * One poll (RFC 8628 §3.4–3.5). `lastPollAt` is when the previous poll arrived, whatever it was
- * answered; the first poll is never early. An early poll answers slow_down and raises the interval.
- */
-export function pollOutcome(state: RequestState, lastPollAt: number | null, now: number): PollOutcome {
-  if (isExpired(state, now)) return { reason: "expired_token" };
-  if (state.status === "denied") return { reason: "access_denied" };
-  if (state.status === "delivered") return { reason: "invalid_grant" };
-  if (lastPollAt !== null && now - lastPollAt < state.interval * 1000) {
-    return { reason: "slow_down", interval: state.interval + SLOW_DOWN_STEP_SECONDS };
-  }
-  return state.status === "approved" ? { reason: "deliver" } : { reason: "authorization_pending" };
+export interface PollInput {
+  /** The handle's tag is this request's (not an earlier one's under the same user code). */
+  tagMatches: boolean;
+  /** Given on the OAuth token endpoint: the authenticated client must be the agent that asked. */
+  client: { agentId: string; keyHash: string } | null;
+  /** A checked proof (core/dpop.ts), with whether its `jti` was seen for this request before. */
+  dpop: { jkt: string; jtiSeen: boolean } | null;
+  /** When the previous poll arrived, whatever it was answered; null for the first. */
+  lastPollAt: number | null;
 }
 
-export type LookupOutcome =
-  | { reason: "ok"; claimHash: string }
-  | { reason: "not_found" }
-  | { reason: "locked" }
-  | { reason: "already_claimed" }
+/**
+ * One poll (RFC 8628 §3.4–3.5, CIBA Core §11). Only a pending request is throttled: a decided one
+ * answers at once, so the poll that follows a return-channel announcement is never slow_down.
+ * A proof failure consumes nothing (RFC 9449 §4.3): no state changes and the poll does not count.
+ */
+export function poll(state: RequestState, facts: RequestFacts, input: PollInput, now: number): Transition<PollAnswer> {
+  if (!input.tagMatches) return same(state, isExpired(state, now) ? { reason: "expired_token" } : { reason: "invalid_grant", replay: false });
+  if (isExpired(state, now)) return same(state, { reason: "expired_token" });
+  if (state.status === "delivered") {
+    // Someone holds a code that was already redeemed, whoever they claim to be: tell the operator, once.
+    if (state.replayReported) return same(state, { reason: "invalid_grant", replay: false });
+    return { next: { ...state, replayReported: true }, answer: { reason: "invalid_grant", replay: true } };
+  }
+  if (input.client) {
+    if (input.client.agentId !== facts.agentId) return same(state, { reason: "invalid_grant", replay: false });
+    if (input.client.keyHash !== facts.apiKeyHash) return same(state, { reason: "invalid_client" });
+  }
+  if (facts.dpopJkt !== null && (input.dpop === null || input.dpop.jkt !== facts.dpopJkt || input.dpop.jtiSeen)) {
+    return same(state, { reason: "invalid_dpop_proof" });
+  }
+  switch (state.status) {
+    case "denied":
+      return same(state, { reason: "access_denied" });
+    case "approved":
+      return { next: { ...state, status: "delivered", claimHash: null }, answer: { reason: "deliver" } };
+    case "pending":
+      if (input.lastPollAt !== null && now - input.lastPollAt < state.interval * 1000) {
+        const interval = state.interval + SLOW_DOWN_STEP_SECONDS;
+        return { next: { ...state, interval }, answer: { reason: "slow_down", interval } };
+      }
+      return same(state, { reason: "authorization_pending" });
+  }
+}
+
+export type LookupAnswer =
+  | { reason: "ok" }
+  | { reason: "not_found" | "locked" | "already_claimed" }
   | { reason: "wrong_email"; failedAttempts: number; locked: boolean };
 
+export interface LookupInput {
+  /** The typed email, or null for a look-up by signed approval link. */
+  email: string | null;
+  /** The request the approval link was made for; null for a typed code. */
+  linkRequestId: string | null;
+  sessionHash: string;
+}
+
 /**
- * An operator's look-up. A claimed request answers only the session that claimed it (that refusal is
- * not a failed attempt); a wrong email is one, and the fifth locks the request as denied.
+ * An operator's look-up. A link names the request it was made for, so it cannot open a later
+ * request under the same code; a pushed (CIBA) request has no code to type, only its link opens it.
+ * A claimed request answers only the session that claimed it (that refusal is not a failed
+ * attempt); a wrong email is one, and the fifth locks the request as denied.
  */
-export function lookupOutcome(
-  state: RequestState,
-  input: { sessionHash: string; emailMatches: boolean },
-  now: number,
-): LookupOutcome {
-  if (isExpired(state, now)) return { reason: "not_found" };
-  if (state.failedAttempts >= MAX_FAILED_ATTEMPTS) return { reason: "locked" };
-  if (state.status !== "pending") return { reason: "not_found" };
-  if (state.claimHash !== null && state.claimHash !== input.sessionHash) return { reason: "already_claimed" };
-  if (!input.emailMatches) {
+export function lookup(state: RequestState, facts: RequestFacts, input: LookupInput, now: number): Transition<LookupAnswer> {
+  if (input.linkRequestId !== null && input.linkRequestId !== facts.requestId) return same(state, { reason: "not_found" });
+  if (input.email !== null && facts.protocol === "ciba") return same(state, { reason: "not_found" });
+  if (isExpired(state, now)) return same(state, { reason: "not_found" });
+  if (state.failedAttempts >= MAX_FAILED_ATTEMPTS) return same(state, { reason: "locked" });
+  if (state.status !== "pending") return same(state, { reason: "not_found" });
+  if (state.claimHash !== null && state.claimHash !== input.sessionHash) return same(state, { reason: "already_claimed" });
+  if (input.email !== null && input.email.trim().toLowerCase() !== facts.operatorEmail) {
     const failedAttempts = state.failedAttempts + 1;
-    return { reason: "wrong_email", failedAttempts, locked: failedAttempts >= MAX_FAILED_ATTEMPTS };
+    const locked = failedAttempts >= MAX_FAILED_ATTEMPTS;
+    return { next: { ...state, failedAttempts, status: locked ? "denied" : state.status }, answer: { reason: "wrong_email", failedAttempts, locked } };
   }
-  return { reason: "ok", claimHash: input.sessionHash };
+  return { next: state.claimHash === null ? { ...state, claimHash: input.sessionHash } : state, answer: { reason: "ok" } };
 }
 
-export type DecideOutcome = { reason: "approved" } | { reason: "denied" } | { reason: "invalid_token" };
+export type DecideAnswer = { reason: "approved" | "denied" | "invalid_token" };
 
-/** The operator's explicit decision; only the claiming session may make it, and only once. */
-export function decideOutcome(
+/**
+ * The operator's explicit decision: only the claiming session may make it, only once, before
+ * expiry, and only for the request its approval token was made for (`requestId`, when the token
+ * carries one: a token cannot decide a later request under the same user code).
+ */
+export function decide(
   state: RequestState,
-  input: { sessionHash: string; decision: "approve" | "deny" },
+  facts: RequestFacts,
+  input: { sessionHash: string; decision: "approve" | "deny"; requestId?: string | null },
   now: number,
-): DecideOutcome {
+): Transition<DecideAnswer> {
+  if (input.requestId != null && input.requestId !== facts.requestId) return same(state, { reason: "invalid_token" });
   if (isExpired(state, now) || state.status !== "pending" || state.claimHash !== input.sessionHash) {
-    return { reason: "invalid_token" };
+    return same(state, { reason: "invalid_token" });
   }
-  return input.decision === "approve" ? { reason: "approved" } : { reason: "denied" };
+  const status = input.decision === "approve" ? "approved" : "denied";
+  return { next: { ...state, status }, answer: { reason: status } };
 }
+
+export type RevokeAnswer = { reason: "revoked"; wasLive: boolean } | { reason: "unchanged" };
+
+/**
+ * The agent was deleted: the request ends as denied (its payload and its key hash go with it;
+ * `wasLive`: it was still pending or approved, so a waiting agent is told). Idempotent: a delivered,
+ * expired or already revoked request is left as it is.
+ */
+export function revoke(state: RequestState, facts: RequestFacts, now: number): Transition<RevokeAnswer> {
+  if (isExpired(state, now) || state.status === "delivered" || facts.apiKeyHash === REVOKED_KEY_HASH) return same(state, { reason: "unchanged" });
+  const wasLive = state.status === "pending" || state.status === "approved";
+  return { next: { ...state, status: "denied" }, answer: { reason: "revoked", wasLive } };
+}
+
+/** What a revoked request's key hash becomes: no API key hashes to it, so its agent is refused. */
+export const REVOKED_KEY_HASH = "revoked";

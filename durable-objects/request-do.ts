@@ -1,54 +1,40 @@
 /**
  * One Durable Object per credential request, addressed by `idFromName(user code)` (DESIGN.md).
- * It holds the request's state, its TTL alarm, the failed-attempt counter and the one-time
- * encrypted payload; see durable-objects/README.md for the table. Every method checks expiry
- * itself, and the alarm erases everything (STYLE.md §6).
+ * It holds the request's state, its TTL alarm, the failed-attempt counter, the one-time encrypted
+ * payload, the DPoP `jti`s seen and the agents waiting on the return channel; see
+ * durable-objects/README.md for the tables. The rules are core/request-state.ts's whole
+ * transitions: this class stores what they return, inside one transaction, and carries out their
+ * answer (audit, announce, ping). The alarm erases everything at the original expiry.
  */
 import { DurableObject } from "cloudflare:workers";
-import { decideOutcome, isExpired, lookupOutcome, pollOutcome, type RequestStatus } from "../core/request-state";
-import type { AuditEventInput, RequestSummary } from "./account-types";
+import * as transitions from "../core/request-state";
+import { REVOKED_KEY_HASH, isExpired, type RequestState } from "../core/request-state";
+import type { AuditEventInput } from "./account-types";
+import { MIGRATE_TO_V1_1, SCHEMA, recordOf, type Row } from "./request-schema";
+import { actorDetail, factsOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
+import { WAIT_CLIENT, WAIT_HANDLE_TAG, announceOn, parseClient, refusal } from "./wait-channel";
 import type {
+  Actor,
   CreateResult,
+  DecideInput,
   DecideResult,
   LookupResult,
+  PollProof,
   PollResult,
   RequestDetails,
   RequestRecord,
-  RequestView,
+  WaitMessage,
 } from "./request-types";
 
-const SCHEMA = `CREATE TABLE request (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  handle_tag TEXT NOT NULL,
-  status TEXT NOT NULL,
-  expires_at INTEGER NOT NULL,
-  interval INTEGER NOT NULL,
-  failed_attempts INTEGER NOT NULL DEFAULT 0,
-  claim_hash TEXT,
-  details TEXT NOT NULL,
-  payload TEXT
-)`;
-
-type Row = {
-  handle_tag: string;
-  status: string;
-  expires_at: number;
-  interval: number;
-  failed_attempts: number;
-  claim_hash: string | null;
-  details: string;
-};
-
-export interface Actor {
-  ip: string;
-  userAgent: string;
-}
+export type { Actor } from "./request-types";
 
 export class RequestDO extends DurableObject<Env> {
-  /** The row, mirrored in memory: this object is its only writer. `null`: no live request. */
+  /** The row, mirrored in memory: this object is its only writer. `null`: no request (or erased). */
   #record: RequestRecord | null = null;
   /** When the previous poll arrived. Memory only: losing it on eviction forgets one throttle. */
   #lastPollAt: number | null = null;
+  /** The `jti`s of this request's DPoP proofs (RFC 9449 §11.1), mirrored from `dpop_jti`. */
+  #jtis = new Set<string>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -56,12 +42,14 @@ export class RequestDO extends DurableObject<Env> {
   }
 
   async create(input: { details: RequestDetails; handleTag: string; expiresAt: number; interval: number }): Promise<CreateResult> {
+    // A live request, or a delivered one's tombstone, holds the name until its expiry.
     if (this.#record && !isExpired(this.#record, Date.now())) return { reason: "collision" };
     const sql = this.ctx.storage.sql;
     this.ctx.storage.transactionSync(() => {
-      // The object holds one request at a time: a new one replaces the table of an earlier one.
+      // The object holds one request at a time: a new one replaces the tables of an earlier one.
       sql.exec("DROP TABLE IF EXISTS request");
-      sql.exec(SCHEMA);
+      sql.exec("DROP TABLE IF EXISTS dpop_jti");
+      for (const statement of SCHEMA) sql.exec(statement);
       sql.exec(
         "INSERT INTO request (id, handle_tag, status, expires_at, interval, details) VALUES (1, ?, 'pending', ?, ?, ?)",
         input.handleTag,
@@ -76,104 +64,106 @@ export class RequestDO extends DurableObject<Env> {
       interval: input.interval,
       failedAttempts: 0,
       claimHash: null,
+      replayReported: false,
       details: input.details,
       handleTag: input.handleTag,
     };
     this.#lastPollAt = null;
+    this.#jtis = new Set();
     await this.ctx.storage.setAlarm(input.expiresAt);
     return { reason: "created" };
   }
 
   /**
-   * A poll with the device code (RFC 8628 §3.4). The hot path: memory only, except the one write
-   * when slow_down raises the interval and the read-and-erase at delivery.
-   * `client` is given on the OAuth token endpoint: it must be the agent that asked.
+   * A poll with the device code or auth_req_id (RFC 8628 §3.4). The hot path: memory only, except
+   * a write when the state changes (slow_down's raised interval, a bound request's `jti`, delivery).
+   * `client` is given on the OAuth token endpoint; `proof` when the poll carried a valid DPoP proof.
    */
-  poll(handleTag: string, client: { agentId: string; keyHash: string } | null): PollResult {
+  poll(handleTag: string, client: { agentId: string; keyHash: string } | null, proof: PollProof | null = null, actor: Actor | null = null): PollResult {
     const record = this.#record;
-    const now = Date.now();
     if (!record) return { reason: "invalid_grant" };
-    if (record.handleTag !== handleTag) return { reason: isExpired(record, now) ? "expired_token" : "invalid_grant" };
-    if (client) {
-      if (client.agentId !== record.details.agent.id) return { reason: "invalid_grant" };
-      if (client.keyHash !== record.details.apiKeyHash) return { reason: "invalid_client" };
-    }
-    const outcome = pollOutcome(record, this.#lastPollAt, now);
-    this.#lastPollAt = now;
-    switch (outcome.reason) {
-      case "slow_down":
-        record.interval = outcome.interval;
-        this.ctx.storage.sql.exec("UPDATE request SET interval = ?", outcome.interval);
-        return outcome;
+    const now = Date.now();
+    const facts = factsOf(record);
+    const dpop = proof && { jkt: proof.jkt, jtiSeen: this.#jtis.has(proof.jti) };
+    const input = { tagMatches: record.handleTag === handleTag, client, dpop, lastPollAt: this.#lastPollAt };
+    const { next, answer } = transitions.poll(record, facts, input, now);
+    switch (answer.reason) {
+      case "invalid_grant":
+        if (answer.replay) {
+          this.#store(record, next);
+          this.#audit(record, { type: "replay_detected", detail: actor ? actorDetail(actor) : {} });
+        }
+        return { reason: "invalid_grant" };
+      case "invalid_client":
+      case "invalid_dpop_proof":
+      case "expired_token":
+        // Not a poll of this request by its agent: it consumes nothing, not even the throttle.
+        return answer;
       case "deliver":
-        return this.#deliver(record);
+        this.#lastPollAt = now;
+        return this.#deliver(record, next);
       default:
-        return outcome;
+        this.#lastPollAt = now;
+        this.#store(record, next, facts.dpopJkt !== null ? proof : null);
+        return answer;
     }
-  }
-
-  /** Returns the payload and erases the whole request in the same synchronous step: exactly once. */
-  #deliver(record: RequestRecord): PollResult {
-    const payload = this.ctx.storage.transactionSync(() => {
-      const row = this.ctx.storage.sql.exec<{ payload: string | null }>("SELECT payload FROM request").toArray()[0];
-      this.ctx.storage.sql.exec("DELETE FROM request");
-      return row?.payload ?? null;
-    });
-    this.#record = null;
-    this.ctx.waitUntil(this.ctx.storage.deleteAlarm());
-    if (payload === null) return { reason: "invalid_grant" };
-    this.#audit(record, { type: "delivered", release: true });
-    return { reason: "delivered", details: record.details, payload };
   }
 
   /**
-   * The operator's look-up: by code and email, or by a signed approval link (`email` null), which
-   * names the request it was made for, so it cannot open a later request under the same code.
+   * Returns the payload and, in the same synchronous step, leaves only a tombstone: the handle's tag,
+   * the expiry and what the audit summary needs. Exactly once, however many polls race.
    */
+  #deliver(record: RequestRecord, next: RequestState): PollResult {
+    const tombstone = tombstoneOf(record.details);
+    const sql = this.ctx.storage.sql;
+    const payload = this.ctx.storage.transactionSync(() => {
+      const row = sql.exec<{ payload: string | null }>("SELECT payload FROM request").toArray()[0];
+      sql.exec("UPDATE request SET status = ?, claim_hash = NULL, payload = NULL, details = ?", next.status, JSON.stringify(tombstone));
+      sql.exec("DELETE FROM dpop_jti");
+      return row?.payload ?? null;
+    });
+    const { details } = record;
+    Object.assign(record, next, { details: tombstone });
+    this.#jtis.clear();
+    if (payload === null) return { reason: "invalid_grant" };
+    this.#audit(record, { type: "delivered", release: true });
+    return { reason: "delivered", details, payload };
+  }
+
+  /** The operator's look-up: by code and email, or by a signed approval link (`email` null). */
   async lookup(input: { email: string | null; linkRequestId: string | null; sessionHash: string; actor: Actor }): Promise<LookupResult> {
     const record = this.#record;
     if (!record) return { reason: "not_found" };
-    if (input.linkRequestId !== null && input.linkRequestId !== record.details.requestId) return { reason: "not_found" };
-    // A pushed request has no code to type: only its link opens it.
-    if (input.email !== null && record.details.protocol === "ciba") return { reason: "not_found" };
-    const emailMatches = input.email === null || input.email.trim().toLowerCase() === record.details.operatorEmail;
-    const outcome = lookupOutcome(record, { sessionHash: input.sessionHash, emailMatches }, Date.now());
-    switch (outcome.reason) {
-      case "wrong_email": {
-        record.failedAttempts = outcome.failedAttempts;
-        if (outcome.locked) record.status = "denied";
-        this.#writeState(record);
+    const { next, answer } = transitions.lookup(record, factsOf(record), input, Date.now());
+    this.#store(record, next);
+    switch (answer.reason) {
+      case "wrong_email":
         this.#audit(record, {
-          type: outcome.locked ? "locked" : "attempt_failed",
-          detail: { ...actorDetail(input.actor), failed_attempts: outcome.failedAttempts },
-          release: outcome.locked,
+          type: answer.locked ? "locked" : "attempt_failed",
+          detail: { ...actorDetail(input.actor), failed_attempts: answer.failedAttempts },
+          release: answer.locked,
         });
-        return { reason: "wrong_email", locked: outcome.locked };
-      }
+        if (answer.locked) this.#announce(record, { type: "decided", status: "denied" });
+        return { reason: "wrong_email", locked: answer.locked };
       case "ok":
-        if (record.claimHash === null) {
-          record.claimHash = outcome.claimHash;
-          this.#writeState(record);
-        }
         this.#audit(record, { type: "looked_up", detail: actorDetail(input.actor) });
         return { reason: "ok", view: viewOf(record) };
       default:
-        return outcome;
+        return answer;
     }
   }
 
   /** Approve (with the payload already encrypted to `encryptionKey`) or deny. */
-  async decide(input: { sessionHash: string; decision: "approve" | "deny"; payload: string | null; actor: Actor }): Promise<DecideResult> {
+  async decide(input: DecideInput): Promise<DecideResult> {
     const record = this.#record;
     if (!record) return { reason: "invalid_token" };
-    const outcome = decideOutcome(record, { sessionHash: input.sessionHash, decision: input.decision }, Date.now());
-    if (outcome.reason === "invalid_token") return outcome;
-    const status: RequestStatus = outcome.reason;
+    const { next, answer } = transitions.decide(record, factsOf(record), input, Date.now());
+    if (answer.reason === "invalid_token") return { reason: "invalid_token" };
     this.ctx.storage.transactionSync(() => {
-      record.status = status;
-      this.#writeState(record);
-      if (status === "approved") this.ctx.storage.sql.exec("UPDATE request SET payload = ?", input.payload);
+      this.#store(record, next);
+      if (answer.reason === "approved") this.ctx.storage.sql.exec("UPDATE request SET payload = ?", input.payload);
     });
+    const status = answer.reason;
     this.#audit(record, {
       type: status,
       actor: record.details.operatorEmail,
@@ -182,22 +172,63 @@ export class RequestDO extends DurableObject<Env> {
       // CIBA Core §10.2: the account's outbox pings the agent, durably.
       ...(record.details.ping ? { ping: record.details.ping } : {}),
     });
+    // After the commit: the agent's next poll is served at once (CONTRACT.md "Return channel").
+    this.#announce(record, { type: "decided", status });
     return { reason: status, details: record.details };
   }
 
-  /** The agent was deleted: the request ends as denied and its key no longer matches anything. */
+  /** The agent was deleted: the request ends as denied and its key no longer matches anything. Idempotent. */
   async revoke(): Promise<void> {
     const record = this.#record;
-    if (!record || record.status === "delivered") return;
-    record.status = "denied";
-    record.details.apiKeyHash = "revoked";
+    if (!record) return;
+    const { next, answer } = transitions.revoke(record, factsOf(record), Date.now());
+    if (answer.reason === "unchanged") return;
+    const details = { ...record.details, apiKeyHash: REVOKED_KEY_HASH };
     this.ctx.storage.transactionSync(() => {
-      this.#writeState(record);
-      this.ctx.storage.sql.exec("UPDATE request SET payload = NULL, details = ?", JSON.stringify(record.details));
+      this.#store(record, next);
+      this.ctx.storage.sql.exec("UPDATE request SET payload = NULL, details = ?", JSON.stringify(details));
     });
+    record.details = details;
+    if (answer.wasLive) this.#announce(record, { type: "decided", status: "denied" });
   }
 
-  /** TTL: erase everything (DESIGN.md). `deleteAll` also drops the table; `#record` says so. */
+  /**
+   * The return channel (CONTRACT.md): the worker has checked the handle and forwards the upgrade
+   * with its tag. A finished request is refused before the upgrade with the poll's reason; a live
+   * one keeps the socket through the Hibernation API, tagged with the handle's tag, so a waiting
+   * agent costs no object in memory. An already decided request is announced at once.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const record = this.#record;
+    const now = Date.now();
+    const tag = request.headers.get(WAIT_HANDLE_TAG);
+    const client = parseClient(request.headers.get(WAIT_CLIENT));
+    if (!record || !tag || record.handleTag !== tag) return refusal(record && tag && isExpired(record, now) ? "expired_token" : "invalid_grant");
+    if (client && client.agentId !== record.details.agent.id) return refusal("invalid_grant");
+    if (client && client.keyHash !== record.details.apiKeyHash) return refusal("invalid_client");
+    if (isExpired(record, now)) return refusal("expired_token");
+    if (record.status === "delivered") return refusal("invalid_grant");
+    if (record.status === "denied") return refusal("access_denied");
+    const [clientEnd, serverEnd] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.ctx.acceptWebSocket(serverEnd, [tag]);
+    if (record.status === "approved") announceOn(serverEnd, { type: "decided", status: "approved" });
+    return new Response(null, { status: 101, webSocket: clientEnd, headers: { "Sec-WebSocket-Protocol": "keyferry.v1" } });
+  }
+
+  /** The socket only listens: whatever the agent sends is ignored. */
+  override async webSocketMessage(): Promise<void> {}
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code);
+    } catch {
+      // already closed
+    }
+  }
+
+  override async webSocketError(): Promise<void> {}
+
+  /** TTL: tell waiting agents, then erase everything, tombstone included (DESIGN.md). */
   override async alarm(): Promise<void> {
     const record = this.#record;
     if (record && !isExpired(record, Date.now())) {
@@ -207,34 +238,42 @@ export class RequestDO extends DurableObject<Env> {
     if (record && (record.status === "pending" || record.status === "approved")) {
       this.#audit(record, { type: "expired", release: true });
     }
+    for (const ws of this.ctx.getWebSockets()) announceOn(ws, { type: "expired" });
     this.#record = null;
+    this.#jtis = new Set();
     await this.ctx.storage.deleteAll();
+  }
+
+  #announce(record: RequestRecord, message: WaitMessage): void {
+    for (const ws of this.ctx.getWebSockets(record.handleTag)) announceOn(ws, message);
   }
 
   #load(): void {
     const sql = this.ctx.storage.sql;
-    const hasTable = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'request'").toArray().length > 0;
-    const row = hasTable ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
-    this.#record = row
-      ? {
-          status: row.status as RequestStatus,
-          expiresAt: row.expires_at,
-          interval: row.interval,
-          failedAttempts: row.failed_attempts,
-          claimHash: row.claim_hash,
-          details: JSON.parse(row.details) as RequestDetails,
-          handleTag: row.handle_tag,
-        }
-      : null;
+    const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
+    // A request made before v1.1 lives on (at most one TTL) in the table shape it was made with.
+    if (tables.has("request") && !tables.has("dpop_jti")) for (const statement of MIGRATE_TO_V1_1) sql.exec(statement);
+    const row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
+    this.#record = row ? recordOf(row) : null;
+    this.#jtis = new Set(row ? sql.exec<{ jti: string }>("SELECT jti FROM dpop_jti").toArray().map((r) => r.jti) : []);
   }
 
-  #writeState(record: RequestRecord): void {
+  /** Stores what a transition changed (nothing, for most polls) and mirrors it in memory; a bound poll's `jti` too. */
+  #store(record: RequestRecord, next: RequestState, proof: PollProof | null = null): void {
+    if (proof) {
+      this.ctx.storage.sql.exec("INSERT OR IGNORE INTO dpop_jti (jti) VALUES (?)", proof.jti);
+      this.#jtis.add(proof.jti);
+    }
+    if (next === record) return;
     this.ctx.storage.sql.exec(
-      "UPDATE request SET status = ?, failed_attempts = ?, claim_hash = ?",
-      record.status,
-      record.failedAttempts,
-      record.claimHash,
+      "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?",
+      next.status,
+      next.interval,
+      next.failedAttempts,
+      next.claimHash,
+      next.replayReported ? 1 : 0,
     );
+    Object.assign(record, next);
   }
 
   /** Audit events go to the account's log in the background; a failure there never fails the request. */
@@ -249,36 +288,3 @@ export class RequestDO extends DurableObject<Env> {
   }
 }
 
-function summaryOf(details: RequestDetails, expiresAt: number): RequestSummary {
-  return {
-    requestId: details.requestId,
-    accountId: details.accountId,
-    agent: details.agent,
-    description: details.description,
-    vaultKey: details.vaultKey,
-    expiresAt,
-    bindingMessage: details.bindingMessage,
-    protocol: details.protocol,
-  };
-}
-
-function actorDetail(actor: Actor): Record<string, string> {
-  return { ip: actor.ip, user_agent: actor.userAgent.slice(0, 256) };
-}
-
-function viewOf(record: RequestRecord): RequestView {
-  const { details } = record;
-  return {
-    requestId: details.requestId,
-    userCode: details.userCode,
-    accountId: details.accountId,
-    agent: details.agent,
-    description: details.description,
-    vaultKey: details.vaultKey,
-    bindingMessage: details.bindingMessage,
-    publicKey: details.publicKey,
-    encryptionKey: details.encryptionKey,
-    expiresAt: record.expiresAt,
-    protocol: details.protocol,
-  };
-}

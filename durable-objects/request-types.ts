@@ -29,6 +29,9 @@ export interface RequestDetails {
   wrappedPrivateKey: string | null;
   /** CIBA ping mode (CIBA Core §10.2): where and with which bearer to say the request was decided. */
   ping: PingTarget | null;
+  /** RFC 9449 §10: the thumbprint of the DPoP key every poll must prove; null (or absent, in rows
+   * written before v1.1) for an unbound request. */
+  dpopJkt?: string | null;
   createdAt: number;
 }
 
@@ -63,9 +66,34 @@ export interface RequestView {
 export type CreateResult = { reason: "created" } | { reason: "collision" };
 
 export type PollResult =
-  | { reason: "authorization_pending" | "access_denied" | "expired_token" | "invalid_grant" | "invalid_client" }
+  | { reason: "authorization_pending" | "access_denied" | "expired_token" | "invalid_grant" | "invalid_client" | "invalid_dpop_proof" }
   | { reason: "slow_down"; interval: number }
   | { reason: "delivered"; details: RequestDetails; payload: string };
+
+/** A poll's DPoP proof, checked by the worker (core/dpop.ts): whose key signed it, and its `jti`. */
+export interface PollProof {
+  jkt: string;
+  jti: string;
+}
+
+/** Who is calling, for the audit log. */
+export interface Actor {
+  ip: string;
+  userAgent: string;
+}
+
+export interface DecideInput {
+  sessionHash: string;
+  decision: "approve" | "deny";
+  payload: string | null;
+  actor: Actor;
+  /** The request the approval token was made for (issue 11): a mismatch is invalid_token. Optional
+   * until every token carries it. */
+  requestId?: string | null;
+}
+
+/** The return channel's messages (CONTRACT.md "Return channel"). */
+export type WaitMessage = { type: "decided"; status: "approved" | "denied" } | { type: "expired" };
 
 export type LookupResult =
   | { reason: "ok"; view: RequestView }

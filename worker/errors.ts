@@ -15,6 +15,7 @@ export type ErrorCode =
   | "slow_down"
   | "access_denied"
   | "expired_token"
+  | "invalid_dpop_proof"
   | "unknown_user_id"
   | "invalid_binding_message"
   | "already_claimed"

@@ -29,6 +29,8 @@ export interface IssueInput {
   /** CIBA `requested_expiry`, capped by the configured lifetime. */
   requestedExpirySeconds?: number | null;
   ping?: { endpoint: string; token: string } | null;
+  /** RFC 9449 §10: the thumbprint of the DPoP key every poll must prove. */
+  dpopJkt?: string | null;
 }
 
 export interface IssuedRequest {
@@ -95,6 +97,7 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
       encryptionKey: keys.publicJwk,
       wrappedPrivateKey: keys.wrappedPrivateKey,
       ping: input.ping ? { ...input.ping, authReqId: handle } : null,
+      dpopJkt: input.dpopJkt ?? null,
       createdAt: now,
     };
     const created = await requestStub(env, userCode).create({ details, handleTag: tag, expiresAt, interval });

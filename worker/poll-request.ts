@@ -4,15 +4,16 @@
  * from the handle itself, even after the request's storage was erased (DESIGN.md).
  */
 import { base64url } from "jose";
-import type { PollResult, RequestDetails } from "../durable-objects/request-types";
+import type { Actor, PollProof, PollResult, RequestDetails } from "../durable-objects/request-types";
 import type { WireError } from "./errors";
 import { verifyHandle, type HandleKind } from "./handles";
 import { openPayload } from "./request-keys";
 import { requestStub } from "./stubs";
 
+/** `bound`: the request was bound to a DPoP key (RFC 9449), so /oauth/token says `token_type: DPoP`. */
 export type Delivered =
-  | { vaultKey: string; description: string; credentialValue: string }
-  | { vaultKey: string; description: string; credentialJwe: string };
+  | { vaultKey: string; description: string; bound: boolean; credentialValue: string }
+  | { vaultKey: string; description: string; bound: boolean; credentialJwe: string };
 
 /**
  * The credential, once, or the RFC 8628 §3.5 answer for the poll. Answers are returned, not thrown:
@@ -25,12 +26,18 @@ export async function pollRequest(
   kind: HandleKind,
   handle: string,
   client: { agentId: string; keyHash: string; apiKey: string } | null,
+  extra: { proof: PollProof | null; actor: Actor } | null = null,
 ): Promise<PollAnswer> {
   const verified = await verifyHandle(env, kind, handle);
   if (!verified) return pollError({ reason: "invalid_grant" });
   // To the millisecond, so the answer turns to expired_token at the instant the alarm may erase the request.
   if (Date.now() >= verified.expiresAt) return pollError({ reason: "expired_token" });
-  const result = await requestStub(env, verified.userCode).poll(verified.tag, client && { agentId: client.agentId, keyHash: client.keyHash });
+  const result = await requestStub(env, verified.userCode).poll(
+    verified.tag,
+    client && { agentId: client.agentId, keyHash: client.keyHash },
+    extra?.proof ?? null,
+    extra?.actor ?? null,
+  );
   if (result.reason !== "delivered") return pollError(result);
   // An auth_req_id's payload key is wrapped under the client's API key (worker/issue-request.ts).
   const wrapSecret = kind === "auth_req_id" && client ? new TextEncoder().encode(client.apiKey) : base64url.decode(verified.secret);
@@ -39,9 +46,10 @@ export async function pollRequest(
 
 async function deliver(details: RequestDetails, payload: string, secret: Uint8Array): Promise<PollAnswer> {
   const { vaultKey, description } = details;
-  if (details.publicKey || !details.wrappedPrivateKey) return { delivered: { vaultKey, description, credentialJwe: payload } };
+  const bound = Boolean(details.dpopJkt);
+  if (details.publicKey || !details.wrappedPrivateKey) return { delivered: { vaultKey, description, bound, credentialJwe: payload } };
   try {
-    return { delivered: { vaultKey, description, credentialValue: await openPayload(payload, details.wrappedPrivateKey, secret) } };
+    return { delivered: { vaultKey, description, bound, credentialValue: await openPayload(payload, details.wrappedPrivateKey, secret) } };
   } catch {
     // Only a malformed JWE from the approving browser gets here; the request is already consumed.
     console.error("delivered payload could not be opened", details.requestId);
@@ -54,7 +62,7 @@ function pollError(result: Exclude<PollResult, { reason: "delivered" }>): { erro
   return { error: pollWireError(result) };
 }
 
-function pollWireError(result: Exclude<PollResult, { reason: "delivered" }>): WireError {
+export function pollWireError(result: Exclude<PollResult, { reason: "delivered" }>): WireError {
   switch (result.reason) {
     case "authorization_pending":
       return { status: 400, code: "authorization_pending", description: "The operator has not decided yet." };
@@ -68,5 +76,7 @@ function pollWireError(result: Exclude<PollResult, { reason: "delivered" }>): Wi
       return { status: 400, code: "invalid_grant", description: "The code is unknown, malformed or already used." };
     case "invalid_client":
       return { status: 401, code: "invalid_client", description: "Client authentication failed." };
+    case "invalid_dpop_proof":
+      return { status: 400, code: "invalid_dpop_proof", description: "This request is bound to a DPoP key: poll with a fresh proof by that key (RFC 9449)." };
   }
 }

@@ -1,5 +1,6 @@
 /** Request bodies, validated at the edge with zod (STYLE.md §7). Unknown fields are ignored. */
 import { z } from "zod";
+import { JKT_PATTERN } from "../core/dpop";
 import { MAX_DESCRIPTION_LENGTH, VAULT_KEY_PATTERN } from "../core/limits";
 
 const base64urlString = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be base64url");
@@ -32,9 +33,13 @@ export const emailSchema = z.string({ error: "must be a string" }).trim().max(25
 
 export const nameSchema = z.string({ error: "must be a string" }).trim().min(1, "must not be empty").max(100, "must be at most 100 characters");
 
+/** RFC 9449 §10: the JWK SHA-256 thumbprint (RFC 7638) of the key the request is bound to. */
+export const dpopJktSchema = z.string({ error: "must be a string" }).regex(JKT_PATTERN, "must be a base64url SHA-256 JWK thumbprint (43 characters)");
+
 export const credentialRequestSchema = z.object({
   description: descriptionSchema,
   vault_key: vaultKeySchema,
   public_key: publicJwkSchema.optional(),
   hint: z.enum(["code", "push"], { error: 'must be "code" or "push"' }).optional(),
+  dpop_jkt: dpopJktSchema.optional(),
 });

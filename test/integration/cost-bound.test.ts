@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
+import { approve, auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
 import { forgeHandle, requestAccepts } from "./support/forgery";
+import { deviceCodeProtocols, openWait } from "./support/wait";
 import { accountStub, requestStub } from "../../worker/stubs";
 
 /**
@@ -131,13 +132,91 @@ describe("cost per handoff (bench/README.md): rows written by each step", () => 
     expect((await rowsWritten(request)) - beforeDecide).toBe(2);
     await auditUntil(accountId, (events) => events.some((e) => e.type === "approved"));
 
-    // Delivery: one poll reads and erases the row and its alarm (2 rows); the account frees the slot and logs `delivered` (2 rows).
+    // Delivery: one poll reads the payload and turns the row into a tombstone (1 row; the alarm stays to erase it
+    // at expiry); the account frees the slot and logs `delivered` (2 rows).
     const accountBeforeDelivery = await rowsWritten(account);
     const beforeDelivery = await rowsWritten(request);
     const delivered = await poll(issued.device_code);
     expect(delivered.status).toBe(200);
     await auditUntil(accountId, (events) => events.some((e) => e.type === "delivered"));
-    expect((await rowsWritten(request)) - beforeDelivery).toBe(2);
+    expect((await rowsWritten(request)) - beforeDelivery).toBe(1);
     expect((await rowsWritten(account)) - accountBeforeDelivery).toBe(2);
   });
 });
+
+describe("cost per handoff over the return channel: Durable Object calls", () => {
+  /**
+   * Counts every call into the two classes' instances (RPC methods, the socket upgrade's `fetch`,
+   * alarms, hibernation wake-ups) by wrapping the prototypes the running instances use.
+   */
+  async function countCalls(stubs: Stub[]) {
+    const calls: string[] = [];
+    const restore: Array<() => void> = [];
+    for (const stub of stubs) {
+      const proto = await runInDurableObject(stub, (instance) => Object.getPrototypeOf(instance) as Record<string, unknown>);
+      if (restore.some((r) => (r as { proto?: unknown }).proto === proto)) continue;
+      const name = proto.constructor === Object ? "?" : (proto.constructor as { name: string }).name;
+      const undo = () => {
+        for (const [key, original] of originals) proto[key] = original;
+      };
+      const originals: Array<[string, unknown]> = [];
+      for (const key of Object.getOwnPropertyNames(proto)) {
+        const original = proto[key];
+        if (key === "constructor" || typeof original !== "function") continue;
+        originals.push([key, original]);
+        proto[key] = function (this: unknown, ...args: unknown[]) {
+          calls.push(`${name}.${key}`);
+          return (original as (...a: unknown[]) => unknown).apply(this, args);
+        };
+      }
+      restore.push(Object.assign(undo, { proto }));
+    }
+    return { calls, stop: () => restore.forEach((undo) => undo()) };
+  }
+
+  // 10 calls (6 RequestDO, 4 AccountDO) however long the operator takes; polling costs n + 8 for n polls.
+  it("is a fixed number of calls whatever the wait: no poll while the socket waits, even across an eviction", async () => {
+    const { apiKey, accountId, operatorEmail } = await newAgent();
+    // A request made only to reach the classes' prototypes through running instances.
+    const probe = (await requestCredential(apiKey)).body;
+    const counter = await countCalls([requestObject(probe.user_code), accountObject(accountId)]);
+    try {
+      const issued = (await requestCredential(apiKey)).body;
+      const waiter = await openWait(deviceCodeProtocols(issued.device_code));
+      expect(waiter.status).toBe(101);
+      // However long the operator takes: the object may be evicted meanwhile, and nobody polls.
+      await evictDurableObject(requestObject(issued.user_code));
+      const { looked, decided } = await approve(issued.user_code, operatorEmail, "sk_cost");
+      expect(looked.status).toBe(200);
+      expect(decided.status).toBe(200);
+      expect(await waiter.message).toEqual({ type: "decided", status: "approved" });
+      expect((await poll(issued.device_code)).status).toBe(200);
+      await auditUntilQuiet(counter.calls);
+    } finally {
+      counter.stop();
+    }
+    const counted = counter.calls.filter((c) => !c.endsWith(".audit"));
+    console.log(`Durable Object calls per handoff over the return channel: ${counted.length} (${counted.join(", ")})`);
+    expect([...counted].sort()).toEqual(
+      [
+        "AccountDO.openRequest", // issuance: authenticate, take a slot, audit `requested`
+        "RequestDO.create",
+        "RequestDO.fetch", // the socket upgrade; the wait itself costs nothing
+        "RequestDO.lookup",
+        "AccountDO.recordRequestEvent", // looked_up
+        "RequestDO.decide", // and the announcement on the socket
+        "AccountDO.recordRequestEvent", // approved
+        "RequestDO.webSocketClose", // the agent's reply to the server's close frame wakes the object once
+        "RequestDO.poll", // the one poll, served at once
+        "AccountDO.recordRequestEvent", // delivered: frees the slot
+      ].sort(),
+    );
+  });
+});
+
+/** Background audit calls land after the answers: wait until three `recordRequestEvent`s have arrived. */
+async function auditUntilQuiet(calls: string[]) {
+  for (let i = 0; i < 100 && calls.filter((c) => c === "AccountDO.recordRequestEvent").length < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

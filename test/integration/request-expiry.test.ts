@@ -64,7 +64,7 @@ describe("request expiry: every call checks expires_at, the alarm erases everyth
     expect((await poll(issued.body.device_code)).body.error).toBe("authorization_pending");
   });
 
-  it("erases a delivered request at once: nothing is left on disk", async () => {
+  it("erases a delivered request at once but for a tombstone (no payload, no key, no code), which the alarm erases at expiry", async () => {
     const { apiKey, operatorEmail } = await newAgent();
     const issued = await requestCredential(apiKey);
     const looked = await lookupAs(issued.body.user_code, operatorEmail);
@@ -73,10 +73,23 @@ describe("request expiry: every call checks expires_at, the alarm erases everyth
       json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "sk_erase_me" },
     });
     expect((await poll(issued.body.device_code)).status).toBe(200);
-    const rows = await runInDurableObject(requestObject(issued.body.user_code), (_i, state) =>
-      state.storage.sql.exec("SELECT * FROM request").toArray(),
+    const stub = requestObject(issued.body.user_code);
+    const rows = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("SELECT * FROM request").toArray());
+    expect(rows).toHaveLength(1);
+    const [row] = rows as Array<Record<string, any>>;
+    expect(row).toMatchObject({ status: "delivered", payload: null, claim_hash: null });
+    const details = JSON.parse(row!.details);
+    expect(details).toMatchObject({ userCode: "", operatorEmail: "", publicKey: null, encryptionKey: {}, wrappedPrivateKey: null, ping: null });
+    expect(JSON.stringify(row)).not.toContain("sk_erase_me");
+    // The alarm still stands at the original expiry, and erases the tombstone then.
+    expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBe(row!.expires_at);
+    await runInDurableObject(stub, (_i, state) => void state.storage.sql.exec("UPDATE request SET expires_at = ?", Date.now() - 1));
+    await evictDurableObject(stub);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const tables = await runInDurableObject(stub, (_i, state) =>
+      state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'sqlite_%'").toArray(),
     );
-    expect(rows).toEqual([]);
+    expect(tables).toEqual([]);
   });
 
   it("forgets the last poll on eviction, but not a raised interval", async () => {

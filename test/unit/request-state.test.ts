@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decideOutcome, lookupOutcome, pollOutcome, type RequestState } from "../../core/request-state";
+import { decide, lookup, poll, revoke, type PollInput, type RequestFacts, type RequestState } from "../../core/request-state";
 
 const NOW = 1_700_000_000_000;
 const state = (over: Partial<RequestState> = {}): RequestState => ({
@@ -8,68 +8,133 @@ const state = (over: Partial<RequestState> = {}): RequestState => ({
   interval: 5,
   failedAttempts: 0,
   claimHash: null,
+  replayReported: false,
   ...over,
 });
+const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({
+  requestId: "req_1",
+  agentId: "agt_1",
+  apiKeyHash: "kh1",
+  operatorEmail: "op@example.com",
+  protocol: "device",
+  dpopJkt: null,
+  ...over,
+});
+const polled = (over: Partial<PollInput> = {}): PollInput => ({ tagMatches: true, client: null, dpop: null, lastPollAt: null, ...over });
 
-describe("pollOutcome (RFC 8628 §3.4–3.5)", () => {
-  it("never throttles the first poll", () => {
-    expect(pollOutcome(state(), null, NOW)).toEqual({ reason: "authorization_pending" });
-    expect(pollOutcome(state({ status: "approved" }), null, NOW)).toEqual({ reason: "deliver" });
+describe("poll (RFC 8628 §3.4–3.5)", () => {
+  it("never throttles the first poll, and delivers an approved request by leaving a delivered tombstone", () => {
+    expect(poll(state(), facts(), polled(), NOW).answer).toEqual({ reason: "authorization_pending" });
+    const delivered = poll(state({ status: "approved", claimHash: "s1" }), facts(), polled(), NOW);
+    expect(delivered.answer).toEqual({ reason: "deliver" });
+    expect(delivered.next).toMatchObject({ status: "delivered", claimHash: null });
   });
 
-  it("answers slow_down with the interval raised by 5 s when polled sooner than the interval", () => {
-    expect(pollOutcome(state(), NOW - 4_999, NOW)).toEqual({ reason: "slow_down", interval: 10 });
-    expect(pollOutcome(state({ interval: 10 }), NOW - 9_000, NOW)).toEqual({ reason: "slow_down", interval: 15 });
+  it("answers slow_down with the interval raised by 5 s when polled sooner than the interval, and stores it", () => {
+    const early = poll(state(), facts(), polled({ lastPollAt: NOW - 4_999 }), NOW);
+    expect(early.answer).toEqual({ reason: "slow_down", interval: 10 });
+    expect(early.next.interval).toBe(10);
+    expect(poll(state({ interval: 10 }), facts(), polled({ lastPollAt: NOW - 9_000 }), NOW).answer).toEqual({ reason: "slow_down", interval: 15 });
+    expect(poll(state(), facts(), polled({ lastPollAt: NOW - 5_000 }), NOW).answer).toEqual({ reason: "authorization_pending" });
   });
 
-  it("accepts a poll exactly one interval after the previous one", () => {
-    expect(pollOutcome(state(), NOW - 5_000, NOW)).toEqual({ reason: "authorization_pending" });
+  it("serves a decided request at once, however soon after the previous poll (the return channel's promise)", () => {
+    expect(poll(state({ status: "approved" }), facts(), polled({ lastPollAt: NOW - 1 }), NOW).answer).toEqual({ reason: "deliver" });
+    expect(poll(state({ status: "denied" }), facts(), polled({ lastPollAt: NOW - 1 }), NOW).answer).toEqual({ reason: "access_denied" });
   });
 
-  it("reports final states whatever the timing", () => {
-    expect(pollOutcome(state({ status: "denied" }), NOW - 1, NOW)).toEqual({ reason: "access_denied" });
-    expect(pollOutcome(state({ status: "delivered" }), null, NOW)).toEqual({ reason: "invalid_grant" });
-    expect(pollOutcome(state(), null, NOW + 600_000)).toEqual({ reason: "expired_token" });
+  it("reports expiry, and a stale handle, without changing anything", () => {
+    const s = state();
+    expect(poll(s, facts(), polled(), NOW + 600_000)).toEqual({ next: s, answer: { reason: "expired_token" } });
+    expect(poll(s, facts(), polled({ tagMatches: false }), NOW)).toEqual({ next: s, answer: { reason: "invalid_grant", replay: false } });
+    expect(poll(s, facts(), polled({ tagMatches: false }), NOW + 600_000).answer).toEqual({ reason: "expired_token" });
+  });
+
+  it("refuses another agent (invalid_grant) and a wrong key (invalid_client) on the token endpoint", () => {
+    expect(poll(state(), facts(), polled({ client: { agentId: "agt_2", keyHash: "kh1" } }), NOW).answer).toEqual({ reason: "invalid_grant", replay: false });
+    expect(poll(state(), facts(), polled({ client: { agentId: "agt_1", keyHash: "kh2" } }), NOW).answer).toEqual({ reason: "invalid_client" });
+  });
+
+  it("reports a replayed delivered handle once", () => {
+    const first = poll(state({ status: "delivered" }), facts(), polled(), NOW);
+    expect(first.answer).toEqual({ reason: "invalid_grant", replay: true });
+    expect(first.next.replayReported).toBe(true);
+    expect(poll(first.next, facts(), polled(), NOW).answer).toEqual({ reason: "invalid_grant", replay: false });
+    // Also when another client presents it on the token endpoint.
+    const stranger = polled({ client: { agentId: "agt_2", keyHash: "kh2" } });
+    expect(poll(state({ status: "delivered" }), facts(), stranger, NOW).answer).toEqual({ reason: "invalid_grant", replay: true });
+  });
+
+  it("requires a fresh proof by the bound key, and changes nothing when it is missing, another key's or replayed (RFC 9449)", () => {
+    const bound = facts({ dpopJkt: "jkt1" });
+    const approved = state({ status: "approved" });
+    for (const dpop of [null, { jkt: "jkt2", jtiSeen: false }, { jkt: "jkt1", jtiSeen: true }]) {
+      expect(poll(approved, bound, polled({ dpop }), NOW)).toEqual({ next: approved, answer: { reason: "invalid_dpop_proof" } });
+    }
+    expect(poll(approved, bound, polled({ dpop: { jkt: "jkt1", jtiSeen: false } }), NOW).answer).toEqual({ reason: "deliver" });
   });
 });
 
-describe("lookupOutcome", () => {
-  const input = { sessionHash: "s1", emailMatches: true };
+describe("lookup", () => {
+  const input = { email: "op@example.com", linkRequestId: null, sessionHash: "s1" };
 
-  it("claims an unclaimed request for the session", () => {
-    expect(lookupOutcome(state(), input, NOW)).toEqual({ reason: "ok", claimHash: "s1" });
+  it("claims an unclaimed request for the session; the email is compared case-insensitively", () => {
+    const result = lookup(state(), facts(), { ...input, email: " OP@example.com " }, NOW);
+    expect(result.answer).toEqual({ reason: "ok" });
+    expect(result.next.claimHash).toBe("s1");
   });
 
   it("lets the claiming session look again, and refuses any other without counting an attempt", () => {
-    expect(lookupOutcome(state({ claimHash: "s1" }), input, NOW).reason).toBe("ok");
-    expect(lookupOutcome(state({ claimHash: "s1" }), { ...input, sessionHash: "s2" }, NOW)).toEqual({ reason: "already_claimed" });
+    expect(lookup(state({ claimHash: "s1" }), facts(), input, NOW).answer.reason).toBe("ok");
+    const other = lookup(state({ claimHash: "s1" }), facts(), { ...input, sessionHash: "s2" }, NOW);
+    expect(other.answer).toEqual({ reason: "already_claimed" });
+    expect(other.next.failedAttempts).toBe(0);
   });
 
-  it("counts a wrong email and locks at the fifth", () => {
-    expect(lookupOutcome(state(), { ...input, emailMatches: false }, NOW)).toEqual({ reason: "wrong_email", failedAttempts: 1, locked: false });
-    expect(lookupOutcome(state({ failedAttempts: 4 }), { ...input, emailMatches: false }, NOW)).toEqual({
-      reason: "wrong_email",
-      failedAttempts: 5,
-      locked: true,
-    });
-    expect(lookupOutcome(state({ failedAttempts: 5, status: "denied" }), input, NOW)).toEqual({ reason: "locked" });
+  it("counts a wrong email and locks the request as denied at the fifth", () => {
+    expect(lookup(state(), facts(), { ...input, email: "x@example.com" }, NOW).answer).toEqual({ reason: "wrong_email", failedAttempts: 1, locked: false });
+    const fifth = lookup(state({ failedAttempts: 4 }), facts(), { ...input, email: "x@example.com" }, NOW);
+    expect(fifth.answer).toEqual({ reason: "wrong_email", failedAttempts: 5, locked: true });
+    expect(fifth.next.status).toBe("denied");
+    expect(lookup(fifth.next, facts(), input, NOW).answer).toEqual({ reason: "locked" });
   });
 
-  it("finds nothing for decided or expired requests", () => {
-    expect(lookupOutcome(state({ status: "approved" }), input, NOW)).toEqual({ reason: "not_found" });
-    expect(lookupOutcome(state(), input, NOW + 600_000)).toEqual({ reason: "not_found" });
+  it("opens a link only for its own request, and a pushed request only by link", () => {
+    const link = { email: null, linkRequestId: "req_1", sessionHash: "s1" };
+    expect(lookup(state(), facts(), link, NOW).answer.reason).toBe("ok");
+    expect(lookup(state(), facts(), { ...link, linkRequestId: "req_0" }, NOW).answer).toEqual({ reason: "not_found" });
+    expect(lookup(state(), facts({ protocol: "ciba" }), input, NOW).answer).toEqual({ reason: "not_found" });
+    expect(lookup(state(), facts({ protocol: "ciba" }), link, NOW).answer.reason).toBe("ok");
+  });
+
+  it("finds nothing for decided, delivered or expired requests", () => {
+    expect(lookup(state({ status: "approved" }), facts(), input, NOW).answer).toEqual({ reason: "not_found" });
+    expect(lookup(state({ status: "delivered" }), facts(), input, NOW).answer).toEqual({ reason: "not_found" });
+    expect(lookup(state(), facts(), input, NOW + 600_000).answer).toEqual({ reason: "not_found" });
   });
 });
 
-describe("decideOutcome", () => {
-  it("lets only the claiming session decide, once, before expiry", () => {
+describe("decide", () => {
+  it("lets only the claiming session decide, once, before expiry, for the request its token names", () => {
     const claimed = state({ claimHash: "s1" });
-    expect(decideOutcome(claimed, { sessionHash: "s1", decision: "approve" }, NOW)).toEqual({ reason: "approved" });
-    expect(decideOutcome(claimed, { sessionHash: "s1", decision: "deny" }, NOW)).toEqual({ reason: "denied" });
-    expect(decideOutcome(claimed, { sessionHash: "s2", decision: "approve" }, NOW)).toEqual({ reason: "invalid_token" });
-    expect(decideOutcome(state({ claimHash: "s1", status: "approved" }), { sessionHash: "s1", decision: "deny" }, NOW)).toEqual({
-      reason: "invalid_token",
-    });
-    expect(decideOutcome(claimed, { sessionHash: "s1", decision: "approve" }, NOW + 600_000)).toEqual({ reason: "invalid_token" });
+    const approve = { sessionHash: "s1", decision: "approve" as const };
+    expect(decide(claimed, facts(), approve, NOW)).toEqual({ next: { ...claimed, status: "approved" }, answer: { reason: "approved" } });
+    expect(decide(claimed, facts(), { ...approve, decision: "deny" }, NOW).answer).toEqual({ reason: "denied" });
+    expect(decide(claimed, facts(), { ...approve, sessionHash: "s2" }, NOW).answer).toEqual({ reason: "invalid_token" });
+    expect(decide(state({ claimHash: "s1", status: "approved" }), facts(), approve, NOW).answer).toEqual({ reason: "invalid_token" });
+    expect(decide(claimed, facts(), approve, NOW + 600_000).answer).toEqual({ reason: "invalid_token" });
+    expect(decide(claimed, facts(), { ...approve, requestId: "req_other" }, NOW).answer).toEqual({ reason: "invalid_token" });
+    expect(decide(claimed, facts(), { ...approve, requestId: "req_1" }, NOW).answer).toEqual({ reason: "approved" });
+  });
+});
+
+describe("revoke", () => {
+  it("ends a live request as denied, and is idempotent", () => {
+    expect(revoke(state(), facts(), NOW)).toEqual({ next: state({ status: "denied" }), answer: { reason: "revoked", wasLive: true } });
+    expect(revoke(state({ status: "approved" }), facts(), NOW).answer).toEqual({ reason: "revoked", wasLive: true });
+    expect(revoke(state({ status: "denied" }), facts(), NOW).answer).toEqual({ reason: "revoked", wasLive: false });
+    expect(revoke(state({ status: "denied" }), facts({ apiKeyHash: "revoked" }), NOW).answer).toEqual({ reason: "unchanged" });
+    expect(revoke(state({ status: "delivered" }), facts(), NOW).answer).toEqual({ reason: "unchanged" });
+    expect(revoke(state(), facts(), NOW + 600_000).answer).toEqual({ reason: "unchanged" });
   });
 });

@@ -1,16 +1,20 @@
-/** The agent API: `/v1/credentials/request` and `/v1/credentials/poll` (CONTRACT.md). */
+/** The agent API: `/v1/credentials/request`, `/v1/credentials/poll` and `/v1/credentials/wait` (CONTRACT.md). */
 import type { IRequest } from "itty-router";
 import { agentFromBearer } from "../auth";
 import { baseUrl } from "../config";
 import { deviceAuthorizationResponse, pushResponse } from "../device-response";
-import { badRequest, errorResponse } from "../errors";
-import { json, readJson, readJsonValue } from "../http";
+import { WAIT_CLIENT, WAIT_HANDLE_TAG, WAIT_REFUSAL } from "../../durable-objects/wait-channel";
+import { dpopBinding, dpopProof } from "../dpop-header";
+import { HttpError, badRequest, errorResponse } from "../errors";
+import { verifyHandle, type HandleKind } from "../handles";
+import { clientIp, json, readJson, readJsonValue } from "../http";
 import { issueRequest } from "../issue-request";
 import { notifyOperator } from "../notify/notify-operator";
-import { pollRequest } from "../poll-request";
+import { pollRequest, pollWireError } from "../poll-request";
 import { isUsablePublicKey } from "../request-keys";
 import { credentialRequestSchema } from "../schemas";
 import type { PollSuccessBody } from "../../core/wire";
+import { requestStub } from "../stubs";
 
 const MAX_REQUEST_BODY = 8 * 1024;
 
@@ -29,6 +33,7 @@ export async function requestCredential(request: IRequest, env: Env, ctx: Execut
     publicKey: body.public_key ?? null,
     protocol: push ? "ciba" : "device",
     handle: "device_code",
+    dpopJkt: await dpopBinding(request, env, body.dpop_jkt),
   });
   const origin = baseUrl(request, env);
   ctx.waitUntil(notifyOperator(env, issued));
@@ -44,7 +49,9 @@ export async function pollCredential(request: Request, env: Env): Promise<Respon
   const body = await readJsonValue(request, MAX_REQUEST_BODY, "lenient");
   const deviceCode = typeof body === "object" && body !== null && "device_code" in body ? body.device_code : undefined;
   if (typeof deviceCode !== "string") throw badRequest("device_code: must be a string");
-  const answer = await pollRequest(env, "device_code", deviceCode, null);
+  const proof = await dpopProof(request, env);
+  const actor = { ip: clientIp(request), userAgent: request.headers.get("User-Agent") ?? "" };
+  const answer = await pollRequest(env, "device_code", deviceCode, null, { proof, actor });
   if ("error" in answer) return errorResponse(answer.error);
   const { delivered } = answer;
   return json(
@@ -52,4 +59,54 @@ export async function pollCredential(request: Request, env: Env): Promise<Respon
       ? ({ vault_key: delivered.vaultKey, description: delivered.description, credential_jwe: delivered.credentialJwe } satisfies PollSuccessBody)
       : ({ vault_key: delivered.vaultKey, description: delivered.description, credential_value: delivered.credentialValue } satisfies PollSuccessBody),
   );
+}
+
+const PROTOCOL = "keyferry.v1";
+const HANDLE_PROTOCOLS: ReadonlyArray<[string, HandleKind]> = [
+  ["keyferry.device-code.", "device_code"],
+  ["keyferry.auth-req-id.", "auth_req_id"],
+];
+
+/**
+ * The return channel (CONTRACT.md "Return channel"): a WebSocket on which the request's object
+ * announces the decision or the expiry. The handle travels as a subprotocol, never in the URL. It
+ * is checked here before any object is touched, so a forged, malformed or expired one is refused
+ * before the upgrade with the poll's 400 body; the object refuses a finished request the same way.
+ */
+export async function waitForDecision(request: IRequest, env: Env): Promise<Response> {
+  if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+    throw new HttpError(426, "invalid_request", "This endpoint is a WebSocket: send Upgrade: websocket.", { Upgrade: "websocket" });
+  }
+  const offered = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim());
+  if (!offered.includes(PROTOCOL)) throw badRequest(`Sec-WebSocket-Protocol: must offer ${PROTOCOL}`);
+  const handles = offered.flatMap((p) => HANDLE_PROTOCOLS.filter(([prefix]) => p.startsWith(prefix)).map(([prefix, kind]) => [kind, p.slice(prefix.length)] as const));
+  const [named] = handles;
+  if (!named || handles.length > 1) {
+    throw badRequest("Sec-WebSocket-Protocol: must name one keyferry.device-code.<device_code> or keyferry.auth-req-id.<auth_req_id>");
+  }
+  const [kind, handle] = named;
+  // An auth_req_id's waiter proves it is the agent where it can send headers (CIBA Core §7.1).
+  const client = kind === "auth_req_id" && request.headers.has("Authorization") ? await agentFromBearer(request) : null;
+  const verified = await verifyHandle(env, kind, handle);
+  if (!verified) return errorResponse(pollWireError({ reason: "invalid_grant" }));
+  if (Date.now() >= verified.expiresAt) return errorResponse(pollWireError({ reason: "expired_token" }));
+  const headers = new Headers(request.headers);
+  // The object needs what was checked, not the secrets it was checked with.
+  headers.delete("Authorization");
+  headers.set("Sec-WebSocket-Protocol", PROTOCOL);
+  headers.set(WAIT_HANDLE_TAG, verified.tag);
+  if (client) headers.set(WAIT_CLIENT, `${client.agentId} ${client.keyHash}`);
+  else headers.delete(WAIT_CLIENT);
+  const answer = await requestStub(env, verified.userCode).fetch(new Request(request.url, { headers }));
+  if (answer.status === 101) return answer;
+  const reason = answer.headers.get(WAIT_REFUSAL);
+  switch (reason) {
+    case "expired_token":
+    case "access_denied":
+    case "invalid_client":
+    case "invalid_grant":
+      return errorResponse(pollWireError({ reason }));
+    default:
+      throw new Error(`the request object answered a wait with ${answer.status}`);
+  }
 }

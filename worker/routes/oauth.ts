@@ -7,13 +7,15 @@ import type { JWK } from "jose";
 import { agentFromClientAuth, requireAgent } from "../auth";
 import { baseUrl } from "../config";
 import { deviceAuthorizationResponse } from "../device-response";
+import { DPOP_ALGORITHMS } from "../../core/dpop";
+import { dpopBinding, dpopProof } from "../dpop-header";
 import { HttpError, badRequest, errorResponse } from "../errors";
-import { json, parseWith, readForm } from "../http";
+import { clientIp, json, parseWith, readForm } from "../http";
 import { issueRequest } from "../issue-request";
 import { notifyOperator } from "../notify/notify-operator";
 import { pollRequest } from "../poll-request";
 import { isUsablePublicKey } from "../request-keys";
-import { descriptionSchema, publicJwkSchema, vaultKeySchema } from "../schemas";
+import { descriptionSchema, dpopJktSchema, publicJwkSchema, vaultKeySchema } from "../schemas";
 import type { TokenBody } from "../../core/wire";
 
 export const MAX_FORM_BODY = 8 * 1024;
@@ -33,6 +35,8 @@ export function metadata(request: IRequest, env: Env): Response {
     token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
     backchannel_token_delivery_modes_supported: ["poll", "ping"],
     backchannel_user_code_parameter_supported: false,
+    // RFC 9449 §5.1: requests may be bound to a DPoP key (CONTRACT.md "Key-bound delivery").
+    dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
     response_types_supported: [],
     service_documentation: `${issuer}/approve`,
   });
@@ -52,20 +56,28 @@ async function publicKeyParameter(value: string | undefined): Promise<JWK | null
   return jwk;
 }
 
-/** The extension parameters both OAuth issuance endpoints take: `description`, `vault_key`, `public_key`. */
-export async function credentialParameters(form: Record<string, string>): Promise<{ description: string; vaultKey: string; publicKey: JWK | null }> {
+/**
+ * The extension parameters both OAuth issuance endpoints take: `description`, `vault_key`,
+ * `public_key`, and the DPoP binding (`dpop_jkt`, or a `DPoP` proof header: RFC 9449 §10).
+ */
+export async function credentialParameters(
+  form: Record<string, string>,
+  request: Request,
+  env: Env,
+): Promise<{ description: string; vaultKey: string; publicKey: JWK | null; dpopJkt: string | null }> {
   const description = parseWith(descriptionSchema.optional(), form.description);
   if (description === undefined) throw badRequest("description: is required");
   const vaultKey = parseWith(vaultKeySchema.optional(), form.vault_key);
   if (vaultKey === undefined) throw badRequest("vault_key: is required");
-  return { description, vaultKey, publicKey: await publicKeyParameter(form.public_key) };
+  const dpopJkt = form.dpop_jkt === undefined ? undefined : parseWith(dpopJktSchema.optional(), form.dpop_jkt);
+  return { description, vaultKey, publicKey: await publicKeyParameter(form.public_key), dpopJkt: await dpopBinding(request, env, dpopJkt) };
 }
 
 /** RFC 8628 §3.1, with the extension parameters `description`, `vault_key` and `public_key`. */
 export async function deviceAuthorization(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   const form = await readForm(request, MAX_FORM_BODY);
   const credentials = await agentFromClientAuth(request, form);
-  const issued = await issueRequest(env, credentials, { ...(await credentialParameters(form)), protocol: "device", handle: "device_code" });
+  const issued = await issueRequest(env, credentials, { ...(await credentialParameters(form, request, env)), protocol: "device", handle: "device_code" });
   const origin = baseUrl(request, env);
   ctx.waitUntil(notifyOperator(env, issued));
   return json(deviceAuthorizationResponse(issued, origin));
@@ -92,7 +104,9 @@ export async function token(request: Request, env: Env): Promise<Response> {
   const credentials = await agentFromClientAuth(request, form);
   const client = { agentId: credentials.agentId, keyHash: credentials.keyHash, apiKey: credentials.apiKey };
   const [kind, handle] = grantHandle(form);
-  const answer = await pollRequest(env, kind, handle, client);
+  const proof = await dpopProof(request, env);
+  const actor = { ip: clientIp(request), userAgent: request.headers.get("User-Agent") ?? "" };
+  const answer = await pollRequest(env, kind, handle, client, { proof, actor });
   if ("error" in answer) {
     // A request object vouches for its own agent's key before it answers pending, slow_down or
     // denied. Where no request could (unknown, expired or another agent's code), confirm the client
@@ -103,7 +117,8 @@ export async function token(request: Request, env: Env): Promise<Response> {
   const { delivered } = answer;
   return json({
     access_token: "credentialJwe" in delivered ? delivered.credentialJwe : delivered.credentialValue,
-    token_type: "Bearer",
+    // RFC 9449 §5: a bound request's credential is delivered as a DPoP-bound token.
+    token_type: delivered.bound ? "DPoP" : "Bearer",
     issued_token_type: CREDENTIAL_TOKEN_TYPE,
     vault_key: delivered.vaultKey,
   } satisfies TokenBody);

@@ -1,0 +1,76 @@
+/** Pure shapes of a request's record: the transitions' facts, the tombstone, what the page and the audit see. */
+import type { RequestFacts } from "../core/request-state";
+import type { RequestSummary } from "./account-types";
+import type { Actor, RequestDetails, RequestRecord, RequestView } from "./request-types";
+
+export function factsOf(record: RequestRecord): RequestFacts {
+  const { details } = record;
+  return {
+    requestId: details.requestId,
+    agentId: details.agent.id,
+    apiKeyHash: details.apiKeyHash,
+    operatorEmail: details.operatorEmail,
+    protocol: details.protocol,
+    dpopJkt: details.dpopJkt ?? null,
+  };
+}
+
+/**
+ * What a delivered request keeps until its expiry: who asked and for what (the replay alarm's audit
+ * summary), the key hash that tells its agent on the token endpoint; no payload, no key, no code.
+ */
+export function tombstoneOf(details: RequestDetails): RequestDetails {
+  const { requestId, accountId, agent, apiKeyHash, description, vaultKey, bindingMessage, protocol, createdAt } = details;
+  return {
+    requestId,
+    accountId,
+    agent,
+    apiKeyHash,
+    description,
+    vaultKey,
+    bindingMessage,
+    protocol,
+    createdAt,
+    userCode: "",
+    operatorEmail: "",
+    publicKey: null,
+    encryptionKey: {},
+    wrappedPrivateKey: null,
+    ping: null,
+    dpopJkt: null,
+  };
+}
+
+export function summaryOf(details: RequestDetails, expiresAt: number): RequestSummary {
+  return {
+    requestId: details.requestId,
+    accountId: details.accountId,
+    agent: details.agent,
+    description: details.description,
+    vaultKey: details.vaultKey,
+    expiresAt,
+    bindingMessage: details.bindingMessage,
+    protocol: details.protocol,
+  };
+}
+
+export function actorDetail(actor: Actor): Record<string, string> {
+  return { ip: actor.ip, user_agent: actor.userAgent.slice(0, 256) };
+}
+
+export function viewOf(record: RequestRecord): RequestView {
+  const { details } = record;
+  return {
+    requestId: details.requestId,
+    userCode: details.userCode,
+    accountId: details.accountId,
+    agent: details.agent,
+    description: details.description,
+    vaultKey: details.vaultKey,
+    bindingMessage: details.bindingMessage,
+    publicKey: details.publicKey,
+    encryptionKey: details.encryptionKey,
+    expiresAt: record.expiresAt,
+    protocol: details.protocol,
+  };
+}
