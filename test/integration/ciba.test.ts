@@ -65,9 +65,9 @@ describe("CIBA backchannel authentication (poll mode)", () => {
     const { publicKey, privateKey } = await generateKeyPair("ECDH-ES+A256KW", { crv: "P-256", extractable: true });
     const started = await call("POST", "/oauth/bc-authorize", {
       headers: basic(agentId, apiKey),
-      form: { description: "d", vault_key: "v", public_key: JSON.stringify(await exportJWK(publicKey)) },
+      form: { description: "d", vault_key: "e2e-v", public_key: JSON.stringify(await exportJWK(publicKey)) },
     });
-    await approveFromEmail(emails, "e2e-ciba");
+    await approveFromEmail(emails, "e2e-ciba", 0, "e2e-v");
     const token = await call("POST", "/oauth/token", { headers: basic(agentId, apiKey), form: { grant_type: CIBA_GRANT, auth_req_id: started.body.auth_req_id } });
     expect(new TextDecoder().decode((await compactDecrypt(token.body.access_token, privateKey)).plaintext)).toBe("e2e-ciba");
   });
