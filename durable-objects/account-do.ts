@@ -4,7 +4,8 @@
  * (durable-objects/README.md documents the tables).
  */
 import { DurableObject } from "cloudflare:workers";
-import { MAX_ACTIVE_REQUESTS_PER_ACCOUNT } from "../core/limits";
+import { MAX_ACTIVE_REQUESTS_PER_ACCOUNT, MAX_ISSUED_PER_AGENT_PER_MINUTE } from "../core/limits";
+import { AUDIT_LIMIT, AUDIT_NOISE_LIMIT, AUDIT_NOISE_WINDOW_MS, noiseKey } from "./audit-noise";
 import type {
   AccountView,
   AuditEvent,
@@ -48,10 +49,14 @@ const SCHEMA = [
     detail TEXT
   )`,
   "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at)",
+  // Repeated refusals and failed attempts, counted in one row per key and window (./audit-noise.ts).
+  "CREATE TABLE IF NOT EXISTS audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
+  "CREATE INDEX IF NOT EXISTS audit_noise_by_key ON audit_noise (noise_key, window_end)",
+  // Issuance per agent in the last minute (core/limits.ts).
+  "CREATE TABLE IF NOT EXISTS issued (agent_id TEXT NOT NULL, at INTEGER NOT NULL)",
+  // A deleted agent's requests still to be revoked: a delete that failed half-way is finished by its retry.
+  "CREATE TABLE IF NOT EXISTS pending_revocations (agent_id TEXT NOT NULL, user_code TEXT NOT NULL, PRIMARY KEY (agent_id, user_code))",
 ];
-
-/** The audit log keeps this many events, newest first; older ones are dropped. */
-const AUDIT_LIMIT = 1000;
 
 type AccountRow = {
   account_id: string;
@@ -64,14 +69,27 @@ type AccountRow = {
 type AgentRow = { agent_id: string; name: string; email: string | null; key_hash: string; ping_endpoint: string | null };
 
 export class AccountDO extends DurableObject<Env> {
+  /**
+   * Whether the tables exist. The constructor only reads: an object reached for an account that
+   * does not exist (a mistyped ID in the admin API) writes nothing and leaves no storage behind.
+   * The schema is made on the first write, as cloudflare/agents does.
+   */
+  #schemaReady: boolean;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.blockConcurrencyWhile(async () => {
-      for (const statement of SCHEMA) ctx.storage.sql.exec(statement);
-    });
+    this.#schemaReady = ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'account'").toArray().length > 0;
+  }
+
+  /** Idempotent (`IF NOT EXISTS`): also adds tables that a later version introduced. */
+  #ensureSchema(): void {
+    if (this.#schemaReady) return;
+    for (const statement of SCHEMA) this.ctx.storage.sql.exec(statement);
+    this.#schemaReady = true;
   }
 
   async create(input: { accountId: string; name: string; operatorEmail: string }): Promise<AccountView> {
+    this.#ensureSchema();
     const now = Date.now();
     this.ctx.storage.sql.exec(
       "INSERT INTO account (id, account_id, name, operator_email, created_at) VALUES (1, ?, ?, ?, ?)",
@@ -129,22 +147,48 @@ export class AccountDO extends DurableObject<Env> {
     return { id: input.agentId, name: input.name, email: input.email };
   }
 
-  /** Deletes the agent at once; returns the user codes of its active requests so they can be ended too. */
+  /**
+   * Deletes the agent at once and returns the user codes of its requests still to be revoked. The
+   * codes stay listed until `revocationsDone`, so a delete whose revocations failed is finished by
+   * its retry instead of answering "no such agent" with requests left live.
+   */
   async deleteAgent(agentId: string): Promise<{ reason: "deleted"; activeUserCodes: string[] } | { reason: "not_found" }> {
+    if (!this.#schemaReady) return { reason: "not_found" };
     const sql = this.ctx.storage.sql;
     const found = sql.exec("SELECT 1 FROM agents WHERE agent_id = ?", agentId).toArray().length > 0;
-    if (!found) return { reason: "not_found" };
-    const activeUserCodes = this.ctx.storage.transactionSync(() => {
-      const codes = sql
-        .exec<{ user_code: string }>("SELECT user_code FROM active_requests WHERE agent_id = ?", agentId)
-        .toArray()
-        .map((row) => row.user_code);
-      sql.exec("DELETE FROM agents WHERE agent_id = ?", agentId);
-      sql.exec("DELETE FROM active_requests WHERE agent_id = ?", agentId);
-      return codes;
-    });
-    this.#record({ type: "agent_deleted", agentId, actor: "admin" });
+    if (found) {
+      this.ctx.storage.transactionSync(() => {
+        sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) SELECT agent_id, user_code FROM active_requests WHERE agent_id = ?", agentId);
+        sql.exec("DELETE FROM agents WHERE agent_id = ?", agentId);
+        sql.exec("DELETE FROM active_requests WHERE agent_id = ?", agentId);
+        sql.exec("DELETE FROM issued WHERE agent_id = ?", agentId);
+        this.#record({ type: "agent_deleted", agentId, actor: "admin" });
+      });
+    }
+    const activeUserCodes = sql
+      .exec<{ user_code: string }>("SELECT user_code FROM pending_revocations WHERE agent_id = ?", agentId)
+      .toArray()
+      .map((row) => row.user_code);
+    if (!found && activeUserCodes.length === 0) return { reason: "not_found" };
     return { reason: "deleted", activeUserCodes };
+  }
+
+  /** The worker revoked these requests of a deleted agent. */
+  async revocationsDone(agentId: string, userCodes: string[]): Promise<void> {
+    if (!this.#schemaReady) return;
+    for (const userCode of userCodes) {
+      this.ctx.storage.sql.exec("DELETE FROM pending_revocations WHERE agent_id = ? AND user_code = ?", agentId, userCode);
+    }
+  }
+
+  /**
+   * Issuance re-checks its slot once the request object exists: a delete of the agent in between
+   * took the slot (and may have revoked the object before it was created), so the request must end.
+   */
+  async confirmRequest(requestId: string): Promise<{ reason: "ok" } | { reason: "revoked" }> {
+    if (!this.#schemaReady) return { reason: "revoked" };
+    const held = this.ctx.storage.sql.exec("SELECT 1 FROM active_requests WHERE request_id = ?", requestId).toArray().length > 0;
+    return held ? { reason: "ok" } : { reason: "revoked" };
   }
 
   async authenticate(agentId: string, keyHash: string): Promise<AuthenticateResult> {
@@ -174,10 +218,16 @@ export class AccountDO extends DurableObject<Env> {
     const now = Date.now();
     const sql = this.ctx.storage.sql;
     sql.exec("DELETE FROM active_requests WHERE expires_at <= ?", now);
+    sql.exec("DELETE FROM issued WHERE at <= ?", now - 60_000);
+    const issued = sql.exec<{ at: number }>("SELECT at FROM issued WHERE agent_id = ? ORDER BY at", agent.id).toArray();
+    if (issued.length >= MAX_ISSUED_PER_AGENT_PER_MINUTE) {
+      this.#record({ type: "request_refused", agentId: agent.id, detail: { reason: "rate_limited" } }, now);
+      return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((issued[0]!.at + 60_000 - now) / 1000)), cause: "rate_limited" };
+    }
     const active = sql.exec<{ expires_at: number }>("SELECT expires_at FROM active_requests ORDER BY expires_at").toArray();
     if (active.length >= MAX_ACTIVE_REQUESTS_PER_ACCOUNT) {
       this.#record({ type: "request_refused", agentId: agent.id, detail: { reason: "too_many_requests" } }, now);
-      return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((active[0]!.expires_at - now) / 1000)) };
+      return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((active[0]!.expires_at - now) / 1000)), cause: "active_requests" };
     }
     sql.exec(
       "INSERT INTO active_requests (request_id, user_code, agent_id, expires_at) VALUES (?, ?, ?, ?)",
@@ -186,6 +236,7 @@ export class AccountDO extends DurableObject<Env> {
       agent.id,
       input.expiresAt,
     );
+    sql.exec("INSERT INTO issued (agent_id, at) VALUES (?, ?)", agent.id, now);
     this.#record({ type: "requested", requestId: input.requestId, agentId: agent.id, detail: input.detail }, now);
     const webhook = account.webhook_url && account.webhook_secret ? { url: account.webhook_url, secret: account.webhook_secret } : null;
     return { reason: "ok", agent, operatorEmail: account.operator_email, webhook, pingEndpoint: row.ping_endpoint };
@@ -193,10 +244,12 @@ export class AccountDO extends DurableObject<Env> {
 
   /** Frees a slot without an audit event: issuance drew a user code that was taken, or failed. */
   async releaseRequest(requestId: string): Promise<void> {
+    if (!this.#schemaReady) return;
     this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", requestId);
   }
 
   async recordRequestEvent(event: AuditEventInput): Promise<void> {
+    this.#ensureSchema();
     if (event.release && event.requestId) this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", event.requestId);
     this.#record(event);
   }
@@ -206,7 +259,7 @@ export class AccountDO extends DurableObject<Env> {
     return this.ctx.storage.sql
       .exec<{ at: number; type: string; request_id: string | null; agent_id: string | null; actor: string | null; detail: string | null }>(
         "SELECT * FROM audit ORDER BY seq DESC LIMIT ?",
-        AUDIT_LIMIT,
+        AUDIT_LIMIT + AUDIT_NOISE_LIMIT,
       )
       .toArray()
       .map((row) => ({
@@ -219,8 +272,28 @@ export class AccountDO extends DurableObject<Env> {
       }));
   }
 
+  /**
+   * Appends an audit event. Noise (refusals, failed attempts: ./audit-noise.ts) is counted in one
+   * row per key and window and evicted only among itself, so no amount of it pushes a decision
+   * out of the log; every other event keeps the newest AUDIT_LIMIT.
+   */
   #record(event: Omit<AuditEventInput, "release">, now = Date.now()): void {
+    this.#ensureSchema();
     const sql = this.ctx.storage.sql;
+    const key = noiseKey(event);
+    if (key !== null) {
+      const open = sql.exec<{ seq: number; detail: string | null }>(
+        "SELECT audit.seq, audit.detail FROM audit_noise JOIN audit ON audit.seq = audit_noise.seq WHERE noise_key = ? AND window_end > ? ORDER BY audit.seq DESC LIMIT 1",
+        key,
+        now,
+      ).toArray()[0];
+      if (open) {
+        const previous = open.detail ? (JSON.parse(open.detail) as Record<string, unknown>) : {};
+        const count = (typeof previous.count === "number" ? previous.count : 1) + 1;
+        sql.exec("UPDATE audit SET detail = ? WHERE seq = ?", JSON.stringify({ ...event.detail, count, last_at: new Date(now).toISOString() }), open.seq);
+        return;
+      }
+    }
     sql.exec(
       "INSERT INTO audit (at, type, request_id, agent_id, actor, detail) VALUES (?, ?, ?, ?, ?, ?)",
       now,
@@ -230,14 +303,28 @@ export class AccountDO extends DurableObject<Env> {
       event.actor ?? null,
       event.detail ? JSON.stringify(event.detail) : null,
     );
-    sql.exec("DELETE FROM audit WHERE seq <= (SELECT MAX(seq) FROM audit) - ?", AUDIT_LIMIT);
+    if (key !== null) {
+      sql.exec("INSERT INTO audit_noise (seq, noise_key, window_end) VALUES (last_insert_rowid(), ?, ?)", key, now + AUDIT_NOISE_WINDOW_MS);
+      const cutoff = sql.exec<{ seq: number }>("SELECT seq FROM audit_noise ORDER BY seq DESC LIMIT 1 OFFSET ?", AUDIT_NOISE_LIMIT).toArray()[0];
+      if (cutoff) {
+        sql.exec("DELETE FROM audit WHERE seq IN (SELECT seq FROM audit_noise WHERE seq <= ?)", cutoff.seq);
+        sql.exec("DELETE FROM audit_noise WHERE seq <= ?", cutoff.seq);
+      }
+      return;
+    }
+    const cutoff = sql
+      .exec<{ seq: number }>("SELECT seq FROM audit WHERE seq NOT IN (SELECT seq FROM audit_noise) ORDER BY seq DESC LIMIT 1 OFFSET ?", AUDIT_LIMIT)
+      .toArray()[0];
+    if (cutoff) sql.exec("DELETE FROM audit WHERE seq <= ? AND seq NOT IN (SELECT seq FROM audit_noise)", cutoff.seq);
   }
 
   #account(): AccountRow | undefined {
+    if (!this.#schemaReady) return undefined;
     return this.ctx.storage.sql.exec<AccountRow>("SELECT * FROM account").toArray()[0];
   }
 
   #agentRow(agentId: string, keyHash: string): AgentRow | null {
+    if (!this.#schemaReady) return null;
     const row = this.ctx.storage.sql.exec<AgentRow>("SELECT * FROM agents WHERE agent_id = ?", agentId).toArray()[0];
     return row && row.key_hash === keyHash ? row : null;
   }

@@ -1,10 +1,10 @@
 import type { z } from "zod";
-import { HttpError, NO_STORE, badRequest } from "./errors";
+import { HttpError, JSON_HEADERS, NO_STORE, badRequest } from "./errors";
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
     status,
-    headers: { "Content-Type": "application/json; charset=utf-8", ...NO_STORE, ...headers },
+    headers: { ...JSON_HEADERS, ...headers },
   });
 }
 
@@ -115,6 +115,7 @@ export async function readForm(request: Request, maxBytes: number): Promise<Reco
   return form;
 }
 
-export function clientIp(request: Request): string {
-  return request.headers.get("CF-Connecting-IP") ?? "unknown";
+/** The caller's address as Cloudflare saw it, or null when the header is absent (never at Cloudflare's edge). */
+export function clientIp(request: Request): string | null {
+  return request.headers.get("CF-Connecting-IP");
 }

@@ -8,7 +8,7 @@ import type { FetchLike } from "../../sdk/src/http";
 import { fakeClock } from "./sdk-fakes";
 
 const BASE_URL = "https://keyferry.test";
-const admin = { authorization: "Bearer test-admin-token", "content-type": "application/json" };
+const admin = { authorization: "Bearer test-admin-token-of-at-least-32-characters", "content-type": "application/json" };
 const workerFetch: FetchLike = (input, init) => exports.default.fetch(new Request(input, init));
 
 async function post(path: string, body: unknown, headers: Record<string, string> = { "content-type": "application/json" }) {

@@ -18,7 +18,7 @@ const MAX_REQUEST_BODY = 8 * 1024;
  * takes the CIBA path: no code is shown at all, the operator approves from the notified link.
  */
 export async function requestCredential(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
-  const credentials = await agentFromBearer(request);
+  const credentials = await agentFromBearer(request, env);
   const body = await readJson(request, credentialRequestSchema, MAX_REQUEST_BODY);
   if (body.public_key && !(await isUsablePublicKey(body.public_key))) throw badRequest("public_key: is not a valid public key");
   const push = body.hint === "push";
@@ -35,7 +35,7 @@ export async function requestCredential(request: IRequest, env: Env, ctx: Execut
 }
 
 /**
- * The hot path (worker/router.ts takes it before the route table). Its body is one ASCII string,
+ * The hot path: an agent polls every few seconds. Its body is one ASCII string,
  * read leniently and checked here without zod: both were measurable shares of a poll in workerd
  * (bench/README.md); a body that is not UTF-8 can only make the code unknown (invalid_grant).
  */

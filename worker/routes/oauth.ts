@@ -63,7 +63,7 @@ export async function credentialParameters(form: Record<string, string>): Promis
 /** RFC 8628 §3.1, with the extension parameters `description`, `vault_key` and `public_key`. */
 export async function deviceAuthorization(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   const form = await readForm(request, MAX_FORM_BODY);
-  const credentials = await agentFromClientAuth(request, form);
+  const credentials = await agentFromClientAuth(request, env, form);
   const issued = await issueRequest(env, credentials, { ...(await credentialParameters(form)), protocol: "device", handle: "device_code" });
   const origin = baseUrl(request, env);
   ctx.waitUntil(notifyOperator(env, origin, issued));
@@ -88,8 +88,8 @@ function grantHandle(form: Record<string, string>): ["device_code" | "auth_req_i
 /** RFC 8628 §3.4 and CIBA Core §10.1: the client must be the agent that made the request. */
 export async function token(request: Request, env: Env): Promise<Response> {
   const form = await readForm(request, MAX_FORM_BODY);
-  const credentials = await agentFromClientAuth(request, form);
-  const client = { agentId: credentials.agentId, keyHash: credentials.keyHash, apiKey: credentials.apiKey };
+  const credentials = await agentFromClientAuth(request, env, form);
+  const client = { agentId: credentials.agentId, keyHash: credentials.keyHash, apiKey: credentials.apiKey, basic: credentials.basic };
   const [kind, handle] = grantHandle(form);
   const answer = await pollRequest(env, kind, handle, client);
   if ("error" in answer) {
@@ -97,6 +97,8 @@ export async function token(request: Request, env: Env): Promise<Response> {
     // denied. Where no request could (unknown, expired or another agent's code), confirm the client
     // with its account, so a bad client hears invalid_client rather than a grant error.
     if (answer.error.code === "invalid_grant" || answer.error.code === "expired_token") await requireAgent(env, credentials);
+    // Thrown, not returned, so its internal reason reaches the log (worker/errors.ts).
+    if (answer.error instanceof HttpError) throw answer.error;
     return errorResponse(answer.error);
   }
   const { delivered } = answer;

@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 
-export const ADMIN_TOKEN = "test-admin-token";
+export const ADMIN_TOKEN = "test-admin-token-of-at-least-32-characters";
 
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;
