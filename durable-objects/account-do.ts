@@ -52,8 +52,6 @@ const SCHEMA = [
   // Repeated refusals and failed attempts, counted in one row per key and window (./audit-noise.ts).
   "CREATE TABLE IF NOT EXISTS audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
   "CREATE INDEX IF NOT EXISTS audit_noise_by_key ON audit_noise (noise_key, window_end)",
-  // Issuance per agent in the last minute (core/limits.ts).
-  "CREATE TABLE IF NOT EXISTS issued (agent_id TEXT NOT NULL, at INTEGER NOT NULL)",
   // A deleted agent's requests still to be revoked: a delete that failed half-way is finished by its retry.
   "CREATE TABLE IF NOT EXISTS pending_revocations (agent_id TEXT NOT NULL, user_code TEXT NOT NULL, PRIMARY KEY (agent_id, user_code))",
 ];
@@ -161,7 +159,6 @@ export class AccountDO extends DurableObject<Env> {
         sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) SELECT agent_id, user_code FROM active_requests WHERE agent_id = ?", agentId);
         sql.exec("DELETE FROM agents WHERE agent_id = ?", agentId);
         sql.exec("DELETE FROM active_requests WHERE agent_id = ?", agentId);
-        sql.exec("DELETE FROM issued WHERE agent_id = ?", agentId);
         this.#record({ type: "agent_deleted", agentId, actor: "admin" });
       });
     }
@@ -218,8 +215,10 @@ export class AccountDO extends DurableObject<Env> {
     const now = Date.now();
     const sql = this.ctx.storage.sql;
     sql.exec("DELETE FROM active_requests WHERE expires_at <= ?", now);
-    sql.exec("DELETE FROM issued WHERE at <= ?", now - 60_000);
-    const issued = sql.exec<{ at: number }>("SELECT at FROM issued WHERE agent_id = ? ORDER BY at", agent.id).toArray();
+    // The minute's `requested` events are the issuance count: no row written for the limit itself.
+    const issued = sql
+      .exec<{ at: number }>("SELECT at FROM audit WHERE at > ? AND type = 'requested' AND agent_id = ? ORDER BY at", now - 60_000, agent.id)
+      .toArray();
     if (issued.length >= MAX_ISSUED_PER_AGENT_PER_MINUTE) {
       this.#record({ type: "request_refused", agentId: agent.id, detail: { reason: "rate_limited" } }, now);
       return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((issued[0]!.at + 60_000 - now) / 1000)), cause: "rate_limited" };
@@ -236,7 +235,7 @@ export class AccountDO extends DurableObject<Env> {
       agent.id,
       input.expiresAt,
     );
-    sql.exec("INSERT INTO issued (agent_id, at) VALUES (?, ?)", agent.id, now);
+
     this.#record({ type: "requested", requestId: input.requestId, agentId: agent.id, detail: input.detail }, now);
     const webhook = account.webhook_url && account.webhook_secret ? { url: account.webhook_url, secret: account.webhook_secret } : null;
     return { reason: "ok", agent, operatorEmail: account.operator_email, webhook, pingEndpoint: row.ping_endpoint };
