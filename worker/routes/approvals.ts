@@ -64,14 +64,15 @@ function hasCredentialJweHeader(jwe: string): boolean {
 const actorOf = (request: Request): Actor => ({ ip: clientIp(request) ?? "unknown", userAgent: request.headers.get("User-Agent") ?? "" });
 
 /**
- * Look-ups are limited twice: per caller (an IPv4 address or an IPv6 /64; callers without
- * CF-Connecting-IP, which Cloudflare's edge always sets, share a bucket of their own that no real
- * address can drain), and across the whole deployment, so many addresses together cannot search
- * the code space either (README, "Limits").
+ * Look-ups are limited twice: per caller (an IPv4 address or an IPv6 /64), and across the whole
+ * deployment, so many addresses together cannot search the code space either (README, "Contract
+ * notes"). A look-up without CF-Connecting-IP, which Cloudflare's edge and `wrangler dev` always set,
+ * cannot be attributed to anyone: it is refused rather than pooled into one bucket.
  */
 async function limitLookups(request: Request, env: Env): Promise<void> {
   const address = clientIp(request);
-  const perCaller = await env.LOOKUP_LIMITER.limit({ key: address ? rateLimitSubject(address) : "no-address" });
+  if (!address) throw badRequest("The caller's address is unknown (no CF-Connecting-IP); look-ups are counted per address.");
+  const perCaller = await env.LOOKUP_LIMITER.limit({ key: rateLimitSubject(address) });
   const global = perCaller.success ? await env.LOOKUP_GLOBAL_LIMITER.limit({ key: "all" }) : perCaller;
   if (!perCaller.success) throw new HttpError(429, "too_many_requests", "Too many look-ups from this address; wait a minute.", { "Retry-After": "60" });
   if (!global.success) throw new HttpError(429, "too_many_requests", "Too many look-ups right now; wait a minute.", { "Retry-After": "60" });

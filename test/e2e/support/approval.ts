@@ -3,7 +3,7 @@
 import type { JWK } from "jose";
 import { api, cookieFrom, type ApiResponse } from "./api";
 
-export const APPROVAL_COOKIE = "kf_approval";
+export const APPROVAL_COOKIE = "__Host-kf_approval";
 
 export interface LookedUpRequest {
   agent: { id: string; name: string; email: string | null };
@@ -19,7 +19,7 @@ export interface LookedUpRequest {
 
 export interface Lookup {
   res: ApiResponse<{ approval_token: string; request: LookedUpRequest }>;
-  /** The `kf_approval=…` pair the look-up set (send it back on decide), if any. */
+  /** The `__Host-kf_approval=…` pair the look-up set (send it back on decide), if any. */
   cookie: string | undefined;
 }
 
