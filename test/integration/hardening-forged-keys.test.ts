@@ -14,8 +14,12 @@ const TAG_LAST = "AEIMQUYcgkosw048";
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const pick = (alphabet: string, n: number) => [...crypto.getRandomValues(new Uint8Array(n))].map((b) => alphabet[b % alphabet.length]).join("");
 const randomId = (prefix: string) => `${prefix}_${pick(ID_ALPHABET, 20)}`;
-/** A key of the right shape whose tag is canonical but not ours. */
-const forgedKey = (accountId = randomId("acc"), agentId = randomId("agt")) => `kf1.${accountId}.${agentId}.${pick(B64, 43)}.${pick(B64, 42)}${pick(TAG_LAST, 1)}`;
+/** A key shaped exactly like `model` (a real one), with other IDs and random secret parts. */
+const forgedKey = (model: string, accountId = randomId("acc"), agentId = randomId("agt")) => {
+  const [prefix, , , ...rest] = model.split(".");
+  const parts = rest.map((part) => pick(B64, part.length - 1) + pick(TAG_LAST, 1));
+  return [prefix, accountId, agentId, ...parts].join(".");
+};
 
 const basic = (agentId: string, apiKey: string) => ({ Authorization: `Basic ${btoa(`${agentId}:${apiKey}`)}` });
 const objectCounts = async () => ({
@@ -45,11 +49,11 @@ describe("hardening 11.1: forged API keys never reach a Durable Object", () => {
     const keys: Array<[string, string]> = [
       [real.agentId, tampered],
       // A real account and agent, another tag: the IDs alone do not open anything.
-      [real.agentId, forgedKey(real.accountId, real.agentId)],
+      [real.agentId, forgedKey(real.apiKey, real.accountId, real.agentId)],
     ];
     while (keys.length < 10) {
       const agentId = randomId("agt");
-      keys.push([agentId, forgedKey(randomId("acc"), agentId)]);
+      keys.push([agentId, forgedKey(real.apiKey, randomId("acc"), agentId)]);
     }
     let calls = 0;
     for (const [agentId, key] of keys) {
