@@ -1,11 +1,11 @@
-/** Small HTTP helpers for the benchmark's setup steps (not measured): admin calls, pools, handoffs. */
+/**
+ * Small HTTP helpers for the benchmark's setup steps (not measured): admin calls, pools, handoffs.
+ * The calls themselves are the e2e tests' (test/e2e/support/api.ts), so both speak the API one way.
+ */
+import type { DeviceAuthorizationBody } from "../core/wire.ts";
+import { api as call, createAccountAndAgent, lookup as lookupAs, operatorDecides, type AccountAndAgent } from "../test/e2e/support/api.ts";
 
-export interface Agent {
-  accountId: string;
-  agentId: string;
-  apiKey: string;
-  operatorEmail: string;
-}
+export type Agent = AccountAndAgent;
 
 export interface Pending {
   agent: Agent;
@@ -23,20 +23,13 @@ export function nextIp(): string {
   return `10.${(ipCounter >> 16) & 255}.${(ipCounter >> 8) & 255}.${ipCounter & 255}`;
 }
 
-export async function api(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const response = await fetch(base + path, {
-    method,
-    headers: { ...(body === undefined ? {} : { "Content-Type": "application/json" }), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  let json: Record<string, any> = {};
-  try {
-    json = text ? JSON.parse(text) : {};
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, json, headers: response.headers };
+/**
+ * One JSON call (test/e2e/support/api.ts, shared with the e2e tests): `json` is the parsed body,
+ * or `{}` when it was empty or not JSON. `T` names the fields the caller reads.
+ */
+export async function api<T = Record<string, unknown>>(base: string, method: string, path: string, body?: Record<string, unknown>, headers: Record<string, string> = {}) {
+  const { status, json, headers: responseHeaders } = await call<T>({ url: base }, method, path, body, headers);
+  return { status, json, headers: responseHeaders };
 }
 
 /** Runs `task` over `items` with at most `limit` in flight. */
@@ -54,23 +47,18 @@ export async function mapLimit<T, R>(items: T[], limit: number, task: (item: T, 
 }
 
 export async function createAgents(base: string, adminToken: string, count: number, tag: string): Promise<Agent[]> {
-  const admin = { Authorization: `Bearer ${adminToken}` };
-  return mapLimit(Array.from({ length: count }, (_, i) => i), 16, async (i) => {
-    const operatorEmail = `op-${tag}-${i}@bench.example`;
-    const account = await api(base, "POST", "/v1/admin/accounts", { name: `bench ${tag} ${i}`, operator_email: operatorEmail }, admin);
-    if (account.status !== 201) throw new Error(`create account: ${account.status} ${JSON.stringify(account.json)}`);
-    const agent = await api(base, "POST", `/v1/admin/accounts/${account.json.account_id}/agents`, { name: `bench-agent-${i}` }, admin);
-    if (agent.status !== 201) throw new Error(`create agent: ${agent.status} ${JSON.stringify(agent.json)}`);
-    return { accountId: account.json.account_id, agentId: agent.json.agent_id, apiKey: agent.json.api_key, operatorEmail };
-  });
+  return mapLimit(Array.from({ length: count }, (_, i) => i), 16, (i) =>
+    createAccountAndAgent({ url: base, adminToken }, { operatorEmail: `op-${tag}-${i}@bench.example`, accountName: `bench ${tag} ${i}`, agentName: `bench-agent-${i}` }),
+  );
 }
 
 export const ISSUE_BODY = JSON.stringify({ description: "Benchmark credential", vault_key: "bench-key" });
 
 export async function issue(base: string, agent: Agent): Promise<Pending> {
-  const response = await api(base, "POST", "/v1/credentials/request", JSON.parse(ISSUE_BODY), { Authorization: `Bearer ${agent.apiKey}` });
-  if (response.status !== 200) throw new Error(`issue: ${response.status} ${JSON.stringify(response.json)}`);
-  return { agent, deviceCode: response.json.device_code, userCode: response.json.user_code };
+  const response = await api<DeviceAuthorizationBody>(base, "POST", "/v1/credentials/request", JSON.parse(ISSUE_BODY), { Authorization: `Bearer ${agent.apiKey}` });
+  const { device_code: deviceCode, user_code: userCode } = response.json;
+  if (response.status !== 200 || !deviceCode || !userCode) throw new Error(`issue: ${response.status} ${JSON.stringify(response.json)}`);
+  return { agent, deviceCode, userCode };
 }
 
 /** `perAgent` pending requests for each agent (at most 5: the contract's per-account limit). */
@@ -79,23 +67,15 @@ export async function issuePool(base: string, agents: Agent[], perAgent: number)
   return mapLimit(slots, 16, (agent) => issue(base, agent));
 }
 
-/** The operator's look-up; returns the claim cookie and the approval token. */
+/** The operator's look-up, from a fresh address; returns the claim cookie and the approval token. */
 export async function lookup(base: string, pending: Pending, cookie?: string) {
-  const response = await api(base, "POST", "/v1/approvals/lookup", { user_code: pending.userCode, email: pending.agent.operatorEmail }, {
-    "CF-Connecting-IP": nextIp(),
-    ...(cookie ? { Cookie: cookie } : {}),
-  });
-  if (response.status !== 200) throw new Error(`lookup: ${response.status} ${JSON.stringify(response.json)}`);
-  const setCookie = response.headers.get("set-cookie");
-  return { cookie: setCookie ? setCookie.split(";")[0]! : cookie!, approvalToken: response.json.approval_token as string };
+  const found = await lookupAs({ url: base }, { user_code: pending.userCode, email: pending.agent.operatorEmail }, cookie, { "CF-Connecting-IP": nextIp() });
+  if (found.res.status !== 200 || !found.cookie) throw new Error(`lookup: ${found.res.status} ${found.res.text}`);
+  return { cookie: found.cookie, approvalToken: found.res.json.approval_token };
 }
 
-export async function approve(base: string, pending: Pending, value: string): Promise<void> {
-  const looked = await lookup(base, pending);
-  const decided = await api(base, "POST", "/v1/approvals/decide", { approval_token: looked.approvalToken, decision: "approve", credential_value: value }, {
-    Cookie: looked.cookie,
-  });
-  if (decided.status !== 200) throw new Error(`decide: ${decided.status} ${JSON.stringify(decided.json)}`);
+export function approve(base: string, pending: Pending, value: string): Promise<void> {
+  return operatorDecides({ url: base }, pending.userCode, pending.agent.operatorEmail, { decision: "approve", credential_value: value }, { "CF-Connecting-IP": nextIp() });
 }
 
 export function percentile(sorted: number[], p: number): number {

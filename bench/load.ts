@@ -3,7 +3,7 @@
  * consumes something), counting every answer against what the scenario expects.
  */
 import autocannon from "autocannon";
-import { percentile } from "./client.ts";
+import { percentile, type Agent } from "./client.ts";
 
 export interface RunResult {
   name: string;
@@ -27,13 +27,23 @@ export interface RequestSpec {
   headers?: Record<string, string>;
   body?: string;
   /** Mutates the request just before it is sent; may read and write the connection's context. */
-  setup?: (request: { method: string; path: string; headers: Record<string, string>; body?: string }, context: Record<string, any>) => unknown;
+  setup?: (request: { method: string; path: string; headers: Record<string, string>; body?: string }, context: Context) => unknown;
   /** Judges the answer; may store what the next request of the sequence needs in the context. */
-  check: (status: number, body: string, context: Record<string, any>, headers: Record<string, string | string[]>) => Verdict;
+  check: (status: number, body: string, context: Context, headers: Record<string, string | string[]>) => Verdict;
+}
+
+/** What one connection carries from one request of its sequence to the next (autocannon's `context`). */
+export interface Context {
+  agent?: Agent | null;
+  started?: number;
+  deviceCode?: string;
+  userCode?: string;
+  cookie?: string | null;
+  approvalToken?: string;
+  approved?: boolean;
 }
 
 type SetupRequest = Parameters<NonNullable<RequestSpec["setup"]>>[0];
-type Context = Parameters<RequestSpec["check"]>[2];
 
 export interface Scenario {
   name: string;

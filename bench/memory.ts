@@ -64,9 +64,9 @@ async function checkExpiry(base: string, adminToken: string, agents: Agent[], tt
   const lateness: number[] = [];
   let expiredEvents = 0;
   let missing = 0;
-  const audits = await mapLimit(agents, 16, (agent) => api(base, "GET", `/v1/admin/accounts/${agent.accountId}/audit`, undefined, admin));
+  const audits = await mapLimit(agents, 16, (agent) => api<{ events?: Array<{ at: string; type: string; request_id?: string }> }>(base, "GET", `/v1/admin/accounts/${agent.accountId}/audit`, undefined, admin));
   for (const audit of audits) {
-    const events: Array<{ at: string; type: string; request_id?: string }> = audit.json.events ?? [];
+    const events = audit.json.events ?? [];
     const requested = new Map(events.filter((e) => e.type === "requested").map((e) => [e.request_id, Date.parse(e.at)]));
     for (const event of events) {
       if (event.type !== "expired") continue;

@@ -1,6 +1,6 @@
 /** The measured scenarios: three ceilings and four Keyferry paths (bench/README.md explains each). */
 import { nextIp, ISSUE_BODY, type Agent, type Pending } from "./client.ts";
-import { errorCodeOf, type Scenario } from "./load.ts";
+import { errorCodeOf, type Context, type Scenario } from "./load.ts";
 
 const JSON_HEADERS = { "Content-Type": "application/json" };
 const ok = (expected: number) => (status: number) => (status === expected ? "ok" : "error");
@@ -133,7 +133,7 @@ export function handoff(url: string, agents: Agent[], connections: number, durat
   const free = agents.slice();
   const latencies: number[] = [];
   let counter = 0;
-  const release = (context: Record<string, any>) => {
+  const release = (context: Context) => {
     if (context.agent) free.push(context.agent);
     context.agent = null;
   };
@@ -168,7 +168,7 @@ export function handoff(url: string, agents: Agent[], connections: number, durat
         setup: (request, context) => {
           if (!context.userCode) return null;
           request.headers = { ...JSON_HEADERS, "CF-Connecting-IP": nextIp() };
-          request.body = JSON.stringify({ user_code: context.userCode, email: context.agent.operatorEmail });
+          request.body = JSON.stringify({ user_code: context.userCode, email: context.agent!.operatorEmail });
         },
         check: (status, body, context, headers) => {
           if (status !== 200) return release(context), "error";
@@ -181,7 +181,7 @@ export function handoff(url: string, agents: Agent[], connections: number, durat
         path: "/v1/approvals/decide",
         setup: (request, context) => {
           if (!context.approvalToken) return null;
-          request.headers = { ...JSON_HEADERS, Cookie: context.cookie };
+          request.headers = { ...JSON_HEADERS, Cookie: context.cookie ?? "" };
           request.body = JSON.stringify({ approval_token: context.approvalToken, decision: "approve", credential_value: `bench-secret-${++counter}` });
         },
         check: (status, _body, context) => {
@@ -199,7 +199,7 @@ export function handoff(url: string, agents: Agent[], connections: number, durat
         },
         check: (status, body, context) => {
           const delivered = status === 200 && body.includes('"credential_value":"bench-secret-');
-          if (delivered) latencies.push(performance.now() - context.started);
+          if (delivered) latencies.push(performance.now() - context.started!);
           release(context);
           return delivered ? "ok" : "error";
         },

@@ -121,9 +121,9 @@ async function main() {
   let issuing = true;
   let results: Record<string, unknown> = {};
 
-  const note = (step: string, status: number, body: Record<string, any>) => {
+  const note = (step: string, status: number, body: object) => {
     if (status >= 500) tally.fiveXx++;
-    tally.unexpected.push({ step, status, error: body.error });
+    tally.unexpected.push({ step, status, ...("error" in body && typeof body.error === "string" ? { error: body.error } : {}) });
   };
 
   try {
@@ -132,7 +132,7 @@ async function main() {
     const admin = { Authorization: `Bearer ${server.adminToken}` };
     const agents: Agent[] = [...owners];
     for (const owner of owners) {
-      const second = await api(server.url, "POST", `/v1/admin/accounts/${owner.accountId}/agents`, { name: "soak-agent-b" }, admin);
+      const second = await api<{ agent_id: string; api_key: string }>(server.url, "POST", `/v1/admin/accounts/${owner.accountId}/agents`, { name: "soak-agent-b" }, admin);
       agents.push({ ...owner, agentId: second.json.agent_id, apiKey: second.json.api_key });
     }
     log(`${agents.length} agents ready`);
@@ -167,7 +167,7 @@ async function main() {
       while (remaining > 0) {
         remaining--;
         const begun = performance.now();
-        const issued = await api(server.url, "POST", "/v1/credentials/request", { description: `Soak handoff ${runId}`, vault_key: marker }, { Authorization: `Bearer ${agent.apiKey}` });
+        const issued = await api<{ device_code: string; user_code: string; interval: number }>(server.url, "POST", "/v1/credentials/request", { description: `Soak handoff ${runId}`, vault_key: marker }, { Authorization: `Bearer ${agent.apiKey}` });
         if (issued.status !== 200) {
           note("request", issued.status, issued.json);
           continue;

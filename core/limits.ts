@@ -1,4 +1,4 @@
-/** Numbers every side must agree on (CONTRACT.md). */
+/** Numbers every side (worker, approval page, SDK, tests) must agree on; the README states them. */
 export const MAX_ACTIVE_REQUESTS_PER_ACCOUNT = 5;
 export const MAX_FAILED_ATTEMPTS = 5;
 /** RFC 8628 §3.5: each slow_down raises the interval by 5 seconds, for good. */

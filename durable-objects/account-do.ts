@@ -52,7 +52,8 @@ const SCHEMA = [
   // Repeated refusals and failed attempts, counted in one row per key and window (./audit-noise.ts).
   "CREATE TABLE IF NOT EXISTS audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
   "CREATE INDEX IF NOT EXISTS audit_noise_by_key ON audit_noise (noise_key, window_end)",
-  // A deleted agent's requests still to be revoked: a delete that failed half-way is finished by its retry.
+  // A deleted agent's requests still to be revoked (user_code '' stands for its vault's purge): a
+  // delete that failed half-way is finished by its retry.
   "CREATE TABLE IF NOT EXISTS pending_revocations (agent_id TEXT NOT NULL, user_code TEXT NOT NULL, PRIMARY KEY (agent_id, user_code))",
 ];
 
@@ -150,30 +151,31 @@ export class AccountDO extends DurableObject<Env> {
    * codes stay listed until `revocationsDone`, so a delete whose revocations failed is finished by
    * its retry instead of answering "no such agent" with requests left live.
    */
-  async deleteAgent(agentId: string): Promise<{ reason: "deleted"; activeUserCodes: string[] } | { reason: "not_found" }> {
+  async deleteAgent(agentId: string): Promise<{ reason: "deleted"; activeUserCodes: string[]; purgeVault: boolean } | { reason: "not_found" }> {
     if (!this.#schemaReady) return { reason: "not_found" };
     const sql = this.ctx.storage.sql;
     const found = sql.exec("SELECT 1 FROM agents WHERE agent_id = ?", agentId).toArray().length > 0;
     if (found) {
       this.ctx.storage.transactionSync(() => {
         sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) SELECT agent_id, user_code FROM active_requests WHERE agent_id = ?", agentId);
+        sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) VALUES (?, '')", agentId);
         sql.exec("DELETE FROM agents WHERE agent_id = ?", agentId);
         sql.exec("DELETE FROM active_requests WHERE agent_id = ?", agentId);
         this.#record({ type: "agent_deleted", agentId, actor: "admin" });
       });
     }
-    const activeUserCodes = sql
+    const pending = sql
       .exec<{ user_code: string }>("SELECT user_code FROM pending_revocations WHERE agent_id = ?", agentId)
       .toArray()
       .map((row) => row.user_code);
-    if (!found && activeUserCodes.length === 0) return { reason: "not_found" };
-    return { reason: "deleted", activeUserCodes };
+    if (!found && pending.length === 0) return { reason: "not_found" };
+    return { reason: "deleted", activeUserCodes: pending.filter((code) => code !== ""), purgeVault: pending.includes("") };
   }
 
-  /** The worker revoked these requests of a deleted agent. */
-  async revocationsDone(agentId: string, userCodes: string[]): Promise<void> {
+  /** The worker revoked these requests of a deleted agent (and purged its vault). */
+  async revocationsDone(agentId: string, userCodes: string[], vaultPurged: boolean): Promise<void> {
     if (!this.#schemaReady) return;
-    for (const userCode of userCodes) {
+    for (const userCode of vaultPurged ? [...userCodes, ""] : userCodes) {
       this.ctx.storage.sql.exec("DELETE FROM pending_revocations WHERE agent_id = ? AND user_code = ?", agentId, userCode);
     }
   }

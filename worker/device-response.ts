@@ -1,5 +1,6 @@
 import { formatUserCode } from "../core/user-code";
 import type { IssuedRequest } from "./issue-request";
+import type { DeviceAuthorizationBody, PushAuthorizationBody } from "../core/wire";
 
 /** RFC 8628 §3.2 device authorization response. */
 export function deviceAuthorizationResponse(issued: IssuedRequest, origin: string) {
@@ -13,7 +14,7 @@ export function deviceAuthorizationResponse(issued: IssuedRequest, origin: strin
     expires_in: Math.round((issued.expiresAt - Date.now()) / 1000),
     interval: issued.interval,
     message: `Ask your operator to visit ${verificationUri} and enter code ${userCode}`,
-  };
+  } satisfies DeviceAuthorizationBody;
 }
 
 /** `hint: "push"`: nothing to type, so no user code or verification URI (CONTRACT.md). */
@@ -23,5 +24,5 @@ export function pushResponse(issued: IssuedRequest) {
     expires_in: Math.round((issued.expiresAt - Date.now()) / 1000),
     interval: issued.interval,
     message: "Your operator was notified and can approve from the link they received; keep polling.",
-  };
+  } satisfies PushAuthorizationBody;
 }

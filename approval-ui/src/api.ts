@@ -1,18 +1,12 @@
 import type { JWK } from "jose";
+import type { ApprovalRequestBody, DecideAnswerBody, DecideBody, LookupBody } from "../../core/wire";
 
-/** What `POST /v1/approvals/lookup` tells the operator about a request (CONTRACT.md, "Operator approval"). */
-export interface ApprovalRequest {
-  agent: { id: string; name: string; email: string | null };
-  account_id: string;
-  description: string;
-  vault_key: string;
-  expires_at: string;
-  user_code: string | null;
+/** What the look-up tells the operator about a request, with the optional fields made explicit. */
+export interface ApprovalRequest extends Omit<ApprovalRequestBody, "account" | "binding_message" | "public_key"> {
+  /** Absent from servers that predate it. */
+  account: NonNullable<ApprovalRequestBody["account"]> | null;
   binding_message: string | null;
-  /** Present only in end-to-end mode: the agent's own key. */
   public_key: JWK | null;
-  /** The key the browser encrypts the credential to (equal to `public_key` in end-to-end mode). */
-  encryption_key: JWK;
 }
 
 export interface LookupResult {
@@ -21,8 +15,6 @@ export interface LookupResult {
   /** Server clock at the time of the answer (from the Date header), for a skew-free countdown. */
   serverNow: number;
 }
-
-export type LookupInput = { user_code: string; email: string } | { link_token: string };
 
 export interface ApiError {
   /** HTTP status, or 0 when the server could not be reached or answered nonsense. */
@@ -36,7 +28,7 @@ export interface ApiError {
 
 export type ApiResult<T> = { ok: true; value: T } | { ok: false; failure: ApiError };
 
-export function lookup(input: LookupInput): Promise<ApiResult<LookupResult>> {
+export function lookup(input: LookupBody): Promise<ApiResult<LookupResult>> {
   return call("/v1/approvals/lookup", input, (body, response) => {
     const parsed = parseLookup(body);
     if (!parsed) return null;
@@ -45,10 +37,11 @@ export function lookup(input: LookupInput): Promise<ApiResult<LookupResult>> {
   });
 }
 
-export type Decision = { decision: "approve"; credential_jwe: string } | { decision: "deny" };
+/** The page only ever sends a JWE: the credential is encrypted before it leaves the browser. */
+export type Decision = { decision: "deny" } | { decision: "approve"; credential_jwe: string };
 
-export function decide(approvalToken: string, decision: Decision): Promise<ApiResult<"approved" | "denied">> {
-  return call("/v1/approvals/decide", { approval_token: approvalToken, ...decision }, (body) => {
+export function decide(approvalToken: string, decision: Decision): Promise<ApiResult<DecideAnswerBody["status"]>> {
+  return call("/v1/approvals/decide", { approval_token: approvalToken, ...decision } satisfies DecideBody, (body) => {
     const status = isRecord(body) ? body.status : undefined;
     return status === "approved" || status === "denied" ? status : null;
   });
@@ -105,11 +98,14 @@ function parseLookup(body: unknown): Omit<LookupResult, "serverNow"> | null {
   if (Number.isNaN(Date.parse(r.expires_at as string))) return null;
   if (!isJwk(r.encryption_key)) return null;
   if (r.public_key !== undefined && r.public_key !== null && !isJwk(r.public_key)) return null;
+  const account = r.account === undefined ? null : parseAccount(r.account);
+  if (account === undefined) return null;
   return {
     approvalToken: body.approval_token,
     request: {
       agent: { id: agent.id, name: agent.name, email: typeof agent.email === "string" ? agent.email : null },
       account_id: r.account_id as string,
+      account,
       description: r.description as string,
       vault_key: r.vault_key as string,
       expires_at: r.expires_at as string,
@@ -119,6 +115,14 @@ function parseLookup(body: unknown): Omit<LookupResult, "serverNow"> | null {
       encryption_key: r.encryption_key,
     },
   };
+}
+
+/** The account the request is for: null when the server does not say, undefined when malformed. */
+function parseAccount(value: unknown): ApprovalRequest["account"] | undefined {
+  if (!isRecord(value)) return undefined;
+  const { id, name, operator_email } = value;
+  if (typeof id !== "string" || typeof name !== "string" || typeof operator_email !== "string") return undefined;
+  return { id, name, operator_email };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

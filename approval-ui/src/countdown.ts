@@ -1,21 +1,13 @@
 /**
  * Counts down to a deadline on the monotonic clock, so that changing the device's wall clock
- * while the page is open neither extends nor cuts the time shown.
+ * while the page is open neither extends nor cuts the time shown. The last tick is 0.
  */
-export function startCountdown(
-  remainingMs: number,
-  onTick: (secondsLeft: number) => void,
-  onExpired: () => void,
-): () => void {
+export function startCountdown(remainingMs: number, onTick: (secondsLeft: number) => void): () => void {
   const deadline = performance.now() + remainingMs;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const tick = (): void => {
     const left = deadline - performance.now();
-    if (left <= 0) {
-      onTick(0);
-      onExpired();
-      return;
-    }
+    if (left <= 0) return onTick(0);
     onTick(Math.ceil(left / 1000));
     // Wake just after the next whole second boundary.
     timer = setTimeout(tick, (left % 1000) + 20);

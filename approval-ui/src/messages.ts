@@ -1,6 +1,6 @@
 import type { ApiError } from "./api";
 
-/** Operator-facing sentences for each failure of the look-up (CONTRACT.md, "Operator approval"). */
+/** Operator-facing sentences for each failure of the look-up (README, "Contract notes" lists the codes beyond RFC 6749). */
 export function lookupMessage(f: ApiError, viaLink: boolean): string {
   const common = commonMessage(f);
   if (common) return common;

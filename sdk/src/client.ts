@@ -10,7 +10,7 @@ import { waitForApproval, type ApprovedCredential, type WaitOptions } from "./wa
 export interface ClientOptions {
   /** The Keyferry server, e.g. `https://keyferry.example.workers.dev`. */
   baseUrl: string;
-  /** The agent's API key (`kf_…`). */
+  /** The agent's API key, as the admin API returned it when the agent was created (opaque to the SDK). */
   apiKey: string;
   /** At least 32 bytes, or their base64url text. Needed only for the vault. Never sent. */
   masterSeed?: MasterSeed;

@@ -1,7 +1,5 @@
+import { VAULT_KEY_PATTERN } from "../../core/limits";
 import { KeyferryError } from "./errors";
-
-/** CONTRACT.md: vault key names. */
-export const VAULT_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export function checkVaultKey(vaultKey: unknown): string {
   if (typeof vaultKey !== "string" || !VAULT_KEY_PATTERN.test(vaultKey)) {

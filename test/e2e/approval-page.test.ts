@@ -1,6 +1,6 @@
 // The operator approval page in a real browser (Debian Chromium via playwright-core) against a
 // real `wrangler dev`: plain and end-to-end approval, denial, session claiming, expiry, headers,
-// and the phone and desktop layouts (CONTRACT.md, "Operator approval").
+// approval links, and the phone and desktop layouts (README, "A handoff in five requests").
 import { randomBytes } from "node:crypto";
 import { compactDecrypt, exportJWK, generateKeyPair, type JWK } from "jose";
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from "playwright-core";
@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { keyFingerprint } from "../../core/fingerprint";
 import { pollCredential, pollUntilSettled, requestCredential, type DeviceAuthorization } from "./support/approval";
 import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
+import { waitForEmail } from "./support/receiver";
 
 /** expect.poll with room for a loaded machine: vitest's default of 1 s is too tight for a real browser. */
 const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
@@ -200,6 +201,57 @@ describe.skipIf(!browserAvailable())("approval page", () => {
     const answer = await pollCredential(server, authorization.device_code);
     expect(answer.status).toBe(400);
     expect(answer.json.error).toBe("access_denied");
+    expect(problems).toEqual([]);
+  });
+
+  test("an approval link: the token is read from the URL fragment and dropped from the address bar; the account is shown as text", async () => {
+    const agent = await newAgent("link-bot");
+    const vaultKey = `link-key-${randomBytes(4).toString("hex")}`;
+    await newRequest(agent.apiKey, { description: "Link look-up", vault_key: vaultKey });
+    const email = await waitForEmail(server, (e) => e.text.includes(vaultKey), 15_000);
+    // Whichever form the mail carries (the query string before links moved to the fragment), open the fragment form.
+    const token = /\/approve[?#]link=([\w.-]+)/.exec(email.text)?.[1];
+    expect(token, email.text).toBeTruthy();
+    const { page: p, sent, problems } = await page();
+
+    // The account line as the look-up answers it (README: the name, and the operator email masked),
+    // with markup in the name: it must show as text.
+    const shownName = `<img src=x onerror="document.title='pwned'">Acme & Co`;
+    const shownEmail = "o\u2022\u2022\u2022@example.com";
+    let served: { account?: { id: string; name: string; operator_email: string } } = {};
+    await p.route("**/v1/approvals/lookup", async (route) => {
+      const response = await route.fetch();
+      const json = (await response.json()) as { request: typeof served & Record<string, unknown> };
+      served = { ...json.request };
+      json.request.account = { id: agent.accountId, name: shownName, operator_email: shownEmail };
+      await route.fulfill({ response, json });
+    });
+
+    await p.goto(`${server.url}/approve#link=${token}`);
+    await eventually(() => p.locator("#link-intro").isVisible()).toBe(true);
+    expect(await p.getByLabel("Code").isVisible()).toBe(false);
+    expect(await p.evaluate(() => location.href)).toBe(`${server.url}/approve`);
+    await p.getByRole("button", { name: "Continue" }).click();
+    await eventually(() => p.getByRole("heading", REVIEW_HEADING).isVisible()).toBe(true);
+
+    expect(await p.locator("#agent-name").textContent()).toBe("link-bot");
+    expect(await p.locator("#account-row").isVisible()).toBe(true);
+    expect(await p.locator("#account-name").textContent()).toBe(shownName);
+    expect(await p.locator("#account-email").textContent()).toBe(shownEmail);
+    expect(await p.locator("#account-row img").count()).toBe(0);
+    expect(await p.title()).not.toBe("pwned");
+    // Where the server already names the account, it is this one, with the email masked.
+    if (served.account) {
+      expect(served.account.id).toBe(agent.accountId);
+      expect(served.account.operator_email).not.toContain(agent.operatorEmail.split("@")[0]);
+    }
+
+    const lookups = sent.filter((r) => r.url.endsWith("/v1/approvals/lookup"));
+    expect(lookups.map((r) => JSON.parse(r.postData))).toEqual([{ link_token: token }]);
+    for (const request of sent) expect(request.url).not.toContain(token);
+
+    await p.getByRole("button", { name: "Deny" }).click();
+    await eventually(() => p.getByRole("heading", { name: "Denied" }).isVisible()).toBe(true);
     expect(problems).toEqual([]);
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { admin, bearer, call, newAgent, requestCredential } from "./support/api";
+import { forgeHandle } from "./support/forgery";
 
 /** Every error is 4xx, in the contract's shape, and carries no stack trace or internal detail. */
 function expectCleanError(answer: { status: number; body: any; headers: Headers }, status?: number) {
@@ -80,12 +81,22 @@ describe("bad input gets a clear 4xx and changes nothing", () => {
     expectCleanError(await call("DELETE", "/oauth/token"), 405);
   });
 
-  it("refuses an unsupported alg in signed tokens (alg=none, RS256)", async () => {
-    const b64 = (v: unknown) => btoa(JSON.stringify(v)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
-    const claims = { uc: "BBBBBBBB", sec: "x", exp: Math.floor(Date.now() / 1000) + 60, iat: Math.floor(Date.now() / 1000) };
-    for (const alg of ["none", "RS256", "HS512"]) {
-      const token = `${b64({ alg, typ: "kf-device-code+jwt" })}.${b64(claims)}.`;
-      const answer = await call("POST", "/v1/credentials/poll", { json: { device_code: token } });
+  it("refuses a forged device code or auth_req_id (one character of a real tag changed) on every poll endpoint", async () => {
+    const { agentId, apiKey, operatorEmail } = await newAgent();
+    const client = { Authorization: `Basic ${btoa(`${agentId}:${apiKey}`)}` };
+    const deviceCode = await forgeHandle((await requestCredential(apiKey)).body.device_code);
+    const started = await call("POST", "/oauth/bc-authorize", {
+      headers: client,
+      form: { login_hint: operatorEmail, description: "AWS key", vault_key: "aws" },
+    });
+    const authReqId = await forgeHandle(started.body.auth_req_id);
+    const answers = [
+      await call("POST", "/v1/credentials/poll", { json: { device_code: deviceCode } }),
+      await call("POST", "/oauth/token", { headers: client, form: { grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: deviceCode } }),
+      await call("POST", "/oauth/token", { headers: client, form: { grant_type: "urn:openid:params:grant-type:ciba", auth_req_id: authReqId } }),
+    ];
+    for (const answer of answers) {
+      expectCleanError(answer, 400);
       expect(answer.body.error).toBe("invalid_grant");
     }
   });

@@ -2,6 +2,8 @@ import { env } from "cloudflare:workers";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
+import { forgeHandle, requestAccepts } from "./support/forgery";
+import { accountStub, requestStub } from "../../worker/stubs";
 
 /**
  * What a handoff costs in Durable Object work, and proof that a misbehaving poller cannot raise it:
@@ -10,8 +12,8 @@ import { auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredenti
  * deleted on the object's connection), so a change on the poll path that adds a write shows up here.
  */
 
-const requestObject = (userCode: string) => env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode)));
-const accountObject = (accountId: string) => env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+const requestObject = (userCode: string) => requestStub(env, normalized(userCode));
+const accountObject = (accountId: string) => accountStub(env, accountId);
 type Stub = ReturnType<typeof requestObject> | ReturnType<typeof accountObject>;
 
 /** Rows written so far on the object's SQLite connection. */
@@ -73,18 +75,20 @@ describe("cost bound: the poll path", () => {
   });
 
   it("never reaches a Durable Object for a forged or malformed device code", async () => {
-    // A forged code names a real request's user code but is not signed by the worker.
+    // A forged code is a real request's code with one character of its tag changed. The object is
+    // made to accept the forged tag, so a poll that reached it would be served (and counted).
     const { apiKey } = await newAgent();
     const issued = (await requestCredential(apiKey)).body;
+    const forged = await forgeHandle(issued.device_code);
     const stub = requestObject(issued.user_code);
     const before = await rowsWritten(stub);
-    const [header, payload] = (issued.device_code as string).split(".");
-    for (const forged of [`${header}.${payload}.AAAA`, "not-a-jwt", "a.b.c", "x".repeat(4000)]) {
-      const answer = await poll(forged);
+    for (const code of [forged, forged, "not-a-code", "a.b.c", "x".repeat(4000)]) {
+      const answer = await poll(code);
       expect(answer.body.error).toBe("invalid_grant");
     }
     expect((await rowsWritten(stub)) - before).toBe(0);
-    // And the real request is untouched: its first poll is not early.
+    // And the request is untouched: once it holds its own tag again, its first poll is not early.
+    await requestAccepts(issued.device_code);
     expect((await poll(issued.device_code)).body.error).toBe("authorization_pending");
   });
 });

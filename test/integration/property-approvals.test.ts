@@ -7,6 +7,7 @@ import { signHandle } from "../../worker/handles";
 import { signToken } from "../../worker/tokens";
 import { admin, call, newAgent, poll, requestCredential } from "./support/api";
 import { RUNS, contentType, expectCleanRefusal, headerSafe, headerValue, hostileBody, hostileJson, hostileString, requestRow } from "./support/hostile";
+import { requestStub } from "../../worker/stubs";
 
 /**
  * Property: the approval endpoints refuse whatever a hostile page, bot or guesser sends, and a
@@ -81,7 +82,7 @@ describe("property: hostile input on the approval endpoints changes nothing", ()
     const realCode = normalizeUserCode(target.userCode)!;
     // A genuine approval token for the real request (as a look-up would sign it, with the request's
     // own encryption key): still refused without the session that claimed the request.
-    const details = await runInDurableObject(env.REQUESTS.get(env.REQUESTS.idFromName(realCode)), (_i, state) =>
+    const details = await runInDurableObject(requestStub(env, realCode), (_i, state) =>
       JSON.parse(state.storage.sql.exec<{ details: string }>("SELECT details FROM request").one().details),
     );
     const genuine = await signToken(env, "approval", { uc: realCode, ek: details.encryptionKey }, Date.now() + 600_000);

@@ -3,8 +3,9 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { describe, expect, it } from "vitest";
 import { signHandle } from "../../worker/handles";
 import { auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
+import { requestStub } from "../../worker/stubs";
 
-const requestObject = (userCode: string) => env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode)));
+const requestObject = (userCode: string) => requestStub(env, normalized(userCode));
 
 /** Moves a live request's expiry into the past, as time would, and drops the object from memory. */
 async function expireNow(userCode: string) {

@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { vaultStub } from "../../worker/stubs";
 import { bearer, call, newAgent } from "./support/api";
 
 describe("zero-knowledge vault", () => {
@@ -43,8 +44,9 @@ describe("zero-knowledge vault", () => {
 
   it("refuses the 1001st item with 409 vault_full, but still updates existing ones", async () => {
     const { apiKey, agentId } = await newAgent();
-    await runInDurableObject(env.VAULTS.get(env.VAULTS.idFromName(agentId)), (_i, state) => {
-      for (let i = 0; i < 1000; i++) state.storage.sql.exec("INSERT INTO items (vault_key, ciphertext, updated_at) VALUES (?, 'c', 0)", `item-${i}`);
+    expect((await call("PUT", "/v1/vault/item-0", { headers: bearer(apiKey), json: { ciphertext: "c" } })).status).toBe(200);
+    await runInDurableObject(vaultStub(env, agentId), (_i, state) => {
+      for (let i = 1; i < 1000; i++) state.storage.sql.exec("INSERT INTO items (vault_key, ciphertext, updated_at) VALUES (?, 'c', 0)", `item-${i}`);
     });
     const full = await call("PUT", "/v1/vault/one-more", { headers: bearer(apiKey), json: { ciphertext: "x" } });
     expect(full.status).toBe(409);

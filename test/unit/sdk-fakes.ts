@@ -59,7 +59,7 @@ export function fakeClock(start = Date.UTC(2026, 0, 1)) {
   };
 }
 
-/** An in-memory `/v1/vault` for one agent, as CONTRACT.md describes it. */
+/** An in-memory `/v1/vault` for one agent, as the real one answers (core/wire.ts). */
 export function fakeVaultServer() {
   const items = new Map<string, { ciphertext: string; updated_at: string }>();
   const handler: Handler = ({ method, path, body }) => {

@@ -21,6 +21,9 @@ describe("webhook signatures", () => {
     expect(await verifyWebhook("whsec_other", body, header, 1_700_000_000)).toBe(false);
     expect(await verifyWebhook(secret, body, header, 1_700_000_000 + 301)).toBe(false);
     expect(await verifyWebhook(secret, body, header.replace("t=1700000000", "t=1700000100"), 1_700_000_100)).toBe(false);
-    for (const junk of [null, "", "v1=abc", "t=x,v1=y"]) expect(await verifyWebhook(secret, body, junk, 1_700_000_000)).toBe(false);
+    const flipped = header.slice(0, -1) + (header.endsWith("0") ? "1" : "0");
+    expect(await verifyWebhook(secret, body, flipped, 1_700_000_000)).toBe(false);
+    expect(await verifyWebhook(secret, body, header.toUpperCase().replace("T=", "t=").replace("V1=", "v1="), 1_700_000_000)).toBe(false);
+    for (const junk of [null, "", "v1=abc", "t=x,v1=y", `t=1700000000,v1=${"g".repeat(64)}`]) expect(await verifyWebhook(secret, body, junk, 1_700_000_000)).toBe(false);
   });
 });

@@ -7,9 +7,10 @@ import { HttpError, badRequest, notFound } from "../errors";
 import { randomToken, sha256 } from "../hashing";
 import { isAccountId, isAgentId, newAccountId, newAgentId } from "../ids";
 import { json, noContent, readJson } from "../http";
-import { accountStub, requestStub } from "../stubs";
+import { accountStub, requestStub, vaultStub } from "../stubs";
 import { emailSchema, nameSchema } from "../schemas";
 import { isAllowedWebhookUrl } from "../webhook-url";
+import type { AccountBody, AgentCreatedBody } from "../../core/wire";
 
 const MAX_ADMIN_BODY = 8 * 1024;
 
@@ -36,7 +37,7 @@ export async function createAccount(request: IRequest, env: Env): Promise<Respon
   const body = await readJson(request, createAccountSchema, MAX_ADMIN_BODY);
   const accountId = newAccountId();
   const account = await accountStub(env, accountId).create({ accountId, name: body.name, operatorEmail: body.operator_email });
-  return json({ account_id: account.account_id, name: account.name, operator_email: account.operator_email }, 201);
+  return json({ account_id: account.account_id, name: account.name, operator_email: account.operator_email } satisfies AccountBody, 201);
 }
 
 export async function getAccount(request: IRequest, env: Env): Promise<Response> {
@@ -82,15 +83,16 @@ export async function createAgent(request: IRequest, env: Env): Promise<Response
       email: agent.email,
       account_id: accountId,
       ...(pingEndpoint ? { backchannel_client_notification_endpoint: pingEndpoint, backchannel_token_delivery_mode: "ping" } : {}),
-    },
+    } satisfies AgentCreatedBody,
     201,
   );
 }
 
 /**
- * The key stops working at once, and the agent's active requests end as denied. Idempotent: the
- * account keeps the codes still to be revoked until every revocation succeeded, so a failure here
- * answers 503 and the retry finishes the job (rather than a 500, then a 404 with requests left live).
+ * The key stops working at once, the agent's active requests end as denied, and its vault is
+ * erased. Idempotent: the account keeps what is still to be done (revocations, the vault's purge)
+ * until it succeeded, so a failure here answers 503 and the retry finishes the job (rather than a
+ * 500, then a 404 with requests left live).
  */
 export async function deleteAgent(request: IRequest, env: Env): Promise<Response> {
   await requireAdmin(request, env);
@@ -100,17 +102,17 @@ export async function deleteAgent(request: IRequest, env: Env): Promise<Response
   const account = accountStub(env, accountId);
   const result = await account.deleteAgent(agentId);
   if (result.reason === "not_found") throw notFound("No such agent.");
-  // The agent's vault is erased here too once the vault object can purge (issue 11.11).
-  const outcomes = await Promise.allSettled(result.activeUserCodes.map((userCode) => requestStub(env, userCode).revoke()));
+  const revocations = result.activeUserCodes.map((userCode) => requestStub(env, userCode).revoke());
+  const [purge, ...outcomes] = await Promise.allSettled([result.purgeVault ? vaultStub(env, agentId).purge() : Promise.resolve(), ...revocations]);
   const revoked = result.activeUserCodes.filter((_, i) => outcomes[i]!.status === "fulfilled");
-  await account.revocationsDone(agentId, revoked);
-  if (revoked.length < result.activeUserCodes.length) {
+  await account.revocationsDone(agentId, revoked, purge!.status === "fulfilled");
+  if (revoked.length < result.activeUserCodes.length || purge!.status === "rejected") {
     throw new HttpError(
       503,
       "server_error",
-      "The agent is deleted, but some of its requests could not be ended yet; repeat the DELETE.",
+      "The agent is deleted, but some of its requests or its vault could not be erased yet; repeat the DELETE.",
       { "Retry-After": "1" },
-      `revoke failed for ${result.activeUserCodes.length - revoked.length} request(s) of ${agentId}`,
+      `delete of ${agentId}: ${result.activeUserCodes.length - revoked.length} revocation(s) failed, vault purge ${purge!.status}`,
     );
   }
   return noContent();

@@ -14,6 +14,7 @@ import { rateLimitSubject } from "../ip";
 import { encryptToKey } from "../request-keys";
 import { accountStub, requestStub } from "../stubs";
 import { signToken, stringClaim, verifyToken } from "../tokens";
+import type { ApprovalRequestBody, DecideAnswerBody } from "../../core/wire";
 
 const MAX_LOOKUP_BODY = 4 * 1024;
 /** A 16 KiB value JSON-escaped at worst, or a 32 KiB JWE, with room to spare. */
@@ -137,7 +138,7 @@ function requestJson(view: RequestView, viaLink: boolean, account: { name: strin
     ...(view.publicKey ? { public_key: view.publicKey } : {}),
     encryption_key: view.encryptionKey,
     user_code: viaLink || view.protocol === "ciba" ? null : formatUserCode(view.userCode),
-  };
+  } satisfies ApprovalRequestBody;
 }
 
 /**
@@ -184,6 +185,6 @@ export async function decide(request: IRequest, env: Env): Promise<Response> {
   const decision = { sessionHash, decision: body.decision, payload, actor: actorOf(request), requestId };
   const result = await requestStub(env, userCode).decide(decision);
   if (result.reason === "invalid_token") throw invalidToken;
-  return json({ status: result.reason });
+  return json({ status: result.reason } satisfies DecideAnswerBody);
 }
 

@@ -11,6 +11,7 @@ import { json, readForm } from "../http";
 import { issueRequest } from "../issue-request";
 import { notifyOperator } from "../notify/notify-operator";
 import { MAX_FORM_BODY, credentialParameters } from "./oauth";
+import type { BackchannelAuthenticationBody } from "../../core/wire";
 
 /** Short and plain, so it reads the same in an email, a chat message and the page (CIBA Core §7.1). */
 const BINDING_MESSAGE = /^[\p{L}\p{N} .,:;!?@#%&*()'+=_/-]{1,64}$/u;
@@ -61,5 +62,5 @@ export async function backchannelAuthorize(request: IRequest, env: Env, ctx: Exe
     ping: pingEndpoint && token ? { endpoint: pingEndpoint, token } : null,
   });
   ctx.waitUntil(notifyOperator(env, baseUrl(request, env), issued));
-  return json({ auth_req_id: issued.handle, expires_in: Math.round((issued.expiresAt - Date.now()) / 1000), interval: issued.interval });
+  return json({ auth_req_id: issued.handle, expires_in: Math.round((issued.expiresAt - Date.now()) / 1000), interval: issued.interval } satisfies BackchannelAuthenticationBody);
 }

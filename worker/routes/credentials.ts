@@ -10,6 +10,7 @@ import { notifyOperator } from "../notify/notify-operator";
 import { pollRequest } from "../poll-request";
 import { isUsablePublicKey } from "../request-keys";
 import { credentialRequestSchema } from "../schemas";
+import type { PollSuccessBody } from "../../core/wire";
 
 const MAX_REQUEST_BODY = 8 * 1024;
 
@@ -48,7 +49,7 @@ export async function pollCredential(request: Request, env: Env): Promise<Respon
   const { delivered } = answer;
   return json(
     "credentialJwe" in delivered
-      ? { vault_key: delivered.vaultKey, description: delivered.description, credential_jwe: delivered.credentialJwe }
-      : { vault_key: delivered.vaultKey, description: delivered.description, credential_value: delivered.credentialValue },
+      ? ({ vault_key: delivered.vaultKey, description: delivered.description, credential_jwe: delivered.credentialJwe } satisfies PollSuccessBody)
+      : ({ vault_key: delivered.vaultKey, description: delivered.description, credential_value: delivered.credentialValue } satisfies PollSuccessBody),
   );
 }

@@ -14,6 +14,7 @@ import { notifyOperator } from "../notify/notify-operator";
 import { pollRequest } from "../poll-request";
 import { isUsablePublicKey } from "../request-keys";
 import { descriptionSchema, publicJwkSchema, vaultKeySchema } from "../schemas";
+import type { TokenBody } from "../../core/wire";
 
 export const MAX_FORM_BODY = 8 * 1024;
 export const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
@@ -107,5 +108,5 @@ export async function token(request: Request, env: Env): Promise<Response> {
     token_type: "Bearer",
     issued_token_type: CREDENTIAL_TOKEN_TYPE,
     vault_key: delivered.vaultKey,
-  });
+  } satisfies TokenBody);
 }

@@ -1,7 +1,12 @@
-/** The zero-knowledge vault (CONTRACT.md): each agent sees only its own ciphertext. */
+/**
+ * The zero-knowledge vault (README, "For agent developers: the SDK and CLI"): each agent sees only
+ * its own ciphertext. The vault object speaks in domain values; the wire JSON is built here.
+ */
 import type { IRequest } from "itty-router";
 import { z } from "zod";
 import { MAX_VAULT_CIPHERTEXT_BYTES } from "../../core/limits";
+import type { VaultItemBody, VaultListBody, VaultStoredBody } from "../../core/wire";
+import type { VaultEntry } from "../../durable-objects/vault-do";
 import { agentFromBearer, requireAgent } from "../auth";
 import { HttpError, badRequest, notFound } from "../errors";
 import { json, noContent, parseWith, readJson } from "../http";
@@ -31,24 +36,37 @@ function vaultKeyParam(request: IRequest): string {
   return parseWith(vaultKeySchema, raw);
 }
 
+const entryJson = (entry: VaultEntry) =>
+  ({ vault_key: entry.vaultKey, updated_at: new Date(entry.updatedAt).toISOString() }) satisfies VaultStoredBody;
+
 export async function putItem(request: IRequest, env: Env): Promise<Response> {
   const vaultKey = vaultKeyParam(request);
   const vault = await agentVault(request, env);
   const { ciphertext } = await readJson(request, putSchema, MAX_VAULT_CIPHERTEXT_BYTES + 1024);
   const result = await vault.put(vaultKey, ciphertext);
-  if (result.reason === "vault_full") throw new HttpError(409, "vault_full", "This agent's vault holds the most items it may; delete some first.");
-  return json({ vault_key: result.vault_key, updated_at: result.updated_at });
+  switch (result.reason) {
+    case "vault_full":
+      throw new HttpError(409, "vault_full", "This agent's vault holds the most items it may; delete some first.");
+    case "stored":
+      return json(entryJson(result.item));
+  }
 }
 
 export async function getItem(request: IRequest, env: Env): Promise<Response> {
   const vaultKey = vaultKeyParam(request);
-  const item = await (await agentVault(request, env)).get(vaultKey);
-  if (!item) throw notFound("No vault item has that key.");
-  return json(item);
+  const result = await (await agentVault(request, env)).get(vaultKey);
+  switch (result.reason) {
+    case "not_found":
+      throw notFound("No vault item has that key.");
+    case "found":
+      const { vault_key, updated_at } = entryJson(result.item);
+      return json({ vault_key, ciphertext: result.item.ciphertext, updated_at } satisfies VaultItemBody);
+  }
 }
 
 export async function listItems(request: IRequest, env: Env): Promise<Response> {
-  return json({ items: await (await agentVault(request, env)).list() });
+  const items = await (await agentVault(request, env)).list();
+  return json({ items: items.map(entryJson) } satisfies VaultListBody);
 }
 
 export async function deleteItem(request: IRequest, env: Env): Promise<Response> {

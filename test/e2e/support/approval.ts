@@ -1,37 +1,12 @@
-// The operator's side of a request through the page's JSON calls (CONTRACT.md, "Operator approval"),
+// The operator's side of a request through the page's JSON calls (README, "A handoff in five requests"),
 // and the agent's plain endpoints, for tests that do not drive a browser.
-import type { JWK } from "jose";
-import { api, cookieFrom, type ApiResponse } from "./api";
+import type { DeviceAuthorizationBody } from "../../../core/wire";
+import { api } from "./api";
 
-export const APPROVAL_COOKIE = "__Host-kf_approval";
+// The operator's calls moved to ./api (shared with bench/); their old home keeps the names.
+export { APPROVAL_COOKIE, decide, lookup, operatorDecides, type LookedUpRequest, type Lookup } from "./api";
 
-export interface LookedUpRequest {
-  agent: { id: string; name: string; email: string | null };
-  account_id: string;
-  description: string;
-  vault_key: string;
-  expires_at: string | number;
-  user_code?: string | null;
-  encryption_key: JWK;
-  public_key?: JWK;
-  binding_message?: string;
-}
-
-export interface Lookup {
-  res: ApiResponse<{ approval_token: string; request: LookedUpRequest }>;
-  /** The `__Host-kf_approval=…` pair the look-up set (send it back on decide), if any. */
-  cookie: string | undefined;
-}
-
-export interface DeviceAuthorization {
-  device_code: string;
-  user_code: string;
-  verification_uri: string;
-  verification_uri_complete: string;
-  expires_in: number;
-  interval: number;
-  message: string;
-}
+export type DeviceAuthorization = DeviceAuthorizationBody;
 
 /** `POST /v1/credentials/request` as the agent. */
 export function requestCredential(server: { url: string }, apiKey: string, body: Record<string, unknown>) {
@@ -43,34 +18,6 @@ export function pollCredential(server: { url: string }, deviceCode: string) {
   return api<{ error?: string; credential_value?: string; credential_jwe?: string; vault_key?: string; description?: string }>(
     server, "POST", "/v1/credentials/poll", { device_code: deviceCode },
   );
-}
-
-export async function lookup(
-  server: { url: string },
-  body: { user_code: string; email: string } | { link_token: string },
-  cookie?: string,
-): Promise<Lookup> {
-  const res = await api<{ approval_token: string; request: LookedUpRequest }>(
-    server, "POST", "/v1/approvals/lookup", body, cookie ? { cookie } : {},
-  );
-  return { res, cookie: cookieFrom(res, APPROVAL_COOKIE) ?? cookie };
-}
-
-export function decide(server: { url: string }, cookie: string | undefined, body: Record<string, unknown>) {
-  return api<{ status?: string; error?: string }>(server, "POST", "/v1/approvals/decide", body, cookie ? { cookie } : {});
-}
-
-/** Looks the code up as the operator and decides; throws with the server's answer if either step fails. */
-export async function operatorDecides(
-  server: { url: string },
-  userCode: string,
-  email: string,
-  decision: { decision: "deny" } | { decision: "approve"; credential_value: string } | { decision: "approve"; credential_jwe: string },
-): Promise<void> {
-  const found = await lookup(server, { user_code: userCode, email });
-  if (found.res.status !== 200) throw new Error(`lookup: expected 200, got ${found.res.status} ${found.res.text}`);
-  const decided = await decide(server, found.cookie, { approval_token: found.res.json.approval_token, ...decision });
-  if (decided.status !== 200) throw new Error(`decide: expected 200, got ${decided.status} ${decided.text}`);
 }
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { api } from "./api";
 
-export { api, cookieFrom, type ApiResponse } from "./api";
+export { api, cookieFrom, createAccountAndAgent, type AccountAndAgent, type ApiResponse } from "./api";
 export { browserAvailable, launchBrowser } from "./chromium";
 
 export interface DevServer {
@@ -176,25 +176,4 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
       await launch();
     },
   };
-}
-
-/** Creates an account and one agent through the admin API; the agent's OAuth client is agentId/apiKey. */
-export async function createAccountAndAgent(
-  server: DevServer,
-  opts: { operatorEmail?: string; agentName?: string; agentEmail?: string } = {},
-): Promise<{ accountId: string; agentId: string; apiKey: string; operatorEmail: string }> {
-  const operatorEmail = opts.operatorEmail ?? `operator-${randomBytes(4).toString("hex")}@example.com`;
-  const admin = { authorization: `Bearer ${server.adminToken}` };
-  const account = await api<{ account_id: string }>(server, "POST", "/v1/admin/accounts", { name: "E2E account", operator_email: operatorEmail }, admin);
-  if (account.status !== 201 || typeof account.json.account_id !== "string") {
-    throw new Error(`POST /v1/admin/accounts: expected 201, got ${account.status} ${account.text}`);
-  }
-  const agentBody: Record<string, string> = { name: opts.agentName ?? "e2e-agent" };
-  if (opts.agentEmail !== undefined) agentBody.email = opts.agentEmail;
-  const path = `/v1/admin/accounts/${account.json.account_id}/agents`;
-  const agent = await api<{ agent_id: string; api_key: string }>(server, "POST", path, agentBody, admin);
-  if (agent.status !== 201 || typeof agent.json.agent_id !== "string" || typeof agent.json.api_key !== "string") {
-    throw new Error(`POST ${path}: expected 201, got ${agent.status} ${agent.text}`);
-  }
-  return { accountId: account.json.account_id, agentId: agent.json.agent_id, apiKey: agent.json.api_key, operatorEmail };
 }

@@ -102,12 +102,12 @@ export interface SentEmail {
 }
 
 /** Every `Email: <path>` that `wrangler dev` logged for the send_email binding, oldest first. */
-export function emailPaths(logs: string): string[] {
+function emailPaths(logs: string): string[] {
   return [...new Set([...logs.matchAll(/Email: (\S+\.eml)\b/g)].map((m) => m[1]!))];
 }
 
 /** Parses a single-part message (headers, then a base64 or plain text/plain body). */
-export function parseEml(raw: string): Omit<SentEmail, "path"> {
+function parseEml(raw: string): Omit<SentEmail, "path"> {
   const split = raw.search(/\r?\n\r?\n/);
   const head = split === -1 ? raw : raw.slice(0, split);
   const body = split === -1 ? "" : raw.slice(split).replace(/^\r?\n\r?\n/, "");

@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { expect } from "vitest";
 import { VAULT_KEY_PATTERN } from "../../../core/limits";
 import { normalized, type ApiResponse } from "./api";
+import { requestStub } from "../../../worker/stubs";
 
 /** Bounded runs: every property together stays well under a minute inside workerd. */
 export const RUNS = { numRuns: 200, interruptAfterTimeLimit: 15_000 } as const;
@@ -125,7 +126,7 @@ export function expectCleanRefusal(answer: ApiResponse<any>, allowed?: number[])
 
 /** A live request's stored state, straight from its Durable Object. */
 export async function requestRow(userCode: string) {
-  const stub = env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode)));
+  const stub = requestStub(env, normalized(userCode));
   return runInDurableObject(stub, (_instance, state) =>
     state.storage.sql
       .exec<{ status: string; failed_attempts: number; claim_hash: string | null; interval: number; payload: string | null }>(

@@ -1,0 +1,127 @@
+/**
+ * The JSON bodies of the public API (README, "A handoff in five requests" and "Contract notes"),
+ * as types: the worker checks what it builds against them with `satisfies`; the approval page,
+ * the SDK and the tests read answers as them.
+ * Field names are the wire's (snake_case); domain values inside the worker are camelCase.
+ */
+import type { JWK } from "jose";
+
+/** RFC 6749 §5.2: every error answer. */
+export interface ErrorBody {
+  error: string;
+  error_description: string;
+}
+
+// ---- Admin API ---------------------------------------------------------------------------------
+
+export interface AccountBody {
+  account_id: string;
+  name: string;
+  operator_email: string;
+}
+
+export interface AgentCreatedBody {
+  agent_id: string;
+  /** Shown once; stored only as a hash. */
+  api_key: string;
+  name: string;
+  email: string | null;
+  account_id: string;
+  backchannel_client_notification_endpoint?: string;
+  backchannel_token_delivery_mode?: "ping";
+}
+
+// ---- Agent API and OAuth -----------------------------------------------------------------------
+
+/** RFC 8628 §3.2, from `/v1/credentials/request` and `/oauth/device_authorization`. */
+export interface DeviceAuthorizationBody {
+  device_code: string;
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete: string;
+  expires_in: number;
+  interval: number;
+  message: string;
+}
+
+/** `hint: "push"`: nothing for the operator to type. */
+export interface PushAuthorizationBody {
+  device_code: string;
+  expires_in: number;
+  interval: number;
+  message: string;
+}
+
+/** CIBA Core §7.3. */
+export interface BackchannelAuthenticationBody {
+  auth_req_id: string;
+  expires_in: number;
+  interval: number;
+}
+
+/** `POST /v1/credentials/poll` once approved: the value, or the JWE in end-to-end mode. */
+export type PollSuccessBody =
+  | { vault_key: string; description: string; credential_value: string }
+  | { vault_key: string; description: string; credential_jwe: string };
+
+/** `POST /oauth/token` once approved. */
+export interface TokenBody {
+  access_token: string;
+  token_type: "Bearer" | "DPoP";
+  issued_token_type: string;
+  vault_key: string;
+}
+
+// ---- Operator approval -------------------------------------------------------------------------
+
+export type LookupBody = { user_code: string; email: string } | { link_token: string };
+
+/** What the look-up tells the operator about a request. */
+export interface ApprovalRequestBody {
+  agent: { id: string; name: string; email: string | null };
+  account_id: string;
+  /** The account the request is for; `operator_email` is masked (`o•••@example.com`). */
+  account?: { id: string; name: string; operator_email: string };
+  description: string;
+  vault_key: string;
+  expires_at: string;
+  binding_message?: string;
+  /** Present only in end-to-end mode: the agent's own key. */
+  public_key?: JWK;
+  /** The key the browser encrypts the credential to (the agent's key in end-to-end mode). */
+  encryption_key: JWK;
+  /** The formatted user code, or null where the operator came by link or CIBA. */
+  user_code: string | null;
+}
+
+export interface LookupAnswerBody {
+  approval_token: string;
+  request: ApprovalRequestBody;
+}
+
+export type DecideBody = { approval_token: string } & (
+  | { decision: "deny" }
+  | { decision: "approve"; credential_value: string }
+  | { decision: "approve"; credential_jwe: string }
+);
+
+export interface DecideAnswerBody {
+  status: "approved" | "denied";
+}
+
+// ---- Vault -------------------------------------------------------------------------------------
+
+export interface VaultStoredBody {
+  vault_key: string;
+  updated_at: string;
+}
+
+export interface VaultItemBody {
+  vault_key: string;
+  ciphertext: string;
+  updated_at: string;
+}
+
+export interface VaultListBody {
+  items: VaultStoredBody[];
+}
