@@ -5,7 +5,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { MAX_ACTIVE_REQUESTS_PER_ACCOUNT, MAX_ISSUED_PER_AGENT_PER_MINUTE } from "../core/limits";
-import { AUDIT_LIMIT, AUDIT_NOISE_LIMIT, AUDIT_NOISE_WINDOW_MS, noiseKey } from "./audit-noise";
+import { readAudit, recordAudit } from "./audit-log";
 import type {
   AccountView,
   AuditEvent,
@@ -49,7 +49,7 @@ const SCHEMA = [
     detail TEXT
   )`,
   "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at)",
-  // Repeated refusals and failed attempts, counted in one row per key and window (./audit-noise.ts).
+  // Repeated refusals and failed attempts, counted in one row per key and window (./audit-log.ts).
   "CREATE TABLE IF NOT EXISTS audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
   "CREATE INDEX IF NOT EXISTS audit_noise_by_key ON audit_noise (noise_key, window_end)",
   // A deleted agent's requests still to be revoked (user_code '' stands for its vault's purge): a
@@ -257,66 +257,14 @@ export class AccountDO extends DurableObject<Env> {
 
   async audit(): Promise<AuditEvent[] | null> {
     if (!this.#account()) return null;
-    return this.ctx.storage.sql
-      .exec<{ at: number; type: string; request_id: string | null; agent_id: string | null; actor: string | null; detail: string | null }>(
-        "SELECT * FROM audit ORDER BY seq DESC LIMIT ?",
-        AUDIT_LIMIT + AUDIT_NOISE_LIMIT,
-      )
-      .toArray()
-      .map((row) => ({
-        at: new Date(row.at).toISOString(),
-        type: row.type as AuditEvent["type"],
-        ...(row.request_id ? { request_id: row.request_id } : {}),
-        ...(row.agent_id ? { agent_id: row.agent_id } : {}),
-        ...(row.actor ? { actor: row.actor } : {}),
-        ...(row.detail ? { detail: JSON.parse(row.detail) as Record<string, unknown> } : {}),
-      }));
+    return readAudit(this.ctx.storage.sql);
   }
 
-  /**
-   * Appends an audit event. Noise (refusals, failed attempts: ./audit-noise.ts) is counted in one
-   * row per key and window and evicted only among itself, so no amount of it pushes a decision
-   * out of the log; every other event keeps the newest AUDIT_LIMIT.
-   */
+
+  /** Appends an audit event (./audit-log.ts: noise is counted apart and never evicts a decision). */
   #record(event: Omit<AuditEventInput, "release">, now = Date.now()): void {
     this.#ensureSchema();
-    const sql = this.ctx.storage.sql;
-    const key = noiseKey(event);
-    if (key !== null) {
-      const open = sql.exec<{ seq: number; detail: string | null }>(
-        "SELECT audit.seq, audit.detail FROM audit_noise JOIN audit ON audit.seq = audit_noise.seq WHERE noise_key = ? AND window_end > ? ORDER BY audit.seq DESC LIMIT 1",
-        key,
-        now,
-      ).toArray()[0];
-      if (open) {
-        const previous = open.detail ? (JSON.parse(open.detail) as Record<string, unknown>) : {};
-        const count = (typeof previous.count === "number" ? previous.count : 1) + 1;
-        sql.exec("UPDATE audit SET detail = ? WHERE seq = ?", JSON.stringify({ ...event.detail, count, last_at: new Date(now).toISOString() }), open.seq);
-        return;
-      }
-    }
-    sql.exec(
-      "INSERT INTO audit (at, type, request_id, agent_id, actor, detail) VALUES (?, ?, ?, ?, ?, ?)",
-      now,
-      event.type,
-      event.requestId ?? null,
-      event.agentId ?? null,
-      event.actor ?? null,
-      event.detail ? JSON.stringify(event.detail) : null,
-    );
-    if (key !== null) {
-      sql.exec("INSERT INTO audit_noise (seq, noise_key, window_end) VALUES (last_insert_rowid(), ?, ?)", key, now + AUDIT_NOISE_WINDOW_MS);
-      const cutoff = sql.exec<{ seq: number }>("SELECT seq FROM audit_noise ORDER BY seq DESC LIMIT 1 OFFSET ?", AUDIT_NOISE_LIMIT).toArray()[0];
-      if (cutoff) {
-        sql.exec("DELETE FROM audit WHERE seq IN (SELECT seq FROM audit_noise WHERE seq <= ?)", cutoff.seq);
-        sql.exec("DELETE FROM audit_noise WHERE seq <= ?", cutoff.seq);
-      }
-      return;
-    }
-    const cutoff = sql
-      .exec<{ seq: number }>("SELECT seq FROM audit WHERE seq NOT IN (SELECT seq FROM audit_noise) ORDER BY seq DESC LIMIT 1 OFFSET ?", AUDIT_LIMIT)
-      .toArray()[0];
-    if (cutoff) sql.exec("DELETE FROM audit WHERE seq <= ? AND seq NOT IN (SELECT seq FROM audit_noise)", cutoff.seq);
+    recordAudit(this.ctx.storage.sql, event, now);
   }
 
   #account(): AccountRow | undefined {
