@@ -3,6 +3,7 @@
 interface __BaseEnv_Env {
 	EMAIL: SendEmail;
 	LOOKUP_LIMITER: RateLimit;
+	LOOKUP_GLOBAL_LIMITER: RateLimit;
 	ASSETS: Fetcher;
 	REQUEST_TTL_SECONDS: string;
 	POLL_INTERVAL_SECONDS: string;

@@ -4,7 +4,8 @@
  * (durable-objects/README.md documents the tables).
  */
 import { DurableObject } from "cloudflare:workers";
-import { MAX_ACTIVE_REQUESTS_PER_ACCOUNT } from "../core/limits";
+import { MAX_ACTIVE_REQUESTS_PER_ACCOUNT, MAX_ISSUED_PER_AGENT_PER_MINUTE } from "../core/limits";
+import { readAudit, recordAudit } from "./audit-log";
 import type {
   AccountView,
   AuditEvent,
@@ -51,10 +52,13 @@ const SCHEMA = [
   )`,
   "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at)",
   ...NOTIFY_SCHEMA,
+  // Repeated refusals and failed attempts, counted in one row per key and window (./audit-log.ts).
+  "CREATE TABLE IF NOT EXISTS audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
+  "CREATE INDEX IF NOT EXISTS audit_noise_by_key ON audit_noise (noise_key, window_end)",
+  // A deleted agent's requests still to be revoked (user_code '' stands for its vault's purge): a
+  // delete that failed half-way is finished by its retry.
+  "CREATE TABLE IF NOT EXISTS pending_revocations (agent_id TEXT NOT NULL, user_code TEXT NOT NULL, PRIMARY KEY (agent_id, user_code))",
 ];
-
-/** The audit log keeps this many events, newest first; older ones are dropped. */
-const AUDIT_LIMIT = 1000;
 
 type AccountRow = {
   account_id: string;
@@ -69,15 +73,27 @@ type AgentRow = { agent_id: string; name: string; email: string | null; key_hash
 export class AccountDO extends DurableObject<Env> {
   /** The outbox and its alarm (durable-objects/notify/notifier.ts). */
   readonly #notifier = new Notifier(this.ctx, this.env, { account: () => this.#account(), audit: (event, now) => this.#record(event, now) });
+  /**
+   * Whether the tables exist. The constructor only reads: an object reached for an account that
+   * does not exist (a mistyped ID in the admin API) writes nothing and leaves no storage behind.
+   * The schema is made on the first write, as cloudflare/agents does.
+   */
+  #schemaReady: boolean;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.blockConcurrencyWhile(async () => {
-      for (const statement of SCHEMA) ctx.storage.sql.exec(statement);
-    });
+    this.#schemaReady = ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'account'").toArray().length > 0;
+  }
+
+  /** Idempotent (`IF NOT EXISTS`): also adds tables that a later version introduced. */
+  #ensureSchema(): void {
+    if (this.#schemaReady) return;
+    for (const statement of SCHEMA) this.ctx.storage.sql.exec(statement);
+    this.#schemaReady = true;
   }
 
   async create(input: { accountId: string; name: string; operatorEmail: string }): Promise<AccountView> {
+    this.#ensureSchema();
     const now = Date.now();
     this.ctx.storage.sql.exec(
       "INSERT INTO account (id, account_id, name, operator_email, created_at) VALUES (1, ?, ?, ?, ?)",
@@ -136,22 +152,48 @@ export class AccountDO extends DurableObject<Env> {
     return { id: input.agentId, name: input.name, email: input.email };
   }
 
-  /** Deletes the agent at once; returns the user codes of its active requests so they can be ended too. */
-  async deleteAgent(agentId: string): Promise<{ reason: "deleted"; activeUserCodes: string[] } | { reason: "not_found" }> {
+  /**
+   * Deletes the agent at once and returns the user codes of its requests still to be revoked. The
+   * codes stay listed until `revocationsDone`, so a delete whose revocations failed is finished by
+   * its retry instead of answering "no such agent" with requests left live.
+   */
+  async deleteAgent(agentId: string): Promise<{ reason: "deleted"; activeUserCodes: string[]; purgeVault: boolean } | { reason: "not_found" }> {
+    if (!this.#schemaReady) return { reason: "not_found" };
     const sql = this.ctx.storage.sql;
     const found = sql.exec("SELECT 1 FROM agents WHERE agent_id = ?", agentId).toArray().length > 0;
-    if (!found) return { reason: "not_found" };
-    const activeUserCodes = this.ctx.storage.transactionSync(() => {
-      const codes = sql
-        .exec<{ user_code: string }>("SELECT user_code FROM active_requests WHERE agent_id = ?", agentId)
-        .toArray()
-        .map((row) => row.user_code);
-      sql.exec("DELETE FROM agents WHERE agent_id = ?", agentId);
-      sql.exec("DELETE FROM active_requests WHERE agent_id = ?", agentId);
-      return codes;
-    });
-    this.#record({ type: "agent_deleted", agentId, actor: "admin" });
-    return { reason: "deleted", activeUserCodes };
+    if (found) {
+      this.ctx.storage.transactionSync(() => {
+        sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) SELECT agent_id, user_code FROM active_requests WHERE agent_id = ?", agentId);
+        sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) VALUES (?, '')", agentId);
+        sql.exec("DELETE FROM agents WHERE agent_id = ?", agentId);
+        sql.exec("DELETE FROM active_requests WHERE agent_id = ?", agentId);
+        this.#record({ type: "agent_deleted", agentId, actor: "admin" });
+      });
+    }
+    const pending = sql
+      .exec<{ user_code: string }>("SELECT user_code FROM pending_revocations WHERE agent_id = ?", agentId)
+      .toArray()
+      .map((row) => row.user_code);
+    if (!found && pending.length === 0) return { reason: "not_found" };
+    return { reason: "deleted", activeUserCodes: pending.filter((code) => code !== ""), purgeVault: pending.includes("") };
+  }
+
+  /** The worker revoked these requests of a deleted agent (and purged its vault). */
+  async revocationsDone(agentId: string, userCodes: string[], vaultPurged: boolean): Promise<void> {
+    if (!this.#schemaReady) return;
+    for (const userCode of vaultPurged ? [...userCodes, ""] : userCodes) {
+      this.ctx.storage.sql.exec("DELETE FROM pending_revocations WHERE agent_id = ? AND user_code = ?", agentId, userCode);
+    }
+  }
+
+  /**
+   * Issuance re-checks its slot once the request object exists: a delete of the agent in between
+   * took the slot (and may have revoked the object before it was created), so the request must end.
+   */
+  async confirmRequest(requestId: string): Promise<{ reason: "ok" } | { reason: "revoked" }> {
+    if (!this.#schemaReady) return { reason: "revoked" };
+    const held = this.ctx.storage.sql.exec("SELECT 1 FROM active_requests WHERE request_id = ?", requestId).toArray().length > 0;
+    return held ? { reason: "ok" } : { reason: "revoked" };
   }
 
   async authenticate(agentId: string, keyHash: string): Promise<AuthenticateResult> {
@@ -181,10 +223,18 @@ export class AccountDO extends DurableObject<Env> {
     const now = Date.now();
     const sql = this.ctx.storage.sql;
     sql.exec("DELETE FROM active_requests WHERE expires_at <= ?", now);
+    // The minute's `requested` events are the issuance count: no row written for the limit itself.
+    const issued = sql
+      .exec<{ at: number }>("SELECT at FROM audit WHERE at > ? AND type = 'requested' AND agent_id = ? ORDER BY at", now - 60_000, agent.id)
+      .toArray();
+    if (issued.length >= MAX_ISSUED_PER_AGENT_PER_MINUTE) {
+      this.#record({ type: "request_refused", agentId: agent.id, detail: { reason: "rate_limited" } }, now);
+      return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((issued[0]!.at + 60_000 - now) / 1000)), cause: "rate_limited" };
+    }
     const active = sql.exec<{ expires_at: number }>("SELECT expires_at FROM active_requests ORDER BY expires_at").toArray();
     if (active.length >= MAX_ACTIVE_REQUESTS_PER_ACCOUNT) {
       this.#record({ type: "request_refused", agentId: agent.id, detail: { reason: "too_many_requests" } }, now);
-      return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((active[0]!.expires_at - now) / 1000)) };
+      return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((active[0]!.expires_at - now) / 1000)), cause: "active_requests" };
     }
     sql.exec(
       "INSERT INTO active_requests (request_id, user_code, agent_id, expires_at) VALUES (?, ?, ?, ?)",
@@ -193,6 +243,7 @@ export class AccountDO extends DurableObject<Env> {
       agent.id,
       input.expiresAt,
     );
+
     this.#record({ type: "requested", requestId: input.requestId, agentId: agent.id, detail: input.detail }, now);
     const webhook = account.webhook_url && account.webhook_secret ? { url: account.webhook_url, secret: account.webhook_secret } : null;
     return { reason: "ok", agent, operatorEmail: account.operator_email, webhook, pingEndpoint: row.ping_endpoint };
@@ -200,11 +251,13 @@ export class AccountDO extends DurableObject<Env> {
 
   /** Frees a slot without an audit event: issuance drew a user code that was taken, or failed. */
   async releaseRequest(requestId: string): Promise<void> {
+    if (!this.#schemaReady) return;
     this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", requestId);
   }
 
   /** The audit event and the notifications it causes (outbox rows) are written in one transaction. */
   async recordRequestEvent(event: AuditEventInput): Promise<void> {
+    this.#ensureSchema();
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
       if (event.release && event.requestId) this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", event.requestId);
@@ -216,52 +269,36 @@ export class AccountDO extends DurableObject<Env> {
 
   /** A new request's notice (`credential.requested` and the email), once the worker has signed its link. */
   async notifyRequested(notice: RequestedNotice): Promise<void> {
+    this.#ensureSchema();
     this.ctx.storage.transactionSync(() => this.#notifier.enqueueRequested(notice, Date.now()));
     await this.#notifier.schedule();
   }
 
   /** Works the outbox: each due notification is attempted once, then acknowledged, retried or audited. */
   override async alarm(): Promise<void> {
+    this.#ensureSchema();
     await this.#notifier.deliverDue();
   }
 
   async audit(): Promise<AuditEvent[] | null> {
     if (!this.#account()) return null;
-    return this.ctx.storage.sql
-      .exec<{ at: number; type: string; request_id: string | null; agent_id: string | null; actor: string | null; detail: string | null }>(
-        "SELECT * FROM audit ORDER BY seq DESC LIMIT ?",
-        AUDIT_LIMIT,
-      )
-      .toArray()
-      .map((row) => ({
-        at: new Date(row.at).toISOString(),
-        type: row.type as AuditEvent["type"],
-        ...(row.request_id ? { request_id: row.request_id } : {}),
-        ...(row.agent_id ? { agent_id: row.agent_id } : {}),
-        ...(row.actor ? { actor: row.actor } : {}),
-        ...(row.detail ? { detail: JSON.parse(row.detail) as Record<string, unknown> } : {}),
-      }));
+    return readAudit(this.ctx.storage.sql);
   }
 
+
+  /** Appends an audit event (./audit-log.ts: noise is counted apart and never evicts a decision). */
   #record(event: Omit<AuditEventInput, "release">, now = Date.now()): void {
-    const sql = this.ctx.storage.sql;
-    sql.exec(
-      "INSERT INTO audit (at, type, request_id, agent_id, actor, detail) VALUES (?, ?, ?, ?, ?, ?)",
-      now,
-      event.type,
-      event.requestId ?? null,
-      event.agentId ?? null,
-      event.actor ?? null,
-      event.detail ? JSON.stringify(event.detail) : null,
-    );
-    sql.exec("DELETE FROM audit WHERE seq <= (SELECT MAX(seq) FROM audit) - ?", AUDIT_LIMIT);
+    this.#ensureSchema();
+    recordAudit(this.ctx.storage.sql, event, now);
   }
 
   #account(): AccountRow | undefined {
+    if (!this.#schemaReady) return undefined;
     return this.ctx.storage.sql.exec<AccountRow>("SELECT * FROM account").toArray()[0];
   }
 
   #agentRow(agentId: string, keyHash: string): AgentRow | null {
+    if (!this.#schemaReady) return null;
     const row = this.ctx.storage.sql.exec<AgentRow>("SELECT * FROM agents WHERE agent_id = ?", agentId).toArray()[0];
     return row && row.key_hash === keyHash ? row : null;
   }

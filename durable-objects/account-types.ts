@@ -72,7 +72,8 @@ export type OpenRequestResult =
       pingEndpoint: string | null;
     }
   | { reason: "invalid_client" }
-  | { reason: "too_many_requests"; retryAfterSeconds: number };
+  /** `cause`: the account's active requests are at their cap, or the agent asked too often this minute. */
+  | { reason: "too_many_requests"; retryAfterSeconds: number; cause: "active_requests" | "rate_limited" };
 
 export type AuthenticateResult =
   | { reason: "ok"; agent: AgentIdentity; operatorEmail: string; pingEndpoint: string | null }

@@ -1,10 +1,11 @@
+import type { Actor } from "../durable-objects/request-types";
 import type { z } from "zod";
-import { HttpError, NO_STORE, badRequest } from "./errors";
+import { HttpError, JSON_HEADERS, NO_STORE, badRequest } from "./errors";
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
     status,
-    headers: { "Content-Type": "application/json; charset=utf-8", ...NO_STORE, ...headers },
+    headers: { ...JSON_HEADERS, ...headers },
   });
 }
 
@@ -115,6 +116,12 @@ export async function readForm(request: Request, maxBytes: number): Promise<Reco
   return form;
 }
 
-export function clientIp(request: Request): string {
-  return request.headers.get("CF-Connecting-IP") ?? "unknown";
+/** The caller's address as Cloudflare saw it, or null when the header is absent (never at Cloudflare's edge). */
+export function clientIp(request: Request): string | null {
+  return request.headers.get("CF-Connecting-IP");
+}
+
+/** Who made a request, as the audit log records it. */
+export function actorOf(request: Request): Actor {
+  return { ip: clientIp(request) ?? "unknown", userAgent: request.headers.get("User-Agent") ?? "" };
 }

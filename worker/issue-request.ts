@@ -3,11 +3,12 @@
  * and `/oauth/bc-authorize` (CIBA Core §7): one state machine whatever the protocol.
  */
 import type { JWK } from "jose";
+import { MIN_REQUESTED_EXPIRY_SECONDS } from "../core/limits";
 import { generateUserCode } from "../core/user-code";
 import type { AgentIdentity, RequestDetails } from "../durable-objects/request-types";
 import type { AgentCredentials } from "./auth";
 import { pollIntervalSeconds, requestTtlSeconds } from "./config";
-import { HttpError } from "./errors";
+import { HttpError, invalidClient } from "./errors";
 import { signHandle, type HandleKind } from "./handles";
 import { newRequestId } from "./ids";
 import { createRequestKeyPair } from "./request-keys";
@@ -52,7 +53,11 @@ const MAX_CODE_DRAWS = 4;
 
 export async function issueRequest(env: Env, credentials: AgentCredentials, input: IssueInput): Promise<IssuedRequest> {
   const now = Date.now();
-  const ttlSeconds = Math.min(requestTtlSeconds(env), input.requestedExpirySeconds ?? Number.POSITIVE_INFINITY);
+  const configured = requestTtlSeconds(env);
+  // A requested expiry is raised to a floor, so a stream of 1-second requests cannot churn the
+  // account's slots (and the operator's inbox); the configured lifetime stays the ceiling.
+  const requested = input.requestedExpirySeconds ?? configured;
+  const ttlSeconds = Math.min(configured, Math.max(requested, MIN_REQUESTED_EXPIRY_SECONDS));
   const expiresAt = now + ttlSeconds * 1000;
   const interval = pollIntervalSeconds(env);
   const secret = crypto.getRandomValues(new Uint8Array(32));
@@ -73,11 +78,16 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
     });
     switch (opened.reason) {
       case "invalid_client":
-        throw new HttpError(401, "invalid_client", "Client authentication failed.", { "WWW-Authenticate": 'Bearer realm="keyferry"' });
+        throw invalidClient(credentials.basic, "account: unknown agent or key hash at issuance");
       case "too_many_requests":
-        throw new HttpError(429, "too_many_requests", "This account already has the most active requests it may have.", {
-          "Retry-After": String(opened.retryAfterSeconds),
-        });
+        throw new HttpError(
+          429,
+          "too_many_requests",
+          opened.cause === "rate_limited"
+            ? "This agent has opened the most requests it may in a minute; wait and ask again."
+            : "This account already has the most active requests it may have.",
+          { "Retry-After": String(opened.retryAfterSeconds) },
+        );
       case "ok":
         break;
     }
@@ -104,6 +114,12 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
     if (created.reason === "collision") {
       await account.releaseRequest(requestId);
       continue;
+    }
+    // The agent may have been deleted since its slot was taken: its revocation could not reach an
+    // object that did not exist yet, so this request ends here instead of escaping it.
+    if ((await account.confirmRequest(requestId)).reason === "revoked") {
+      await requestStub(env, userCode).revoke();
+      throw invalidClient(credentials.basic, "account: the agent was deleted while its request was being created");
     }
     return { handle, userCode, requestId, expiresAt, interval, agent: opened.agent, operatorEmail: opened.operatorEmail, pingEndpoint: opened.pingEndpoint, webhook: opened.webhook, details };
   }

@@ -5,7 +5,7 @@
  */
 import { base64url } from "jose";
 import type { Actor, PollProof, PollResult, RequestDetails } from "../durable-objects/request-types";
-import type { WireError } from "./errors";
+import { invalidClient, type WireError } from "./errors";
 import { verifyHandle, type HandleKind } from "./handles";
 import { openPayload } from "./request-keys";
 import { requestStub } from "./stubs";
@@ -25,7 +25,7 @@ export async function pollRequest(
   env: Env,
   kind: HandleKind,
   handle: string,
-  client: { agentId: string; keyHash: string; apiKey: string } | null,
+  client: { agentId: string; keyHash: string; apiKey: string; basic: boolean } | null,
   extra: { proof: PollProof | null; actor: Actor } | null = null,
 ): Promise<PollAnswer> {
   const verified = await verifyHandle(env, kind, handle);
@@ -38,7 +38,7 @@ export async function pollRequest(
     extra?.proof ?? null,
     extra?.actor ?? null,
   );
-  if (result.reason !== "delivered") return pollError(result);
+  if (result.reason !== "delivered") return pollError(result, client?.basic ?? false);
   // An auth_req_id's payload key is wrapped under the client's API key (worker/issue-request.ts).
   const wrapSecret = kind === "auth_req_id" && client ? new TextEncoder().encode(client.apiKey) : base64url.decode(verified.secret);
   return deliver(result.details, result.payload, wrapSecret);
@@ -58,11 +58,11 @@ async function deliver(details: RequestDetails, payload: string, secret: Uint8Ar
 }
 
 /** The one mapping from a poll's reason to the wire (STYLE.md §3). */
-function pollError(result: Exclude<PollResult, { reason: "delivered" }>): { error: WireError } {
-  return { error: pollWireError(result) };
+function pollError(result: Exclude<PollResult, { reason: "delivered" }>, basic = false): { error: WireError } {
+  return { error: pollWireError(result, basic) };
 }
 
-export function pollWireError(result: Exclude<PollResult, { reason: "delivered" }>): WireError {
+export function pollWireError(result: Exclude<PollResult, { reason: "delivered" }>, basic = false): WireError {
   switch (result.reason) {
     case "authorization_pending":
       return { status: 400, code: "authorization_pending", description: "The operator has not decided yet." };
@@ -75,7 +75,8 @@ export function pollWireError(result: Exclude<PollResult, { reason: "delivered" 
     case "invalid_grant":
       return { status: 400, code: "invalid_grant", description: "The code is unknown, malformed or already used." };
     case "invalid_client":
-      return { status: 401, code: "invalid_client", description: "Client authentication failed." };
+      // RFC 6749 §5.2: a 401 carries the challenge for the scheme the client used.
+      return invalidClient(basic, "request object: the key hash is not the requester's");
     case "invalid_dpop_proof":
       return { status: 400, code: "invalid_dpop_proof", description: "This request is bound to a DPoP key: poll with a fresh proof by that key (RFC 9449)." };
   }

@@ -52,27 +52,6 @@ router.all("*", () => {
   throw new HttpError(404, "not_found", "No such endpoint.");
 });
 
-/**
- * The polling endpoints, matched before the table: an agent calls one every few seconds for as long
- * as its request is pending, so they skip itty-router's per-request work (query object, the walk
- * over every route); its saving was within the bench's noise (bench/README.md), its cost is these
- * lines. Only an exact POST path is taken here; any other method or spelling goes through the table
- * and is answered as before.
- */
-const POLLING_ROUTES = new Map<string, (request: Request, env: Env) => Promise<Response>>([
-  ["/v1/credentials/poll", credentials.pollCredential],
-  ["/oauth/token", oauth.token],
-]);
-
 export function handleRequest(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-  const polling = request.method === "POST" ? POLLING_ROUTES.get(new URL(request.url).pathname) : undefined;
-  return polling ? answer(polling, request, env) : router.fetch(request, env, ctx);
-}
-
-async function answer(handler: (request: Request, env: Env) => Promise<Response>, request: Request, env: Env): Promise<Response> {
-  try {
-    return await handler(request, env);
-  } catch (error) {
-    return renderError(error);
-  }
+  return router.fetch(request, env, ctx);
 }

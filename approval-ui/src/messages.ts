@@ -11,7 +11,8 @@ export function lookupMessage(f: ApiError, viaLink: boolean): string {
     case "access_denied":
       return "The code and email do not match a request you can approve. Check both and try again. Attempts are limited: after 5 wrong tries the request is cancelled for good.";
     case "not_found":
-      return "No open request has this code. Check that you typed it as the agent printed it; the request may also have expired or already been decided.";
+      // The server answers an unknown code and a wrong email alike (README, "Contract notes").
+      return "No open request has this code with this email. Check both as the agent printed them and as your account has it; the request may also have expired or already been decided. Attempts are limited: after 5 wrong tries the request is cancelled for good.";
     case "already_claimed":
       return "This request was already opened in another browser. Finish it there. If that was not you, do not approve it anywhere and ask the agent to make a new request.";
     case "invalid_request":

@@ -16,11 +16,11 @@ async function encryptForRequest(value: string, encryptionKey: JWK): Promise<str
     .encrypt(await importJWK(encryptionKey, "ECDH-ES+A256KW"));
 }
 
-/** Looks the request up with its code and the operator email (keeping the kf_approval cookie), then decides. */
+/** Looks the request up with its code and the operator email (keeping the __Host-kf_approval cookie), then decides. */
 async function operator(server: DevServer, userCode: string, email: string, decision: "approve" | "deny", value?: string) {
   const found = await lookup(server, { user_code: userCode, email });
   expect(found.res.status, found.res.text).toBe(200);
-  expect(found.cookie).toMatch(/^kf_approval=/);
+  expect(found.cookie).toMatch(/^__Host-kf_approval=/);
   const request = found.res.json.request;
   const body: Record<string, unknown> = { approval_token: found.res.json.approval_token, decision };
   if (decision === "approve") body.credential_jwe = await encryptForRequest(value!, request.encryption_key);

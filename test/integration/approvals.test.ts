@@ -40,17 +40,22 @@ describe("operator look-up", () => {
   it("counts wrong emails and locks the code at the fifth: the agent sees access_denied", async () => {
     const { apiKey, operatorEmail, accountId } = await newAgent();
     const issued = await requestCredential(apiKey);
+    const unknown = await lookupAs("BBBB-BBBB", "attacker@example.com");
     for (let i = 1; i <= 5; i++) {
+      // A wrong email is answered exactly as an unknown code (README, "Contract notes").
       const wrong = await lookupAs(issued.body.user_code, "attacker@example.com");
-      expect(wrong.status).toBe(403);
-      expect(wrong.body.error).toBe("access_denied");
+      expect(wrong.status).toBe(404);
+      expect(wrong.body).toEqual(unknown.body);
     }
     const locked = await lookupAs(issued.body.user_code, operatorEmail);
     expect(locked.status).toBe(403);
     expect(locked.body.error).toBe("access_denied");
     expect((await poll(issued.body.device_code)).body.error).toBe("access_denied");
     const events = await auditUntil(accountId, (e) => e.some((x) => x.type === "locked"));
-    expect(events.filter((x) => x.type === "attempt_failed")).toHaveLength(4);
+    // The four failures before the lock are one event that counts them (README, "Contract notes").
+    const failed = events.filter((x) => x.type === "attempt_failed");
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.detail).toMatchObject({ count: 4, failed_attempts: 4 });
   });
 
   it("answers 404 not_found for unknown and malformed codes", async () => {

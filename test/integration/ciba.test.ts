@@ -1,6 +1,6 @@
 import { compactDecrypt, exportJWK, generateKeyPair } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { admin, call, newAgent, poll, requestCredential } from "./support/api";
+import { admin, call, encryptForRequest, newAgent, poll, requestCredential } from "./support/api";
 import { captureEmail, captureOutbound, decodeBody, until } from "./support/outbound";
 
 const CIBA_GRANT = "urn:openid:params:grant-type:ciba";
@@ -14,9 +14,13 @@ async function approveFromEmail(emails: Array<{ raw: string }>, value: string, i
   const link = decodeBody(email.raw).match(/approve#link=([\w.-]+)/)![1]!;
   const looked = await call("POST", "/v1/approvals/lookup", { json: { link_token: link } });
   const cookie = looked.headers.get("Set-Cookie")!.split(";")[0]!;
+  // An end-to-end request takes only a JWE made in the browser.
+  const credential = looked.body.request.public_key
+    ? { credential_jwe: await encryptForRequest(looked.body.request.encryption_key, value) }
+    : { credential_value: value };
   const decided = await call("POST", "/v1/approvals/decide", {
     headers: { Cookie: cookie },
-    json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: value },
+    json: { approval_token: looked.body.approval_token, decision: "approve", ...credential },
   });
   return { looked, decided };
 }

@@ -1,6 +1,6 @@
 import { compactDecrypt, exportJWK, generateKeyPair } from "jose";
 import { describe, expect, it } from "vitest";
-import { approve, call, lookupAs, newAgent, poll, requestCredential } from "./support/api";
+import { approve, call, encryptForRequest, lookupAs, newAgent, poll, requestCredential } from "./support/api";
 import { forgeHandle } from "./support/forgery";
 
 describe("device flow through the worker and its Durable Objects", () => {
@@ -62,10 +62,21 @@ describe("device flow through the worker and its Durable Objects", () => {
     const looked = await lookupAs(issued.body.user_code, operatorEmail);
     expect(looked.body.request.public_key).toEqual({ kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y });
     expect(looked.body.request.encryption_key).toEqual(looked.body.request.public_key);
-    await call("POST", "/v1/approvals/decide", {
+    // The service never sees an end-to-end credential: a plaintext value is refused, naming the field.
+    const refused = await call("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.cookie! },
       json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "e2e-secret" },
     });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe("invalid_request");
+    expect(refused.body.error_description).toMatch(/^credential_value: /);
+    // ...and changes nothing: the same token then approves with the browser's JWE.
+    const jwe = await encryptForRequest(looked.body.request.encryption_key, "e2e-secret");
+    const decided = await call("POST", "/v1/approvals/decide", {
+      headers: { Cookie: looked.cookie! },
+      json: { approval_token: looked.body.approval_token, decision: "approve", credential_jwe: jwe },
+    });
+    expect(decided.status).toBe(200);
     const delivered = await poll(issued.body.device_code);
     expect(Object.keys(delivered.body).sort()).toEqual(["credential_jwe", "description", "vault_key"]);
     const { plaintext } = await compactDecrypt(delivered.body.credential_jwe, privateKey);

@@ -3,7 +3,7 @@ import type { IRequest } from "itty-router";
 import { z } from "zod";
 import { newApiKey, requireAdmin } from "../auth";
 import { allowHttpWebhooks } from "../config";
-import { badRequest, notFound } from "../errors";
+import { HttpError, badRequest, notFound } from "../errors";
 import { randomToken, sha256 } from "../hashing";
 import { isAccountId, isAgentId, newAccountId, newAgentId } from "../ids";
 import { json, noContent, readJson } from "../http";
@@ -54,7 +54,7 @@ export async function updateAccount(request: IRequest, env: Env): Promise<Respon
   const accountId = accountIdParam(request);
   const body = await readJson(request, updateAccountSchema, MAX_ADMIN_BODY);
   if (typeof body.webhook_url === "string" && !isAllowedWebhookUrl(body.webhook_url, allowHttpWebhooks(env))) {
-    throw badRequest("webhook_url: must be an https URL");
+    throw badRequest("webhook_url: must be an https URL to a public address");
   }
   const updated = await accountStub(env, accountId).update({
     ...(body.operator_email !== undefined ? { operatorEmail: body.operator_email } : {}),
@@ -72,10 +72,10 @@ export async function createAgent(request: IRequest, env: Env): Promise<Response
   const body = await readJson(request, createAgentSchema, MAX_ADMIN_BODY);
   const pingEndpoint = body.backchannel_client_notification_endpoint ?? null;
   if (pingEndpoint !== null && !isAllowedWebhookUrl(pingEndpoint, allowHttpWebhooks(env))) {
-    throw badRequest("backchannel_client_notification_endpoint: must be an https URL");
+    throw badRequest("backchannel_client_notification_endpoint: must be an https URL to a public address");
   }
   const agentId = newAgentId();
-  const apiKey = newApiKey(accountId, agentId, randomToken(32));
+  const apiKey = await newApiKey(env, accountId, agentId, randomToken(32));
   const agent = await accountStub(env, accountId).addAgent({ agentId, name: body.name, email: body.email ?? null, keyHash: await sha256(apiKey), pingEndpoint });
   if (!agent) throw notFound("No such account.");
   return json(
@@ -91,15 +91,33 @@ export async function createAgent(request: IRequest, env: Env): Promise<Response
   );
 }
 
-/** The key stops working at once, the agent's active requests end as denied, and its vault is erased. */
+/**
+ * The key stops working at once, the agent's active requests end as denied, and its vault is
+ * erased. Idempotent: the account keeps what is still to be done (revocations, the vault's purge)
+ * until it succeeded, so a failure here answers 503 and the retry finishes the job (rather than a
+ * 500, then a 404 with requests left live).
+ */
 export async function deleteAgent(request: IRequest, env: Env): Promise<Response> {
   await requireAdmin(request, env);
   const accountId = accountIdParam(request);
   const agentId = request.params.agent_id ?? "";
   if (!isAgentId(agentId)) throw notFound("No such agent.");
-  const result = await accountStub(env, accountId).deleteAgent(agentId);
+  const account = accountStub(env, accountId);
+  const result = await account.deleteAgent(agentId);
   if (result.reason === "not_found") throw notFound("No such agent.");
-  await Promise.all([...result.activeUserCodes.map((userCode) => requestStub(env, userCode).revoke()), vaultStub(env, agentId).purge()]);
+  const revocations = result.activeUserCodes.map((userCode) => requestStub(env, userCode).revoke());
+  const [purge, ...outcomes] = await Promise.allSettled([result.purgeVault ? vaultStub(env, agentId).purge() : Promise.resolve(), ...revocations]);
+  const revoked = result.activeUserCodes.filter((_, i) => outcomes[i]!.status === "fulfilled");
+  await account.revocationsDone(agentId, revoked, purge!.status === "fulfilled");
+  if (revoked.length < result.activeUserCodes.length || purge!.status === "rejected") {
+    throw new HttpError(
+      503,
+      "server_error",
+      "The agent is deleted, but some of its requests or its vault could not be erased yet; repeat the DELETE.",
+      { "Retry-After": "1" },
+      `delete of ${agentId}: ${result.activeUserCodes.length - revoked.length} revocation(s) failed, vault purge ${purge!.status}`,
+    );
+  }
   return noContent();
 }
 

@@ -8,10 +8,11 @@ import { formatUserCode, normalizeUserCode } from "../../core/user-code";
 import type { Actor } from "../../durable-objects/request-do";
 import type { LookupResult, RequestView } from "../../durable-objects/request-types";
 import { existingSession, sessionFor } from "../approval-session";
-import { HttpError } from "../errors";
-import { clientIp, json, readJson } from "../http";
+import { HttpError, badRequest } from "../errors";
+import { actorOf, clientIp, json, readJson } from "../http";
+import { rateLimitSubject } from "../ip";
 import { encryptToKey } from "../request-keys";
-import { requestStub } from "../stubs";
+import { accountStub, requestStub } from "../stubs";
 import { signToken, stringClaim, verifyToken } from "../tokens";
 import type { ApprovalRequestBody, DecideAnswerBody } from "../../core/wire";
 
@@ -61,12 +62,25 @@ function hasCredentialJweHeader(jwe: string): boolean {
   }
 }
 
-const actorOf = (request: Request): Actor => ({ ip: clientIp(request), userAgent: request.headers.get("User-Agent") ?? "" });
+
+/**
+ * Look-ups are limited twice: per caller (an IPv4 address or an IPv6 /64), and across the whole
+ * deployment, so many addresses together cannot search the code space either (README, "Contract
+ * notes"). A look-up without CF-Connecting-IP, which Cloudflare's edge and `wrangler dev` always set,
+ * cannot be attributed to anyone: it is refused rather than pooled into one bucket.
+ */
+async function limitLookups(request: Request, env: Env): Promise<void> {
+  const address = clientIp(request);
+  if (!address) throw badRequest("The caller's address is unknown (no CF-Connecting-IP); look-ups are counted per address.");
+  const perCaller = await env.LOOKUP_LIMITER.limit({ key: rateLimitSubject(address) });
+  const global = perCaller.success ? await env.LOOKUP_GLOBAL_LIMITER.limit({ key: "all" }) : perCaller;
+  if (!perCaller.success) throw new HttpError(429, "too_many_requests", "Too many look-ups from this address; wait a minute.", { "Retry-After": "60" });
+  if (!global.success) throw new HttpError(429, "too_many_requests", "Too many look-ups right now; wait a minute.", { "Retry-After": "60" });
+}
 
 /** A look-up by code and email, or by a signed approval link; the first success claims the request. */
 export async function lookup(request: IRequest, env: Env): Promise<Response> {
-  const limit = await env.LOOKUP_LIMITER.limit({ key: clientIp(request) });
-  if (!limit.success) throw new HttpError(429, "too_many_requests", "Too many look-ups from this address; wait a minute.", { "Retry-After": "60" });
+  await limitLookups(request, env);
   const body = await readJson(request, lookupSchema, MAX_LOOKUP_BODY);
   let userCode: string | null;
   let email: string | null = null;
@@ -80,22 +94,42 @@ export async function lookup(request: IRequest, env: Env): Promise<Response> {
     userCode = normalizeUserCode(body.user_code);
     email = body.email;
   }
-  if (!userCode) throw lookupError({ reason: "not_found" });
+  if (!userCode) throw noMatch();
   const session = await sessionFor(request);
   const result = await requestStub(env, userCode).lookup({ email, linkRequestId, sessionHash: session.hash, actor: actorOf(request) });
   if (result.reason !== "ok") throw lookupError(result);
-  const approvalToken = await signToken(env, "approval", { uc: userCode, ek: result.view.encryptionKey }, result.view.expiresAt);
+  const { view } = result;
+  // The token names its request (`rid`) and says whether it is end-to-end (`e2e`): decide checks both.
+  const approvalToken = await signToken(
+    env,
+    "approval",
+    { uc: userCode, rid: view.requestId, ek: view.encryptionKey, e2e: view.publicKey !== null },
+    view.expiresAt,
+  );
+  const account = await accountStub(env, view.accountId).get();
   return json(
-    { approval_token: approvalToken, request: requestJson(result.view, "link_token" in body) },
+    { approval_token: approvalToken, request: requestJson(view, "link_token" in body, account) },
     200,
     session.setCookie ? { "Set-Cookie": session.setCookie } : {},
   );
 }
 
-function requestJson(view: RequestView, viaLink: boolean) {
+/**
+ * `o•••@example.com`: enough for an operator to recognise their own account, too little to harvest
+ * an address from a forwarded link.
+ */
+export function maskEmail(email: string): string {
+  const at = email.lastIndexOf("@");
+  if (at <= 0) return "•••";
+  return `${[...email.slice(0, at)][0]}•••${email.slice(at)}`;
+}
+
+function requestJson(view: RequestView, viaLink: boolean, account: { name: string; operator_email: string } | null) {
   return {
     agent: view.agent,
     account_id: view.accountId,
+    // Whose account this is, so a link forwarded from another account on this deployment shows it.
+    ...(account ? { account: { id: view.accountId, name: account.name, operator_email: maskEmail(account.operator_email) } } : {}),
     description: view.description,
     vault_key: view.vaultKey,
     expires_at: new Date(view.expiresAt).toISOString(),
@@ -106,22 +140,23 @@ function requestJson(view: RequestView, viaLink: boolean) {
   } satisfies ApprovalRequestBody;
 }
 
+/**
+ * An unknown code and a wrong email get one answer, byte for byte, so a caller cannot tell a live
+ * code from a dead one without spending one of its failed attempts (README, "Limits"; the contract's
+ * separate 403 for a wrong email is folded into this 404).
+ */
+const noMatch = () =>
+  new HttpError(404, "not_found", "No pending request matches that code and email, or the link has expired. Attempts are limited.");
+
 function lookupError(result: Exclude<LookupResult, { reason: "ok" }>): HttpError {
   switch (result.reason) {
     case "not_found":
-      return new HttpError(404, "not_found", "No pending request has that code; it may have expired.");
+    case "wrong_email":
+      return noMatch();
     case "locked":
       return new HttpError(403, "access_denied", "This code is locked after too many failed attempts.");
     case "already_claimed":
       return new HttpError(409, "already_claimed", "This request is already open in another browser.");
-    case "wrong_email":
-      return new HttpError(
-        403,
-        "access_denied",
-        result.locked
-          ? "The email does not match; the code is now locked after too many failed attempts."
-          : "The email does not match this request's operator. Attempts are limited.",
-      );
   }
 }
 
@@ -133,13 +168,21 @@ export async function decide(request: IRequest, env: Env): Promise<Response> {
   const sessionHash = await existingSession(request);
   if (verified.reason !== "ok" || !sessionHash) throw invalidToken;
   const userCode = stringClaim(verified.claims, "uc");
+  const requestId = stringClaim(verified.claims, "rid");
   const encryptionKey = verified.claims.ek as JWK | undefined;
-  if (!userCode || !encryptionKey) throw invalidToken;
+  if (!userCode || !requestId || !encryptionKey) throw invalidToken;
+  // The page and the contract promise that an end-to-end credential never reaches the service.
+  if (verified.claims.e2e === true && body.credential_value !== undefined) {
+    throw badRequest("credential_value: this request is end-to-end encrypted; send credential_jwe, encrypted in the browser to its public_key");
+  }
   let payload: string | null = null;
   if (body.decision === "approve") {
     payload = body.credential_jwe ?? (await encryptToKey(body.credential_value!, encryptionKey));
   }
-  const result = await requestStub(env, userCode).decide({ sessionHash, decision: body.decision, payload, actor: actorOf(request) });
+  // `requestId` binds the token to the request it was issued for: a later request under the same
+  // user code refuses it (RequestDO.decide compares it once that input exists there).
+  const decision = { sessionHash, decision: body.decision, payload, actor: actorOf(request), requestId };
+  const result = await requestStub(env, userCode).decide(decision);
   if (result.reason === "invalid_token") throw invalidToken;
   return json({ status: result.reason } satisfies DecideAnswerBody);
 }

@@ -31,7 +31,7 @@ function requestedExpiry(value: string | undefined): number | null {
 
 export async function backchannelAuthorize(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   const form = await readForm(request, MAX_FORM_BODY);
-  const credentials = await agentFromClientAuth(request, form);
+  const credentials = await agentFromClientAuth(request, env, form);
   const parameters = await credentialParameters(form, request, env);
   if (form.id_token_hint !== undefined || form.login_hint_token !== undefined) {
     throw badRequest("Only login_hint identifies the operator here.");

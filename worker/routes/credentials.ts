@@ -7,7 +7,7 @@ import { WAIT_CLIENT, WAIT_HANDLE_TAG, WAIT_REFUSAL } from "../../durable-object
 import { dpopBinding, dpopProof } from "../dpop-header";
 import { HttpError, badRequest, errorResponse } from "../errors";
 import { verifyHandle, type HandleKind } from "../handles";
-import { clientIp, json, readJson, readJsonValue } from "../http";
+import { actorOf, json, readJson, readJsonValue } from "../http";
 import { issueRequest } from "../issue-request";
 import { notifyOperator } from "../notify/notify-operator";
 import { pollRequest, pollWireError } from "../poll-request";
@@ -23,7 +23,7 @@ const MAX_REQUEST_BODY = 8 * 1024;
  * takes the CIBA path: no code is shown at all, the operator approves from the notified link.
  */
 export async function requestCredential(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
-  const credentials = await agentFromBearer(request);
+  const credentials = await agentFromBearer(request, env);
   const body = await readJson(request, credentialRequestSchema, MAX_REQUEST_BODY);
   if (body.public_key && !(await isUsablePublicKey(body.public_key))) throw badRequest("public_key: is not a valid public key");
   const push = body.hint === "push";
@@ -41,7 +41,7 @@ export async function requestCredential(request: IRequest, env: Env, ctx: Execut
 }
 
 /**
- * The hot path (worker/router.ts takes it before the route table). Its body is one ASCII string,
+ * The hot path: an agent polls every few seconds. Its body is one ASCII string,
  * read leniently and checked here without zod: both were measurable shares of a poll in workerd
  * (bench/README.md); a body that is not UTF-8 can only make the code unknown (invalid_grant).
  */
@@ -50,7 +50,7 @@ export async function pollCredential(request: Request, env: Env): Promise<Respon
   const deviceCode = typeof body === "object" && body !== null && "device_code" in body ? body.device_code : undefined;
   if (typeof deviceCode !== "string") throw badRequest("device_code: must be a string");
   const proof = await dpopProof(request, env);
-  const actor = { ip: clientIp(request), userAgent: request.headers.get("User-Agent") ?? "" };
+  const actor = actorOf(request);
   const answer = await pollRequest(env, "device_code", deviceCode, null, { proof, actor });
   if ("error" in answer) return errorResponse(answer.error);
   const { delivered } = answer;
@@ -86,7 +86,7 @@ export async function waitForDecision(request: IRequest, env: Env): Promise<Resp
   }
   const [kind, handle] = named;
   // An auth_req_id's waiter proves it is the agent where it can send headers (CIBA Core §7.1).
-  const client = kind === "auth_req_id" && request.headers.has("Authorization") ? await agentFromBearer(request) : null;
+  const client = kind === "auth_req_id" && request.headers.has("Authorization") ? await agentFromBearer(request, env) : null;
   const verified = await verifyHandle(env, kind, handle);
   if (!verified) return errorResponse(pollWireError({ reason: "invalid_grant" }));
   if (Date.now() >= verified.expiresAt) return errorResponse(pollWireError({ reason: "expired_token" }));

@@ -10,7 +10,7 @@ import { deviceAuthorizationResponse } from "../device-response";
 import { DPOP_ALGORITHMS } from "../../core/dpop";
 import { dpopBinding, dpopProof } from "../dpop-header";
 import { HttpError, badRequest, errorResponse } from "../errors";
-import { clientIp, json, parseWith, readForm } from "../http";
+import { actorOf, json, parseWith, readForm } from "../http";
 import { issueRequest } from "../issue-request";
 import { notifyOperator } from "../notify/notify-operator";
 import { pollRequest } from "../poll-request";
@@ -76,7 +76,7 @@ export async function credentialParameters(
 /** RFC 8628 §3.1, with the extension parameters `description`, `vault_key` and `public_key`. */
 export async function deviceAuthorization(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   const form = await readForm(request, MAX_FORM_BODY);
-  const credentials = await agentFromClientAuth(request, form);
+  const credentials = await agentFromClientAuth(request, env, form);
   const issued = await issueRequest(env, credentials, { ...(await credentialParameters(form, request, env)), protocol: "device", handle: "device_code" });
   const origin = baseUrl(request, env);
   ctx.waitUntil(notifyOperator(env, issued));
@@ -101,17 +101,19 @@ function grantHandle(form: Record<string, string>): ["device_code" | "auth_req_i
 /** RFC 8628 §3.4 and CIBA Core §10.1: the client must be the agent that made the request. */
 export async function token(request: Request, env: Env): Promise<Response> {
   const form = await readForm(request, MAX_FORM_BODY);
-  const credentials = await agentFromClientAuth(request, form);
-  const client = { agentId: credentials.agentId, keyHash: credentials.keyHash, apiKey: credentials.apiKey };
+  const credentials = await agentFromClientAuth(request, env, form);
+  const client = { agentId: credentials.agentId, keyHash: credentials.keyHash, apiKey: credentials.apiKey, basic: credentials.basic };
   const [kind, handle] = grantHandle(form);
   const proof = await dpopProof(request, env);
-  const actor = { ip: clientIp(request), userAgent: request.headers.get("User-Agent") ?? "" };
+  const actor = actorOf(request);
   const answer = await pollRequest(env, kind, handle, client, { proof, actor });
   if ("error" in answer) {
     // A request object vouches for its own agent's key before it answers pending, slow_down or
     // denied. Where no request could (unknown, expired or another agent's code), confirm the client
     // with its account, so a bad client hears invalid_client rather than a grant error.
     if (answer.error.code === "invalid_grant" || answer.error.code === "expired_token") await requireAgent(env, credentials);
+    // Thrown, not returned, so its internal reason reaches the log (worker/errors.ts).
+    if (answer.error instanceof HttpError) throw answer.error;
     return errorResponse(answer.error);
   }
   const { delivered } = answer;

@@ -21,7 +21,7 @@ const putSchema = z.object({
 });
 
 async function agentVault(request: IRequest, env: Env) {
-  const credentials = await agentFromBearer(request);
+  const credentials = await agentFromBearer(request, env);
   await requireAgent(env, credentials);
   return vaultStub(env, credentials.agentId);
 }

@@ -80,14 +80,14 @@ export async function createAccountAndAgent(
   return { accountId: account.json.account_id, agentId: agent.json.agent_id, apiKey: agent.json.api_key, operatorEmail };
 }
 
-export const APPROVAL_COOKIE = "kf_approval";
+export const APPROVAL_COOKIE = "__Host-kf_approval";
 
 /** What the look-up shows the operator. */
 export type LookedUpRequest = ApprovalRequestBody;
 
 export interface Lookup {
   res: ApiResponse<LookupAnswerBody>;
-  /** The `kf_approval=…` pair the look-up set (send it back on decide), if any. */
+  /** The `__Host-kf_approval=…` pair the look-up set (send it back on decide), if any. */
   cookie: string | undefined;
 }
 

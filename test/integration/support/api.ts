@@ -1,6 +1,7 @@
 import { exports } from "cloudflare:workers";
+import { CompactEncrypt, importJWK, type JWK } from "jose";
 
-export const ADMIN_TOKEN = "test-admin-token";
+export const ADMIN_TOKEN = "test-admin-token-of-at-least-32-characters";
 
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;
@@ -94,3 +95,9 @@ function randomOctet(): number {
 
 const defined = (record: Record<string, string | undefined>): Record<string, string> =>
   Object.fromEntries(Object.entries(record).filter((entry): entry is [string, string] => entry[1] !== undefined));
+
+/** What the approval page does in end-to-end mode: encrypt the value in the browser to the request's key. */
+export async function encryptForRequest(encryptionKey: JWK, value: string): Promise<string> {
+  const alg = "ECDH-ES+A256KW";
+  return new CompactEncrypt(new TextEncoder().encode(value)).setProtectedHeader({ alg, enc: "A256GCM" }).encrypt(await importJWK(encryptionKey, alg));
+}

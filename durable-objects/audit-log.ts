@@ -1,0 +1,89 @@
+/**
+ * The account's audit log, kept in its object's SQLite (tables `audit` and `audit_noise`, made by
+ * account-do.ts). Which events are noise: anyone with a key can make refusals, anyone with a user code failed
+ * attempts. They are counted, one row per key and window (`detail.count`, `detail.last_at`), and
+ * evicted only among themselves, so they can never push a decision (`looked_up`, `approved`,
+ * `denied`, `locked`, `delivered`, `expired`, `replay_detected`) or an admin change out of the log.
+ */
+import type { AuditEvent, AuditEventInput } from "./account-types";
+
+/** Non-noise events kept, newest first. */
+export const AUDIT_LIMIT = 1000;
+/** Noise rows kept, newest first: each is already a count over a window. */
+export const AUDIT_NOISE_LIMIT = 200;
+/** A run of the same noise is one event for this long from its first occurrence. */
+export const AUDIT_NOISE_WINDOW_MS = 10 * 60 * 1000;
+
+/** The key repeated noise is counted under, or null for an event that is always its own row. */
+export function noiseKey(event: Pick<AuditEventInput, "type" | "agentId" | "requestId" | "detail">): string | null {
+  switch (event.type) {
+    case "request_refused":
+      return `request_refused:${event.agentId ?? ""}:${String(event.detail?.reason ?? "")}`;
+    case "attempt_failed":
+      return `attempt_failed:${event.requestId ?? ""}`;
+    default:
+      return null;
+  }
+}
+
+/**
+ * Appends an audit event. Noise (refusals, failed attempts: `noiseKey`) is counted in one
+ * row per key and window and evicted only among itself, so no amount of it pushes a decision
+ * out of the log; every other event keeps the newest AUDIT_LIMIT.
+ */
+export function recordAudit(sql: SqlStorage, event: Omit<AuditEventInput, "release">, now: number): void {
+  const key = noiseKey(event);
+  if (key !== null) {
+    const open = sql.exec<{ seq: number; detail: string | null }>(
+      "SELECT audit.seq, audit.detail FROM audit_noise JOIN audit ON audit.seq = audit_noise.seq WHERE noise_key = ? AND window_end > ? ORDER BY audit.seq DESC LIMIT 1",
+      key,
+      now,
+    ).toArray()[0];
+    if (open) {
+      const previous = open.detail ? (JSON.parse(open.detail) as Record<string, unknown>) : {};
+      const count = (typeof previous.count === "number" ? previous.count : 1) + 1;
+      sql.exec("UPDATE audit SET detail = ? WHERE seq = ?", JSON.stringify({ ...event.detail, count, last_at: new Date(now).toISOString() }), open.seq);
+      return;
+    }
+  }
+  sql.exec(
+    "INSERT INTO audit (at, type, request_id, agent_id, actor, detail) VALUES (?, ?, ?, ?, ?, ?)",
+    now,
+    event.type,
+    event.requestId ?? null,
+    event.agentId ?? null,
+    event.actor ?? null,
+    event.detail ? JSON.stringify(event.detail) : null,
+  );
+  if (key !== null) {
+    sql.exec("INSERT INTO audit_noise (seq, noise_key, window_end) VALUES (last_insert_rowid(), ?, ?)", key, now + AUDIT_NOISE_WINDOW_MS);
+    const cutoff = sql.exec<{ seq: number }>("SELECT seq FROM audit_noise ORDER BY seq DESC LIMIT 1 OFFSET ?", AUDIT_NOISE_LIMIT).toArray()[0];
+    if (cutoff) {
+      sql.exec("DELETE FROM audit WHERE seq IN (SELECT seq FROM audit_noise WHERE seq <= ?)", cutoff.seq);
+      sql.exec("DELETE FROM audit_noise WHERE seq <= ?", cutoff.seq);
+    }
+    return;
+  }
+  const cutoff = sql
+    .exec<{ seq: number }>("SELECT seq FROM audit WHERE seq NOT IN (SELECT seq FROM audit_noise) ORDER BY seq DESC LIMIT 1 OFFSET ?", AUDIT_LIMIT)
+    .toArray()[0];
+  if (cutoff) sql.exec("DELETE FROM audit WHERE seq <= ? AND seq NOT IN (SELECT seq FROM audit_noise)", cutoff.seq);
+}
+
+/** The log as the admin API shows it, newest first. */
+export function readAudit(sql: SqlStorage): AuditEvent[] {
+  return sql
+    .exec<{ at: number; type: string; request_id: string | null; agent_id: string | null; actor: string | null; detail: string | null }>(
+      "SELECT * FROM audit ORDER BY seq DESC LIMIT ?",
+      AUDIT_LIMIT + AUDIT_NOISE_LIMIT,
+    )
+    .toArray()
+    .map((row) => ({
+      at: new Date(row.at).toISOString(),
+      type: row.type as AuditEvent["type"],
+      ...(row.request_id ? { request_id: row.request_id } : {}),
+      ...(row.agent_id ? { agent_id: row.agent_id } : {}),
+      ...(row.actor ? { actor: row.actor } : {}),
+      ...(row.detail ? { detail: JSON.parse(row.detail) as Record<string, unknown> } : {}),
+    }));
+}

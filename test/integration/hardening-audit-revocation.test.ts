@@ -1,0 +1,110 @@
+import { env, exports } from "cloudflare:workers";
+import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import worker from "../../worker/index";
+import { admin, approve, auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
+
+/** Issue 11.3 (audit noise never evicts decisions) and 11.8 (revocation has no gaps). */
+
+describe("hardening 11.3: refusals never evict the audit trail", () => {
+  it("keeps an approval's events through 1,010 refused requests, counted in one request_refused event", { timeout: 300_000 }, async () => {
+    const { apiKey, accountId, operatorEmail } = await newAgent();
+    const approved = await requestCredential(apiKey);
+    await approve(approved.body.user_code, operatorEmail, "sk_live");
+    await auditUntil(accountId, (events) => events.some((e) => e.type === "approved"));
+    for (let i = 0; i < 4; i++) expect((await requestCredential(apiKey)).status).toBe(200);
+    for (let i = 0; i < 1010; i++) expect((await requestCredential(apiKey)).status).toBe(429);
+
+    const events = (await call("GET", `/v1/admin/accounts/${accountId}/audit`, { headers: admin })).body.events as Array<Record<string, any>>;
+    const decision = (type: string) => events.filter((e) => e.type === type && e.request_id === events.find((x) => x.type === "approved")?.request_id);
+    expect(decision("approved")).toHaveLength(1);
+    expect(decision("looked_up")).toHaveLength(1);
+    expect(decision("requested")).toHaveLength(1);
+    expect(events.filter((e) => e.type === "agent_created")).toHaveLength(1);
+    const refused = events.filter((e) => e.type === "request_refused");
+    expect(refused).toHaveLength(1);
+    expect(refused[0]!.detail).toMatchObject({ reason: "too_many_requests", count: 1010 });
+    expect(events.length).toBeLessThan(20);
+  });
+});
+
+type Stub = ReturnType<typeof env.REQUESTS.get>;
+
+/** The real request namespace, with `hook` run around one method of every stub it hands out. */
+function requestsWith(method: "create" | "revoke", hook: (call: (...args: unknown[]) => Promise<unknown>, args: unknown[]) => Promise<unknown>) {
+  return {
+    idFromName: (name: string) => env.REQUESTS.idFromName(name),
+    get: (id: DurableObjectId): Stub => {
+      const stub = env.REQUESTS.get(id);
+      return new Proxy(stub, {
+        get(target, property) {
+          const value = (target as unknown as Record<PropertyKey, unknown>)[property];
+          if (property !== method || typeof value !== "function") return value;
+          return (...args: unknown[]) => hook((...a: unknown[]) => Reflect.apply(value as (...x: unknown[]) => Promise<unknown>, target, a) as Promise<unknown>, args);
+        },
+      });
+    },
+  } as unknown as typeof env.REQUESTS;
+}
+
+async function fetchWith(testEnv: Env, request: Request): Promise<Response> {
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(request, testEnv, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+const requestStatus = (userCode: string) =>
+  runInDurableObject(env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode))), (_instance, state) =>
+    state.storage.sql.exec<{ status: string }>("SELECT status FROM request").toArray()[0]?.status ?? null,
+  );
+
+describe("hardening 11.8: revocation has no gaps", () => {
+  it("a failed revocation answers 503 and the retried DELETE finishes it (never 500, then 404)", async () => {
+    const { accountId, agentId, apiKey, operatorEmail } = await newAgent();
+    const issued = await requestCredential(apiKey);
+    let failures = 1;
+    const flaky = { ...env, REQUESTS: requestsWith("revoke", async (revoke, args) => {
+      if (failures-- > 0) throw new Error("the request object could not be reached");
+      return revoke(...args);
+    }) };
+    const remove = () => fetchWith(flaky, new Request(`https://keyferry.test/v1/admin/accounts/${accountId}/agents/${agentId}`, { method: "DELETE", headers: admin }));
+
+    const first = await remove();
+    expect(first.status).toBe(503);
+    expect(await first.json()).toMatchObject({ error: "server_error" });
+    expect(await requestStatus(issued.body.user_code)).toBe("pending");
+    const retry = await remove();
+    expect(retry.status).toBe(204);
+    expect(await requestStatus(issued.body.user_code)).toBe("denied");
+    expect((await lookupAs(issued.body.user_code, operatorEmail)).status).toBe(404);
+    expect((await poll(issued.body.device_code)).body.error).toBe("access_denied");
+    // Done: a third DELETE has nothing left to do.
+    expect((await remove()).status).toBe(404);
+  });
+
+  it("a request whose object is created while its agent is deleted does not escape the revocation", async () => {
+    const { accountId, agentId, apiKey, operatorEmail } = await newAgent();
+    let userCode: string | null = null;
+    const racing = { ...env, REQUESTS: requestsWith("create", async (create, args) => {
+      userCode = (args[0] as { details: { userCode: string } }).details.userCode;
+      // The admin deletes the agent after its slot was taken and before its request object exists.
+      const deleted = await exports.default.fetch(new Request(`https://keyferry.test/v1/admin/accounts/${accountId}/agents/${agentId}`, { method: "DELETE", headers: admin }));
+      expect(deleted.status).toBe(204);
+      return create(...args);
+    }) };
+    const answer = await fetchWith(
+      racing,
+      new Request("https://keyferry.test/v1/credentials/request", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json", "CF-Connecting-IP": "192.0.2.1" },
+        body: JSON.stringify({ description: "d", vault_key: "v" }),
+      }),
+    );
+    expect(answer.status).toBe(401);
+    expect(await answer.json()).toMatchObject({ error: "invalid_client" });
+    expect(userCode).not.toBeNull();
+    expect(await requestStatus(userCode!)).toBe("denied");
+    expect((await lookupAs(userCode!, operatorEmail)).status).toBe(404);
+  });
+});
