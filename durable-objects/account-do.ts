@@ -246,7 +246,7 @@ export class AccountDO extends DurableObject<Env> {
 
     this.#record({ type: "requested", requestId: input.requestId, agentId: agent.id, detail: input.detail }, now);
     const webhook = account.webhook_url && account.webhook_secret ? { url: account.webhook_url, secret: account.webhook_secret } : null;
-    return { reason: "ok", agent, operatorEmail: account.operator_email, webhook, pingEndpoint: row.ping_endpoint };
+    return { reason: "ok", agent, accountName: account.name, operatorEmail: account.operator_email, webhook, pingEndpoint: row.ping_endpoint };
   }
 
   /** Frees a slot without an audit event: issuance drew a user code that was taken, or failed. */

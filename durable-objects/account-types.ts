@@ -66,6 +66,8 @@ export type OpenRequestResult =
   | {
       reason: "ok";
       agent: AgentIdentity;
+      /** The account's name: the approval page shows whose request it is. */
+      accountName: string;
       operatorEmail: string;
       webhook: { url: string; secret: string } | null;
       /** CIBA ping mode: the agent's registered `backchannel_client_notification_endpoint`. */

@@ -12,6 +12,8 @@ export interface RequestDetails {
   requestId: string;
   userCode: string;
   accountId: string;
+  /** The account's name at creation (absent in requests made before it was kept). */
+  accountName?: string;
   agent: AgentIdentity;
   /** Hash of the API key that made the request: the OAuth token endpoint must see the same client. */
   apiKeyHash: string;
@@ -53,6 +55,9 @@ export interface RequestView {
   requestId: string;
   userCode: string;
   accountId: string;
+  /** Null for a request made before the name was kept with it. */
+  accountName: string | null;
+  operatorEmail: string;
   agent: AgentIdentity;
   description: string;
   vaultKey: string;

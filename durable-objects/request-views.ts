@@ -64,6 +64,8 @@ export function viewOf(record: RequestRecord): RequestView {
     requestId: details.requestId,
     userCode: details.userCode,
     accountId: details.accountId,
+    accountName: details.accountName ?? null,
+    operatorEmail: details.operatorEmail,
     agent: details.agent,
     description: details.description,
     vaultKey: details.vaultKey,

@@ -96,6 +96,7 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
       requestId,
       userCode,
       accountId: credentials.accountId,
+      accountName: opened.accountName,
       agent: opened.agent,
       apiKeyHash: credentials.keyHash,
       operatorEmail: opened.operatorEmail.trim().toLowerCase(),

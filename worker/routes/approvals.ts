@@ -12,7 +12,7 @@ import { HttpError, badRequest } from "../errors";
 import { actorOf, clientIp, json, readJson } from "../http";
 import { rateLimitSubject } from "../ip";
 import { encryptToKey } from "../request-keys";
-import { accountStub, requestStub } from "../stubs";
+import { requestStub } from "../stubs";
 import { signToken, stringClaim, verifyToken } from "../tokens";
 import type { ApprovalRequestBody, DecideAnswerBody } from "../../core/wire";
 
@@ -106,9 +106,8 @@ export async function lookup(request: IRequest, env: Env): Promise<Response> {
     { uc: userCode, rid: view.requestId, ek: view.encryptionKey, e2e: view.publicKey !== null },
     view.expiresAt,
   );
-  const account = await accountStub(env, view.accountId).get();
   return json(
-    { approval_token: approvalToken, request: requestJson(view, "link_token" in body, account) },
+    { approval_token: approvalToken, request: requestJson(view, "link_token" in body) },
     200,
     session.setCookie ? { "Set-Cookie": session.setCookie } : {},
   );
@@ -124,12 +123,12 @@ export function maskEmail(email: string): string {
   return `${[...email.slice(0, at)][0]}•••${email.slice(at)}`;
 }
 
-function requestJson(view: RequestView, viaLink: boolean, account: { name: string; operator_email: string } | null) {
+function requestJson(view: RequestView, viaLink: boolean) {
   return {
     agent: view.agent,
     account_id: view.accountId,
     // Whose account this is, so a link forwarded from another account on this deployment shows it.
-    ...(account ? { account: { id: view.accountId, name: account.name, operator_email: maskEmail(account.operator_email) } } : {}),
+    ...(view.accountName !== null ? { account: { id: view.accountId, name: view.accountName, operator_email: maskEmail(view.operatorEmail) } } : {}),
     description: view.description,
     vault_key: view.vaultKey,
     expires_at: new Date(view.expiresAt).toISOString(),
