@@ -8,7 +8,8 @@ export default defineConfig({
     projects: [
       {
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token-of-at-least-32-characters", TOKEN_SIGNING_KEY: "dGVzdC1zaWduaW5nLWtleS10ZXN0LXNpZ25pbmcta2V5", REQUEST_TTL_SECONDS: "600", PUBLIC_BASE_URL: "https://keyferry.test" } } })],
-        test: { name: "workers", include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"] },
+        // A generous timeout: on two shared cores a workerd round trip can take seconds; nothing here asserts time.
+        test: { name: "workers", include: ["test/unit/**/*.test.ts", "test/integration/**/*.test.ts"], testTimeout: 30_000 },
       },
       {
         test: {
