@@ -9,14 +9,13 @@
  * NOTIFY_DRAIN_MS), and no event may come again once acknowledged. Writes bench/soak-results.json.
  *
  * It keeps its own `wrangler dev` start-up rather than test/e2e/support/dev-server.ts: Node runs
- * these scripts by stripping types, which needs `.ts` in import specifiers, and the e2e helpers
- * import without them (issue 13.4 left as it was).
+ * these scripts by stripping types, which needs `.ts` in import specifiers, and dev-server.ts
+ * imports without them; the one piece both need, `freePort`, lives in a file without imports of ours.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -24,6 +23,7 @@ import { api, createAgents, mapLimit, nextIp, percentile, sleep, type Agent, typ
 import { round } from "./load.ts";
 import { ROOT } from "./runtime.ts";
 import { notificationTally, startWebhookReceiver } from "./webhook-receiver.ts";
+import { freePort } from "../test/e2e/support/free-port.ts";
 
 const HANDOFFS = Number(process.env.SOAK_HANDOFFS ?? 1000);
 const AGENTS = 50;
@@ -36,17 +36,6 @@ const NOTIFY_DRAIN_MS = Number(process.env.NOTIFY_DRAIN_MS ?? 10 * 60_000);
 const LIFECYCLE = ["credential.requested", "credential.approved", "credential.delivered"];
 const started = Date.now();
 const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
-
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const probe = createServer();
-    probe.once("error", fail);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => done(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 /** One `wrangler dev` on loopback in its own process group, with its own persist directory and secrets. */
 async function startWranglerDev(persistDir: string) {

@@ -4,11 +4,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { api } from "./api";
+import { freePort } from "./free-port";
 
 export { api, cookieFrom, createAccountAndAgent, type AccountAndAgent, type ApiResponse } from "./api";
 export { browserAvailable, launchBrowser } from "./chromium";
@@ -43,18 +44,6 @@ process.on("exit", () => {
 
 function secret(): string {
   return randomBytes(32).toString("base64url");
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const probe = createServer();
-    probe.once("error", fail);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      probe.close(() => done(port));
-    });
-  });
 }
 
 async function portInUse(port: number): Promise<boolean> {
