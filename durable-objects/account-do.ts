@@ -13,52 +13,10 @@ import type {
   AuthenticateResult,
   OpenRequestResult,
 } from "./account-types";
-import { NOTIFY_SCHEMA, Notifier, type RequestedNotice } from "./notify/notifier";
+import { ACCOUNT_SCHEMA } from "./account-schema";
+import { Notifier, type RequestedNotice } from "./notify/notifier";
 import type { WebhookFormat } from "./notify/webhook-body";
 import type { AgentIdentity } from "./request-types";
-
-const SCHEMA = [
-  `CREATE TABLE IF NOT EXISTS account (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    account_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    operator_email TEXT NOT NULL,
-    webhook_url TEXT,
-    webhook_secret TEXT,
-    created_at INTEGER NOT NULL
-  )`,
-  `CREATE TABLE IF NOT EXISTS agents (
-    agent_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    email TEXT,
-    key_hash TEXT NOT NULL,
-    ping_endpoint TEXT,
-    created_at INTEGER NOT NULL
-  )`,
-  `CREATE TABLE IF NOT EXISTS active_requests (
-    request_id TEXT PRIMARY KEY,
-    user_code TEXT NOT NULL,
-    agent_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-  )`,
-  `CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    at INTEGER NOT NULL,
-    type TEXT NOT NULL,
-    request_id TEXT,
-    agent_id TEXT,
-    actor TEXT,
-    detail TEXT
-  )`,
-  "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at)",
-  ...NOTIFY_SCHEMA,
-  // Repeated refusals and failed attempts, counted in one row per key and window (./audit-log.ts).
-  "CREATE TABLE IF NOT EXISTS audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
-  "CREATE INDEX IF NOT EXISTS audit_noise_by_key ON audit_noise (noise_key, window_end)",
-  // A deleted agent's requests still to be revoked (user_code '' stands for its vault's purge): a
-  // delete that failed half-way is finished by its retry.
-  "CREATE TABLE IF NOT EXISTS pending_revocations (agent_id TEXT NOT NULL, user_code TEXT NOT NULL, PRIMARY KEY (agent_id, user_code))",
-];
 
 type AccountRow = {
   account_id: string;
@@ -88,7 +46,7 @@ export class AccountDO extends DurableObject<Env> {
   /** Idempotent (`IF NOT EXISTS`): also adds tables that a later version introduced. */
   #ensureSchema(): void {
     if (this.#schemaReady) return;
-    for (const statement of SCHEMA) this.ctx.storage.sql.exec(statement);
+    for (const statement of ACCOUNT_SCHEMA) this.ctx.storage.sql.exec(statement);
     this.#schemaReady = true;
   }
 
@@ -285,7 +243,6 @@ export class AccountDO extends DurableObject<Env> {
     return readAudit(this.ctx.storage.sql);
   }
 
-
   /** Appends an audit event (./audit-log.ts: noise is counted apart and never evicts a decision). */
   #record(event: Omit<AuditEventInput, "release">, now = Date.now()): void {
     this.#ensureSchema();
@@ -302,7 +259,6 @@ export class AccountDO extends DurableObject<Env> {
     const row = this.ctx.storage.sql.exec<AgentRow>("SELECT * FROM agents WHERE agent_id = ?", agentId).toArray()[0];
     return row && row.key_hash === keyHash ? row : null;
   }
-
 
   #view(): AccountView | null {
     const row = this.#account();
