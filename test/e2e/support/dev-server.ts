@@ -67,13 +67,29 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
-/** Starts `wrangler dev` and resolves once the worker answers its metadata path with a non-5xx. */
+/**
+ * Starts `wrangler dev` and resolves once the worker answers its metadata path with a non-5xx.
+ * A port is free when picked and bound only later by workerd, so another process on this machine can
+ * take it in between ("Address already in use"): then the start is tried again on new ports, at most
+ * three times. Any other failure is final.
+ */
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevServerOnce(opts);
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof Error && error.message.includes("Address already in use"))) throw error;
+    }
+  }
+}
+
+async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   const ownsPersistDir = opts.persistDir === undefined;
   const persistDir = opts.persistDir ?? (await mkdtemp(join(tmpdir(), "keyferry-e2e-")));
   const adminToken = secret();
   const port = await freePort();
-  const inspectorPort = await freePort();
+  let inspectorPort = await freePort();
+  while (inspectorPort === port) inspectorPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // PUBLIC_BASE_URL: emailed and webhook links are built only from it (never from the Host header).
   const vars: Record<string, string> = { ADMIN_TOKEN: adminToken, TOKEN_SIGNING_KEY: secret(), PUBLIC_BASE_URL: url, ...opts.vars };
