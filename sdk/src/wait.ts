@@ -86,7 +86,9 @@ export async function waitForApproval(
       if (news !== "decided") {
         channel?.maintain(liveUntil);
         const pollAt = channel?.open ? Math.max(liveUntil + EXPIRY_GRACE_MS, nextPollAt) : nextPollAt;
-        const wakeAt = Math.min(pollAt, channel?.reconnectAt ?? Number.POSITIVE_INFINITY);
+        // No reconnect once the request is past its expiry (README "Return channel": while it lives).
+        const reconnectAt = channel && channel.reconnectAt < liveUntil ? channel.reconnectAt : Number.POSITIVE_INFINITY;
+        const wakeAt = Math.min(pollAt, reconnectAt);
         if (wakeAt > deadline) {
           if ((await nap(clock, deadline - clock.now(), signal, channel)) === "channel") continue;
           throw new KeyferryError("TIMEOUT", `no answer from the operator within ${Math.round(timeout! / 1000)} s`);
@@ -136,29 +138,26 @@ async function nap(
     await clock.sleep(Math.max(0, ms), signal);
     return "timer";
   }
-  const interrupt = new AbortController();
+  // One controller ends the sleep when the caller aborts or the nap is over (not AbortSignal.any,
+  // whose propagation differs between runtimes).
+  const stop = new AbortController();
+  const forward = () => stop.abort();
+  signal?.addEventListener("abort", forward, { once: true });
   const changed = channel.changed();
-  const onChange = changed.promise.then(() => {
-    interrupt.abort();
-    return "channel" as const;
-  });
-  const combined = signal ? AbortSignal.any([signal, interrupt.signal]) : interrupt.signal;
+  const aborted = new Promise<never>((_, reject) => stop.signal.addEventListener("abort", () => reject(new Error("nap over")), { once: true }));
+  const timer = Number.isFinite(ms) ? clock.sleep(Math.max(0, ms), stop.signal).then(() => "timer" as const) : aborted;
+  timer.catch(() => undefined);
+  aborted.catch(() => undefined);
   try {
-    if (!Number.isFinite(ms)) {
-      const aborted = new Promise<never>((_, reject) => {
-        if (signal?.aborted) reject(abortedError(signal));
-        signal?.addEventListener("abort", () => reject(abortedError(signal)), { once: true });
-      });
-      return await Promise.race([onChange, aborted]);
-    }
-    await clock.sleep(Math.max(0, ms), combined);
-    return "timer";
+    if (signal?.aborted) throw abortedError(signal);
+    return await Promise.race([timer, aborted, changed.promise.then(() => "channel" as const)]);
   } catch (error) {
     if (signal?.aborted) throw abortedError(signal);
-    if (interrupt.signal.aborted) return "channel";
     throw error;
   } finally {
+    signal?.removeEventListener("abort", forward);
     changed.cancel();
+    stop.abort();
   }
 }
 
