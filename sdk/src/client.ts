@@ -1,6 +1,7 @@
 import { KeyferryError } from "./errors";
 import type { FetchLike, HttpContext } from "./http";
 import { parseMasterSeed, type MasterSeed } from "./master-seed";
+import { globalWebSocketFactory, type WebSocketFactory } from "./return-channel";
 import { requestCredential, type CredentialRequest, type CredentialRequestOptions, type PendingRequest } from "./request";
 import { defaultSleep, type Clock, type Sleep } from "./sleep";
 import { createVault, type Vault } from "./vault";
@@ -16,6 +17,12 @@ export interface ClientOptions {
   masterSeed?: MasterSeed;
   /** A `fetch` to use instead of the global one. */
   fetch?: FetchLike;
+  /**
+   * How to open the return channel (README "Return channel"): default the runtime's global
+   * WebSocket (Node 22+, Bun, Deno, Workers) unless a custom `fetch` is given, since the socket would
+   * bypass that transport (a proxy, a test double); `false` to poll only.
+   */
+  webSocket?: WebSocketFactory | false;
   /** For tests: how to wait, and what time it is (both in milliseconds). */
   sleep?: Sleep;
   now?: Clock;
@@ -25,14 +32,14 @@ export interface KeyferryClient {
   credentials: {
     /** Asks the operator for a credential (RFC 8628 device authorization request). */
     request(options: CredentialRequestOptions): Promise<CredentialRequest>;
-    /** Polls until the operator approves, then returns the decrypted credential. */
+    /** Waits for the operator's decision (return channel, else polling), then returns the decrypted credential. */
     waitForApproval(deviceCode: string, options?: WaitOptions): Promise<ApprovedCredential>;
   };
   vault: Vault;
 }
 
 /**
- * A Keyferry client. Everything it keeps (ephemeral private keys by device code, the derived vault
+ * A Keyferry client. Everything it keeps (ephemeral private and DPoP keys by device code, the derived vault
  * key) lives in this object; there is no global state, and two clients share nothing.
  */
 export function createClient(options: ClientOptions): KeyferryClient {
@@ -51,11 +58,13 @@ export function createClient(options: ClientOptions): KeyferryClient {
     vaultKey.catch(() => undefined); // surfaced by the first vault call, not as an unhandled rejection
   }
 
+  const webSocket = options.webSocket === false ? undefined : (options.webSocket ?? (options.fetch ? undefined : globalWebSocketFactory()));
+
   const pending = new Map<string, PendingRequest>();
   return {
     credentials: {
       request: (requestOptions) => requestCredential(http, clock.now, pending, requestOptions),
-      waitForApproval: (deviceCode, waitOptions) => waitForApproval(http, clock, pending, deviceCode, waitOptions),
+      waitForApproval: (deviceCode, waitOptions) => waitForApproval(http, clock, webSocket, pending, deviceCode, waitOptions),
     },
     vault: createVault(http, vaultKey),
   };

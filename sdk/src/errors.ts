@@ -36,6 +36,8 @@ export type KeyferryErrorCode =
   | "VAULT_KEY_MISMATCH"
   /** The client has no private key for this device code (another client or process made the request). */
   | "MISSING_KEY"
+  /** The server refused this client's DPoP proof for a key-bound request (RFC 9449); nothing was consumed. */
+  | "INVALID_DPOP_PROOF"
   /** A caller-supplied argument or option is invalid; nothing was sent. */
   | "INVALID_ARGUMENT";
 

@@ -16,6 +16,8 @@ export interface ApiCall {
   /** Send `Authorization: Bearer <api_key>` (every call but the device-code poll). */
   auth: boolean;
   signal?: AbortSignal | undefined;
+  /** Extra headers, e.g. a `DPoP` proof. */
+  headers?: Record<string, string> | undefined;
 }
 
 export interface ApiResponse {
@@ -31,7 +33,7 @@ export interface ApiResponse {
  * for a 5xx). HTTP error statuses are returned, not thrown: each caller knows which ones it expects.
  */
 export async function callApi(ctx: HttpContext, call: ApiCall): Promise<ApiResponse> {
-  const headers: Record<string, string> = { accept: "application/json" };
+  const headers: Record<string, string> = { ...call.headers, accept: "application/json" };
   if (call.auth) {
     if (ctx.apiKey === undefined) throw new KeyferryError("INVALID_ARGUMENT", "an apiKey is required for this call");
     headers.authorization = `Bearer ${ctx.apiKey}`;

@@ -7,6 +7,7 @@ export { KeyferryError, isKeyferryError, type KeyferryErrorCode } from "./errors
 export type { FetchLike } from "./http";
 export { generateMasterSeed, MIN_MASTER_SEED_BYTES, type MasterSeed } from "./master-seed";
 export type { CredentialRequest, CredentialRequestOptions } from "./request";
+export type { WebSocketFactory, WebSocketLike } from "./return-channel";
 export type { Clock, Sleep } from "./sleep";
 export type { Vault, VaultCallOptions, VaultItem } from "./vault";
 export { VAULT_FORMAT, VAULT_HKDF_INFO, VAULT_HKDF_SALT } from "./vault-crypto";

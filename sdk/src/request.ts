@@ -1,5 +1,6 @@
 import { exportJWK, generateKeyPair, type JWK } from "jose";
 import { keyFingerprint } from "../../core/fingerprint";
+import { createDpopKey, type DpopKey } from "./dpop";
 import { KeyferryError } from "./errors";
 import { callApi, errorFromResponse, type HttpContext } from "./http";
 import type { Clock } from "./sleep";
@@ -18,6 +19,12 @@ export interface CredentialRequestOptions {
   endToEnd?: boolean;
   /** `"code"` (default): the operator types the user code. `"push"`: the operator is notified with a link. */
   hint?: "code" | "push";
+  /**
+   * Key-bound delivery (default `true`, RFC 9449): the client makes an ES256 key for this request
+   * (private half non-extractable) and sends its thumbprint as `dpop_jkt`; the server then delivers
+   * only to a poll signed with it, so a leaked device code is worthless. `false` for servers before v1.1.
+   */
+  dpop?: boolean;
   signal?: AbortSignal;
 }
 
@@ -44,6 +51,8 @@ export interface CredentialRequest {
 export interface PendingRequest {
   vaultKey: string;
   privateKey: CryptoKey | undefined;
+  /** The key every poll proves possession of, when the request is key-bound. */
+  dpop: DpopKey | undefined;
   interval: number;
   requestedAt: number;
   expiresAt: number;
@@ -61,7 +70,7 @@ export async function requestCredential(
   options: CredentialRequestOptions,
 ): Promise<CredentialRequest> {
   if (typeof options !== "object" || options === null) throw new KeyferryError("INVALID_ARGUMENT", "request options are required");
-  const { description, endToEnd = true, hint } = options;
+  const { description, endToEnd = true, hint, dpop: keyBound = true } = options;
   if (typeof description !== "string" || description.trim() === "" || description.length > 200) {
     throw new KeyferryError("INVALID_ARGUMENT", "description must be 1-200 characters");
   }
@@ -79,8 +88,11 @@ export async function requestCredential(
     publicJwk = { kty, crv, x, y };
   }
 
+  const dpop = keyBound ? await createDpopKey() : undefined;
+
   const body: Record<string, unknown> = { description, vault_key: vaultKey };
   if (publicJwk) body.public_key = publicJwk;
+  if (dpop) body.dpop_jkt = dpop.jkt;
   if (hint) body.hint = hint;
   const requestedAt = now();
   const response = await callApi(http, { method: "POST", path: "/v1/credentials/request", body, auth: true, signal: options.signal });
@@ -108,7 +120,7 @@ export async function requestCredential(
 
   const expiresAt = requestedAt + expiresIn * 1000;
   for (const [code, entry] of pending) if (entry.expiresAt < requestedAt) pending.delete(code);
-  pending.set(deviceCode, { vaultKey, privateKey, interval, requestedAt, expiresAt });
+  pending.set(deviceCode, { vaultKey, privateKey, dpop, interval, requestedAt, expiresAt });
 
   return {
     deviceCode,

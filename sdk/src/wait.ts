@@ -1,32 +1,32 @@
-import { compactDecrypt } from "jose";
-import { CREDENTIAL_JWE_ALG, CREDENTIAL_JWE_ENC } from "../../core/jwe";
+import { dpopProof, type DpopKey } from "./dpop";
 import { KeyferryError } from "./errors";
 import { abortedError, callApi, errorFromResponse, readServerError, type ApiResponse, type HttpContext } from "./http";
+import { openCredential, type ApprovedCredential } from "./open-credential";
 import type { PendingRequest } from "./request";
+import { ReturnChannel, type WebSocketFactory } from "./return-channel";
 import type { Clock, Sleep } from "./sleep";
-import { asObject, stringField } from "./validate";
+import { asObject } from "./validate";
+
+export type { ApprovedCredential } from "./open-credential";
 
 export interface WaitOptions {
-  /** Give up after this many milliseconds with `TIMEOUT` (checked between polls). Default: until the server says the request expired. */
+  /** Give up after this many milliseconds with `TIMEOUT`. Default: until the server says the request expired. */
   timeout?: number;
   /** Abort the wait with `ABORTED`. */
   signal?: AbortSignal;
   /** Seconds between polls when this client did not make the request itself (default 5). */
   interval?: number;
-}
-
-export interface ApprovedCredential {
-  vaultKey: string;
-  description: string;
-  /** The credential, decrypted on this machine in end-to-end mode. */
-  credentialValue: string;
+  /** Wait on the return channel (default `true` where the client has a WebSocket); `false` polls only. */
+  returnChannel?: boolean;
 }
 
 /** RFC 8628 §3.5: `slow_down` raises the interval by 5 seconds for all later polls. */
 export const SLOW_DOWN_STEP_SECONDS = 5;
 /** Network failures and 5xx answers in a row that a wait rides out before giving up with the error. */
 export const MAX_TRANSIENT_FAILURES = 3;
-
+/** With the channel open, one poll this long after the request's expiry in case the server's `expired` was lost. */
+const EXPIRY_GRACE_MS = 5000;
+const POLL_PATH = "/v1/credentials/poll";
 const WHAT = "credentials.waitForApproval";
 
 type PollOutcome =
@@ -36,15 +36,20 @@ type PollOutcome =
   | { kind: "approved"; body: Record<string, unknown> };
 
 /**
- * Polls `POST /v1/credentials/poll` until the request is approved, denied or expired (RFC 8628 §3.4-3.5),
- * like oauth4webapi's device-flow loop: one poll per `interval`, +5 s for good on each `slow_down`.
+ * Waits for the operator's decision and returns the credential. By default on the return channel
+ * (README "Return channel"): a WebSocket on which the server announces the decision, after which
+ * one poll delivers the credential at once. Where the runtime has no WebSocket, or while the socket
+ * is down (it reconnects with backoff while the request lives), it polls `POST /v1/credentials/poll`
+ * like oauth4webapi's device-flow loop (RFC 8628 §3.4-3.5): one poll per `interval`, +5 s for good
+ * on each `slow_down`. Each poll of a key-bound request carries a fresh DPoP proof (RFC 9449 §4).
  * In end-to-end mode the credential arrives as a JWE and is decrypted with the private key this
- * client kept; the key is forgotten once the request is finished (delivered, denied, expired or
- * unknown). After `TIMEOUT`, `ABORTED` or `NETWORK` it is kept, so the wait can be resumed.
+ * client kept; the keys are forgotten once the request is finished (delivered, denied, expired or
+ * unknown). After `TIMEOUT`, `ABORTED` or `NETWORK` they are kept, so the wait can be resumed.
  */
 export async function waitForApproval(
   http: HttpContext,
   clock: { now: Clock; sleep: Sleep },
+  webSocket: WebSocketFactory | undefined,
   pending: Map<string, PendingRequest>,
   deviceCode: string,
   options: WaitOptions = {},
@@ -62,56 +67,115 @@ export async function waitForApproval(
   const request = pending.get(deviceCode);
   let interval = request?.interval ?? options.interval ?? 5;
   const start = clock.now();
-  const deadline = timeout === undefined ? undefined : start + timeout;
+  const deadline = timeout === undefined ? Number.POSITIVE_INFINITY : start + timeout;
+  const liveUntil = request?.expiresAt ?? Number.POSITIVE_INFINITY;
   // The operator cannot have approved before one interval has passed since the request was made;
   // a client that did not make the request polls at once.
   let nextPollAt = request ? Math.max(request.requestedAt + interval * 1000, request.nextPollAt ?? 0) : start;
   let failures = 0;
+  const channel = webSocket && options.returnChannel !== false ? new ReturnChannel(webSocket, http.baseUrl, deviceCode, clock.now) : undefined;
 
-  for (;;) {
-    const wait = Math.max(0, nextPollAt - clock.now());
-    if (deadline !== undefined && clock.now() + wait > deadline) {
-      await clock.sleep(Math.max(0, deadline - clock.now()), signal);
-      throw new KeyferryError("TIMEOUT", `no answer from the operator within ${Math.round(timeout! / 1000)} s`);
-    }
-    await clock.sleep(wait, signal);
-
-    const outcome = await pollOnce(http, pending, deviceCode, signal);
-    const polledAt = clock.now();
-    switch (outcome.kind) {
-      case "pending":
-        failures = 0;
-        nextPollAt = polledAt + interval * 1000;
-        break;
-      case "slow_down":
-        failures = 0;
-        interval += SLOW_DOWN_STEP_SECONDS;
-        if (request) request.interval = interval;
-        nextPollAt = polledAt + interval * 1000;
-        break;
-      case "transient":
-        failures += 1;
-        if (failures > MAX_TRANSIENT_FAILURES) throw outcome.error;
-        nextPollAt = polledAt + Math.max(interval, outcome.retryAfter) * 1000;
-        break;
-      case "approved":
+  try {
+    for (;;) {
+      const news = channel?.take();
+      if (news === "expired") {
         pending.delete(deviceCode);
-        return openCredential(outcome.body, request);
+        throw new KeyferryError("EXPIRED_TOKEN", "the request expired before it was approved");
+      }
+      // On "decided" the server serves the next poll at once (never slow_down): poll now.
+      if (news !== "decided") {
+        channel?.maintain(liveUntil);
+        const pollAt = channel?.open ? Math.max(liveUntil + EXPIRY_GRACE_MS, nextPollAt) : nextPollAt;
+        // No reconnect once the request is past its expiry (README "Return channel": while it lives).
+        const reconnectAt = channel && channel.reconnectAt < liveUntil ? channel.reconnectAt : Number.POSITIVE_INFINITY;
+        const wakeAt = Math.min(pollAt, reconnectAt);
+        if (wakeAt > deadline) {
+          if ((await nap(clock, deadline - clock.now(), signal, channel)) === "channel") continue;
+          throw new KeyferryError("TIMEOUT", `no answer from the operator within ${Math.round(timeout! / 1000)} s`);
+        }
+        if ((await nap(clock, wakeAt - clock.now(), signal, channel)) === "channel" || clock.now() < pollAt) continue;
+      }
+
+      const outcome = await pollOnce(http, clock.now, pending, deviceCode, request?.dpop, signal);
+      const polledAt = clock.now();
+      switch (outcome.kind) {
+        case "pending":
+          failures = 0;
+          nextPollAt = polledAt + interval * 1000;
+          break;
+        case "slow_down":
+          failures = 0;
+          interval += SLOW_DOWN_STEP_SECONDS;
+          if (request) request.interval = interval;
+          nextPollAt = polledAt + interval * 1000;
+          break;
+        case "transient":
+          failures += 1;
+          if (failures > MAX_TRANSIENT_FAILURES) throw outcome.error;
+          nextPollAt = polledAt + Math.max(interval, outcome.retryAfter) * 1000;
+          break;
+        case "approved":
+          pending.delete(deviceCode);
+          return await openCredential(outcome.body, request);
+      }
+      // A resumed wait (wait_for_credential's slices) never polls early (RFC 8628 §3.5).
+      if (request) request.nextPollAt = nextPollAt;
     }
-    if (request) request.nextPollAt = nextPollAt;
+  } finally {
+    channel?.close();
   }
 }
 
-/** One poll (RFC 8628 §3.4), classified; finished requests forget their key. */
+/**
+ * Sleeps `ms` (forever when infinite) unless the channel changes first; the caller's signal aborts.
+ * The injected `sleep` keeps waits testable without real time.
+ */
+async function nap(
+  clock: { sleep: Sleep },
+  ms: number,
+  signal: AbortSignal | undefined,
+  channel: ReturnChannel | undefined,
+): Promise<"timer" | "channel"> {
+  if (!channel) {
+    await clock.sleep(Math.max(0, ms), signal);
+    return "timer";
+  }
+  // One controller ends the sleep when the caller aborts or the nap is over (not AbortSignal.any,
+  // whose propagation differs between runtimes).
+  const stop = new AbortController();
+  const forward = () => stop.abort();
+  signal?.addEventListener("abort", forward, { once: true });
+  const changed = channel.changed();
+  const aborted = new Promise<never>((_, reject) => stop.signal.addEventListener("abort", () => reject(new Error("nap over")), { once: true }));
+  const timer = Number.isFinite(ms) ? clock.sleep(Math.max(0, ms), stop.signal).then(() => "timer" as const) : aborted;
+  timer.catch(() => undefined);
+  aborted.catch(() => undefined);
+  try {
+    if (signal?.aborted) throw abortedError(signal);
+    return await Promise.race([timer, aborted, changed.promise.then(() => "channel" as const)]);
+  } catch (error) {
+    if (signal?.aborted) throw abortedError(signal);
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", forward);
+    changed.cancel();
+    stop.abort();
+  }
+}
+
+/** One poll (RFC 8628 §3.4) with a fresh DPoP proof when the request is key-bound, classified; finished requests forget their keys. */
 async function pollOnce(
   http: HttpContext,
+  now: Clock,
   pending: Map<string, PendingRequest>,
   code: string,
+  dpop: DpopKey | undefined,
   signal: AbortSignal | undefined,
 ): Promise<PollOutcome> {
   let response: ApiResponse;
   try {
-    response = await callApi(http, { method: "POST", path: "/v1/credentials/poll", body: { device_code: code }, auth: false, signal });
+    const headers = dpop ? { dpop: await dpopProof(dpop, "POST", http.baseUrl + POLL_PATH, now()) } : undefined;
+    response = await callApi(http, { method: "POST", path: POLL_PATH, body: { device_code: code }, auth: false, signal, headers });
   } catch (error) {
     if (error instanceof KeyferryError && (error.code === "NETWORK" || error.code === "SERVER_ERROR")) {
       return { kind: "transient", error, retryAfter: 0 };
@@ -121,68 +185,30 @@ async function pollOnce(
   if (response.status === 200) return { kind: "approved", body: asObject(response.body, WHAT) };
   const server = readServerError(response.body);
   if (response.status === 400 && server) {
+    const fail = (finished: "ACCESS_DENIED" | "EXPIRED_TOKEN" | "INVALID_GRANT", message: string) => {
+      pending.delete(code);
+      return new KeyferryError(finished, message, { status: 400, serverError: server.error });
+    };
     switch (server.error) {
       case "authorization_pending":
         return { kind: "pending" };
       case "slow_down":
         return { kind: "slow_down" };
       case "access_denied":
-        pending.delete(code);
-        throw new KeyferryError("ACCESS_DENIED", "the operator denied the request (or too many approval attempts failed)", {
-          status: 400,
-          serverError: server.error,
-        });
+        throw fail("ACCESS_DENIED", "the operator denied the request (or too many approval attempts failed)");
       case "expired_token":
-        pending.delete(code);
-        throw new KeyferryError("EXPIRED_TOKEN", "the request expired before it was approved", { status: 400, serverError: server.error });
+        throw fail("EXPIRED_TOKEN", "the request expired before it was approved");
       case "invalid_grant":
-        pending.delete(code);
-        throw new KeyferryError("INVALID_GRANT", "the device code is unknown or its credential was already delivered", {
-          status: 400,
-          serverError: server.error,
-        });
+        throw fail("INVALID_GRANT", "the device code is unknown or its credential was already delivered");
+      case "invalid_dpop_proof":
+        // Nothing was consumed (RFC 9449 §7.1); without the request's key this client cannot collect it.
+        throw dpop
+          ? new KeyferryError("INVALID_DPOP_PROOF", `${WHAT}: the server refused this client's DPoP proof (is the clock more than 60 s off?)`, { status: 400, serverError: server.error })
+          : new KeyferryError("MISSING_KEY", "the request is bound to a DPoP key this client does not hold (was it made by another client?)", { status: 400, serverError: server.error });
     }
   }
   const error = errorFromResponse(response, WHAT);
   if (error.code === "SERVER_ERROR" && response.status >= 500) return { kind: "transient", error, retryAfter: 0 };
   if (error.code === "RATE_LIMITED") return { kind: "transient", error, retryAfter: error.retryAfter ?? 0 };
   throw error;
-}
-
-async function openCredential(body: Record<string, unknown>, request: PendingRequest | undefined): Promise<ApprovedCredential> {
-  const vaultKey = stringField(body, "vault_key", WHAT);
-  const description = typeof body.description === "string" ? body.description : "";
-  if (request && vaultKey !== request.vaultKey) {
-    throw new KeyferryError("INVALID_RESPONSE", `${WHAT}: the server delivered a credential for another vault key than requested`);
-  }
-  const jwe = body.credential_jwe;
-  const value = body.credential_value;
-
-  if (typeof jwe === "string" && jwe !== "") {
-    if (!request?.privateKey) {
-      throw new KeyferryError("MISSING_KEY", "the credential is encrypted to a key this client does not hold (was the request made by another client?)");
-    }
-    let plaintext: Uint8Array;
-    try {
-      ({ plaintext } = await compactDecrypt(jwe, request.privateKey, {
-        keyManagementAlgorithms: [CREDENTIAL_JWE_ALG],
-        contentEncryptionAlgorithms: [CREDENTIAL_JWE_ENC],
-      }));
-    } catch {
-      throw new KeyferryError("DECRYPTION_FAILED", "the delivered credential could not be decrypted with this client's private key");
-    }
-    try {
-      return { vaultKey, description, credentialValue: new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(plaintext) };
-    } catch {
-      throw new KeyferryError("INVALID_RESPONSE", "the delivered credential is not UTF-8 text");
-    }
-  }
-  if (typeof value === "string" && value !== "") {
-    if (request?.privateKey) {
-      // A server that answers in the clear what it was asked to pass end to end is not trusted with it.
-      throw new KeyferryError("INVALID_RESPONSE", "end-to-end encryption was requested but the server delivered the credential in the clear");
-    }
-    return { vaultKey, description, credentialValue: value };
-  }
-  throw new KeyferryError("INVALID_RESPONSE", `${WHAT}: the server's answer lacks "credential_jwe" or "credential_value"`);
 }

@@ -94,3 +94,107 @@ export async function failure(promise: Promise<unknown>): Promise<KeyferryError>
   expect(error).toBeInstanceOf(KeyferryError);
   return error as KeyferryError;
 }
+
+/**
+ * A clock whose `sleep` waits until the test moves time past its end (`advance`), or the signal
+ * fires: for waits where other events (a socket's) must happen while the client sleeps.
+ */
+export function manualClock(start = Date.UTC(2026, 0, 1)) {
+  let time = start;
+  const timers = new Set<{ at: number; fire: () => void }>();
+  return {
+    now: () => time,
+    sleep: (ms: number, signal?: AbortSignal) =>
+      new Promise<void>((resolve, reject) => {
+        if (signal?.aborted) return reject(abortedError(signal));
+        if (ms <= 0) return resolve();
+        const timer = {
+          at: time + ms,
+          fire: () => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve();
+          },
+        };
+        const onAbort = () => {
+          timers.delete(timer);
+          reject(abortedError(signal!));
+        };
+        signal?.addEventListener("abort", onAbort, { once: true });
+        timers.add(timer);
+      }),
+    /** Sleepers now waiting. */
+    sleepers: () => timers.size,
+    /** Moves time forward and wakes every sleeper that is due, then lets the client run. */
+    advance: async (ms: number) => {
+      time += ms;
+      for (const timer of [...timers]) {
+        if (timer.at <= time) {
+          timers.delete(timer);
+          timer.fire();
+        }
+      }
+      await settle();
+    },
+  };
+}
+
+/** Lets pending promise chains (including WebCrypto work) run: a few turns of the event loop. */
+export async function settle(turns = 20): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+type SocketEvent = "open" | "close" | "error" | "message";
+
+/** The server's end of one return-channel socket, driven by the test. */
+export class FakeSocket {
+  protocol = "";
+  /** The close code the client used, once it closed. */
+  closedWith: number | undefined;
+  readonly #listeners = new Map<SocketEvent, Array<(event: { data?: unknown }) => void>>();
+
+  constructor(
+    readonly url: string,
+    readonly protocols: string[],
+    readonly openedAt: number,
+  ) {}
+
+  addEventListener(type: SocketEvent, listener: (event: { data?: unknown }) => void): void {
+    this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener]);
+  }
+
+  close(code?: number): void {
+    this.closedWith ??= code ?? 1005;
+  }
+
+  /** The server accepts the upgrade, selecting `protocol`. */
+  accept(protocol = "keyferry.v1"): void {
+    this.protocol = protocol;
+    this.#emit("open");
+  }
+
+  /** The server sends one text message. */
+  say(message: unknown): void {
+    this.#emit("message", { data: typeof message === "string" ? message : JSON.stringify(message) });
+  }
+
+  /** The connection fails (a refused upgrade, a reset): error then close, as browsers report it. */
+  drop(): void {
+    this.#emit("error");
+    this.#emit("close");
+  }
+
+  #emit(type: SocketEvent, event: { data?: unknown } = {}): void {
+    for (const listener of this.#listeners.get(type) ?? []) listener(event);
+  }
+}
+
+/** A WebSocket factory that records every socket the client opens. */
+export function fakeWebSockets(now: () => number) {
+  const sockets: FakeSocket[] = [];
+  const factory = (url: string, protocols: string[]) => {
+    const socket = new FakeSocket(url, protocols, now());
+    sockets.push(socket);
+    return socket;
+  };
+  return { sockets, factory, last: () => sockets[sockets.length - 1]! };
+}
