@@ -145,13 +145,21 @@ export class AccountDO extends DurableObject<Env> {
   }
 
   /**
-   * Issuance re-checks its slot once the request object exists: a delete of the agent in between
-   * took the slot (and may have revoked the object before it was created), so the request must end.
+   * Issuance's last step, once the request object exists. The slot is re-checked: a delete of the
+   * agent in between took it (and its revocation could not reach an object not yet created), so the
+   * request must end. While it holds, the operator's notice is stored in the same transaction and
+   * its first attempt starts at once (the alarm is only the outbox's retry).
    */
-  async confirmRequest(requestId: string): Promise<{ reason: "ok" } | { reason: "revoked" }> {
+  async confirmRequest(requestId: string, notice: RequestedNotice): Promise<{ reason: "ok" } | { reason: "revoked" }> {
     if (!this.#schemaReady) return { reason: "revoked" };
-    const held = this.ctx.storage.sql.exec("SELECT 1 FROM active_requests WHERE request_id = ?", requestId).toArray().length > 0;
-    return held ? { reason: "ok" } : { reason: "revoked" };
+    const held = this.ctx.storage.transactionSync(() => {
+      if (this.ctx.storage.sql.exec("SELECT 1 FROM active_requests WHERE request_id = ?", requestId).toArray().length === 0) return false;
+      this.#notifier.enqueueRequested(notice, Date.now());
+      return true;
+    });
+    if (!held) return { reason: "revoked" };
+    await this.#notifier.sendDue();
+    return { reason: "ok" };
   }
 
   async authenticate(agentId: string, keyHash: string): Promise<AuthenticateResult> {
@@ -222,14 +230,7 @@ export class AccountDO extends DurableObject<Env> {
       this.#record(event, now);
       this.#notifier.enqueueFor(event, now);
     });
-    await this.#notifier.schedule();
-  }
-
-  /** A new request's notice (`credential.requested` and the email), once the worker has signed its link. */
-  async notifyRequested(notice: RequestedNotice): Promise<void> {
-    this.#ensureSchema();
-    this.ctx.storage.transactionSync(() => this.#notifier.enqueueRequested(notice, Date.now()));
-    await this.#notifier.schedule();
+    await this.#notifier.sendDue();
   }
 
   /** Works the outbox: each due notification is attempted once, then acknowledged, retried or audited. */

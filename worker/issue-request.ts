@@ -11,6 +11,7 @@ import { pollIntervalSeconds, requestTtlSeconds } from "./config";
 import { HttpError, invalidClient } from "./errors";
 import { signHandle, type HandleKind } from "./handles";
 import { newRequestId } from "./ids";
+import { requestedNotice } from "./notify/notify-operator";
 import { createRequestKeyPair } from "./request-keys";
 import { accountStub, requestStub } from "./stubs";
 
@@ -117,8 +118,9 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
       continue;
     }
     // The agent may have been deleted since its slot was taken: its revocation could not reach an
-    // object that did not exist yet, so this request ends here instead of escaping it.
-    if ((await account.confirmRequest(requestId)).reason === "revoked") {
+    // object that did not exist yet, so this request ends here instead of escaping it. Otherwise the
+    // account stores the operator's notice in the same step, before the agent has its answer.
+    if ((await account.confirmRequest(requestId, await requestedNotice(env, details, expiresAt))).reason === "revoked") {
       await requestStub(env, userCode).revoke();
       throw invalidClient(credentials.basic, "account: the agent was deleted while its request was being created");
     }

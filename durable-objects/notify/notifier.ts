@@ -109,7 +109,22 @@ export class Notifier {
     );
   }
 
-  /** The alarm: send the summary a closed window owes, then every due row once; reschedule. */
+  /**
+   * A notification just stored is attempted at once, in the background, instead of by an alarm: the
+   * rows are leased and the alarm set to the lease's end before anything is sent, so if the object
+   * dies mid-attempt the alarm retries; when every row is settled the alarm goes (no wake-up).
+   */
+  async sendDue(): Promise<void> {
+    const nextRow = this.#outbox.nextDueAt();
+    if (nextRow !== null && nextRow <= this.now()) return this.ctx.waitUntil(this.deliverDue());
+    // Nothing to send now; a notice held back by the cap still owes its summary at the window's end.
+    const summaryAt = this.#cap.summaryDueAt();
+    if (summaryAt === null) return;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > summaryAt) await this.ctx.storage.setAlarm(summaryAt);
+  }
+
+  /** The alarm and `sendDue`: send the summary a closed window owes, then every due row once; reschedule. */
   async deliverDue(): Promise<void> {
     const account = this.hooks.account();
     const due = this.ctx.storage.transactionSync(() => {
@@ -118,6 +133,8 @@ export class Notifier {
       if (heldBack && account) this.#enqueueSummary(account, heldBack, now);
       return this.#outbox.claimDue(now);
     });
+    if (due.length === 0) return this.#reschedule();
+    await this.#reschedule();
     const webhook = account?.webhook_url && account.webhook_secret ? { url: account.webhook_url, secret: account.webhook_secret } : null;
     await Promise.all(
       due.map(async (entry) => {
@@ -138,16 +155,16 @@ export class Notifier {
         });
       }),
     );
-    await this.schedule(true);
+    await this.#reschedule();
   }
 
-  /** Sets the alarm for the next due row or summary. `fromAlarm`: the running alarm is spent, set it anew. */
-  async schedule(fromAlarm = false): Promise<void> {
+  /**
+   * The alarm at the next due row, lease end or summary, or none. Read and set in one synchronous
+   * step (no await between), so concurrent sends and the alarm cannot leave it stale.
+   */
+  #reschedule(): Promise<void> {
     const candidates = [this.#outbox.nextDueAt(), this.#cap.summaryDueAt()].filter((at): at is number => at !== null);
-    if (candidates.length === 0) return;
-    const next = Math.min(...candidates);
-    const current = fromAlarm ? null : await this.ctx.storage.getAlarm();
-    if (current === null || current > next) await this.ctx.storage.setAlarm(next);
+    return candidates.length === 0 ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(Math.min(...candidates));
   }
 
   /** One operator notice: a webhook event (when the account has a webhook) and, if given, an email; capped. */

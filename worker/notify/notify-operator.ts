@@ -1,13 +1,11 @@
 /**
  * Every new request reaches its operator (DESIGN.md, anti-phishing): the worker signs the
- * one-click link, which only it can, and hands the notice to the account's outbox
- * (durable-objects/notify/notifier.ts), which emails the operator and posts the webhook event
- * durably, retrying across restarts. Runs after the agent has its answer; a failure here is
- * logged and never fails the request.
+ * one-click link, which only it can, and issuance hands the notice to the account's outbox
+ * (durable-objects/notify/notifier.ts) in the same call that confirms the request's slot; the
+ * outbox emails the operator and posts the webhook event durably, retrying across restarts.
  */
-import type { RequestSummary } from "../../durable-objects/account-types";
-import type { IssuedRequest } from "../issue-request";
-import { accountStub } from "../stubs";
+import type { RequestedNotice } from "../../durable-objects/notify/notifier";
+import type { RequestDetails } from "../../durable-objects/request-types";
 import { signToken } from "../tokens";
 
 let warnedNoBaseUrl = false;
@@ -18,7 +16,7 @@ let warnedNoBaseUrl = false;
  * never built from the request's Host header, which the caller controls (issue 11, finding 7):
  * without PUBLIC_BASE_URL there is no link.
  */
-export async function approvalUrl(env: Env, issued: Pick<IssuedRequest, "userCode" | "requestId" | "expiresAt">): Promise<string | null> {
+export async function approvalUrl(env: Env, issued: { userCode: string; requestId: string; expiresAt: number }): Promise<string | null> {
   const base = env.PUBLIC_BASE_URL?.trim().replace(/\/+$/, "");
   if (!base) {
     if (!warnedNoBaseUrl) console.error("PUBLIC_BASE_URL is not set: notifications go out without an approval link");
@@ -29,28 +27,20 @@ export async function approvalUrl(env: Env, issued: Pick<IssuedRequest, "userCod
   return `${base}/approve#link=${token}`;
 }
 
-export function summaryOf(issued: IssuedRequest): RequestSummary {
-  const { details } = issued;
+/** The new request's notice, stored by the account with its slot's confirmation (worker/issue-request.ts). */
+export async function requestedNotice(env: Env, details: RequestDetails, expiresAt: number): Promise<RequestedNotice> {
   return {
-    requestId: issued.requestId,
-    accountId: details.accountId,
-    agent: details.agent,
-    description: details.description,
-    vaultKey: details.vaultKey,
-    expiresAt: issued.expiresAt,
-    bindingMessage: details.bindingMessage,
-    protocol: details.protocol,
+    request: {
+      requestId: details.requestId,
+      accountId: details.accountId,
+      agent: details.agent,
+      description: details.description,
+      vaultKey: details.vaultKey,
+      expiresAt,
+      bindingMessage: details.bindingMessage,
+      protocol: details.protocol,
+    },
+    approvalUrl: await approvalUrl(env, { userCode: details.userCode, requestId: details.requestId, expiresAt }),
+    userCode: details.protocol === "device" ? details.userCode : null,
   };
-}
-
-export async function notifyOperator(env: Env, issued: IssuedRequest): Promise<void> {
-  try {
-    await accountStub(env, issued.details.accountId).notifyRequested({
-      request: summaryOf(issued),
-      approvalUrl: await approvalUrl(env, issued),
-      userCode: issued.details.protocol === "device" ? issued.userCode : null,
-    });
-  } catch (error) {
-    console.error("could not queue the operator's notification", issued.requestId, error instanceof Error ? error.message : String(error));
-  }
 }

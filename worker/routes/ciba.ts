@@ -8,7 +8,6 @@ import { agentFromClientAuth, requireAgent } from "../auth";
 import { HttpError, badRequest } from "../errors";
 import { json, readForm } from "../http";
 import { issueRequest } from "../issue-request";
-import { notifyOperator } from "../notify/notify-operator";
 import { MAX_FORM_BODY, credentialParameters } from "./oauth";
 import type { BackchannelAuthenticationBody } from "../../core/wire";
 
@@ -29,7 +28,7 @@ function requestedExpiry(value: string | undefined): number | null {
   return Number(value);
 }
 
-export async function backchannelAuthorize(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
+export async function backchannelAuthorize(request: IRequest, env: Env): Promise<Response> {
   const form = await readForm(request, MAX_FORM_BODY);
   const credentials = await agentFromClientAuth(request, env, form);
   const parameters = await credentialParameters(form, request, env);
@@ -60,6 +59,5 @@ export async function backchannelAuthorize(request: IRequest, env: Env, ctx: Exe
     requestedExpirySeconds: expiry,
     ping: pingEndpoint && token ? { endpoint: pingEndpoint, token } : null,
   });
-  ctx.waitUntil(notifyOperator(env, issued));
   return json({ auth_req_id: issued.handle, expires_in: Math.round((issued.expiresAt - Date.now()) / 1000), interval: issued.interval } satisfies BackchannelAuthenticationBody);
 }

@@ -9,7 +9,6 @@ import { HttpError, badRequest, errorResponse } from "../errors";
 import { verifyHandle, type HandleKind } from "../handles";
 import { actorOf, json, readJson, readJsonValue } from "../http";
 import { issueRequest } from "../issue-request";
-import { notifyOperator } from "../notify/notify-operator";
 import { pollRequest, pollWireError } from "../poll-request";
 import { isUsablePublicKey } from "../request-keys";
 import { credentialRequestSchema } from "../schemas";
@@ -22,7 +21,7 @@ const MAX_REQUEST_BODY = 8 * 1024;
  * `hint: "code"` (default) is the device flow: the operator types the user code. `hint: "push"`
  * takes the CIBA path: no code is shown at all, the operator approves from the notified link.
  */
-export async function requestCredential(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
+export async function requestCredential(request: IRequest, env: Env): Promise<Response> {
   const credentials = await agentFromBearer(request, env);
   const body = await readJson(request, credentialRequestSchema, MAX_REQUEST_BODY);
   if (body.public_key && !(await isUsablePublicKey(body.public_key))) throw badRequest("public_key: is not a valid public key");
@@ -36,7 +35,6 @@ export async function requestCredential(request: IRequest, env: Env, ctx: Execut
     dpopJkt: await dpopBinding(request, env, body.dpop_jkt),
   });
   const origin = baseUrl(request, env);
-  ctx.waitUntil(notifyOperator(env, issued));
   return json(push ? pushResponse(issued) : deviceAuthorizationResponse(issued, origin));
 }
 

@@ -12,7 +12,6 @@ import { dpopBinding, dpopProof } from "../dpop-header";
 import { HttpError, badRequest, errorResponse } from "../errors";
 import { actorOf, json, parseWith, readForm } from "../http";
 import { issueRequest } from "../issue-request";
-import { notifyOperator } from "../notify/notify-operator";
 import { pollRequest } from "../poll-request";
 import { isUsablePublicKey } from "../request-keys";
 import { descriptionSchema, dpopJktSchema, publicJwkSchema, vaultKeySchema } from "../schemas";
@@ -74,12 +73,11 @@ export async function credentialParameters(
 }
 
 /** RFC 8628 §3.1, with the extension parameters `description`, `vault_key` and `public_key`. */
-export async function deviceAuthorization(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
+export async function deviceAuthorization(request: IRequest, env: Env): Promise<Response> {
   const form = await readForm(request, MAX_FORM_BODY);
   const credentials = await agentFromClientAuth(request, env, form);
   const issued = await issueRequest(env, credentials, { ...(await credentialParameters(form, request, env)), protocol: "device", handle: "device_code" });
   const origin = baseUrl(request, env);
-  ctx.waitUntil(notifyOperator(env, issued));
   return json(deviceAuthorizationResponse(issued, origin));
 }
 
