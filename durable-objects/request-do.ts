@@ -104,7 +104,7 @@ export class RequestDO extends DurableObject<Env> {
         return this.#deliver(record, next);
       default:
         this.#lastPollAt = now;
-        this.#store(record, next, facts.dpopJkt !== null ? proof : null);
+        this.#store(record, next, { proof: facts.dpopJkt !== null ? proof : null });
         return answer;
     }
   }
@@ -159,10 +159,8 @@ export class RequestDO extends DurableObject<Env> {
     if (!record) return { reason: "invalid_token" };
     const { next, answer } = transitions.decide(record, factsOf(record), input, Date.now());
     if (answer.reason === "invalid_token") return { reason: "invalid_token" };
-    this.ctx.storage.transactionSync(() => {
-      this.#store(record, next);
-      if (answer.reason === "approved") this.ctx.storage.sql.exec("UPDATE request SET payload = ?", input.payload);
-    });
+    // State and payload in one row write.
+    this.#store(record, next, { payload: answer.reason === "approved" ? input.payload : null });
     const status = answer.reason;
     this.#audit(record, {
       type: status,
@@ -258,21 +256,23 @@ export class RequestDO extends DurableObject<Env> {
     this.#jtis = new Set(row ? sql.exec<{ jti: string }>("SELECT jti FROM dpop_jti").toArray().map((r) => r.jti) : []);
   }
 
-  /** Stores what a transition changed (nothing, for most polls) and mirrors it in memory; a bound poll's `jti` too. */
-  #store(record: RequestRecord, next: RequestState, proof: PollProof | null = null): void {
-    if (proof) {
-      this.ctx.storage.sql.exec("INSERT OR IGNORE INTO dpop_jti (jti) VALUES (?)", proof.jti);
-      this.#jtis.add(proof.jti);
+  /**
+   * Stores what a transition changed (nothing, for most polls) and mirrors it in memory; a bound
+   * poll's `jti` too, and an approval's payload in the same row write as its state.
+   */
+  #store(record: RequestRecord, next: RequestState, extra: { proof?: PollProof | null; payload?: string | null } = {}): void {
+    const sql = this.ctx.storage.sql;
+    if (extra.proof) {
+      sql.exec("INSERT OR IGNORE INTO dpop_jti (jti) VALUES (?)", extra.proof.jti);
+      this.#jtis.add(extra.proof.jti);
     }
     if (next === record) return;
-    this.ctx.storage.sql.exec(
-      "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?",
-      next.status,
-      next.interval,
-      next.failedAttempts,
-      next.claimHash,
-      next.replayReported ? 1 : 0,
-    );
+    const state = [next.status, next.interval, next.failedAttempts, next.claimHash, next.replayReported ? 1 : 0];
+    if (extra.payload) {
+      sql.exec("UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, payload = ?", ...state, extra.payload);
+    } else {
+      sql.exec("UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?", ...state);
+    }
     Object.assign(record, next);
   }
 

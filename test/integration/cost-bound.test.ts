@@ -123,14 +123,14 @@ describe("cost per handoff (bench/README.md): rows written by each step", () => 
     expect((await rowsWritten(request)) - requestAfterIssue).toBe(1);
     await auditUntil(accountId, (events) => events.some((e) => e.type === "looked_up"));
 
-    // Approval: state and payload on the request (2 row updates); the account logs `approved` (1 row).
+    // Approval: state and payload on the request (1 row update); the account logs `approved` (1 row).
     const beforeDecide = await rowsWritten(request);
     const decided = await call("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.cookie! },
       json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "sk_test_cost" },
     });
     expect(decided.status).toBe(200);
-    expect((await rowsWritten(request)) - beforeDecide).toBe(2);
+    expect((await rowsWritten(request)) - beforeDecide).toBe(1);
     await auditUntil(accountId, (events) => events.some((e) => e.type === "approved"));
 
     // Delivery: one poll reads the payload and turns the row into a tombstone (1 row; the alarm stays to erase it
