@@ -70,7 +70,16 @@ describe("admin API", () => {
     expect(updated.body).toMatchObject({ account_id: accountId, operator_email: "new@example.com", webhook_url: "https://hooks.example.com/keyferry" });
     expect(updated.body.webhook_secret).toMatch(/^whsec_/);
     const again = await call("GET", `/v1/admin/accounts/${accountId}`, { headers: admin });
-    expect(again.body.webhook_secret).toBeUndefined();
+    // The whole body, so a field renamed between the object and the wire is caught.
+    expect(again.body).toEqual({
+      account_id: accountId,
+      name: expect.any(String),
+      operator_email: "new@example.com",
+      webhook_url: "https://hooks.example.com/keyferry",
+      webhook_format: "keyferry",
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+    });
+    expect(Object.keys(updated.body).sort()).toEqual([...Object.keys(again.body), "webhook_secret"].sort());
     const http = await call("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_url: "http://hooks.example.com/" } });
     expect(http.status).toBe(400);
     expect(http.body.error_description).toContain("webhook_url");
@@ -99,6 +108,8 @@ describe("admin API", () => {
       request_id: expect.stringMatching(/^req_/),
       detail: { ip: "203.0.113.7", user_agent: "OperatorPhone/1.0" },
     });
+    expect(events.find((e) => e.type === "account_created")).toEqual({ at: expect.any(String), type: "account_created", actor: "admin" });
+    expect(events.find((e) => e.type === "agent_created")).toEqual({ at: expect.any(String), type: "agent_created", agent_id: expect.stringMatching(/^agt_/), actor: "admin" });
     expect(JSON.stringify(events)).not.toContain("sk_audit_secret");
     for (const event of events) expect(Number.isNaN(Date.parse(event.at))).toBe(false);
   });

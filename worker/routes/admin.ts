@@ -10,7 +10,8 @@ import { json, noContent, readJson } from "../http";
 import { accountStub, requestStub, vaultStub } from "../stubs";
 import { emailSchema, nameSchema } from "../schemas";
 import { isAllowedWebhookUrl } from "../webhook-url";
-import type { AccountBody, AgentCreatedBody } from "../../core/wire";
+import type { AccountBody, AccountDetailBody, AccountUpdatedBody, AgentCreatedBody, AuditEventBody, AuditLogBody } from "../../core/wire";
+import type { Account, AuditRecord } from "../../durable-objects/account-types";
 
 const MAX_ADMIN_BODY = 8 * 1024;
 
@@ -39,14 +40,18 @@ export async function createAccount(request: IRequest, env: Env): Promise<Respon
   const body = await readJson(request, createAccountSchema, MAX_ADMIN_BODY);
   const accountId = newAccountId();
   const account = await accountStub(env, accountId).create({ accountId, name: body.name, operatorEmail: body.operator_email });
-  return json({ account_id: account.account_id, name: account.name, operator_email: account.operator_email } satisfies AccountBody, 201);
+  return json({ account_id: account.accountId, name: account.name, operator_email: account.operatorEmail } satisfies AccountBody, 201);
 }
 
 export async function getAccount(request: IRequest, env: Env): Promise<Response> {
   await requireAdmin(request, env);
-  const account = await accountStub(env, accountIdParam(request)).get();
-  if (!account) throw notFound("No such account.");
-  return json(account);
+  const result = await accountStub(env, accountIdParam(request)).get();
+  switch (result.reason) {
+    case "not_found":
+      throw notFound("No such account.");
+    case "found":
+      return json(accountJson(result.account));
+  }
 }
 
 export async function updateAccount(request: IRequest, env: Env): Promise<Response> {
@@ -56,13 +61,17 @@ export async function updateAccount(request: IRequest, env: Env): Promise<Respon
   if (typeof body.webhook_url === "string" && !isAllowedWebhookUrl(body.webhook_url, allowHttpWebhooks(env))) {
     throw badRequest("webhook_url: must be an https URL to a public address");
   }
-  const updated = await accountStub(env, accountId).update({
+  const result = await accountStub(env, accountId).update({
     ...(body.operator_email !== undefined ? { operatorEmail: body.operator_email } : {}),
     ...(body.webhook_url !== undefined ? { webhookUrl: body.webhook_url } : {}),
     ...(body.webhook_format !== undefined ? { webhookFormat: body.webhook_format } : {}),
   });
-  if (!updated) throw notFound("No such account.");
-  return json({ ...updated.account, ...(updated.webhookSecret ? { webhook_secret: updated.webhookSecret } : {}) });
+  switch (result.reason) {
+    case "not_found":
+      throw notFound("No such account.");
+    case "updated":
+      return json({ ...accountJson(result.account), ...(result.webhookSecret ? { webhook_secret: result.webhookSecret } : {}) } satisfies AccountUpdatedBody);
+  }
 }
 
 /** The API key is shown once; only its SHA-256 is stored. */
@@ -76,8 +85,9 @@ export async function createAgent(request: IRequest, env: Env): Promise<Response
   }
   const agentId = newAgentId();
   const apiKey = await newApiKey(env, accountId, agentId, randomToken(32));
-  const agent = await accountStub(env, accountId).addAgent({ agentId, name: body.name, email: body.email ?? null, keyHash: await sha256(apiKey), pingEndpoint });
-  if (!agent) throw notFound("No such account.");
+  const result = await accountStub(env, accountId).addAgent({ agentId, name: body.name, email: body.email ?? null, keyHash: await sha256(apiKey), pingEndpoint });
+  if (result.reason === "not_found") throw notFound("No such account.");
+  const { agent } = result;
   return json(
     {
       agent_id: agent.id,
@@ -123,7 +133,31 @@ export async function deleteAgent(request: IRequest, env: Env): Promise<Response
 
 export async function auditLog(request: IRequest, env: Env): Promise<Response> {
   await requireAdmin(request, env);
-  const events = await accountStub(env, accountIdParam(request)).audit();
-  if (!events) throw notFound("No such account.");
-  return json({ events });
+  const result = await accountStub(env, accountIdParam(request)).audit();
+  switch (result.reason) {
+    case "not_found":
+      throw notFound("No such account.");
+    case "found":
+      return json({ events: result.events.map(auditEventJson) } satisfies AuditLogBody);
+  }
 }
+
+const accountJson = (account: Account) =>
+  ({
+    account_id: account.accountId,
+    name: account.name,
+    operator_email: account.operatorEmail,
+    webhook_url: account.webhookUrl,
+    webhook_format: account.webhookFormat,
+    created_at: new Date(account.createdAt).toISOString(),
+  }) satisfies AccountDetailBody;
+
+const auditEventJson = (event: AuditRecord) =>
+  ({
+    at: new Date(event.at).toISOString(),
+    type: event.type,
+    ...(event.requestId !== undefined ? { request_id: event.requestId } : {}),
+    ...(event.agentId !== undefined ? { agent_id: event.agentId } : {}),
+    ...(event.actor !== undefined ? { actor: event.actor } : {}),
+    ...(event.detail !== undefined ? { detail: event.detail } : {}),
+  }) satisfies AuditEventBody;
