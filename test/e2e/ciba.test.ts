@@ -1,7 +1,7 @@
 // OpenID CIBA end to end: an unmodified openid-client finds the backchannel endpoint in the metadata
 // document and polls; the operator is reached through a signed webhook (a local HTTP receiver) and
 // decides in a real Chromium from the webhook's approval_url; ping mode notifies the agent's own
-// endpoint with its bearer token (CIBA Core 1.0 §7, §10.2; CONTRACT.md, "OAuth surface").
+// endpoint with its bearer token (CIBA Core 1.0 §7, §10.2; README, "Device flow or push").
 import { randomBytes } from "node:crypto";
 import * as client from "openid-client";
 import type { Browser, BrowserContext, Page } from "playwright-core";

@@ -1,4 +1,4 @@
-// The outbox against a real `wrangler dev` (CONTRACT.md v1.1, "Webhook events"): a receiver that
+// The outbox against a real `wrangler dev` (README, "Notifications that survive outages"): a receiver that
 // answers 503 for its first 25 s while the server is restarted on the same persist directory still
 // gets `credential.requested` (signed, one id across its tries), then `.approved` and `.delivered`;
 // a Slack-format webhook gets `{"text"}` with the approval link.

@@ -1,4 +1,4 @@
-// Operator notifications against a real `wrangler dev` (CONTRACT.md, "Notifications"): the email
+// Operator notifications against a real `wrangler dev` (README, "Device flow or push"): the email
 // that the send_email binding writes to an .eml file, the signed webhook received by a local HTTP
 // server, its retries, push mode, and a dead webhook that must not hurt the agent.
 import { randomBytes } from "node:crypto";

@@ -1,4 +1,4 @@
-/** The admin API (CONTRACT.md): accounts, agents and their keys, settings, the audit log. */
+/** The admin API (README, "A handoff in five requests" and "Contract notes"): accounts, agents and their keys, settings, the audit log. */
 import type { IRequest } from "itty-router";
 import { z } from "zod";
 import { newApiKey, requireAdmin } from "../auth";
@@ -25,7 +25,7 @@ const createAgentSchema = z.object({
 const updateAccountSchema = z.object({
   operator_email: emailSchema.optional(),
   webhook_url: z.string({ error: "must be a string or null" }).max(2048).nullable().optional(),
-  /** CONTRACT.md v1.1: the signed Keyferry JSON, or `{"text"}` for Slack-compatible incoming webhooks. */
+  /** README, "Webhooks into a chat tool": the signed Keyferry JSON, or `{"text"}` for Slack-compatible incoming webhooks. */
   webhook_format: z.enum(["keyferry", "slack"], { error: 'must be "keyferry" or "slack"' }).optional(),
 });
 
