@@ -64,6 +64,10 @@ describe("CIBA with openid-client against wrangler dev", () => {
     });
   }
 
+  /** CIBA Core §7.1 as an agent asks: `scope` is required by openid-client and ignored by the service. */
+  type Ask = { login_hint: string; binding_message: string; description: string; vault_key: string; client_notification_token?: string };
+  const initiate = (config: client.Configuration, ask: Ask) => client.initiateBackchannelAuthentication(config, { ...ask, scope: "openid" });
+
   /** A fresh account whose webhook points at the local receiver; returns the agent and the secret. */
   async function hookedAgent(name: string) {
     const agent = await createAccountAndAgent(server, { agentName: name, agentEmail: `${name}@example.com` });
@@ -105,13 +109,12 @@ describe("CIBA with openid-client against wrangler dev", () => {
       const notificationToken = randomBytes(24).toString("base64url");
       const vaultKey = uniqueVaultKey("aws");
 
-      const started = await client.initiateBackchannelAuthentication(config, {
+      const started = await initiate(config, {
         login_hint: base.operatorEmail,
         binding_message: "Ping 7",
         description: "AWS deploy key",
         vault_key: vaultKey,
         client_notification_token: notificationToken,
-        scope: "openid",
       });
       expect(started.auth_req_id).toEqual(expect.any(String));
       expect(pings.received).toEqual([]);
@@ -175,13 +178,7 @@ describe("CIBA with openid-client against wrangler dev", () => {
       const vaultKey = uniqueVaultKey("stripe-sk");
       const secret = `sk_live_${randomBytes(12).toString("hex")}`;
 
-      const started = await client.initiateBackchannelAuthentication(config, {
-        login_hint: agent.operatorEmail,
-        binding_message: "Deploy 42",
-        description: "Stripe secret key",
-        vault_key: vaultKey,
-        scope: "openid",
-      });
+      const started = await initiate(config, { login_hint: agent.operatorEmail, binding_message: "Deploy 42", description: "Stripe secret key", vault_key: vaultKey });
       expect(started.expires_in).toBeGreaterThan(590);
       expect(started.interval).toBe(1);
       const controller = new AbortController();
@@ -238,13 +235,7 @@ describe("CIBA with openid-client against wrangler dev", () => {
       const config = await configure(agent.agentId, agent.apiKey);
       const vaultKey = uniqueVaultKey("github-token");
 
-      const started = await client.initiateBackchannelAuthentication(config, {
-        login_hint: agent.operatorEmail,
-        binding_message: "Deny me",
-        description: "GitHub token",
-        vault_key: vaultKey,
-        scope: "openid",
-      });
+      const started = await initiate(config, { login_hint: agent.operatorEmail, binding_message: "Deny me", description: "GitHub token", vault_key: vaultKey });
       const polling = settle(client.pollBackchannelAuthenticationGrant(config, started, undefined, { signal: AbortSignal.timeout(45_000) }));
 
       const hook = await webhookFor(agent, vaultKey);
