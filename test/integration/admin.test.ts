@@ -44,6 +44,17 @@ describe("admin API", () => {
   it("answers 404 for unknown accounts and agents", async () => {
     expect((await call("POST", "/v1/admin/accounts/acc_nope/agents", { headers: admin, json: { name: "x" } })).status).toBe(404);
     expect((await call("POST", `/v1/admin/accounts/acc_${"a".repeat(20)}/agents`, { headers: admin, json: { name: "x" } })).status).toBe(404);
+    // Every admin RPC on an account that does not exist is the same 404 in the error shape.
+    const unknown = `/v1/admin/accounts/acc_${"c".repeat(20)}`;
+    for (const [method, path, json] of [
+      ["GET", unknown, undefined],
+      ["PATCH", unknown, { operator_email: "x@example.com" }],
+      ["GET", `${unknown}/audit`, undefined],
+      ["POST", `${unknown}/agents`, { name: "x" }],
+    ] as const) {
+      const answer = await call(method, path, { headers: admin, ...(json ? { json } : {}) });
+      expect([answer.status, answer.body], `${method} ${path}`).toEqual([404, { error: "not_found", error_description: "No such account." }]);
+    }
     const { accountId } = await newAgent();
     expect((await call("DELETE", `/v1/admin/accounts/${accountId}/agents/agt_${"b".repeat(20)}`, { headers: admin })).status).toBe(404);
   });

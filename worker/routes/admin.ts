@@ -45,13 +45,8 @@ export async function createAccount(request: IRequest, env: Env): Promise<Respon
 
 export async function getAccount(request: IRequest, env: Env): Promise<Response> {
   await requireAdmin(request, env);
-  const result = await accountStub(env, accountIdParam(request)).get();
-  switch (result.reason) {
-    case "not_found":
-      throw notFound("No such account.");
-    case "found":
-      return json(accountJson(result.account));
-  }
+  const { account } = existing(await accountStub(env, accountIdParam(request)).get());
+  return json(accountJson(account));
 }
 
 export async function updateAccount(request: IRequest, env: Env): Promise<Response> {
@@ -61,17 +56,14 @@ export async function updateAccount(request: IRequest, env: Env): Promise<Respon
   if (typeof body.webhook_url === "string" && !isAllowedWebhookUrl(body.webhook_url, allowHttpWebhooks(env))) {
     throw badRequest("webhook_url: must be an https URL to a public address");
   }
-  const result = await accountStub(env, accountId).update({
-    ...(body.operator_email !== undefined ? { operatorEmail: body.operator_email } : {}),
-    ...(body.webhook_url !== undefined ? { webhookUrl: body.webhook_url } : {}),
-    ...(body.webhook_format !== undefined ? { webhookFormat: body.webhook_format } : {}),
-  });
-  switch (result.reason) {
-    case "not_found":
-      throw notFound("No such account.");
-    case "updated":
-      return json({ ...accountJson(result.account), ...(result.webhookSecret ? { webhook_secret: result.webhookSecret } : {}) } satisfies AccountUpdatedBody);
-  }
+  const updated = existing(
+    await accountStub(env, accountId).update({
+      ...(body.operator_email !== undefined ? { operatorEmail: body.operator_email } : {}),
+      ...(body.webhook_url !== undefined ? { webhookUrl: body.webhook_url } : {}),
+      ...(body.webhook_format !== undefined ? { webhookFormat: body.webhook_format } : {}),
+    }),
+  );
+  return json({ ...accountJson(updated.account), ...(updated.webhookSecret ? { webhook_secret: updated.webhookSecret } : {}) } satisfies AccountUpdatedBody);
 }
 
 /** The API key is shown once; only its SHA-256 is stored. */
@@ -85,9 +77,7 @@ export async function createAgent(request: IRequest, env: Env): Promise<Response
   }
   const agentId = newAgentId();
   const apiKey = await newApiKey(env, accountId, agentId, randomToken(32));
-  const result = await accountStub(env, accountId).addAgent({ agentId, name: body.name, email: body.email ?? null, keyHash: await sha256(apiKey), pingEndpoint });
-  if (result.reason === "not_found") throw notFound("No such account.");
-  const { agent } = result;
+  const { agent } = existing(await accountStub(env, accountId).addAgent({ agentId, name: body.name, email: body.email ?? null, keyHash: await sha256(apiKey), pingEndpoint }));
   return json(
     {
       agent_id: agent.id,
@@ -133,13 +123,14 @@ export async function deleteAgent(request: IRequest, env: Env): Promise<Response
 
 export async function auditLog(request: IRequest, env: Env): Promise<Response> {
   await requireAdmin(request, env);
-  const result = await accountStub(env, accountIdParam(request)).audit();
-  switch (result.reason) {
-    case "not_found":
-      throw notFound("No such account.");
-    case "found":
-      return json({ events: result.events.map(auditEventJson) } satisfies AuditLogBody);
-  }
+  const { events } = existing(await accountStub(env, accountIdParam(request)).audit());
+  return json({ events: events.map(auditEventJson) } satisfies AuditLogBody);
+}
+
+/** Every admin RPC but `create` answers `not_found` for an account that does not exist: one 404 for all. */
+function existing<Result extends { reason: string }>(result: Result): Exclude<Result, { reason: "not_found" }> {
+  if (result.reason === "not_found") throw notFound("No such account.");
+  return result as Exclude<Result, { reason: "not_found" }>;
 }
 
 const accountJson = (account: Account) =>
