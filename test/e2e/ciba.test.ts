@@ -7,6 +7,7 @@ import * as client from "openid-client";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyWebhook } from "../../core/webhook-signature";
+import type { AccountUpdatedBody, AgentCreatedBody } from "../../core/wire";
 import { decide, lookup } from "./support/approval";
 import { api, browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
 import { signatureIsValid, startReceiver, waitForEmail, type Receiver, type Received } from "./support/receiver";
@@ -71,7 +72,7 @@ describe("CIBA with openid-client against wrangler dev", () => {
   /** A fresh account whose webhook points at the local receiver; returns the agent and the secret. */
   async function hookedAgent(name: string) {
     const agent = await createAccountAndAgent(server, { agentName: name, agentEmail: `${name}@example.com` });
-    const patched = await api<{ webhook_secret?: string }>(
+    const patched = await api<AccountUpdatedBody>(
       server, "PATCH", `/v1/admin/accounts/${agent.accountId}`, { webhook_url: `${hooks.origin}/hooks/${agent.accountId}` }, admin(),
     );
     expect(patched.status, patched.text).toBe(200);
@@ -100,7 +101,7 @@ describe("CIBA with openid-client against wrangler dev", () => {
     const pings = await startReceiver();
     try {
       const base = await createAccountAndAgent(server);
-      const registered = await api<{ agent_id: string; api_key: string; backchannel_token_delivery_mode?: string }>(
+      const registered = await api<AgentCreatedBody>(
         server, "POST", `/v1/admin/accounts/${base.accountId}/agents`,
         { name: "pinged-bot", backchannel_client_notification_endpoint: `${pings.origin}/ciba` }, admin(),
       );
