@@ -9,7 +9,7 @@
  */
 import { MAX_FAILED_ATTEMPTS, SLOW_DOWN_STEP_SECONDS } from "./limits";
 
-/** `delivered` is stored: the tombstone that lets a replayed handle be noticed (CONTRACT.md, replay alarm). */
+/** `delivered` is stored: the tombstone that lets a replayed handle be noticed (README, "Contract notes": replay alarm). */
 export type RequestStatus = "pending" | "approved" | "delivered" | "denied";
 
 export interface RequestState {

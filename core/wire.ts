@@ -20,6 +20,32 @@ export interface AccountBody {
   operator_email: string;
 }
 
+/** `GET` and `PATCH /v1/admin/accounts/{id}`: the account without its webhook secret. */
+export interface AccountDetailBody extends AccountBody {
+  webhook_url: string | null;
+  webhook_format: "keyferry" | "slack";
+  created_at: string;
+}
+
+/** `PATCH`: setting a `webhook_url` returns its signing secret, once. */
+export interface AccountUpdatedBody extends AccountDetailBody {
+  webhook_secret?: string;
+}
+
+export interface AuditEventBody {
+  at: string;
+  type: string;
+  request_id?: string;
+  agent_id?: string;
+  actor?: string;
+  detail?: Record<string, unknown>;
+}
+
+/** `GET /v1/admin/accounts/{id}/audit`, newest first. */
+export interface AuditLogBody {
+  events: AuditEventBody[];
+}
+
 export interface AgentCreatedBody {
   agent_id: string;
   /** Shown once; stored only as a hash. */

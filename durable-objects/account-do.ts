@@ -7,11 +7,14 @@ import { DurableObject } from "cloudflare:workers";
 import { MAX_ACTIVE_REQUESTS_PER_ACCOUNT, MAX_ISSUED_PER_AGENT_PER_MINUTE } from "../core/limits";
 import { readAudit, recordAudit } from "./audit-log";
 import type {
-  AccountView,
-  AuditEvent,
+  Account,
+  AccountResult,
+  AddAgentResult,
   AuditEventInput,
+  AuditResult,
   AuthenticateResult,
   OpenRequestResult,
+  UpdateAccountResult,
 } from "./account-types";
 import { ACCOUNT_SCHEMA } from "./account-schema";
 import { Notifier, type RequestedNotice } from "./notify/notifier";
@@ -50,7 +53,8 @@ export class AccountDO extends DurableObject<Env> {
     this.#schemaReady = true;
   }
 
-  async create(input: { accountId: string; name: string; operatorEmail: string }): Promise<AccountView> {
+  /** The account ID is freshly drawn by the worker, so the object is new. */
+  async create(input: { accountId: string; name: string; operatorEmail: string }): Promise<Account> {
     this.#ensureSchema();
     const now = Date.now();
     this.ctx.storage.sql.exec(
@@ -61,16 +65,17 @@ export class AccountDO extends DurableObject<Env> {
       now,
     );
     this.#record({ type: "account_created", actor: "admin" }, now);
-    return this.#view()!;
+    return this.#view(this.#account()!);
   }
 
-  async get(): Promise<AccountView | null> {
-    return this.#view();
+  async get(): Promise<AccountResult> {
+    const row = this.#account();
+    return row ? { reason: "found", account: this.#view(row) } : { reason: "not_found" };
   }
 
   /** Setting a webhook URL draws a new signing secret, returned once. */
-  async update(input: { operatorEmail?: string; webhookUrl?: string | null; webhookFormat?: WebhookFormat }): Promise<{ account: AccountView; webhookSecret: string | null } | null> {
-    if (!this.#account()) return null;
+  async update(input: { operatorEmail?: string; webhookUrl?: string | null; webhookFormat?: WebhookFormat }): Promise<UpdateAccountResult> {
+    if (!this.#account()) return { reason: "not_found" };
     let webhookSecret: string | null = null;
     const sql = this.ctx.storage.sql;
     this.ctx.storage.transactionSync(() => {
@@ -86,7 +91,7 @@ export class AccountDO extends DurableObject<Env> {
       actor: "admin",
       detail: { fields: Object.keys(input).map((key) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)) },
     });
-    return { account: this.#view()!, webhookSecret };
+    return { reason: "updated", account: this.#view(this.#account()!), webhookSecret };
   }
 
   async addAgent(input: {
@@ -95,8 +100,8 @@ export class AccountDO extends DurableObject<Env> {
     email: string | null;
     keyHash: string;
     pingEndpoint: string | null;
-  }): Promise<AgentIdentity | null> {
-    if (!this.#account()) return null;
+  }): Promise<AddAgentResult> {
+    if (!this.#account()) return { reason: "not_found" };
     this.ctx.storage.sql.exec(
       "INSERT INTO agents (agent_id, name, email, key_hash, ping_endpoint, created_at) VALUES (?, ?, ?, ?, ?, ?)",
       input.agentId,
@@ -107,7 +112,7 @@ export class AccountDO extends DurableObject<Env> {
       Date.now(),
     );
     this.#record({ type: "agent_created", agentId: input.agentId, actor: "admin" });
-    return { id: input.agentId, name: input.name, email: input.email };
+    return { reason: "created", agent: { id: input.agentId, name: input.name, email: input.email } };
   }
 
   /**
@@ -239,9 +244,9 @@ export class AccountDO extends DurableObject<Env> {
     await this.#notifier.deliverDue();
   }
 
-  async audit(): Promise<AuditEvent[] | null> {
-    if (!this.#account()) return null;
-    return readAudit(this.ctx.storage.sql);
+  async audit(): Promise<AuditResult> {
+    if (!this.#account()) return { reason: "not_found" };
+    return { reason: "found", events: readAudit(this.ctx.storage.sql) };
   }
 
   /** Appends an audit event (./audit-log.ts: noise is counted apart and never evicts a decision). */
@@ -261,16 +266,15 @@ export class AccountDO extends DurableObject<Env> {
     return row && row.key_hash === keyHash ? row : null;
   }
 
-  #view(): AccountView | null {
-    const row = this.#account();
-    if (!row) return null;
+  /** Everything but the webhook secret, which is shown once, by `update`. */
+  #view(row: AccountRow): Account {
     return {
-      account_id: row.account_id,
+      accountId: row.account_id,
       name: row.name,
-      operator_email: row.operator_email,
-      webhook_url: row.webhook_url,
-      webhook_format: this.#notifier.webhookFormat(),
-      created_at: new Date(row.created_at).toISOString(),
+      operatorEmail: row.operator_email,
+      webhookUrl: row.webhook_url,
+      webhookFormat: this.#notifier.webhookFormat(),
+      createdAt: row.created_at,
     };
   }
 }

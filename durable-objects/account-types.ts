@@ -1,3 +1,4 @@
+import type { WebhookFormat } from "./notify/webhook-body";
 import type { AgentIdentity, PingTarget } from "./request-types";
 
 export type AuditEventType =
@@ -43,24 +44,41 @@ export interface RequestSummary {
   protocol: "device" | "ciba";
 }
 
-/** As the admin API shows it (CONTRACT.md). */
-export interface AuditEvent {
-  at: string;
+/** An audit event as stored; the worker renders it (core/wire.ts `AuditEventBody`). */
+export interface AuditRecord {
+  /** Unix ms. */
+  at: number;
   type: AuditEventType;
-  request_id?: string;
-  agent_id?: string;
+  requestId?: string;
+  agentId?: string;
   actor?: string;
-  detail?: Record<string, unknown>;
+  detail?: AuditDetail;
 }
 
-export interface AccountView {
-  account_id: string;
+/**
+ * A stored event's `detail`, read back from JSON. Details are flat (IP, user agent, counts, field
+ * names); a concrete type, unlike `unknown`, survives the RPC result's serializable check.
+ */
+export type AuditDetail = Record<string, AuditScalar | AuditScalar[]>;
+type AuditScalar = string | number | boolean | null;
+
+/** The account's settings; the webhook secret is never read back. */
+export interface Account {
+  accountId: string;
   name: string;
-  operator_email: string;
-  webhook_url: string | null;
-  webhook_format: "keyferry" | "slack";
-  created_at: string;
+  operatorEmail: string;
+  webhookUrl: string | null;
+  webhookFormat: WebhookFormat;
+  /** Unix ms. */
+  createdAt: number;
 }
+
+/** Every admin RPC but `create` names an account that may not exist (a mistyped ID). */
+export type AccountResult = { reason: "found"; account: Account } | { reason: "not_found" };
+/** `webhookSecret`: drawn when a webhook URL was set, returned once; otherwise null. */
+export type UpdateAccountResult = { reason: "updated"; account: Account; webhookSecret: string | null } | { reason: "not_found" };
+export type AddAgentResult = { reason: "created"; agent: AgentIdentity } | { reason: "not_found" };
+export type AuditResult = { reason: "found"; events: AuditRecord[] } | { reason: "not_found" };
 
 export type OpenRequestResult =
   | {

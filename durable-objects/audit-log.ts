@@ -5,7 +5,7 @@
  * evicted only among themselves, so they can never push a decision (`looked_up`, `approved`,
  * `denied`, `locked`, `delivered`, `expired`, `replay_detected`) or an admin change out of the log.
  */
-import type { AuditEvent, AuditEventInput } from "./account-types";
+import type { AuditDetail, AuditEventInput, AuditRecord } from "./account-types";
 
 /** Non-noise events kept, newest first. */
 export const AUDIT_LIMIT = 1000;
@@ -70,8 +70,8 @@ export function recordAudit(sql: SqlStorage, event: Omit<AuditEventInput, "relea
   if (cutoff) sql.exec("DELETE FROM audit WHERE seq <= ? AND seq NOT IN (SELECT seq FROM audit_noise)", cutoff.seq);
 }
 
-/** The log as the admin API shows it, newest first. */
-export function readAudit(sql: SqlStorage): AuditEvent[] {
+/** The log, newest first (the worker renders it for the admin API). */
+export function readAudit(sql: SqlStorage): AuditRecord[] {
   return sql
     .exec<{ at: number; type: string; request_id: string | null; agent_id: string | null; actor: string | null; detail: string | null }>(
       "SELECT * FROM audit ORDER BY seq DESC LIMIT ?",
@@ -79,11 +79,11 @@ export function readAudit(sql: SqlStorage): AuditEvent[] {
     )
     .toArray()
     .map((row) => ({
-      at: new Date(row.at).toISOString(),
-      type: row.type as AuditEvent["type"],
-      ...(row.request_id ? { request_id: row.request_id } : {}),
-      ...(row.agent_id ? { agent_id: row.agent_id } : {}),
+      at: row.at,
+      type: row.type as AuditRecord["type"],
+      ...(row.request_id ? { requestId: row.request_id } : {}),
+      ...(row.agent_id ? { agentId: row.agent_id } : {}),
       ...(row.actor ? { actor: row.actor } : {}),
-      ...(row.detail ? { detail: JSON.parse(row.detail) as Record<string, unknown> } : {}),
+      ...(row.detail ? { detail: JSON.parse(row.detail) as AuditDetail } : {}),
     }));
 }

@@ -97,7 +97,7 @@ export interface DecideInput {
   requestId?: string | null;
 }
 
-/** The return channel's messages (CONTRACT.md "Return channel"). */
+/** The return channel's messages (README, "Contract notes": return channel). */
 export type WaitMessage = { type: "decided"; status: "approved" | "denied" } | { type: "expired" };
 
 export type LookupResult =

@@ -1,5 +1,5 @@
 /**
- * The return channel's wire (CONTRACT.md "Return channel"), as the RequestDO speaks it: the
+ * The return channel's wire (README, "Contract notes": return channel), as the RequestDO speaks it: the
  * headers the worker forwards an upgrade with, the refusal before the upgrade, the announcement.
  */
 import type { WaitMessage } from "./request-types";

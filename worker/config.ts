@@ -1,7 +1,7 @@
 import { DEFAULT_INTERVAL_SECONDS, DEFAULT_TTL_SECONDS, MIN_TTL_SECONDS } from "../core/limits";
 import { HttpError } from "./errors";
 
-/** `REQUEST_TTL_SECONDS`: default 600, any value from 5 up is honoured (CONTRACT.md). */
+/** `REQUEST_TTL_SECONDS`: default 600, any value from 5 up is honoured (README, "Deploying"). */
 export function requestTtlSeconds(env: Env): number {
   const value = Number.parseInt(env.REQUEST_TTL_SECONDS ?? "", 10);
   return Number.isFinite(value) ? Math.max(MIN_TTL_SECONDS, value) : DEFAULT_TTL_SECONDS;

@@ -17,7 +17,7 @@ export function deviceAuthorizationResponse(issued: IssuedRequest, origin: strin
   } satisfies DeviceAuthorizationBody;
 }
 
-/** `hint: "push"`: nothing to type, so no user code or verification URI (CONTRACT.md). */
+/** `hint: "push"`: nothing to type, so no user code or verification URI (README, "Device flow or push"). */
 export function pushResponse(issued: IssuedRequest) {
   return {
     device_code: issued.handle,

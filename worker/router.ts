@@ -1,4 +1,7 @@
-/** The edge router: every route of CONTRACT.md, one error renderer, no state of its own. */
+/**
+ * The edge router: every public route (README, "A handoff in five requests" and "Contract notes"),
+ * one error renderer, no state of its own.
+ */
 import { Router, type IRequest } from "itty-router";
 import { HttpError, renderError } from "./errors";
 import * as admin from "./routes/admin";

@@ -1,45 +1,57 @@
 import { byId } from "./dom";
 
+/** The elements the page only reads or writes as HTMLElement; each is named by its id in camelCase. */
+const PLAIN_IDS = [
+  "step-lookup",
+  "step-review",
+  "step-done",
+  "lookup-intro",
+  "link-intro",
+  "code-field",
+  "email-field",
+  "review-title",
+  "time-left",
+  "agent-name",
+  "agent-email",
+  "account-row",
+  "account-name",
+  "account-email",
+  "account-id",
+  "user-code-row",
+  "shown-user-code",
+  "vault-key",
+  "description",
+  "binding-row",
+  "binding-message",
+  "e2e-box",
+  "fingerprint",
+  "credential-count",
+  "done-title",
+  "done-text",
+  "status",
+  "error",
+] as const;
+
+/** `time-left` → `timeLeft`, as a type and as a function. */
+type CamelCase<S extends string> = S extends `${infer Head}-${infer Tail}` ? `${Head}${Capitalize<CamelCase<Tail>>}` : S;
+const camelCase = (id: string) => id.replace(/-(.)/g, (_, letter: string) => letter.toUpperCase());
+
+type PlainElements = { [Id in (typeof PLAIN_IDS)[number] as CamelCase<Id>]: HTMLElement };
+
 /** Every element the page drives, found once; index.html guarantees each id. */
 export function findElements() {
+  const plain = Object.fromEntries(PLAIN_IDS.map((id) => [camelCase(id), byId(id)])) as PlainElements;
   return {
-    stepLookup: byId("step-lookup"),
-    stepReview: byId("step-review"),
-    stepDone: byId("step-done"),
-    lookupIntro: byId("lookup-intro"),
-    linkIntro: byId("link-intro"),
+    ...plain,
     lookupForm: byId<HTMLFormElement>("lookup-form"),
-    codeField: byId("code-field"),
-    emailField: byId("email-field"),
     userCode: byId<HTMLInputElement>("user-code"),
     email: byId<HTMLInputElement>("email"),
     continueButton: byId<HTMLButtonElement>("continue"),
-    reviewTitle: byId("review-title"),
-    timeLeft: byId("time-left"),
-    agentName: byId("agent-name"),
-    agentEmail: byId("agent-email"),
-    accountRow: byId("account-row"),
-    accountName: byId("account-name"),
-    accountEmail: byId("account-email"),
-    accountId: byId("account-id"),
-    userCodeRow: byId("user-code-row"),
-    shownUserCode: byId("shown-user-code"),
-    vaultKey: byId("vault-key"),
-    description: byId("description"),
-    bindingRow: byId("binding-row"),
-    bindingMessage: byId("binding-message"),
-    e2eBox: byId("e2e-box"),
-    fingerprint: byId("fingerprint"),
     decideForm: byId<HTMLFormElement>("decide-form"),
     credential: byId<HTMLTextAreaElement>("credential"),
-    credentialCount: byId("credential-count"),
     toggleVisibility: byId<HTMLButtonElement>("toggle-visibility"),
     approve: byId<HTMLButtonElement>("approve"),
     deny: byId<HTMLButtonElement>("deny"),
-    doneTitle: byId("done-title"),
-    doneText: byId("done-text"),
-    status: byId("status"),
-    error: byId("error"),
   };
 }
 

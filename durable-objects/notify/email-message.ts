@@ -53,7 +53,7 @@ export function notificationText({ details, expiresAt, approvalUrl, userCode }: 
   ].join("\r\n");
 }
 
-/** CONTRACT.md v1.1, "Replay alarm": a delivered code was polled again. */
+/** README, "Contract notes", replay alarm: a delivered code was polled again. */
 export function replayText(details: NotificationContent["details"], caller: { ip?: unknown; user_agent?: unknown }): string {
   return [
     `A credential request that was already delivered was polled again.`,

@@ -97,7 +97,7 @@ export class Notifier {
     );
   }
 
-  /** `credential.requested` and the operator's email (CONTRACT.md, "Notifications"). */
+  /** `credential.requested` and the operator's email (README, "Device flow or push"). */
   enqueueRequested(notice: RequestedNotice, now: number): void {
     this.#enqueueNotice(notice.request, { type: "credential.requested", approvalUrl: notice.approvalUrl }, now, (account) =>
       notificationMime(this.#from(), account.operator_email, {

@@ -1,5 +1,5 @@
 /**
- * Webhook event bodies (CONTRACT.md v1.1, "Webhook events"): the signed Keyferry JSON, or a
+ * Webhook event bodies (README, "Webhooks into a chat tool"): the signed Keyferry JSON, or a
  * Slack-compatible `{"text"}` that Slack, Mattermost, Rocket.Chat, Google Chat and Discord's
  * `/slack` endpoint accept as is. Neither ever carries a credential: a RequestSummary holds none.
  */

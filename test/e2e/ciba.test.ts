@@ -1,12 +1,13 @@
 // OpenID CIBA end to end: an unmodified openid-client finds the backchannel endpoint in the metadata
 // document and polls; the operator is reached through a signed webhook (a local HTTP receiver) and
 // decides in a real Chromium from the webhook's approval_url; ping mode notifies the agent's own
-// endpoint with its bearer token (CIBA Core 1.0 §7, §10.2; CONTRACT.md, "OAuth surface").
+// endpoint with its bearer token (CIBA Core 1.0 §7, §10.2; README, "Device flow or push").
 import { randomBytes } from "node:crypto";
 import * as client from "openid-client";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyWebhook } from "../../core/webhook-signature";
+import type { AccountUpdatedBody, AgentCreatedBody } from "../../core/wire";
 import { decide, lookup } from "./support/approval";
 import { api, browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
 import { signatureIsValid, startReceiver, waitForEmail, type Receiver, type Received } from "./support/receiver";
@@ -64,10 +65,14 @@ describe("CIBA with openid-client against wrangler dev", () => {
     });
   }
 
+  /** CIBA Core §7.1 as an agent asks: `scope` is required by openid-client and ignored by the service. */
+  type Ask = { login_hint: string; binding_message: string; description: string; vault_key: string; client_notification_token?: string };
+  const initiate = (config: client.Configuration, ask: Ask) => client.initiateBackchannelAuthentication(config, { ...ask, scope: "openid" });
+
   /** A fresh account whose webhook points at the local receiver; returns the agent and the secret. */
   async function hookedAgent(name: string) {
     const agent = await createAccountAndAgent(server, { agentName: name, agentEmail: `${name}@example.com` });
-    const patched = await api<{ webhook_secret?: string }>(
+    const patched = await api<AccountUpdatedBody>(
       server, "PATCH", `/v1/admin/accounts/${agent.accountId}`, { webhook_url: `${hooks.origin}/hooks/${agent.accountId}` }, admin(),
     );
     expect(patched.status, patched.text).toBe(200);
@@ -96,7 +101,7 @@ describe("CIBA with openid-client against wrangler dev", () => {
     const pings = await startReceiver();
     try {
       const base = await createAccountAndAgent(server);
-      const registered = await api<{ agent_id: string; api_key: string; backchannel_token_delivery_mode?: string }>(
+      const registered = await api<AgentCreatedBody>(
         server, "POST", `/v1/admin/accounts/${base.accountId}/agents`,
         { name: "pinged-bot", backchannel_client_notification_endpoint: `${pings.origin}/ciba` }, admin(),
       );
@@ -105,13 +110,12 @@ describe("CIBA with openid-client against wrangler dev", () => {
       const notificationToken = randomBytes(24).toString("base64url");
       const vaultKey = uniqueVaultKey("aws");
 
-      const started = await client.initiateBackchannelAuthentication(config, {
+      const started = await initiate(config, {
         login_hint: base.operatorEmail,
         binding_message: "Ping 7",
         description: "AWS deploy key",
         vault_key: vaultKey,
         client_notification_token: notificationToken,
-        scope: "openid",
       });
       expect(started.auth_req_id).toEqual(expect.any(String));
       expect(pings.received).toEqual([]);
@@ -175,13 +179,7 @@ describe("CIBA with openid-client against wrangler dev", () => {
       const vaultKey = uniqueVaultKey("stripe-sk");
       const secret = `sk_live_${randomBytes(12).toString("hex")}`;
 
-      const started = await client.initiateBackchannelAuthentication(config, {
-        login_hint: agent.operatorEmail,
-        binding_message: "Deploy 42",
-        description: "Stripe secret key",
-        vault_key: vaultKey,
-        scope: "openid",
-      });
+      const started = await initiate(config, { login_hint: agent.operatorEmail, binding_message: "Deploy 42", description: "Stripe secret key", vault_key: vaultKey });
       expect(started.expires_in).toBeGreaterThan(590);
       expect(started.interval).toBe(1);
       const controller = new AbortController();
@@ -238,13 +236,7 @@ describe("CIBA with openid-client against wrangler dev", () => {
       const config = await configure(agent.agentId, agent.apiKey);
       const vaultKey = uniqueVaultKey("github-token");
 
-      const started = await client.initiateBackchannelAuthentication(config, {
-        login_hint: agent.operatorEmail,
-        binding_message: "Deny me",
-        description: "GitHub token",
-        vault_key: vaultKey,
-        scope: "openid",
-      });
+      const started = await initiate(config, { login_hint: agent.operatorEmail, binding_message: "Deny me", description: "GitHub token", vault_key: vaultKey });
       const polling = settle(client.pollBackchannelAuthenticationGrant(config, started, undefined, { signal: AbortSignal.timeout(45_000) }));
 
       const hook = await webhookFor(agent, vaultKey);

@@ -1,5 +1,5 @@
 // The return channel against a real `wrangler dev`, with the runtime's own WebSocket client (Node 22):
-// the subprotocols negotiate as CONTRACT.md says, the decision arrives on the socket, the poll delivers.
+// the subprotocols negotiate as sdk/README.md says (`waitForApproval`), the decision arrives on the socket, the poll delivers.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAccountAndAgent, startDevServer, type DevServer } from "./support/dev-server";
 import { operatorDecides, pollCredential, requestCredential } from "./support/approval";

@@ -44,6 +44,17 @@ describe("admin API", () => {
   it("answers 404 for unknown accounts and agents", async () => {
     expect((await call("POST", "/v1/admin/accounts/acc_nope/agents", { headers: admin, json: { name: "x" } })).status).toBe(404);
     expect((await call("POST", `/v1/admin/accounts/acc_${"a".repeat(20)}/agents`, { headers: admin, json: { name: "x" } })).status).toBe(404);
+    // Every admin RPC on an account that does not exist is the same 404 in the error shape.
+    const unknown = `/v1/admin/accounts/acc_${"c".repeat(20)}`;
+    for (const [method, path, json] of [
+      ["GET", unknown, undefined],
+      ["PATCH", unknown, { operator_email: "x@example.com" }],
+      ["GET", `${unknown}/audit`, undefined],
+      ["POST", `${unknown}/agents`, { name: "x" }],
+    ] as const) {
+      const answer = await call(method, path, { headers: admin, ...(json ? { json } : {}) });
+      expect([answer.status, answer.body], `${method} ${path}`).toEqual([404, { error: "not_found", error_description: "No such account." }]);
+    }
     const { accountId } = await newAgent();
     expect((await call("DELETE", `/v1/admin/accounts/${accountId}/agents/agt_${"b".repeat(20)}`, { headers: admin })).status).toBe(404);
   });
@@ -70,7 +81,16 @@ describe("admin API", () => {
     expect(updated.body).toMatchObject({ account_id: accountId, operator_email: "new@example.com", webhook_url: "https://hooks.example.com/keyferry" });
     expect(updated.body.webhook_secret).toMatch(/^whsec_/);
     const again = await call("GET", `/v1/admin/accounts/${accountId}`, { headers: admin });
-    expect(again.body.webhook_secret).toBeUndefined();
+    // The whole body, so a field renamed between the object and the wire is caught.
+    expect(again.body).toEqual({
+      account_id: accountId,
+      name: expect.any(String),
+      operator_email: "new@example.com",
+      webhook_url: "https://hooks.example.com/keyferry",
+      webhook_format: "keyferry",
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+    });
+    expect(Object.keys(updated.body).sort()).toEqual([...Object.keys(again.body), "webhook_secret"].sort());
     const http = await call("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_url: "http://hooks.example.com/" } });
     expect(http.status).toBe(400);
     expect(http.body.error_description).toContain("webhook_url");
@@ -99,6 +119,8 @@ describe("admin API", () => {
       request_id: expect.stringMatching(/^req_/),
       detail: { ip: "203.0.113.7", user_agent: "OperatorPhone/1.0" },
     });
+    expect(events.find((e) => e.type === "account_created")).toEqual({ at: expect.any(String), type: "account_created", actor: "admin" });
+    expect(events.find((e) => e.type === "agent_created")).toEqual({ at: expect.any(String), type: "agent_created", agent_id: expect.stringMatching(/^agt_/), actor: "admin" });
     expect(JSON.stringify(events)).not.toContain("sk_audit_secret");
     for (const event of events) expect(Number.isNaN(Date.parse(event.at))).toBe(false);
   });

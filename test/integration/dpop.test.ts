@@ -2,7 +2,7 @@ import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, type Crypt
 import { describe, expect, it } from "vitest";
 import { approve, bearer, call, newAgent } from "./support/api";
 
-/** CONTRACT.md "Key-bound delivery" (RFC 9449): a bound request is delivered only to a fresh proof by its key. */
+/** README, "Contract notes", DPoP (RFC 9449): a bound request is delivered only to a fresh proof by its key. */
 const ORIGIN = "https://keyferry.test";
 const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 

@@ -40,7 +40,7 @@ describe("property: hostile input on the approval endpoints changes nothing", ()
     const target = await pendingRequest();
     const before = await auditTypes(target.accountId);
     const realCode = normalizeUserCode(target.userCode);
-    // A wrong email for the real code is a failed attempt by design (CONTRACT.md): other codes only.
+    // A wrong email for the real code is a failed attempt by design (README, "Contract notes"): other codes only.
     const notTheRealCode = hostileJson.filter((code) => typeof code !== "string" || normalizeUserCode(code) !== realCode);
     // Signed by us, but the wrong kind (an approval token, a device code), or a link to another request.
     const forgedLink = fc.oneof(

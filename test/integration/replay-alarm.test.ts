@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { approve, auditUntil, call, newAgent, poll, requestCredential } from "./support/api";
 
-/** CONTRACT.md "Replay alarm": a delivered code polled again is invalid_grant and alerts the operator once. */
+/** README, "Contract notes", replay alarm: a delivered code polled again is invalid_grant and alerts the operator once. */
 const replayPoll = (deviceCode: string, ip: string, userAgent: string) =>
   call("POST", "/v1/credentials/poll", { json: { device_code: deviceCode }, headers: { "CF-Connecting-IP": ip, "User-Agent": userAgent } });
 

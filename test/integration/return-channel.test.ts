@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { approve, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
 import { authReqIdProtocols, deviceCodeProtocols, openWait } from "./support/wait";
 
-/** CONTRACT.md "Return channel": the request's object announces the decision or the expiry, then closes 1000. */
+/** README, "Contract notes", return channel: the request's object announces the decision or the expiry, then closes 1000. */
 const requestObject = (userCode: string) => env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode)));
 const basic = (id: string, secret: string) => ({ Authorization: `Basic ${btoa(`${id}:${secret}`)}` });
 

@@ -12,7 +12,7 @@ let warnedNoBaseUrl = false;
 
 /**
  * `${PUBLIC_BASE_URL}/approve#link=<token>`: the token rides in the fragment, which browsers never
- * send, so it stays out of server and proxy logs and `Referer` (CONTRACT.md v1.1). The link is
+ * send, so it stays out of server and proxy logs and `Referer` (README, "Notifications that survive outages"). The link is
  * never built from the request's Host header, which the caller controls (issue 11, finding 7):
  * without PUBLIC_BASE_URL there is no link.
  */

@@ -1,4 +1,4 @@
-/** The admin API (CONTRACT.md): accounts, agents and their keys, settings, the audit log. */
+/** The admin API (README, "A handoff in five requests" and "Contract notes"): accounts, agents and their keys, settings, the audit log. */
 import type { IRequest } from "itty-router";
 import { z } from "zod";
 import { newApiKey, requireAdmin } from "../auth";
@@ -10,7 +10,8 @@ import { json, noContent, readJson } from "../http";
 import { accountStub, requestStub, vaultStub } from "../stubs";
 import { emailSchema, nameSchema } from "../schemas";
 import { isAllowedWebhookUrl } from "../webhook-url";
-import type { AccountBody, AgentCreatedBody } from "../../core/wire";
+import type { AccountBody, AccountDetailBody, AccountUpdatedBody, AgentCreatedBody, AuditEventBody, AuditLogBody } from "../../core/wire";
+import type { Account, AuditRecord } from "../../durable-objects/account-types";
 
 const MAX_ADMIN_BODY = 8 * 1024;
 
@@ -24,7 +25,7 @@ const createAgentSchema = z.object({
 const updateAccountSchema = z.object({
   operator_email: emailSchema.optional(),
   webhook_url: z.string({ error: "must be a string or null" }).max(2048).nullable().optional(),
-  /** CONTRACT.md v1.1: the signed Keyferry JSON, or `{"text"}` for Slack-compatible incoming webhooks. */
+  /** README, "Webhooks into a chat tool": the signed Keyferry JSON, or `{"text"}` for Slack-compatible incoming webhooks. */
   webhook_format: z.enum(["keyferry", "slack"], { error: 'must be "keyferry" or "slack"' }).optional(),
 });
 
@@ -39,14 +40,13 @@ export async function createAccount(request: IRequest, env: Env): Promise<Respon
   const body = await readJson(request, createAccountSchema, MAX_ADMIN_BODY);
   const accountId = newAccountId();
   const account = await accountStub(env, accountId).create({ accountId, name: body.name, operatorEmail: body.operator_email });
-  return json({ account_id: account.account_id, name: account.name, operator_email: account.operator_email } satisfies AccountBody, 201);
+  return json({ account_id: account.accountId, name: account.name, operator_email: account.operatorEmail } satisfies AccountBody, 201);
 }
 
 export async function getAccount(request: IRequest, env: Env): Promise<Response> {
   await requireAdmin(request, env);
-  const account = await accountStub(env, accountIdParam(request)).get();
-  if (!account) throw notFound("No such account.");
-  return json(account);
+  const { account } = existing(await accountStub(env, accountIdParam(request)).get());
+  return json(accountJson(account));
 }
 
 export async function updateAccount(request: IRequest, env: Env): Promise<Response> {
@@ -56,13 +56,14 @@ export async function updateAccount(request: IRequest, env: Env): Promise<Respon
   if (typeof body.webhook_url === "string" && !isAllowedWebhookUrl(body.webhook_url, allowHttpWebhooks(env))) {
     throw badRequest("webhook_url: must be an https URL to a public address");
   }
-  const updated = await accountStub(env, accountId).update({
-    ...(body.operator_email !== undefined ? { operatorEmail: body.operator_email } : {}),
-    ...(body.webhook_url !== undefined ? { webhookUrl: body.webhook_url } : {}),
-    ...(body.webhook_format !== undefined ? { webhookFormat: body.webhook_format } : {}),
-  });
-  if (!updated) throw notFound("No such account.");
-  return json({ ...updated.account, ...(updated.webhookSecret ? { webhook_secret: updated.webhookSecret } : {}) });
+  const updated = existing(
+    await accountStub(env, accountId).update({
+      ...(body.operator_email !== undefined ? { operatorEmail: body.operator_email } : {}),
+      ...(body.webhook_url !== undefined ? { webhookUrl: body.webhook_url } : {}),
+      ...(body.webhook_format !== undefined ? { webhookFormat: body.webhook_format } : {}),
+    }),
+  );
+  return json({ ...accountJson(updated.account), ...(updated.webhookSecret ? { webhook_secret: updated.webhookSecret } : {}) } satisfies AccountUpdatedBody);
 }
 
 /** The API key is shown once; only its SHA-256 is stored. */
@@ -76,8 +77,7 @@ export async function createAgent(request: IRequest, env: Env): Promise<Response
   }
   const agentId = newAgentId();
   const apiKey = await newApiKey(env, accountId, agentId, randomToken(32));
-  const agent = await accountStub(env, accountId).addAgent({ agentId, name: body.name, email: body.email ?? null, keyHash: await sha256(apiKey), pingEndpoint });
-  if (!agent) throw notFound("No such account.");
+  const { agent } = existing(await accountStub(env, accountId).addAgent({ agentId, name: body.name, email: body.email ?? null, keyHash: await sha256(apiKey), pingEndpoint }));
   return json(
     {
       agent_id: agent.id,
@@ -123,7 +123,32 @@ export async function deleteAgent(request: IRequest, env: Env): Promise<Response
 
 export async function auditLog(request: IRequest, env: Env): Promise<Response> {
   await requireAdmin(request, env);
-  const events = await accountStub(env, accountIdParam(request)).audit();
-  if (!events) throw notFound("No such account.");
-  return json({ events });
+  const { events } = existing(await accountStub(env, accountIdParam(request)).audit());
+  return json({ events: events.map(auditEventJson) } satisfies AuditLogBody);
 }
+
+/** Every admin RPC but `create` answers `not_found` for an account that does not exist: one 404 for all. */
+function existing<Result extends { reason: string }>(result: Result): Exclude<Result, { reason: "not_found" }> {
+  if (result.reason === "not_found") throw notFound("No such account.");
+  return result as Exclude<Result, { reason: "not_found" }>;
+}
+
+const accountJson = (account: Account) =>
+  ({
+    account_id: account.accountId,
+    name: account.name,
+    operator_email: account.operatorEmail,
+    webhook_url: account.webhookUrl,
+    webhook_format: account.webhookFormat,
+    created_at: new Date(account.createdAt).toISOString(),
+  }) satisfies AccountDetailBody;
+
+const auditEventJson = (event: AuditRecord) =>
+  ({
+    at: new Date(event.at).toISOString(),
+    type: event.type,
+    ...(event.requestId !== undefined ? { request_id: event.requestId } : {}),
+    ...(event.agentId !== undefined ? { agent_id: event.agentId } : {}),
+    ...(event.actor !== undefined ? { actor: event.actor } : {}),
+    ...(event.detail !== undefined ? { detail: event.detail } : {}),
+  }) satisfies AuditEventBody;

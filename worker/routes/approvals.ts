@@ -1,4 +1,4 @@
-/** The approval page's JSON calls: `/v1/approvals/lookup` and `/v1/approvals/decide` (CONTRACT.md). */
+/** The approval page's JSON calls: `/v1/approvals/lookup` and `/v1/approvals/decide` (README, "Contract notes"). */
 import type { IRequest } from "itty-router";
 import { decodeProtectedHeader, type JWK } from "jose";
 import { z } from "zod";

@@ -1,4 +1,7 @@
-/** The agent API: `/v1/credentials/request`, `/v1/credentials/poll` and `/v1/credentials/wait` (CONTRACT.md). */
+/**
+ * The agent API: `/v1/credentials/request`, `/v1/credentials/poll` and `/v1/credentials/wait`
+ * (README, "A handoff in five requests" and "Contract notes").
+ */
 import type { IRequest } from "itty-router";
 import { agentFromBearer } from "../auth";
 import { baseUrl } from "../config";
@@ -66,7 +69,7 @@ const HANDLE_PROTOCOLS: ReadonlyArray<[string, HandleKind]> = [
 ];
 
 /**
- * The return channel (CONTRACT.md "Return channel"): a WebSocket on which the request's object
+ * The return channel (README, "Contract notes": return channel): a WebSocket on which the request's object
  * announces the decision or the expiry. The handle travels as a subprotocol, never in the URL. It
  * is checked here before any object is touched, so a forged, malformed or expired one is refused
  * before the upgrade with the poll's 400 body; the object refuses a finished request the same way.

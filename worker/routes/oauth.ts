@@ -34,7 +34,7 @@ export function metadata(request: IRequest, env: Env): Response {
     token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
     backchannel_token_delivery_modes_supported: ["poll", "ping"],
     backchannel_user_code_parameter_supported: false,
-    // RFC 9449 §5.1: requests may be bound to a DPoP key (CONTRACT.md "Key-bound delivery").
+    // RFC 9449 §5.1: requests may be bound to a DPoP key (README, "Contract notes": DPoP).
     dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
     response_types_supported: [],
     service_documentation: `${issuer}/approve`,

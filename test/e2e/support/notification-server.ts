@@ -1,0 +1,55 @@
+/**
+ * One `wrangler dev` for a file of notification tests (polls every second, http webhooks allowed so
+ * the loopback receivers can be used), the receivers its tests start, and the account's webhook
+ * setting. Call it inside a `describe`: it registers the `beforeAll` that starts the server and the
+ * `afterAll` that closes every receiver and stops it.
+ */
+import { afterAll, beforeAll, expect } from "vitest";
+import type { AccountUpdatedBody } from "../../../core/wire";
+import { api, startDevServer, type DevServer } from "./dev-server";
+import { startReceiver, type Receiver } from "./receiver";
+
+export interface NotificationServer {
+  /** The running server (read it inside a test or hook, once `beforeAll` has run). */
+  readonly server: DevServer;
+  /** The admin API's `Authorization` header. */
+  admin(): { authorization: string };
+  /** A receiver that is closed after the file. */
+  receiver(...args: Parameters<typeof startReceiver>): Promise<Receiver>;
+  /** Sets the account's webhook and returns its secret, shown only in this answer. */
+  setWebhook(accountId: string, body: { webhook_url: string; webhook_format?: "keyferry" | "slack" }): Promise<string>;
+}
+
+export function useNotificationServer(): NotificationServer {
+  let started: DevServer | undefined;
+  const receivers: Receiver[] = [];
+  beforeAll(async () => {
+    started = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", ALLOW_HTTP_WEBHOOKS: "true" } });
+  });
+  afterAll(async () => {
+    for (const receiver of receivers) await receiver.close();
+    await started?.stop();
+  });
+  const running = (): DevServer => {
+    if (!started) throw new Error("the dev server is not started yet: use it inside a test");
+    return started;
+  };
+  const admin = () => ({ authorization: `Bearer ${running().adminToken}` });
+  return {
+    get server() {
+      return running();
+    },
+    admin,
+    async receiver(...args) {
+      const receiver = await startReceiver(...args);
+      receivers.push(receiver);
+      return receiver;
+    },
+    async setWebhook(accountId, body) {
+      const patched = await api<AccountUpdatedBody>(running(), "PATCH", `/v1/admin/accounts/${accountId}`, body, admin());
+      expect(patched.status, patched.text).toBe(200);
+      expect(typeof patched.json.webhook_secret).toBe("string");
+      return patched.json.webhook_secret!;
+    },
+  };
+}
