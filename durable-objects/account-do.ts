@@ -176,7 +176,7 @@ export class AccountDO extends DurableObject<Env> {
 
   /**
    * Authenticates the agent and takes one of the account's active-request slots in one step
-   * (CONTRACT.md: at most 5 pending or approved requests). Expired slots are freed lazily here,
+   * (README, "Contract notes": at most 5 pending or approved requests). Expired slots are freed lazily here,
    * so a lost release can hold a slot only until its request expires.
    */
   async openRequest(input: {

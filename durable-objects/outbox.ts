@@ -57,7 +57,7 @@ export const OUTBOX_SCHEMA = [
   "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at)",
 ];
 
-/** Receivers are retried for at least this long before an event is abandoned (CONTRACT.md v1.1). */
+/** Receivers are retried for at least this long before an event is abandoned (README, "Notifications that survive outages"). */
 export const RETRY_WINDOW_MS = 60 * 60_000;
 export const BASE_DELAY_MS = 5_000;
 export const MAX_DELAY_MS = 10 * 60_000;

@@ -170,7 +170,7 @@ export class RequestDO extends DurableObject<Env> {
       // CIBA Core §10.2: the account's outbox pings the agent, durably.
       ...(record.details.ping ? { ping: record.details.ping } : {}),
     });
-    // After the commit: the agent's next poll is served at once (CONTRACT.md "Return channel").
+    // After the commit: the agent's next poll is served at once (README, "Contract notes": the return channel).
     this.#announce(record, { type: "decided", status });
     return { reason: status, details: record.details };
   }
@@ -191,7 +191,7 @@ export class RequestDO extends DurableObject<Env> {
   }
 
   /**
-   * The return channel (CONTRACT.md): the worker has checked the handle and forwards the upgrade
+   * The return channel (README, "Contract notes"): the worker has checked the handle and forwards the upgrade
    * with its tag. A finished request is refused before the upgrade with the poll's reason; a live
    * one keeps the socket through the Hibernation API, tagged with the handle's tag, so a waiting
    * agent costs no object in memory. An already decided request is announced at once.
