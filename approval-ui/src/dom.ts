@@ -1,4 +1,4 @@
-/** The element with this id, which the page's HTML guarantees; a missing one throws when the page loads (the approval-page e2e tests load every step). */
+/** The element with this id, which the page's HTML guarantees; a missing one throws when the page loads. */
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   const element = document.getElementById(id);
   if (!element) throw new Error(`approval page: #${id} is missing`);
