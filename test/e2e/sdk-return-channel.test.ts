@@ -43,6 +43,17 @@ function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: 
   return promise.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
 }
 
+/** `promise`, or a clear failure after `ms` (rather than the test's own timeout). */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, fail) => (timer = setTimeout(() => fail(new Error(`${what} within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** What the instrumented client saw, in order. */
 type Step =
   | { kind: "open"; protocol: string }
@@ -197,6 +208,23 @@ describe("credentials over the return channel against wrangler dev", () => {
     }
     expect(userCode, request.stdout()).toBeDefined();
     await approve(server, agent, userCode!, secret);
+    // After delivery, local workerd keeps the closed socket's TCP connection until the request's object
+    // is evicted (10 s idle). Keep the object busy (each poll reaches it) while the CLI finishes: it must
+    // exit on its own, not when the server finally drops the connection.
+    // The emailed link reaches the object without a device code (which the CLI never prints) and decides nothing.
+    const email = await waitForEmail(server, (e) => e.text.includes(userCode!), 15_000);
+    const linkToken = /\/approve#link=([\w.-]+)/.exec(email.text)?.[1];
+    expect(linkToken, email.text).toBeDefined();
+    let exited = false;
+    void request.done.then(() => (exited = true));
+    let wakeUps = 0;
+    while (!exited && wakeUps < 15) {
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      if (exited) break;
+      expect((await lookup(server, { link_token: linkToken! })).res.status).toBe(404);
+      wakeUps += 1;
+    }
+    expect(exited, `the CLI had not exited after ${wakeUps} look-ups kept the request's object awake`).toBe(true);
     const outcome = await request.done;
     expect(outcome.code, outcome.stderr).toBe(0);
     expect(outcome.stdout + outcome.stderr).not.toContain(secret);
@@ -242,7 +270,7 @@ describe("credentials over the return channel against wrangler dev", () => {
     const decided = await decide(server, found.cookie, { approval_token: found.res.json.approval_token, decision: "approve", credential_value: "AKIA-channel" });
     expect(decided.status, decided.text).toBe(200);
 
-    expect(await waiter.message).toEqual({ type: "decided", status: "approved" });
+    expect(await within(waiter.message, 30_000, "no message on the socket")).toEqual({ type: "decided", status: "approved" });
     // Served at once although the interval is 60 s: the first poll, never slow_down.
     const tokens = await api<{ access_token?: string; token_type?: string; vault_key?: string; error?: string }>(
       server, "POST", "/oauth/token",
