@@ -10,10 +10,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CompactEncrypt, importJWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClient, type FetchLike, type KeyferryError, type WebSocketFactory } from "../../sdk/src/index";
+import { createClient, type KeyferryError } from "../../sdk/src/index";
 import { decide, lookup } from "./support/approval";
 import { api, createAccountAndAgent, startDevServer, type AccountAndAgent, type DevServer } from "./support/dev-server";
 import { waitForEmail } from "./support/receiver";
+import { traceSdk } from "./support/sdk-trace";
 import { openWaitSocket, tryUpgrade, waitUrl } from "./support/wait-socket";
 
 const INTERVAL_SECONDS = 60;
@@ -54,53 +55,6 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   }
 }
 
-/** What the instrumented client saw, in order. */
-type Step =
-  | { kind: "open"; protocol: string }
-  | { kind: "message"; data: unknown }
-  | { kind: "close" }
-  | { kind: "poll"; socketOpen: boolean; dpop: boolean }
-  | { kind: "answer"; status: number; error?: string };
-
-/** A `fetch` and a `webSocket` factory for the SDK that record every poll and everything on the socket. */
-function instrumented() {
-  const steps: Step[] = [];
-  const sockets: { url: string; protocols: string[] }[] = [];
-  let socketOpen = false;
-  let resolveOpened!: () => void;
-  const opened = new Promise<void>((resolve) => (resolveOpened = resolve));
-
-  const webSocket: WebSocketFactory = (url, protocols) => {
-    sockets.push({ url, protocols: [...protocols] });
-    const ws = new WebSocket(url, protocols);
-    // Registered before the SDK's own listeners, so each step is recorded before the SDK acts on it.
-    ws.addEventListener("open", () => {
-      socketOpen = true;
-      steps.push({ kind: "open", protocol: ws.protocol });
-      resolveOpened();
-    });
-    ws.addEventListener("message", (event) => steps.push({ kind: "message", data: JSON.parse(String(event.data)) }));
-    ws.addEventListener("close", () => {
-      socketOpen = false;
-      steps.push({ kind: "close" });
-    });
-    return ws;
-  };
-
-  const fetch: FetchLike = async (input, init) => {
-    const isPoll = new URL(input).pathname === "/v1/credentials/poll";
-    if (isPoll) steps.push({ kind: "poll", socketOpen, dpop: new Headers(init.headers).has("dpop") });
-    const response = await globalThis.fetch(input, init);
-    if (isPoll) {
-      const error = response.status === 200 ? undefined : ((await response.clone().json()) as { error?: string }).error;
-      steps.push({ kind: "answer", status: response.status, ...(error ? { error } : {}) });
-    }
-    return response;
-  };
-
-  return { steps, sockets, opened, webSocket, fetch };
-}
-
 describe("credentials over the return channel against wrangler dev", () => {
   let server: DevServer;
 
@@ -113,16 +67,16 @@ describe("credentials over the return channel against wrangler dev", () => {
 
   it("the SDK learns of the approval on the socket and collects the credential with exactly one poll", async () => {
     const agent = await createAccountAndAgent(server, { agentName: "channel-sdk" });
-    const trace = instrumented();
+    const trace = traceSdk();
     const ferry = createClient({ baseUrl: server.url, apiKey: agent.apiKey, fetch: trace.fetch, webSocket: trace.webSocket });
     const secret = `sk-channel-${randomBytes(12).toString("hex")}`;
     const req = await ferry.credentials.request({ description: "Channel key", vaultKey: "channel-key" });
     expect(req.interval).toBe(INTERVAL_SECONDS);
 
     const waiting = settle(ferry.credentials.waitForApproval(req.deviceCode, { timeout: WAIT_TIMEOUT_MS }));
-    await trace.opened;
+    await trace.opened(0);
     // The socket is open and nothing has been polled: the operator decides only now.
-    expect(trace.steps).toEqual([{ kind: "open", protocol: "keyferry.v1" }]);
+    expect(trace.steps).toEqual([{ kind: "open", socket: 0, protocol: "keyferry.v1" }]);
     const approvedAt = Date.now();
     await approve(server, agent, req.userCode!, secret);
 
@@ -136,8 +90,8 @@ describe("credentials over the return channel against wrangler dev", () => {
     // In order: the socket opened, said `decided`, and then exactly one poll (key-bound) delivered.
     const beforeClose = trace.steps.filter((step) => step.kind !== "close");
     expect(beforeClose).toEqual([
-      { kind: "open", protocol: "keyferry.v1" },
-      { kind: "message", data: { type: "decided", status: "approved" } },
+      { kind: "open", socket: 0, protocol: "keyferry.v1" },
+      { kind: "message", socket: 0, data: { type: "decided", status: "approved" } },
       { kind: "poll", socketOpen: expect.any(Boolean), dpop: true },
       { kind: "answer", status: 200 },
     ]);
