@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { CompactEncrypt, importJWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient, type KeyferryError } from "../../sdk/src/index";
-import { decide, lookup } from "./support/approval";
+import { decide, lookup, operatorDecides } from "./support/approval";
 import { api, createAccountAndAgent, startDevServer, type AccountAndAgent, type DevServer } from "./support/dev-server";
 import { waitForEmail } from "./support/receiver";
 import { traceSdk } from "./support/sdk-trace";
@@ -103,6 +103,24 @@ describe("credentials over the return channel against wrangler dev", () => {
     expect(again.ok ? undefined : (again.error as KeyferryError).code).toBe("INVALID_GRANT");
     const refused = await tryUpgrade(server, ["keyferry.v1", `keyferry.device-code.${req.deviceCode}`]);
     expect(refused).toEqual({ status: 400, json: { error: "invalid_grant", error_description: expect.any(String) }, protocol: undefined });
+  });
+
+  it("a denial arrives on the socket, and the one poll that follows reports ACCESS_DENIED", async () => {
+    const agent = await createAccountAndAgent(server, { agentName: "channel-denied" });
+    const trace = traceSdk();
+    const ferry = createClient({ baseUrl: server.url, apiKey: agent.apiKey, fetch: trace.fetch, webSocket: trace.webSocket });
+    const req = await ferry.credentials.request({ description: "Denied on the channel", vaultKey: "denied-key" });
+    const waiting = settle(ferry.credentials.waitForApproval(req.deviceCode, { timeout: WAIT_TIMEOUT_MS }));
+    await trace.opened(0);
+    await operatorDecides(server, req.userCode!, agent.operatorEmail, { decision: "deny" });
+    const result = await waiting;
+    expect(result.ok ? undefined : (result.error as KeyferryError).code).toBe("ACCESS_DENIED");
+    expect(trace.steps.filter((step) => step.kind !== "close")).toEqual([
+      { kind: "open", socket: 0, protocol: "keyferry.v1" },
+      { kind: "message", socket: 0, data: { type: "decided", status: "denied" } },
+      { kind: "poll", socketOpen: expect.any(Boolean), dpop: true },
+      { kind: "answer", status: 400, error: "access_denied" },
+    ]);
   });
 
   it("the default client (the runtime's global WebSocket and fetch) receives the credential over the channel", async () => {
@@ -238,5 +256,31 @@ describe("credentials over the return channel against wrangler dev", () => {
     const finished = await tryUpgrade(server, protocols, { authorization: `Bearer ${agent.apiKey}` });
     expect(finished.status).toBe(400);
     expect(finished.json.error).toBe("invalid_grant");
+  });
+});
+
+describe("expiry over the return channel against wrangler dev", () => {
+  const TTL_SECONDS = 8;
+  let server: DevServer;
+
+  beforeAll(async () => {
+    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: String(INTERVAL_SECONDS), REQUEST_TTL_SECONDS: String(TTL_SECONDS) } });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("the SDK hears `expired` at the TTL and fails with EXPIRED_TOKEN without polling at all", async () => {
+    const agent = await createAccountAndAgent(server, { agentName: "channel-expired" });
+    const trace = traceSdk();
+    const ferry = createClient({ baseUrl: server.url, apiKey: agent.apiKey, fetch: trace.fetch, webSocket: trace.webSocket });
+    const req = await ferry.credentials.request({ description: "Nobody answers", vaultKey: "expiring" });
+    expect(req.expiresIn).toBe(TTL_SECONDS);
+    const result = await settle(ferry.credentials.waitForApproval(req.deviceCode, { timeout: WAIT_TIMEOUT_MS }));
+    expect(result.ok ? undefined : (result.error as KeyferryError).code).toBe("EXPIRED_TOKEN");
+    expect(trace.steps.filter((step) => step.kind !== "close")).toEqual([
+      { kind: "open", socket: 0, protocol: "keyferry.v1" },
+      { kind: "message", socket: 0, data: { type: "expired" } },
+    ]);
   });
 });
