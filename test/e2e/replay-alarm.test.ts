@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyWebhook } from "../../core/webhook-signature";
+import { createClient } from "../../sdk/src/index";
 import { decide, lookup, operatorDecides, requestCredential } from "./support/approval";
 import { api, createAccountAndAgent, startDevServer, type AccountAndAgent, type DevServer } from "./support/dev-server";
 import { sentEmails, signatureIsValid, startReceiver, waitForEmail, type Received, type Receiver } from "./support/receiver";
@@ -199,5 +200,25 @@ describe("replay alarm against wrangler dev", () => {
     const events = await settleAccount(agent, 1);
     expect(hooksOf(agent, "credential.replayed")).toHaveLength(1);
     expect(events.filter((e) => e.type === "replay_detected")).toHaveLength(1);
+  });
+
+  it("a leaked code of a key-bound request that the SDK collected: the replay without the key alerts too", async () => {
+    const agent = await hookedAgent("sdk-replayed");
+    const ferry = createClient({ baseUrl: server.url, apiKey: agent.apiKey });
+    const vaultKey = uniqueVaultKey("sdk-replayed");
+    const req = await ferry.credentials.request({ description: "Bound and collected", vaultKey, endToEnd: false });
+    // The SDK bound the request to its DPoP key: a poll without a proof is refused and consumes nothing.
+    const unproven = await api<{ error?: string }>(server, "POST", "/v1/credentials/poll", { device_code: req.deviceCode });
+    expect(unproven.json.error).toBe("invalid_dpop_proof");
+    const waiting = ferry.credentials.waitForApproval(req.deviceCode, { timeout: 60_000 });
+    await operatorDecides(server, req.userCode!, agent.operatorEmail, { decision: "approve", credential_value: "bound-secret" });
+    expect((await waiting).credentialValue).toBe("bound-secret");
+
+    // Whoever else holds the device code has no DPoP key: refused as a finished code, and reported.
+    const replayed = await api<{ error?: string }>(server, "POST", "/v1/credentials/poll", { device_code: req.deviceCode }, { "user-agent": "leaked/1.0" });
+    expect(replayed.status).toBe(400);
+    expect(replayed.json.error).toBe("invalid_grant");
+    const [hit] = await hooks.waitFor(1, 30_000, (h) => h.path === agent.path && parse(h).type === "credential.replayed");
+    await expectReplayedHook(agent, hit!, await deliveredRequestId(agent), vaultKey, "bound-secret", "leaked/1.0");
   });
 });
