@@ -1,7 +1,8 @@
 // The return channel end to end (CONTRACT.md "Return channel"; issue 10): the SDK, the CLI and a CIBA
 // waiter receive the credential against a real `wrangler dev`. The poll interval is 60 s and every wait
 // gives up after 45 s, so polling alone could never deliver in time: a credential that arrives came
-// because the socket said `decided`. The instrumented test also watches the socket and every poll.
+// because the socket said `decided`. The instrumented tests (support/sdk-trace.ts) also record the
+// socket and every poll: approval, denial and expiry each arrive on the socket first.
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
