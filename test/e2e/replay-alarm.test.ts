@@ -222,3 +222,45 @@ describe("replay alarm against wrangler dev", () => {
     await expectReplayedHook(agent, hit!, await deliveredRequestId(agent), vaultKey, "bound-secret", "leaked/1.0");
   });
 });
+
+describe("replay alarm after the request's expiry, against wrangler dev", () => {
+  const TTL_SECONDS = 6;
+  let server: DevServer;
+  let hooks: Receiver;
+
+  beforeAll(async () => {
+    hooks = await startReceiver();
+    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", ALLOW_HTTP_WEBHOOKS: "true", REQUEST_TTL_SECONDS: String(TTL_SECONDS) } });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await hooks?.close();
+  });
+
+  it("a delivered code polled after its original expiry is expired_token and alerts nobody", async () => {
+    const admin = { authorization: `Bearer ${server.adminToken}` };
+    const agent = await createAccountAndAgent(server, { agentName: "late-replayer" });
+    const patched = await api(server, "PATCH", `/v1/admin/accounts/${agent.accountId}`, { webhook_url: `${hooks.origin}/late` }, admin);
+    expect(patched.status, patched.text).toBe(200);
+    const issued = await requestCredential(server, agent.apiKey, { description: "Short-lived", vault_key: "short-lived" });
+    expect(issued.json.expires_in).toBe(TTL_SECONDS);
+    const expiresAt = Date.now() + TTL_SECONDS * 1000;
+    await operatorDecides(server, issued.json.user_code, agent.operatorEmail, { decision: "approve", credential_value: "short-secret" });
+    expect((await api(server, "POST", "/v1/credentials/poll", { device_code: issued.json.device_code })).status).toBe(200);
+
+    // Real time has to pass for the request to expire (its alarm then erases the tombstone).
+    await sleep(Math.max(0, expiresAt - Date.now()) + 2_000);
+    const late = await api<{ error?: string }>(server, "POST", "/v1/credentials/poll", { device_code: issued.json.device_code }, { "user-agent": "late/1.0" });
+    expect(late.status).toBe(400);
+    expect(late.json.error).toBe("expired_token");
+
+    // A later request's webhook and audit event arrive; no replay was reported before them.
+    const asked = await requestCredential(server, agent.apiKey, { description: "Later", vault_key: "later" });
+    expect(asked.status, asked.text).toBe(200);
+    await hooks.waitFor(1, 30_000, (hit) => hit.path === "/late" && parse(hit).type === "credential.requested" && parse(hit).request.vault_key === "later");
+    const events = await api<{ events: AuditEvent[] }>(server, "GET", `/v1/admin/accounts/${agent.accountId}/audit`, undefined, admin);
+    expect(events.json.events.filter((e) => e.type === "requested")).toHaveLength(2);
+    expect(events.json.events.filter((e) => e.type === "replay_detected")).toEqual([]);
+    expect(hooks.received.filter((hit) => parse(hit).type === "credential.replayed")).toEqual([]);
+  });
+});
