@@ -7,4 +7,8 @@ process.on("uncaughtException", (error) => {
 });
 main(process.argv.slice(2), process.env).then((code) => {
   process.exitCode = code;
+  // Every command has finished its work here. Exit once stdout and stderr are flushed rather than when
+  // the event loop drains: a return-channel socket can outlive the wait, since RFC 6455 §7.1.1 leaves
+  // closing the TCP connection to the server, and local workerd keeps it until the object is evicted.
+  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
 });

@@ -121,6 +121,15 @@ function parseEml(raw: string): Omit<SentEmail, "path"> {
   return { headers, text };
 }
 
+/** Every email `wrangler dev` has logged as sent so far, oldest first (to count them; see `waitForEmail`). */
+export async function sentEmails(server: { logs(): string }): Promise<SentEmail[]> {
+  const emails: SentEmail[] = [];
+  for (const path of emailPaths(server.logs())) {
+    if (existsSync(path)) emails.push({ path, ...parseEml(await readFile(path, "utf8")) });
+  }
+  return emails;
+}
+
 /**
  * Waits until `wrangler dev` has logged a sent email whose decoded text satisfies `match` (e.g. it
  * names the vault key of the request under test), and returns it; throws after `timeoutMs`.
