@@ -1,10 +1,10 @@
-// The account's outbox (durable-objects/outbox.ts) inside workerd: stored before the first attempt,
+// The account's outbox (durable-objects/outbox.ts) inside workerd: stored and attempted at once (the alarm set to the lease's end first),
 // retried with backoff and Retry-After, final on a 4xx, abandoned after an hour and audited, kept
 // across an eviction, one event id throughout, nothing sent again once acknowledged. Time moves by
 // an explicit clock (advanceAndRunAlarm), never by sleeping.
-import { evictDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { BASE_DELAY_MS, RETRY_WINDOW_MS } from "../../durable-objects/outbox";
+import { BASE_DELAY_MS, LEASE_MS, RETRY_WINDOW_MS } from "../../durable-objects/outbox";
 import { admin, auditUntil, call, newAgent, requestCredential } from "./support/api";
 import { captureEmail, captureOutbound, until } from "./support/outbound";
 import { accountObject, advanceAndRunAlarm, eventually, outboxRows, type OutboxRow } from "./support/outbox";
@@ -48,6 +48,26 @@ describe("the notification outbox", { timeout: 30_000 }, () => {
     // Nothing is due any more: running the alarm again sends nothing twice.
     await advanceAndRunAlarm(accountId, 2 * RETRY_WINDOW_MS);
     expect(hooks).toHaveLength(1);
+  });
+
+  it("attempts a new event at once, without an alarm; an attempt lost with its object is retried by the alarm at the lease's end", async () => {
+    // The receiver never answers the first attempt: the object is lost with the attempt in flight.
+    const hooks = captureFor("lost", (_r, n) => (n === 1 ? new Promise<Response>(() => {}) : new Response(null, { status: 204 })));
+    const { accountId } = await requestWithWebhook("lost");
+    const first = await until(() => hooks[0], "the first attempt");
+    const row = (await outboxRows(accountId)).find(isWebhook)!;
+    expect(row).toMatchObject({ id: first.headers.get("Keyferry-Event-Id"), attempts: 1 });
+    // Leased before it was sent, and the alarm set to the lease's end: the only wake-up still owed.
+    expect(row.next_at - row.created_at).toBeGreaterThanOrEqual(LEASE_MS);
+    expect(row.next_at - row.created_at).toBeLessThan(LEASE_MS + 5_000);
+    const alarm = await runInDurableObject(accountObject(accountId), (_i, state) => state.storage.getAlarm());
+    expect(alarm).toBeLessThanOrEqual(row.next_at);
+    // A crash, not a graceful eviction (which would wait for the attempt): every instance is reset, storage kept.
+    await abortAllDurableObjects();
+    expect(await advanceAndRunAlarm(accountId, dueIn(row))).toBe(true);
+    const second = await until(() => hooks[1], "the retry after the lost attempt");
+    expect(second.headers.get("Keyferry-Event-Id")).toBe(row.id);
+    await eventually(async () => ((await outboxRows(accountId)).filter(isWebhook).length === 0 ? true : undefined), "the row acknowledged");
   });
 
   it("retries a 503 after an exponential, jittered delay, with the same id and body, then stops", async () => {
