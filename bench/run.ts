@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createRequire } from "node:module";
 import { createAgents, issuePool, lookup as lookupOnce, mapLimit, sleep, api, type Agent, type Pending } from "./client.ts";
 import { measureDelivery } from "./delivery.ts";
+import { measureReturnChannelDelivery } from "./delivery-return-channel.ts";
 import { measure, measureAlternating, round, type RunResult } from "./load.ts";
 import { measureMemoryAndExpiry } from "./memory.ts";
 import { ROOT, runtimeRssMiB, startRuntime } from "./runtime.ts";
@@ -92,6 +93,7 @@ async function main() {
   const fresh = await startRuntime({ POLL_INTERVAL_SECONDS: "1" });
   const rounds: RunResult[][] = [];
   let delivery;
+  let deliveryReturnChannel;
   try {
     // Set-up (not measured): seeded objects for do-read, and sizes from two short probes.
     await mapLimit(Array.from({ length: DO_READ_NAMES }, (_, i) => i), 16, (i) => fetch(`${warm.urls.doRead}/?n=${i}&seed=1`).then((r) => r.arrayBuffer()));
@@ -113,6 +115,7 @@ async function main() {
     const handoffAgents = await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 2, "handoff");
     // Their own accounts: a timed handoff run ends with requests still pending, which hold slots.
     const deliveryAgents = await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 2, "delivery");
+    const returnChannelAgents = await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 2, "return-channel");
     const issueAgents: Agent[][] = [];
     for (let r = 0; r < ROUNDS; r++) issueAgents.push(await createAgents(fresh.urls.keyferry, fresh.adminToken, issueAccounts, `issue${r}`));
     log(`set-up done; RSS ${await runtimeRssMiB(warm)} MiB (reading runtime), ${await runtimeRssMiB(fresh)} MiB (creation runtime)`);
@@ -142,6 +145,10 @@ async function main() {
     log("delivery latency: well-behaved pollers, operators approving at random moments");
     delivery = await measureDelivery(fresh.urls.keyferry, deliveryAgents, quick ? 40 : 150, 1);
     log(`delivery: p50 ${delivery.p50} ms, p99 ${delivery.p99} ms over ${delivery.count} handoffs (${delivery.errors} errors${delivery.errors ? " " + JSON.stringify(delivery.error_kinds) : ""})`);
+    log("delivery over the return channel: agents wait on GET /v1/credentials/wait, poll at once on `decided`");
+    deliveryReturnChannel = await measureReturnChannelDelivery(fresh.urls.keyferry, returnChannelAgents, quick ? 40 : 150);
+    const rc = deliveryReturnChannel;
+    log(`return channel: p50 ${rc.p50} ms, p99 ${rc.p99} ms over ${rc.count} handoffs (${rc.errors} errors${rc.errors ? " " + JSON.stringify(rc.error_kinds) : ""}); parts ${JSON.stringify(rc.parts_ms)}`);
   } finally {
     await warm.dispose();
     await fresh.dispose();
@@ -171,7 +178,7 @@ async function main() {
     memory = await measureMemoryAndExpiry(ttl, log);
   }
 
-  const results = { machine: info, runs, ratios, ratios_by_round: ratiosByRound, targets, delivery_ms: delivery, memory, rounds };
+  const results = { machine: info, runs, ratios, ratios_by_round: ratiosByRound, targets, delivery_ms: delivery, delivery_return_channel_ms: deliveryReturnChannel, memory, rounds };
   await writeFile(join(ROOT, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
   console.log("\n" + table(results) + "\n");
   log("wrote bench/results.json");
@@ -186,7 +193,7 @@ async function warmPolls(base: string, pool: Pending[]) {
   await sleep(1100);
 }
 
-function table(results: { machine: ReturnType<typeof machine>; runs: RunResult[]; ratios: Record<string, number>; delivery_ms: Awaited<ReturnType<typeof measureDelivery>> | undefined; memory: Awaited<ReturnType<typeof measureMemoryAndExpiry>> | { skipped: string } }): string {
+function table(results: { machine: ReturnType<typeof machine>; runs: RunResult[]; ratios: Record<string, number>; delivery_ms: Awaited<ReturnType<typeof measureDelivery>> | undefined; delivery_return_channel_ms: Awaited<ReturnType<typeof measureReturnChannelDelivery>> | undefined; memory: Awaited<ReturnType<typeof measureMemoryAndExpiry>> | { skipped: string } }): string {
   const m = results.machine;
   const lines = [
     `Measured ${m.date.slice(0, 10)} with \`${m.command}\` on ${m.cpu} (${m.cores} cores, ${m.memory_gib} GiB), ${m.os}, Node ${m.node}, workerd ${m.workerd} via Miniflare ${m.miniflare} direct sockets; ${m.rounds} interleaved round(s) of ${m.seconds_per_run} s per run, ${m.connections} connections, loopback.`,
@@ -203,6 +210,11 @@ function table(results: { machine: ReturnType<typeof machine>; runs: RunResult[]
   ];
   if (results.delivery_ms) {
     lines.push("", `Delivery latency (approval → agent holds the credential, polling every ${results.delivery_ms.interval_s} s): p50 ${results.delivery_ms.p50} ms, p99 ${results.delivery_ms.p99} ms over ${results.delivery_ms.count} handoffs.`);
+  }
+  const rc = results.delivery_return_channel_ms;
+  if (rc) {
+    const parts = rc.parts_ms;
+    lines.push("", `Delivery over the return channel (agent waits on the socket, polls at once on \`decided\`; decide's 200 → poll's 200): p50 ${rc.p50} ms, p99 ${rc.p99} ms over ${rc.count} handoffs, ${rc.errors} errors (decide round trip p50 ${parts.decide_round_trip.p50} / p99 ${parts.decide_round_trip.p99} ms; decide sent → \`decided\` received ${parts.decide_sent_to_message.p50} / ${parts.decide_sent_to_message.p99} ms; \`decided\` → poll 200 ${parts.message_to_poll_200.p50} / ${parts.message_to_poll_200.p99} ms).`);
   }
   if (results.memory && "rss_mib" in results.memory) {
     const mem = results.memory;
