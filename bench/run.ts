@@ -13,6 +13,7 @@ import { measureDelivery } from "./delivery.ts";
 import { measureReturnChannelDelivery } from "./delivery-return-channel.ts";
 import { measure, measureAlternating, round, type RunResult } from "./load.ts";
 import { measureMemoryAndExpiry } from "./memory.ts";
+import { measureReturnChannel10k } from "./return-channel-10k.ts";
 import { ROOT, runtimeRssMiB, startRuntime } from "./runtime.ts";
 import * as scenarios from "./scenarios.ts";
 
@@ -178,7 +179,11 @@ async function main() {
     memory = await measureMemoryAndExpiry(ttl, log);
   }
 
-  const results = { machine: info, runs, ratios, ratios_by_round: ratiosByRound, targets, delivery_ms: delivery, delivery_return_channel_ms: deliveryReturnChannel, memory, rounds };
+  let sockets: Awaited<ReturnType<typeof measureReturnChannel10k>> | { skipped: string } | { error: string };
+  if (quick) sockets = { skipped: "--quick: 10,000 agents waiting on return-channel sockets run only in the full bench" };
+  else sockets = await measureReturnChannel10k(log).catch((error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }));
+
+  const results = { machine: info, runs, ratios, ratios_by_round: ratiosByRound, targets, delivery_ms: delivery, delivery_return_channel_ms: deliveryReturnChannel, memory, return_channel_10k: sockets, rounds };
   await writeFile(join(ROOT, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
   console.log("\n" + table(results) + "\n");
   log("wrote bench/results.json");
@@ -193,7 +198,7 @@ async function warmPolls(base: string, pool: Pending[]) {
   await sleep(1100);
 }
 
-function table(results: { machine: ReturnType<typeof machine>; runs: RunResult[]; ratios: Record<string, number>; delivery_ms: Awaited<ReturnType<typeof measureDelivery>> | undefined; delivery_return_channel_ms: Awaited<ReturnType<typeof measureReturnChannelDelivery>> | undefined; memory: Awaited<ReturnType<typeof measureMemoryAndExpiry>> | { skipped: string } }): string {
+function table(results: { return_channel_10k: Awaited<ReturnType<typeof measureReturnChannel10k>> | { skipped: string } | { error: string }; machine: ReturnType<typeof machine>; runs: RunResult[]; ratios: Record<string, number>; delivery_ms: Awaited<ReturnType<typeof measureDelivery>> | undefined; delivery_return_channel_ms: Awaited<ReturnType<typeof measureReturnChannelDelivery>> | undefined; memory: Awaited<ReturnType<typeof measureMemoryAndExpiry>> | { skipped: string } }): string {
   const m = results.machine;
   const lines = [
     `Measured ${m.date.slice(0, 10)} with \`${m.command}\` on ${m.cpu} (${m.cores} cores, ${m.memory_gib} GiB), ${m.os}, Node ${m.node}, workerd ${m.workerd} via Miniflare ${m.miniflare} direct sockets; ${m.rounds} interleaved round(s) of ${m.seconds_per_run} s per run, ${m.connections} connections, loopback.`,
@@ -221,9 +226,13 @@ function table(results: { machine: ReturnType<typeof machine>; runs: RunResult[]
     lines.push(
       "",
       `10,000 pending requests (TTL ${mem.ttl_s} s): runtime RSS ${mem.rss_mib.idle} MiB idle → ${mem.rss_mib.with_10k_pending} MiB with all pending (peak ${mem.rss_mib.peak} MiB), ${mem.rss_mib.after_expiry} MiB after expiry. ` +
-        `Expired: ${mem.expiry.expired_events}/10000 (lateness p50 ${mem.expiry.lateness_ms.p50} ms, p99 ${mem.expiry.lateness_ms.p99} ms, max ${mem.expiry.lateness_ms.max} ms); request rows left in storage: ${mem.expiry.request_rows_left_in_storage}; accounts accepting 5 new requests afterwards: ${mem.expiry.accounts_with_free_slots}/${mem.expiry.accounts_checked_for_free_slots}.`,
+        `Expired: ${mem.expiry.expired_events}/10000 (lateness p50 ${mem.expiry.lateness_ms.p50} ms, p99 ${mem.expiry.lateness_ms.p99} ms, max ${mem.expiry.lateness_ms.max} ms); request rows left in storage: ${mem.expiry.request_rows_left_in_storage} (status other than delivered), tombstones ${mem.expiry.tombstones_left_in_storage}; accounts accepting 5 new requests afterwards: ${mem.expiry.accounts_with_free_slots}/${mem.expiry.accounts_checked_for_free_slots}.`,
     );
   } else if (results.memory) lines.push("", `Memory/expiry: ${results.memory.skipped}`);
+  const rc10k = results.return_channel_10k;
+  if ("rss_mb" in rc10k) {
+    lines.push("", `Agents waiting on return-channel sockets: ${rc10k.sockets} of ${rc10k.sockets_wanted} sockets open over ${rc10k.pending_requests} pending requests${rc10k.limited_by ? ` (limited by ${rc10k.limited_by})` : ""}; runtime RSS ${rc10k.rss_mb.before} MiB before the sockets → ${rc10k.rss_mb.waiting} MiB with all waiting → ${rc10k.rss_mb.after} MiB after; ${rc10k.decided} decided, ${rc10k.told} sockets told (${JSON.stringify(rc10k.told_by_message)}), ${rc10k.errors} errors; told p50 ${rc10k.told_after_decide_ms.p50} ms / p99 ${rc10k.told_after_decide_ms.p99} ms after the decide's 200; workerd descriptors ${rc10k.workerd_fds.before} → ${rc10k.workerd_fds.waiting} waiting (${rc10k.workerd_fds.per_open_socket} per socket).`);
+  } else lines.push("", `Return-channel sockets: ${"skipped" in rc10k ? rc10k.skipped : `failed: ${rc10k.error}`}`);
   return lines.join("\n");
 }
 
