@@ -74,16 +74,23 @@ function fdGuard(runtime: Runtime) {
 /** One client process, with request/answer over IPC. */
 function startClient(): { child: ChildProcess; ask<T extends FromClient["type"]>(message: ToClient, answer: T): Promise<Extract<FromClient, { type: T }>> } {
   const child = fork(new URL("./return-channel-clients.ts", import.meta.url), [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  const waiting: Array<{ type: string; batch?: number; resolve: (message: FromClient) => void }> = [];
+  const waiting: Array<{ type: string; batch?: number; resolve: (message: FromClient) => void; reject: (error: Error) => void }> = [];
+  let gone: Error | null = null;
   child.on("message", (message: FromClient) => {
     const index = waiting.findIndex((w) => w.type === message.type && (message.type !== "opened" || w.batch === message.batch));
     if (index >= 0) waiting.splice(index, 1)[0]!.resolve(message);
   });
+  // A client that exits fails what was asked of it, instead of leaving the run waiting.
+  child.on("exit", (code, signal) => {
+    gone = new Error(`client process exited (${signal ?? code})`);
+    for (const w of waiting.splice(0)) w.reject(gone);
+  });
   return {
     child,
     ask: (message, answer) =>
-      new Promise((resolve) => {
-        waiting.push({ type: answer, ...(message.type === "open" ? { batch: message.batch } : {}), resolve: resolve as (message: FromClient) => void });
+      new Promise((resolve, reject) => {
+        if (gone) return reject(gone);
+        waiting.push({ type: answer, ...(message.type === "open" ? { batch: message.batch } : {}), resolve: resolve as (message: FromClient) => void, reject });
         child.send(message);
       }),
   };
@@ -143,8 +150,12 @@ export async function measureReturnChannel10k(log: (line: string) => void, socke
         const { cookie, approvalToken } = await lookup(base, p);
         const decision = i % 2 === 0 ? { decision: "approve", credential_value: `rc10k-${i}` } : { decision: "deny" };
         const answer = await api(base, "POST", "/v1/approvals/decide", { approval_token: approvalToken, ...decision }, { Cookie: cookie });
-        if (answer.status === 200) decidedAt.set(p.deviceCode, performance.timeOrigin + performance.now());
-        else decideErrors[`decide ${answer.status}`] = (decideErrors[`decide ${answer.status}`] ?? 0) + 1;
+        if (answer.status !== 200) {
+          decideErrors[`decide ${answer.status}`] = (decideErrors[`decide ${answer.status}`] ?? 0) + 1;
+          return;
+        }
+        decidedAt.set(p.deviceCode, performance.timeOrigin + performance.now());
+        if (decidedAt.size % 2000 === 0) log(`return channel 10k: ${decidedAt.size} decided`);
       } catch (error) {
         const kind = error instanceof Error ? error.message.slice(0, 40) : String(error);
         decideErrors[kind] = (decideErrors[kind] ?? 0) + 1;
@@ -155,11 +166,14 @@ export async function measureReturnChannel10k(log: (line: string) => void, socke
     const toldBy = Date.now() + TOLD_TIMEOUT_MS;
     let toldSoFar = 0;
     while (Date.now() < toldBy) {
-      toldSoFar = (await Promise.all(clients.map((c) => c.ask({ type: "status" }, "status")))).reduce((sum, s) => sum + s.told, 0);
-      if (toldSoFar >= opened) break;
+      const status = await Promise.allSettled(clients.map((c) => c.ask({ type: "status" }, "status")));
+      toldSoFar = status.reduce((sum, s) => sum + (s.status === "fulfilled" ? s.value.told : 0), 0);
+      if (toldSoFar >= opened || status.some((s) => s.status === "rejected")) break;
       await sleep(1000);
     }
-    const finals = await Promise.all(clients.map((c) => c.ask({ type: "finish" }, "final")));
+    const settled = await Promise.allSettled(clients.map((c) => c.ask({ type: "finish" }, "final")));
+    const finals = settled.flatMap((f) => (f.status === "fulfilled" ? [f.value] : []));
+    const clientsLost = settled.length - finals.length;
     log(`return channel 10k: ${decidedAt.size} decided in ${decideSeconds} s, ${toldSoFar} told`);
     await sleep(SETTLE_MS);
     const rssAfter = await runtimeRssMiB(runtime);
@@ -178,6 +192,7 @@ export async function measureReturnChannel10k(log: (line: string) => void, socke
     }
     lateness.sort((a, b) => a - b);
     const toldTotal = Object.values(told).reduce((sum, n) => sum + n, 0);
+    if (clientsLost) lost["client process lost"] = clientsLost;
     const errorCount = [openFailures, decideErrors, lost].flatMap((kinds) => Object.values(kinds)).reduce((sum, n) => sum + n, 0) + Math.max(0, opened - toldTotal - Object.values(lost).reduce((s, n) => s + n, 0));
     return {
       sockets: opened,

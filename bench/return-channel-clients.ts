@@ -56,10 +56,11 @@ process.on("message", (message: ToClient) => {
   if (message.type === "open") void open(message.base, message.codes, message.batch);
   else if (message.type === "status") send({ type: "status", open: sockets.size, told: toldCount });
   else {
-    send({ type: "final", opened: sockets.size, told, lost, received });
-    for (const socket of sockets.values()) socket.close();
-    process.disconnect();
-    setTimeout(() => process.exit(0), 200).unref();
+    // Disconnect only once the answer is written: a large one (thousands of timestamps) would be cut off.
+    process.send!({ type: "final", opened: sockets.size, told, lost, received } satisfies FromClient, () => {
+      for (const socket of sockets.values()) socket.close();
+      process.disconnect();
+    });
   }
 });
 process.on("disconnect", () => setTimeout(() => process.exit(0), 500).unref());
