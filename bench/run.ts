@@ -4,7 +4,7 @@
  * delivery latency, and (full run only) memory with 10,000 pending requests and their expiry.
  * Writes bench/results.json and prints a markdown table. bench/README.md explains the method.
  */
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { cpus, totalmem, release } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
@@ -18,6 +18,11 @@ import { ROOT, runtimeRssMiB, startRuntime } from "./runtime.ts";
 import * as scenarios from "./scenarios.ts";
 
 const quick = process.argv.includes("--quick");
+/**
+ * `--rounds-only`: the full run's rounds and delivery runs, without the memory and socket runs
+ * (about 20 minutes together); their figures are carried over from bench/results.json, marked so.
+ */
+const roundsOnly = process.argv.includes("--rounds-only");
 const ROUNDS = quick ? 1 : 5;
 const SECONDS = quick ? 5 : 8;
 const CONNECTIONS = 16;
@@ -45,7 +50,7 @@ function machine() {
     workerd: version("workerd"),
     miniflare: version("miniflare"),
     date: new Date().toISOString(),
-    command: `npm run bench${quick ? " -- --quick" : ""}`,
+    command: `npm run bench${quick ? " -- --quick" : roundsOnly ? " -- --rounds-only" : ""}`,
     mode: quick ? "quick" : "full",
     rounds: ROUNDS,
     seconds_per_run: SECONDS,
@@ -113,7 +118,10 @@ async function main() {
     const pollPool = await issuePool(warm.urls.keyferry, pollAgents, 5);
     const lookupAgents = await createAgents(warm.urls.keyferry, warm.adminToken, 40, "lookup");
     const lookupPool = await mapLimit(await issuePool(warm.urls.keyferry, lookupAgents, 5), 16, async (p) => ({ ...p, cookie: (await lookupOnce(warm.urls.keyferry, p)).cookie }));
-    const handoffAgents = await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 2, "handoff");
+    // A fresh set each round, 80 agents: an agent may open 10 requests a minute (core/limits.ts), and a
+    // round's 8 s of handoffs at up to ~60/s spread over them stays under that (else 429s, fast).
+    const handoffAgents: Agent[][] = [];
+    for (let r = 0; r < ROUNDS; r++) handoffAgents.push(await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 5, `handoff${r}`));
     // Their own accounts: a timed handoff run ends with requests still pending, which hold slots.
     const deliveryAgents = await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 2, "delivery");
     const returnChannelAgents = await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 2, "return-channel");
@@ -140,7 +148,7 @@ async function main() {
       await run(scenarios.doCreate(fresh.urls.doCreate, CONNECTIONS, SECONDS));
       await run(scenarios.issue(fresh.urls.keyferry, issueAgents[r]!, CONNECTIONS));
       await run(scenarios.lookup(warm.urls.keyferry, lookupPool, CONNECTIONS, SECONDS));
-      await run(scenarios.handoff(fresh.urls.keyferry, handoffAgents, CONNECTIONS, SECONDS));
+      await run(scenarios.handoff(fresh.urls.keyferry, handoffAgents[r]!, CONNECTIONS, SECONDS));
       rounds.push(results);
     }
     log("delivery latency: well-behaved pollers, operators approving at random moments");
@@ -172,7 +180,9 @@ async function main() {
   };
 
   let memory: Awaited<ReturnType<typeof measureMemoryAndExpiry>> | { skipped: string };
-  if (quick) memory = { skipped: "--quick: memory with 10,000 pending requests and their expiry run only in the full bench" };
+  const previous = roundsOnly ? await carriedOver() : undefined;
+  if (previous?.memory) memory = previous.memory;
+  else if (quick || roundsOnly) memory = { skipped: "--quick: memory with 10,000 pending requests and their expiry run only in the full bench" };
   else {
     // Long enough that all 10,000 are pending at once, at the issuance rate just measured.
     const ttl = Math.max(30, Math.ceil((10_000 / Math.max(1, by("issue").rps)) * 1.4) + 20);
@@ -180,13 +190,25 @@ async function main() {
   }
 
   let sockets: Awaited<ReturnType<typeof measureReturnChannel10k>> | { skipped: string } | { error: string };
-  if (quick) sockets = { skipped: "--quick: 10,000 agents waiting on return-channel sockets run only in the full bench" };
+  if (previous?.return_channel_10k) sockets = previous.return_channel_10k;
+  else if (quick || roundsOnly) sockets = { skipped: "--quick: 10,000 agents waiting on return-channel sockets run only in the full bench" };
   else sockets = await measureReturnChannel10k(log).catch((error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }));
 
   const results = { machine: info, runs, ratios, ratios_by_round: ratiosByRound, targets, delivery_ms: delivery, delivery_return_channel_ms: deliveryReturnChannel, memory, return_channel_10k: sockets, rounds };
   await writeFile(join(ROOT, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
   console.log("\n" + table(results) + "\n");
   log("wrote bench/results.json");
+}
+
+/** The memory and socket runs of the last full run in bench/results.json, marked as carried over. */
+async function carriedOver() {
+  type Carried = { memory?: Awaited<ReturnType<typeof measureMemoryAndExpiry>>; return_channel_10k?: Awaited<ReturnType<typeof measureReturnChannel10k>> };
+  const last = JSON.parse(await readFile(join(ROOT, "bench/results.json"), "utf8").catch(() => "{}")) as Carried & { machine?: { date?: string; command?: string } };
+  const from = { carried_over_from: `${last.machine?.command ?? "?"} of ${last.machine?.date ?? "?"}` };
+  return {
+    ...(last.memory && "rss_mib" in last.memory ? { memory: { ...last.memory, ...from } } : {}),
+    ...(last.return_channel_10k && "rss_mb" in last.return_channel_10k ? { return_channel_10k: { ...last.return_channel_10k, ...from } } : {}),
+  };
 }
 
 /**

@@ -15,6 +15,8 @@ export interface Tally {
   wrongValue: number;
   lost: number;
   fiveXx: number;
+  /** 429 `too_many_requests` at issuance (the per-agent minute cap), waited out and asked again. */
+  rateLimited: number;
   unexpected: Array<{ step: string; status: number; error?: string }>;
   deliveryMs: number[];
   handoffMs: number[];
@@ -37,7 +39,7 @@ export interface HandoffOptions {
 
 export async function runHandoffs(agents: Agent[], opts: HandoffOptions): Promise<Tally> {
   const { url, runId, marker } = opts;
-  const tally: Tally = { issued: 0, approved: 0, delivered: 0, secondPollInvalidGrant: 0, wrongValue: 0, lost: 0, fiveXx: 0, unexpected: [], deliveryMs: [], handoffMs: [], descriptions: new Set(), values: new Map(), deliveredValues: new Set() };
+  const tally: Tally = { issued: 0, approved: 0, delivered: 0, secondPollInvalidGrant: 0, wrongValue: 0, lost: 0, fiveXx: 0, rateLimited: 0, unexpected: [], deliveryMs: [], handoffMs: [], descriptions: new Set(), values: new Map(), deliveredValues: new Set() };
   const approvedAt = new Map<string, number>();
   const queue: Pending[] = [];
   let remaining = opts.handoffs;
@@ -81,6 +83,13 @@ export async function runHandoffs(agents: Agent[], opts: HandoffOptions): Promis
       const begun = performance.now();
       const description = `Soak handoff ${runId} #${++handoffNumber}`;
       const issued = await api<{ device_code: string; user_code: string; interval: number }>(url, "POST", "/v1/credentials/request", { description, vault_key: marker }, { Authorization: `Bearer ${agent.apiKey}` });
+      if (issued.status === 429 && (issued.json as { error?: string }).error === "too_many_requests") {
+        // An agent may open 10 requests a minute (core/limits.ts): wait as told, as a real agent would, and ask again.
+        tally.rateLimited++;
+        remaining++;
+        await sleep(Number(issued.headers.get("retry-after") ?? 5) * 1000);
+        continue;
+      }
       if (issued.status !== 200) {
         note("request", issued.status, issued.json);
         continue;

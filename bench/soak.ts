@@ -115,6 +115,7 @@ async function main() {
       lost,
       duplicated_or_crossed: tally.wrongValue,
       responses_5xx: tally.fiveXx,
+      issuance_429_waited_out: tally.rateLimited,
       unexpected: tally.unexpected.slice(0, 20),
       unexpected_count: tally.unexpected.length,
       delivery_ms: { p50: round(percentile(sortedDelivery, 50)), p99: round(percentile(sortedDelivery, 99)) },
