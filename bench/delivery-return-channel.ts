@@ -18,7 +18,8 @@ const summary = (values: number[]) => {
   return { p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)) };
 };
 
-export async function measureReturnChannelDelivery(base: string, agents: Agent[], count: number) {
+/** `concurrency` handoffs at a time (default one per agent), agents taken in turn. */
+export async function measureReturnChannelDelivery(base: string, agents: Agent[], count: number, concurrency = agents.length) {
   const samples: number[] = [];
   const decideRtt: number[] = [];
   const announce: number[] = [];
@@ -62,7 +63,7 @@ export async function measureReturnChannelDelivery(base: string, agents: Agent[]
       socket.close();
     }
   };
-  await mapLimit(Array.from({ length: count }, (_, i) => i), agents.length, async (i) => {
+  await mapLimit(Array.from({ length: count }, (_, i) => i), concurrency, async (i) => {
     try {
       await handoff(i);
     } catch (error) {

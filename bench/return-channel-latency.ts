@@ -10,9 +10,10 @@ import { startRuntime } from "./runtime.ts";
 
 const runtime = await startRuntime({ POLL_INTERVAL_SECONDS: "1" });
 try {
-  const agents = await createAgents(runtime.urls.keyferry, runtime.adminToken, 32, "rc-latency");
+  // Each set of agents used once: an agent may open 10 requests a minute (core/limits.ts).
   for (const [concurrency, count] of [[1, 40], [32, 150], [1, 40]] as const) {
-    const result = await measureReturnChannelDelivery(runtime.urls.keyferry, agents.slice(0, concurrency), count);
+    const agents = await createAgents(runtime.urls.keyferry, runtime.adminToken, 40, `rc-latency-${concurrency}-${count}`);
+    const result = await measureReturnChannelDelivery(runtime.urls.keyferry, agents, count, concurrency);
     console.log(`${String(concurrency).padStart(2)} agent(s) at a time: p50 ${result.p50} ms, p99 ${result.p99} ms over ${result.count} (${result.errors} errors); parts ${JSON.stringify(result.parts_ms)}`);
   }
 } finally {
