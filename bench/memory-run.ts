@@ -18,4 +18,4 @@ const file = join(ROOT, "bench/results.json");
 const results = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;
 results.memory = { ...memory, run_alone: { command: `npm run bench:memory -- --ttl ${ttl}`, date: new Date(started).toISOString() } };
 await writeFile(file, JSON.stringify(results, null, 2) + "\n");
-log(`rows left ${memory.expiry.request_rows_left_in_storage}, tombstones ${memory.expiry.tombstones_left_in_storage}, SQLite files scanned ${memory.expiry.sqlite_files_scanned}; wrote bench/results.json`);
+log(`rows left ${memory.expiry.request_rows_left_in_storage} (past their expiry ${memory.expiry.expired_rows_left_in_storage}), tombstones ${memory.expiry.tombstones_left_in_storage}, SQLite files scanned ${memory.expiry.sqlite_files_scanned}; wrote bench/results.json`);

@@ -248,7 +248,7 @@ function table(results: { return_channel_10k: Awaited<ReturnType<typeof measureR
     lines.push(
       "",
       `10,000 pending requests (TTL ${mem.ttl_s} s): runtime RSS ${mem.rss_mib.idle} MiB idle → ${mem.rss_mib.with_10k_pending} MiB with all pending (peak ${mem.rss_mib.peak} MiB), ${mem.rss_mib.after_expiry} MiB after expiry. ` +
-        `Expired: ${mem.expiry.expired_events}/10000 (lateness p50 ${mem.expiry.lateness_ms.p50} ms, p99 ${mem.expiry.lateness_ms.p99} ms, max ${mem.expiry.lateness_ms.max} ms); request rows left in storage: ${mem.expiry.request_rows_left_in_storage} (status other than delivered), tombstones ${mem.expiry.tombstones_left_in_storage}; accounts accepting 5 new requests afterwards: ${mem.expiry.accounts_with_free_slots}/${mem.expiry.accounts_checked_for_free_slots}.`,
+        `Expired: ${mem.expiry.expired_events}/10000 (lateness p50 ${mem.expiry.lateness_ms.p50} ms, p99 ${mem.expiry.lateness_ms.p99} ms, max ${mem.expiry.lateness_ms.max} ms); request rows left in storage: ${mem.expiry.request_rows_left_in_storage} (status other than delivered; ${mem.expiry.expired_rows_left_in_storage ?? "?"} past their expiry), tombstones ${mem.expiry.tombstones_left_in_storage}; accounts accepting 5 new requests afterwards: ${mem.expiry.accounts_with_free_slots}/${mem.expiry.accounts_checked_for_free_slots}.`,
     );
   } else if (results.memory) lines.push("", `Memory/expiry: ${results.memory.skipped}`);
   const rc10k = results.return_channel_10k;

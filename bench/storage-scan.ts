@@ -15,14 +15,18 @@ export interface RequestRows {
   rows: number;
   /** Delivered requests' tombstones (`status = 'delivered'`). */
   tombstones: number;
+  /** Rows of either kind past their `expires_at` at the scan: what the expiry alarm should have erased. */
+  expired: number;
 }
 
-function countRequestRows(file: string): { rows: number; tombstones: number } {
+function countRequestRows(file: string, now: number): Omit<RequestRows, "files"> {
   const db = new DatabaseSync(file, { readOnly: true });
   try {
-    if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'request'").get()) return { rows: 0, tombstones: 0 };
-    const count = db.prepare("SELECT COALESCE(SUM(status != 'delivered'), 0) AS live, COALESCE(SUM(status = 'delivered'), 0) AS dead FROM request").get() as { live: number; dead: number };
-    return { rows: Number(count.live), tombstones: Number(count.dead) };
+    if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'request'").get()) return { rows: 0, tombstones: 0, expired: 0 };
+    const count = db
+      .prepare("SELECT COALESCE(SUM(status != 'delivered'), 0) AS live, COALESCE(SUM(status = 'delivered'), 0) AS dead, COALESCE(SUM(expires_at <= ?), 0) AS expired FROM request")
+      .get(now) as { live: number; dead: number; expired: number };
+    return { rows: Number(count.live), tombstones: Number(count.dead), expired: Number(count.expired) };
   } finally {
     db.close();
   }
@@ -38,13 +42,15 @@ function walk(dir: string, visit: (path: string, name: string) => void): void {
 
 /** Opens every SQLite file under `dir` and counts RequestDO rows, tombstones apart. */
 export function scanRequestRows(dir: string): RequestRows {
-  const total: RequestRows = { files: 0, rows: 0, tombstones: 0 };
+  const total: RequestRows = { files: 0, rows: 0, tombstones: 0, expired: 0 };
+  const now = Date.now();
   walk(dir, (path, name) => {
     if (!name.endsWith(".sqlite")) return;
     total.files++;
-    const counted = countRequestRows(path);
+    const counted = countRequestRows(path, now);
     total.rows += counted.rows;
     total.tombstones += counted.tombstones;
+    total.expired += counted.expired;
   });
   return total;
 }
