@@ -3,14 +3,13 @@
  * them live, then proof that every one expires on time. Uses its own runtime with a short
  * REQUEST_TTL_SECONDS and a persist directory, so the storage left afterwards can be scanned.
  */
-import { readdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
 import { api, createAgents, mapLimit, percentile, sleep, type Agent } from "./client.ts";
 import { measure, round } from "./load.ts";
 import { ROOT, runtimeRssMiB, startRuntime } from "./runtime.ts";
 import { issue as issueScenario } from "./scenarios.ts";
+import { scanRequestRows } from "./storage-scan.ts";
 
 const REQUESTS = 10_000;
 const PER_ACCOUNT = 5;
@@ -49,7 +48,9 @@ export async function measureMemoryAndExpiry(ttlSeconds: number, log: (line: str
       ttl_s: ttlSeconds,
       issue_seconds: round((issueEnd - issueStart) / 1000),
       rss_mib: { idle: rssIdle, with_10k_pending: rssPending, peak: rssPeak, after_expiry: rssAfter },
-      expiry: { ...expiry, request_rows_left_in_storage: stored.rows, sqlite_files_scanned: stored.files },
+      expiry: { ...expiry, request_rows_left_in_storage: stored.rows, tombstones_left_in_storage: stored.tombstones,
+        // The free-slot check's 1,000 new requests are still pending (not expired) when the runtime stops.
+        expired_rows_left_in_storage: stored.expired, sqlite_files_scanned: stored.files },
     };
   } finally {
     await runtime.dispose().catch(() => undefined);
@@ -91,30 +92,4 @@ async function checkExpiry(base: string, adminToken: string, agents: Agent[], tt
     accounts_checked_for_free_slots: freed.length,
     accounts_with_free_slots: freed.filter(Boolean).length,
   };
-}
-
-/** Opens every SQLite file the runtime left and counts rows still in a RequestDO `request` table. */
-function scanRequestRows(dir: string): { files: number; rows: number } {
-  let files = 0;
-  let rows = 0;
-  const walk = (path: string) => {
-    for (const entry of readdirSync(path, { withFileTypes: true })) {
-      const full = join(path, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.name.endsWith(".sqlite")) {
-        files++;
-        const db = new DatabaseSync(full, { readOnly: true });
-        try {
-          const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'request'").get();
-          if (table) {
-            rows += Number((db.prepare("SELECT COUNT(*) AS n FROM request").get() as { n: number }).n);
-          }
-        } finally {
-          db.close();
-        }
-      }
-    }
-  };
-  walk(dir);
-  return { files, rows };
 }

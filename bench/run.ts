@@ -4,18 +4,25 @@
  * delivery latency, and (full run only) memory with 10,000 pending requests and their expiry.
  * Writes bench/results.json and prints a markdown table. bench/README.md explains the method.
  */
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { cpus, totalmem, release } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import { createAgents, issuePool, lookup as lookupOnce, mapLimit, sleep, api, type Agent, type Pending } from "./client.ts";
 import { measureDelivery } from "./delivery.ts";
+import { measureReturnChannelDelivery } from "./delivery-return-channel.ts";
 import { measure, measureAlternating, round, type RunResult } from "./load.ts";
 import { measureMemoryAndExpiry } from "./memory.ts";
+import { measureReturnChannel10k } from "./return-channel-10k.ts";
 import { ROOT, runtimeRssMiB, startRuntime } from "./runtime.ts";
 import * as scenarios from "./scenarios.ts";
 
 const quick = process.argv.includes("--quick");
+/**
+ * `--rounds-only`: the full run's rounds and delivery runs, without the memory and socket runs
+ * (about 20 minutes together); their figures are carried over from bench/results.json, marked so.
+ */
+const roundsOnly = process.argv.includes("--rounds-only");
 const ROUNDS = quick ? 1 : 5;
 const SECONDS = quick ? 5 : 8;
 const CONNECTIONS = 16;
@@ -43,7 +50,7 @@ function machine() {
     workerd: version("workerd"),
     miniflare: version("miniflare"),
     date: new Date().toISOString(),
-    command: `npm run bench${quick ? " -- --quick" : ""}`,
+    command: `npm run bench${quick ? " -- --quick" : roundsOnly ? " -- --rounds-only" : ""}`,
     mode: quick ? "quick" : "full",
     rounds: ROUNDS,
     seconds_per_run: SECONDS,
@@ -92,6 +99,7 @@ async function main() {
   const fresh = await startRuntime({ POLL_INTERVAL_SECONDS: "1" });
   const rounds: RunResult[][] = [];
   let delivery;
+  let deliveryReturnChannel;
   try {
     // Set-up (not measured): seeded objects for do-read, and sizes from two short probes.
     await mapLimit(Array.from({ length: DO_READ_NAMES }, (_, i) => i), 16, (i) => fetch(`${warm.urls.doRead}/?n=${i}&seed=1`).then((r) => r.arrayBuffer()));
@@ -110,9 +118,13 @@ async function main() {
     const pollPool = await issuePool(warm.urls.keyferry, pollAgents, 5);
     const lookupAgents = await createAgents(warm.urls.keyferry, warm.adminToken, 40, "lookup");
     const lookupPool = await mapLimit(await issuePool(warm.urls.keyferry, lookupAgents, 5), 16, async (p) => ({ ...p, cookie: (await lookupOnce(warm.urls.keyferry, p)).cookie }));
-    const handoffAgents = await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 2, "handoff");
+    // A fresh set each round, 80 agents: an agent may open 10 requests a minute (core/limits.ts), and a
+    // round's 8 s of handoffs at up to ~60/s spread over them stays under that (else 429s, fast).
+    const handoffAgents: Agent[][] = [];
+    for (let r = 0; r < ROUNDS; r++) handoffAgents.push(await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 5, `handoff${r}`));
     // Their own accounts: a timed handoff run ends with requests still pending, which hold slots.
     const deliveryAgents = await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 2, "delivery");
+    const returnChannelAgents = await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 2, "return-channel");
     const issueAgents: Agent[][] = [];
     for (let r = 0; r < ROUNDS; r++) issueAgents.push(await createAgents(fresh.urls.keyferry, fresh.adminToken, issueAccounts, `issue${r}`));
     log(`set-up done; RSS ${await runtimeRssMiB(warm)} MiB (reading runtime), ${await runtimeRssMiB(fresh)} MiB (creation runtime)`);
@@ -136,12 +148,16 @@ async function main() {
       await run(scenarios.doCreate(fresh.urls.doCreate, CONNECTIONS, SECONDS));
       await run(scenarios.issue(fresh.urls.keyferry, issueAgents[r]!, CONNECTIONS));
       await run(scenarios.lookup(warm.urls.keyferry, lookupPool, CONNECTIONS, SECONDS));
-      await run(scenarios.handoff(fresh.urls.keyferry, handoffAgents, CONNECTIONS, SECONDS));
+      await run(scenarios.handoff(fresh.urls.keyferry, handoffAgents[r]!, CONNECTIONS, SECONDS));
       rounds.push(results);
     }
     log("delivery latency: well-behaved pollers, operators approving at random moments");
     delivery = await measureDelivery(fresh.urls.keyferry, deliveryAgents, quick ? 40 : 150, 1);
     log(`delivery: p50 ${delivery.p50} ms, p99 ${delivery.p99} ms over ${delivery.count} handoffs (${delivery.errors} errors${delivery.errors ? " " + JSON.stringify(delivery.error_kinds) : ""})`);
+    log("delivery over the return channel: agents wait on GET /v1/credentials/wait, poll at once on `decided`");
+    deliveryReturnChannel = await measureReturnChannelDelivery(fresh.urls.keyferry, returnChannelAgents, quick ? 40 : 150);
+    const rc = deliveryReturnChannel;
+    log(`return channel: p50 ${rc.p50} ms, p99 ${rc.p99} ms over ${rc.count} handoffs (${rc.errors} errors${rc.errors ? " " + JSON.stringify(rc.error_kinds) : ""}); parts ${JSON.stringify(rc.parts_ms)}`);
   } finally {
     await warm.dispose();
     await fresh.dispose();
@@ -164,17 +180,35 @@ async function main() {
   };
 
   let memory: Awaited<ReturnType<typeof measureMemoryAndExpiry>> | { skipped: string };
-  if (quick) memory = { skipped: "--quick: memory with 10,000 pending requests and their expiry run only in the full bench" };
+  const previous = roundsOnly ? await carriedOver() : undefined;
+  if (previous?.memory) memory = previous.memory;
+  else if (quick || roundsOnly) memory = { skipped: "--quick: memory with 10,000 pending requests and their expiry run only in the full bench" };
   else {
     // Long enough that all 10,000 are pending at once, at the issuance rate just measured.
     const ttl = Math.max(30, Math.ceil((10_000 / Math.max(1, by("issue").rps)) * 1.4) + 20);
     memory = await measureMemoryAndExpiry(ttl, log);
   }
 
-  const results = { machine: info, runs, ratios, ratios_by_round: ratiosByRound, targets, delivery_ms: delivery, memory, rounds };
+  let sockets: Awaited<ReturnType<typeof measureReturnChannel10k>> | { skipped: string } | { error: string };
+  if (previous?.return_channel_10k) sockets = previous.return_channel_10k;
+  else if (quick || roundsOnly) sockets = { skipped: "--quick: 10,000 agents waiting on return-channel sockets run only in the full bench" };
+  else sockets = await measureReturnChannel10k(log).catch((error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }));
+
+  const results = { machine: info, runs, ratios, ratios_by_round: ratiosByRound, targets, delivery_ms: delivery, delivery_return_channel_ms: deliveryReturnChannel, memory, return_channel_10k: sockets, rounds };
   await writeFile(join(ROOT, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
   console.log("\n" + table(results) + "\n");
   log("wrote bench/results.json");
+}
+
+/** The memory and socket runs of the last full run in bench/results.json, marked as carried over. */
+async function carriedOver() {
+  type Carried = { memory?: Awaited<ReturnType<typeof measureMemoryAndExpiry>>; return_channel_10k?: Awaited<ReturnType<typeof measureReturnChannel10k>> };
+  const last = JSON.parse(await readFile(join(ROOT, "bench/results.json"), "utf8").catch(() => "{}")) as Carried & { machine?: { date?: string; command?: string } };
+  const from = { carried_over_from: `${last.machine?.command ?? "?"} of ${last.machine?.date ?? "?"}` };
+  return {
+    ...(last.memory && "rss_mib" in last.memory ? { memory: { ...last.memory, ...from } } : {}),
+    ...(last.return_channel_10k && "rss_mb" in last.return_channel_10k ? { return_channel_10k: { ...last.return_channel_10k, ...from } } : {}),
+  };
 }
 
 /**
@@ -186,7 +220,7 @@ async function warmPolls(base: string, pool: Pending[]) {
   await sleep(1100);
 }
 
-function table(results: { machine: ReturnType<typeof machine>; runs: RunResult[]; ratios: Record<string, number>; delivery_ms: Awaited<ReturnType<typeof measureDelivery>> | undefined; memory: Awaited<ReturnType<typeof measureMemoryAndExpiry>> | { skipped: string } }): string {
+function table(results: { return_channel_10k: Awaited<ReturnType<typeof measureReturnChannel10k>> | { skipped: string } | { error: string }; machine: ReturnType<typeof machine>; runs: RunResult[]; ratios: Record<string, number>; delivery_ms: Awaited<ReturnType<typeof measureDelivery>> | undefined; delivery_return_channel_ms: Awaited<ReturnType<typeof measureReturnChannelDelivery>> | undefined; memory: Awaited<ReturnType<typeof measureMemoryAndExpiry>> | { skipped: string } }): string {
   const m = results.machine;
   const lines = [
     `Measured ${m.date.slice(0, 10)} with \`${m.command}\` on ${m.cpu} (${m.cores} cores, ${m.memory_gib} GiB), ${m.os}, Node ${m.node}, workerd ${m.workerd} via Miniflare ${m.miniflare} direct sockets; ${m.rounds} interleaved round(s) of ${m.seconds_per_run} s per run, ${m.connections} connections, loopback.`,
@@ -204,14 +238,23 @@ function table(results: { machine: ReturnType<typeof machine>; runs: RunResult[]
   if (results.delivery_ms) {
     lines.push("", `Delivery latency (approval → agent holds the credential, polling every ${results.delivery_ms.interval_s} s): p50 ${results.delivery_ms.p50} ms, p99 ${results.delivery_ms.p99} ms over ${results.delivery_ms.count} handoffs.`);
   }
+  const rc = results.delivery_return_channel_ms;
+  if (rc) {
+    const parts = rc.parts_ms;
+    lines.push("", `Delivery over the return channel (agent waits on the socket, polls at once on \`decided\`; decide's 200 → poll's 200): p50 ${rc.p50} ms, p99 ${rc.p99} ms over ${rc.count} handoffs, ${rc.errors} errors (decide round trip p50 ${parts.decide_round_trip.p50} / p99 ${parts.decide_round_trip.p99} ms; decide sent → \`decided\` received ${parts.decide_sent_to_message.p50} / ${parts.decide_sent_to_message.p99} ms; \`decided\` → poll 200 ${parts.message_to_poll_200.p50} / ${parts.message_to_poll_200.p99} ms).`);
+  }
   if (results.memory && "rss_mib" in results.memory) {
     const mem = results.memory;
     lines.push(
       "",
       `10,000 pending requests (TTL ${mem.ttl_s} s): runtime RSS ${mem.rss_mib.idle} MiB idle → ${mem.rss_mib.with_10k_pending} MiB with all pending (peak ${mem.rss_mib.peak} MiB), ${mem.rss_mib.after_expiry} MiB after expiry. ` +
-        `Expired: ${mem.expiry.expired_events}/10000 (lateness p50 ${mem.expiry.lateness_ms.p50} ms, p99 ${mem.expiry.lateness_ms.p99} ms, max ${mem.expiry.lateness_ms.max} ms); request rows left in storage: ${mem.expiry.request_rows_left_in_storage}; accounts accepting 5 new requests afterwards: ${mem.expiry.accounts_with_free_slots}/${mem.expiry.accounts_checked_for_free_slots}.`,
+        `Expired: ${mem.expiry.expired_events}/10000 (lateness p50 ${mem.expiry.lateness_ms.p50} ms, p99 ${mem.expiry.lateness_ms.p99} ms, max ${mem.expiry.lateness_ms.max} ms); request rows left in storage: ${mem.expiry.request_rows_left_in_storage} (status other than delivered; ${mem.expiry.expired_rows_left_in_storage ?? "?"} past their expiry), tombstones ${mem.expiry.tombstones_left_in_storage}; accounts accepting 5 new requests afterwards: ${mem.expiry.accounts_with_free_slots}/${mem.expiry.accounts_checked_for_free_slots}.`,
     );
   } else if (results.memory) lines.push("", `Memory/expiry: ${results.memory.skipped}`);
+  const rc10k = results.return_channel_10k;
+  if ("rss_mb" in rc10k) {
+    lines.push("", `Agents waiting on return-channel sockets: ${rc10k.sockets} of ${rc10k.sockets_wanted} sockets open over ${rc10k.pending_requests} pending requests${rc10k.limited_by ? ` (limited by ${rc10k.limited_by})` : ""}; runtime RSS ${rc10k.rss_mb.before} MiB before the sockets → ${rc10k.rss_mb.waiting} MiB with all waiting → ${rc10k.rss_mb.after} MiB after; ${rc10k.decided} decided, ${rc10k.told} sockets told (${JSON.stringify(rc10k.told_by_message)}), ${rc10k.errors} errors; told p50 ${rc10k.told_after_decide_ms.p50} ms / p99 ${rc10k.told_after_decide_ms.p99} ms after the decide's 200; workerd descriptors ${rc10k.workerd_fds.before} → ${rc10k.workerd_fds.waiting} waiting (${rc10k.workerd_fds.per_open_socket} per socket).`);
+  } else lines.push("", `Return-channel sockets: ${"skipped" in rc10k ? rc10k.skipped : `failed: ${rc10k.error}`}`);
   return lines.join("\n");
 }
 

@@ -82,7 +82,9 @@ export async function startRuntime(vars: Record<string, string>, opts: RuntimeOp
   });
   // Miniflare 5 takes a new option shape; the v4 shape (documented in its README) is converted.
   const mf = new Miniflare(convertV4MiniflareOptions({
-    ...(opts.persistDir ? { durableObjectsPersist: opts.persistDir } : {}),
+    // Miniflare 5's persistence root (`<dir>/do/<namespace>/<id>.sqlite`); its v4 converter drops
+    // the v4 `durableObjectsPersist`, which left storage in a temporary directory and the scans empty.
+    ...(opts.persistDir ? { resourcePersistencePath: opts.persistDir } : {}),
     workers: [
       {
         name: "keyferry",

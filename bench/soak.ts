@@ -1,29 +1,26 @@
 /**
  * `npm run bench:soak`: 1,000 complete handoffs with 50 concurrent agents (25 accounts × 2 agents,
- * so no account nears its 5 active requests) against one `wrangler dev`, operators approving
- * through the API (look-up + decide). Reports: each credential delivered exactly once (a second
- * poll gets invalid_grant), none lost, none duplicated or crossed, no 5xx, and no credential value
- * left anywhere in the persist directory afterwards. Every account's webhook points at a loopback
- * receiver that fails a third of its calls at random (503): every handoff's `credential.requested`,
- * `.approved` and `.delivered` must arrive through the outbox's retries (waited for, bounded by
- * NOTIFY_DRAIN_MS), and no event may come again once acknowledged. Writes bench/soak-results.json.
- *
- * It keeps its own `wrangler dev` start-up rather than test/e2e/support/dev-server.ts: Node runs
- * these scripts by stripping types, which needs `.ts` in import specifiers, and dev-server.ts
- * imports without them; the one piece both need, `freePort`, lives in a file without imports of ours.
+ * so no account nears its 5 active requests) against one `wrangler dev` (test/e2e/support/dev-server.ts),
+ * operators approving through the API (look-up + decide; bench/soak-handoffs.ts). Reports: each
+ * credential delivered exactly once (a second poll gets invalid_grant, and raises the replay alarm),
+ * none lost, none duplicated or crossed, no 5xx, and no credential value left anywhere in the persist
+ * directory afterwards (bench/storage-scan.ts; delivered requests' tombstones are counted apart).
+ * Every account's webhook points at a loopback receiver that fails a third of its calls at random
+ * (503): every handoff's `credential.requested`, `.approved` and `.delivered` must arrive through the
+ * outbox's retries (waited for, bounded by NOTIFY_DRAIN_MS), and no event may come again once
+ * acknowledged. Writes bench/soak-results.json.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
-import { api, createAgents, mapLimit, nextIp, percentile, sleep, type Agent, type Pending } from "./client.ts";
+import { api, createAgents, mapLimit, percentile, sleep, type Agent } from "./client.ts";
 import { round } from "./load.ts";
 import { ROOT } from "./runtime.ts";
+import { runHandoffs } from "./soak-handoffs.ts";
+import { scanForSecrets } from "./storage-scan.ts";
 import { notificationTally, startWebhookReceiver } from "./webhook-receiver.ts";
-import { freePort } from "../test/e2e/support/free-port.ts";
+import { startDevServer } from "../test/e2e/support/dev-server.ts";
 
 const HANDOFFS = Number(process.env.SOAK_HANDOFFS ?? 1000);
 const AGENTS = 50;
@@ -37,110 +34,33 @@ const LIFECYCLE = ["credential.requested", "credential.approved", "credential.de
 const started = Date.now();
 const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 
-/** One `wrangler dev` on loopback in its own process group, with its own persist directory and secrets. */
-async function startWranglerDev(persistDir: string) {
-  const port = await freePort();
-  const adminToken = randomBytes(24).toString("base64url");
-  const vars = {
-    ADMIN_TOKEN: adminToken,
-    TOKEN_SIGNING_KEY: randomBytes(32).toString("base64url"),
-    POLL_INTERVAL_SECONDS: "1",
-    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-    ALLOW_HTTP_WEBHOOKS: "true",
-    // The soak counts every event; the per-account cap (a flood guard for humans) would hold most back.
-    NOTIFY_BURST: "1000000",
-    // Backoff capped at 30 s instead of 10 min: a third of calls failing at random leaves a tail of
-    // events failing 7 or 8 times in a row, which the default cap would spread over 20 minutes.
-    NOTIFY_MAX_RETRY_DELAY_SECONDS: "30",
-  };
-  const args = [
-    join(ROOT, "node_modules/wrangler/bin/wrangler.js"), "dev",
-    "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(await freePort()),
-    "--persist-to", persistDir, "--show-interactive-dev-session=false", "--log-level", "warn",
-    ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
-  ];
-  let output = "";
-  const child: ChildProcess = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout?.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-50_000)));
-  child.stderr?.on("data", (chunk: Buffer) => (output = (output + chunk.toString()).slice(-50_000)));
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
-  const stop = async () => {
-    try {
-      process.kill(-child.pid!, "SIGTERM");
-    } catch {
-      // already gone
-    }
-    await Promise.race([exited, sleep(5000)]);
-    try {
-      process.kill(-child.pid!, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  };
-  process.once("exit", () => {
-    try {
-      process.kill(-child.pid!, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(`${url}/.well-known/oauth-authorization-server`, { signal: AbortSignal.timeout(3000) });
-      await res.arrayBuffer();
-      if (res.status < 500) return { url, adminToken, stop, logs: () => output };
-    } catch {
-      // not listening yet
-    }
-    await sleep(300);
-  }
-  await stop();
-  throw new Error(`wrangler dev did not start:\n${output}`);
-}
+const VARS = {
+  POLL_INTERVAL_SECONDS: "1",
+  ALLOW_HTTP_WEBHOOKS: "true",
+  // The soak counts every event; the per-account cap (a flood guard for humans) would hold most back.
+  NOTIFY_BURST: "1000000",
+  // Backoff capped at 30 s instead of 10 min: a third of calls failing at random leaves a tail of
+  // events failing 7 or 8 times in a row, which the default cap would spread over 20 minutes.
+  NOTIFY_MAX_RETRY_DELAY_SECONDS: "30",
+};
 
-interface Tally {
-  issued: number;
-  approved: number;
-  delivered: number;
-  secondPollInvalidGrant: number;
-  wrongValue: number;
-  lost: number;
-  fiveXx: number;
-  unexpected: Array<{ step: string; status: number; error?: string }>;
-  deliveryMs: number[];
-  handoffMs: number[];
+/** Every account's audit events of one type, summed. */
+async function auditCount(url: string, admin: Record<string, string>, owners: Agent[], type: string): Promise<number> {
+  const counts = await mapLimit(owners, 5, async (owner) => {
+    const audit = await api(url, "GET", `/v1/admin/accounts/${owner.accountId}/audit`, undefined, admin);
+    return (audit.json.events as Array<{ type: string }>).filter((e) => e.type === type).length;
+  });
+  return counts.reduce((sum, n) => sum + n, 0);
 }
 
 async function main() {
+  // Our own directory (not the dev server's temporary one): it is scanned after the server stops.
   const persistDir = await mkdtemp(join(tmpdir(), "keyferry-soak-"));
   const runId = randomBytes(4).toString("hex");
   const marker = `soak-vk-${runId}`;
   log(`wrangler dev (persist ${persistDir}); ${HANDOFFS} handoffs, ${AGENTS} agents over ${ACCOUNTS} accounts, ${OPERATORS} operators`);
-  const server = await startWranglerDev(persistDir);
+  const server = await startDevServer({ vars: VARS, persistDir });
   const receiver = await startWebhookReceiver(WEBHOOK_FAILURE_RATE);
-  const descriptions = new Set<string>();
-  let handoffNumber = 0;
-  const tally: Tally = { issued: 0, approved: 0, delivered: 0, secondPollInvalidGrant: 0, wrongValue: 0, lost: 0, fiveXx: 0, unexpected: [], deliveryMs: [], handoffMs: [] };
-  const values = new Map<string, string>(); // device code → value the operator approved
-  const deliveredValues = new Set<string>();
-  const approvedAt = new Map<string, number>();
-  const queue: Pending[] = [];
-  let remaining = HANDOFFS;
-  let issuing = true;
-  let results: Record<string, unknown> = {};
-
-  const note = (step: string, status: number, body: object) => {
-    if (status >= 500) tally.fiveXx++;
-    tally.unexpected.push({ step, status, ...("error" in body && typeof body.error === "string" ? { error: body.error } : {}) });
-  };
-
   try {
     // 25 accounts with 2 agents each.
     const owners = await createAgents(server.url, server.adminToken, ACCOUNTS, `soak-${runId}`);
@@ -155,113 +75,32 @@ async function main() {
     }
     log(`${agents.length} agents ready`);
 
-    const operator = async () => {
-      while (issuing || queue.length > 0) {
-        const pending = queue.shift();
-        if (!pending) {
-          await sleep(20);
-          continue;
-        }
-        const value = `soak-secret-${runId}-${randomBytes(12).toString("hex")}`;
-        const looked = await api(server.url, "POST", "/v1/approvals/lookup", { user_code: pending.userCode, email: pending.agent.operatorEmail }, { "CF-Connecting-IP": nextIp() });
-        if (looked.status !== 200) {
-          note("lookup", looked.status, looked.json);
-          continue;
-        }
-        const cookie = looked.headers.get("set-cookie")?.split(";")[0] ?? "";
-        values.set(pending.deviceCode, value);
-        const decided = await api(server.url, "POST", "/v1/approvals/decide", { approval_token: looked.json.approval_token, decision: "approve", credential_value: value }, { Cookie: cookie });
-        if (decided.status !== 200) {
-          values.delete(pending.deviceCode);
-          note("decide", decided.status, decided.json);
-          continue;
-        }
-        approvedAt.set(pending.deviceCode, performance.now());
-        tally.approved++;
-      }
-    };
-
-    const agentLoop = async (agent: Agent) => {
-      while (remaining > 0) {
-        remaining--;
-        const begun = performance.now();
-        const description = `Soak handoff ${runId} #${++handoffNumber}`;
-        const issued = await api<{ device_code: string; user_code: string; interval: number }>(server.url, "POST", "/v1/credentials/request", { description, vault_key: marker }, { Authorization: `Bearer ${agent.apiKey}` });
-        if (issued.status !== 200) {
-          note("request", issued.status, issued.json);
-          continue;
-        }
-        tally.issued++;
-        descriptions.add(description);
-        const pending: Pending = { agent, deviceCode: issued.json.device_code, userCode: issued.json.user_code };
-        queue.push(pending);
-        // A well-behaved poller: wait the interval, add 5 s on slow_down (RFC 8628 §3.5).
-        let interval = issued.json.interval as number;
-        let done = false;
-        while (!done) {
-          if (performance.now() - begun > HANDOFF_TIMEOUT_MS) {
-            tally.lost++;
-            break;
-          }
-          await sleep(interval * 1000);
-          const polled = await api(server.url, "POST", "/v1/credentials/poll", { device_code: pending.deviceCode });
-          if (polled.status === 200) {
-            done = true;
-            const expected = values.get(pending.deviceCode);
-            const value = polled.json.credential_value as string;
-            if (value !== expected || deliveredValues.has(value)) tally.wrongValue++;
-            deliveredValues.add(value);
-            tally.delivered++;
-            tally.deliveryMs.push(performance.now() - (approvedAt.get(pending.deviceCode) ?? Number.NaN));
-            tally.handoffMs.push(performance.now() - begun);
-            const again = await api(server.url, "POST", "/v1/credentials/poll", { device_code: pending.deviceCode });
-            if (again.status === 400 && again.json.error === "invalid_grant") tally.secondPollInvalidGrant++;
-            else note("second poll", again.status, again.json);
-          } else if (polled.json.error === "slow_down") interval += 5;
-          else if (polled.json.error !== "authorization_pending") {
-            note("poll", polled.status, polled.json);
-            done = true;
-          }
-        }
-      }
-    };
-
-    const operators = Array.from({ length: OPERATORS }, operator);
-    await Promise.all(agents.map(agentLoop));
-    issuing = false;
-    await Promise.all(operators);
+    const tally = await runHandoffs(agents, { url: server.url, runId, marker, handoffs: HANDOFFS, operators: OPERATORS, handoffTimeoutMs: HANDOFF_TIMEOUT_MS });
     log(`handoffs done: ${tally.delivered}/${HANDOFFS} delivered`);
 
     // The outbox keeps retrying the receiver's failures: wait (bounded) until every event is in.
     const drainStarted = Date.now();
-    let notifications = notificationTally(receiver.events, descriptions, LIFECYCLE);
+    let notifications = notificationTally(receiver.events, tally.descriptions, LIFECYCLE);
     while (notifications.missing > 0 && Date.now() - drainStarted < NOTIFY_DRAIN_MS) {
       await sleep(5_000);
-      notifications = notificationTally(receiver.events, descriptions, LIFECYCLE);
+      notifications = notificationTally(receiver.events, tally.descriptions, LIFECYCLE);
       log(`notifications: ${notifications.missing} events still missing, ${receiver.calls.total} calls (${receiver.calls.failed} failed on purpose)`);
     }
     const drainSeconds = round((Date.now() - drainStarted) / 1000);
+    const replayedEvents = [...receiver.events.values()].filter((e) => e.type === "credential.replayed" && e.acknowledged > 0).length;
 
     // Every handoff shows in its account's audit log as delivered (which also freed its slot).
     await sleep(1500);
-    const deliveredEvents = (
-      await mapLimit(owners, 5, async (owner) => {
-        const audit = await api(server.url, "GET", `/v1/admin/accounts/${owner.accountId}/audit`, undefined, admin);
-        return (audit.json.events as Array<{ type: string }>).filter((e) => e.type === "delivered").length;
-      })
-    ).reduce((sum, n) => sum + n, 0);
-    const notificationFailures = (
-      await mapLimit(owners, 5, async (owner) => {
-        const audit = await api(server.url, "GET", `/v1/admin/accounts/${owner.accountId}/audit`, undefined, admin);
-        return (audit.json.events as Array<{ type: string }>).filter((e) => e.type === "notification_failed").length;
-      })
-    ).reduce((sum, n) => sum + n, 0);
+    const deliveredEvents = await auditCount(server.url, admin, owners, "delivered");
+    const replayAudits = await auditCount(server.url, admin, owners, "replay_detected");
+    const notificationFailures = await auditCount(server.url, admin, owners, "notification_failed");
     await server.stop();
 
-    const scan = scanPersistDir(persistDir, [...new Set([...deliveredValues, ...values.values()])], marker);
+    const scan = scanForSecrets(persistDir, [...new Set([...tally.deliveredValues, ...tally.values.values()])], marker);
     const sortedDelivery = tally.deliveryMs.filter(Number.isFinite).sort((a, b) => a - b);
     const sortedHandoff = tally.handoffMs.sort((a, b) => a - b);
-    results = {
+    const lost = tally.lost + (tally.issued - tally.delivered - tally.lost);
+    const results: Record<string, unknown> = {
       date: new Date().toISOString(),
       command: "npm run bench:soak",
       handoffs: HANDOFFS,
@@ -273,18 +112,22 @@ async function main() {
       approved: tally.approved,
       delivered: tally.delivered,
       delivered_exactly_once: tally.secondPollInvalidGrant,
-      lost: tally.lost + (tally.issued - tally.delivered - tally.lost),
+      lost,
       duplicated_or_crossed: tally.wrongValue,
       responses_5xx: tally.fiveXx,
+      issuance_429_waited_out: tally.rateLimited,
       unexpected: tally.unexpected.slice(0, 20),
       unexpected_count: tally.unexpected.length,
       delivery_ms: { p50: round(percentile(sortedDelivery, 50)), p99: round(percentile(sortedDelivery, 99)) },
       handoff_ms: { p50: round(percentile(sortedHandoff, 50)), p99: round(percentile(sortedHandoff, 99)) },
       delivered_audit_events: deliveredEvents,
+      // The second poll of each delivered code is a replay (CONTRACT.md "Replay alarm"): one alert per request.
+      replay_detected_audit_events: replayAudits,
       webhooks: {
         failure_rate: round(WEBHOOK_FAILURE_RATE),
-        expected_events: descriptions.size * LIFECYCLE.length,
+        expected_events: tally.descriptions.size * LIFECYCLE.length,
         ...notifications,
+        replayed_events_acknowledged: replayedEvents,
         calls: receiver.calls.total,
         calls_failed_on_purpose: receiver.calls.failed,
         calls_unsigned: receiver.calls.unsigned,
@@ -309,10 +152,10 @@ async function main() {
       notificationFailures === 0;
     results.pass = ok;
     await writeFile(join(ROOT, "bench/soak-results.json"), JSON.stringify(results, null, 2) + "\n");
-    console.log(`\nSoak ${ok ? "PASSED" : "FAILED"}: ${tally.delivered}/${HANDOFFS} delivered, ${tally.secondPollInvalidGrant} second polls got invalid_grant, ` +
-      `${results.lost} lost, ${tally.wrongValue} duplicated or crossed, ${tally.fiveXx} 5xx, ${tally.unexpected.length} other unexpected answers; ` +
-      `delivery p50 ${results.delivery_ms && (results.delivery_ms as { p50: number }).p50} ms; storage: ${scan.files} files, ${scan.credential_values_found} credential values found, ` +
-      `${scan.request_rows_left} request rows left, positive control ${scan.marker_found ? "found" : "NOT found"}; ` +
+    console.log(`\nSoak ${ok ? "PASSED" : "FAILED"}: ${tally.delivered}/${HANDOFFS} delivered, ${tally.secondPollInvalidGrant} second polls got invalid_grant (${replayAudits} replay alarms), ` +
+      `${lost} lost, ${tally.wrongValue} duplicated or crossed, ${tally.fiveXx} 5xx, ${tally.unexpected.length} other unexpected answers; ` +
+      `delivery p50 ${round(percentile(sortedDelivery, 50))} ms; storage: ${scan.files} files, ${scan.credential_values_found} credential values found, ` +
+      `${scan.request_rows_left} request rows left (${scan.tombstones_left} delivered tombstones), positive control ${scan.marker_found ? "found" : "NOT found"}; ` +
       `webhooks: ${notifications.events} events, ${notifications.missing} missing, ${notifications.acknowledged_twice} sent again after acknowledgement, ` +
       `${receiver.calls.total} calls (${receiver.calls.failed} failed on purpose), drained in ${drainSeconds} s.`);
     log("wrote bench/soak-results.json");
@@ -322,46 +165,6 @@ async function main() {
     await receiver.close();
     await rm(persistDir, { recursive: true, force: true });
   }
-}
-
-/**
- * Reads every file wrangler left (SQLite databases, WAL and journal files, blobs) as bytes and
- * looks for every credential value; opens each SQLite file to count RequestDO rows still there. The
- * vault key name, which the audit log keeps on purpose, is the positive control that the scan sees data.
- */
-function scanPersistDir(dir: string, secrets: string[], marker: string) {
-  let files = 0;
-  let bytes = 0;
-  let found = 0;
-  let rows = 0;
-  let markerFound = false;
-  const needles = secrets.map((s) => Buffer.from(s));
-  const walk = (path: string) => {
-    for (const entry of readdirSync(path, { withFileTypes: true })) {
-      const full = join(path, entry.name);
-      if (entry.isDirectory()) {
-        walk(full);
-        continue;
-      }
-      files++;
-      const content = readFileSync(full);
-      bytes += content.length;
-      if (content.includes(marker)) markerFound = true;
-      for (const needle of needles) if (content.includes(needle)) found++;
-      if (entry.name.endsWith(".sqlite")) {
-        const db = new DatabaseSync(full, { readOnly: true });
-        try {
-          if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'request'").get()) {
-            rows += Number((db.prepare("SELECT COUNT(*) AS n FROM request").get() as { n: number }).n);
-          }
-        } finally {
-          db.close();
-        }
-      }
-    }
-  };
-  walk(dir);
-  return { files, bytes, credential_values_checked: secrets.length, credential_values_found: found, request_rows_left: rows, marker_found: markerFound };
 }
 
 await main();

@@ -1,4 +1,4 @@
-// A real `wrangler dev` on loopback for end-to-end tests: one per test file, its own port,
+// A real `wrangler dev` on loopback for end-to-end tests (and bench/soak.ts): one per test file, its own port,
 // its own persist directory and its own secrets, so files never share state.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -8,11 +8,11 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { api } from "./api";
-import { freePort } from "./free-port";
+import { api } from "./api.ts";
+import { freePort } from "./free-port.ts";
 
-export { api, cookieFrom, createAccountAndAgent, type AccountAndAgent, type ApiResponse } from "./api";
-export { browserAvailable, launchBrowser } from "./chromium";
+export { api, cookieFrom, createAccountAndAgent, type AccountAndAgent, type ApiResponse } from "./api.ts";
+export { browserAvailable, launchBrowser } from "./chromium.ts";
 
 export interface DevServer {
   url: string;

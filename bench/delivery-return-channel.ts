@@ -1,0 +1,83 @@
+/**
+ * Delivery latency over the return channel: each agent issues a request, opens
+ * `GET /v1/credentials/wait` and polls once, at once, when the `decided` message arrives; the
+ * operator looks up and approves at a random moment within 2 s (as in bench/delivery.ts). Measured
+ * from the decide call's 200 to the agent's poll 200. Also recorded, to say where the time goes:
+ * the decide call's own round trip, decide sent → message received (the announcement), and
+ * message → poll 200. A request's `decided` can reach the agent before the decide's 200 reaches
+ * the operator, so single samples of the main figure can be negative.
+ */
+import { api, issue, lookup, mapLimit, percentile, sleep, type Agent } from "./client.ts";
+import { round } from "./load.ts";
+import { openWaitSocket, within } from "./wait-socket.ts";
+
+const MESSAGE_TIMEOUT_MS = 30_000;
+
+const summary = (values: number[]) => {
+  const sorted = values.slice().sort((a, b) => a - b);
+  return { p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)) };
+};
+
+/** `concurrency` handoffs at a time (default one per agent), agents taken in turn. */
+export async function measureReturnChannelDelivery(base: string, agents: Agent[], count: number, concurrency = agents.length) {
+  const samples: number[] = [];
+  const decideRtt: number[] = [];
+  const announce: number[] = [];
+  const pollRtt: number[] = [];
+  let errors = 0;
+  const errorKinds: Record<string, number> = {};
+  const fail = (kind: string) => {
+    errors++;
+    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+  };
+  const handoff = async (i: number) => {
+    const pending = await issue(base, agents[i % agents.length]!);
+    const socket = openWaitSocket(base, pending.deviceCode);
+    try {
+      await within(socket.opened, MESSAGE_TIMEOUT_MS, "socket not opened");
+      let decideSent = Number.NaN;
+      let decided = Number.NaN;
+      const operator = (async () => {
+        await sleep(Math.random() * 2000);
+        const { cookie, approvalToken } = await lookup(base, pending);
+        decideSent = performance.now();
+        const answer = await api(base, "POST", "/v1/approvals/decide", { approval_token: approvalToken, decision: "approve", credential_value: `rc-secret-${i}` }, { Cookie: cookie });
+        decided = performance.now();
+        if (answer.status !== 200) throw new Error(`decide ${answer.status} ${answer.json.error}`);
+      })();
+      operator.catch(() => undefined); // surfaces where it is awaited
+      const message = await within(socket.message, MESSAGE_TIMEOUT_MS, "no message");
+      if (message.type !== "decided" || message.status !== "approved") {
+        await operator.catch(() => undefined);
+        return fail(`message ${JSON.stringify(message)}`);
+      }
+      const response = await api(base, "POST", "/v1/credentials/poll", { device_code: pending.deviceCode });
+      const delivered = performance.now();
+      await operator;
+      if (response.status !== 200 || response.json.credential_value !== `rc-secret-${i}`) return fail(`poll ${response.status} ${response.json.error}`);
+      samples.push(delivered - decided);
+      decideRtt.push(decided - decideSent);
+      announce.push(message.at - decideSent);
+      pollRtt.push(delivered - message.at);
+    } finally {
+      socket.close();
+    }
+  };
+  await mapLimit(Array.from({ length: count }, (_, i) => i), concurrency, async (i) => {
+    try {
+      await handoff(i);
+    } catch (error) {
+      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+      fail(cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? cause.message) : String(cause));
+    }
+  });
+  return {
+    ...summary(samples),
+    count: samples.length,
+    errors,
+    error_kinds: errorKinds,
+    negative_samples: samples.filter((s) => s < 0).length,
+    /** Where the time goes (ms, p50/p99): the decide's round trip, decide sent → `decided` received, `decided` received → poll 200. */
+    parts_ms: { decide_round_trip: summary(decideRtt), decide_sent_to_message: summary(announce), message_to_poll_200: summary(pollRtt) },
+  };
+}
