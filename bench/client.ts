@@ -85,3 +85,25 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/**
+ * Counts a run's errors by kind: a transport error's code, or the unexpected answer. `run` wraps one
+ * handoff so a thrown transport error (a connection reset, say) is counted, not fatal to the bench.
+ */
+export function errorTally() {
+  const kinds: Record<string, number> = {};
+  let count = 0;
+  const fail = (kind: string): void => {
+    count++;
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+  };
+  const run = async (task: () => Promise<unknown>): Promise<void> => {
+    try {
+      await task();
+    } catch (error) {
+      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+      fail(cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? cause.message) : String(cause));
+    }
+  };
+  return { fail, run, get errors() { return count; }, kinds };
+}

@@ -7,7 +7,7 @@
  * message → poll 200. A request's `decided` can reach the agent before the decide's 200 reaches
  * the operator, so single samples of the main figure can be negative.
  */
-import { api, issue, lookup, mapLimit, percentile, sleep, type Agent } from "./client.ts";
+import { api, errorTally, issue, lookup, mapLimit, percentile, sleep, type Agent } from "./client.ts";
 import { round } from "./load.ts";
 import { openWaitSocket, within } from "./wait-socket.ts";
 
@@ -24,12 +24,8 @@ export async function measureReturnChannelDelivery(base: string, agents: Agent[]
   const decideRtt: number[] = [];
   const announce: number[] = [];
   const pollRtt: number[] = [];
-  let errors = 0;
-  const errorKinds: Record<string, number> = {};
-  const fail = (kind: string) => {
-    errors++;
-    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
-  };
+  const tally = errorTally();
+  const { fail } = tally;
   const handoff = async (i: number) => {
     const pending = await issue(base, agents[i % agents.length]!);
     const socket = openWaitSocket(base, pending.deviceCode);
@@ -63,19 +59,12 @@ export async function measureReturnChannelDelivery(base: string, agents: Agent[]
       socket.close();
     }
   };
-  await mapLimit(Array.from({ length: count }, (_, i) => i), concurrency, async (i) => {
-    try {
-      await handoff(i);
-    } catch (error) {
-      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-      fail(cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? cause.message) : String(cause));
-    }
-  });
+  await mapLimit(Array.from({ length: count }, (_, i) => i), concurrency, (i) => tally.run(() => handoff(i)));
   return {
     ...summary(samples),
     count: samples.length,
-    errors,
-    error_kinds: errorKinds,
+    errors: tally.errors,
+    error_kinds: tally.kinds,
     negative_samples: samples.filter((s) => s < 0).length,
     /** Where the time goes (ms, p50/p99): the decide's round trip, decide sent → `decided` received, `decided` received → poll 200. */
     parts_ms: { decide_round_trip: summary(decideRtt), decide_sent_to_message: summary(announce), message_to_poll_200: summary(pollRtt) },

@@ -3,18 +3,13 @@
  * credential, with a well-behaved poller that waits `interval` between polls and adds 5 s on
  * slow_down (RFC 8628 §3.5), as the SDK does. Operators approve at a random moment.
  */
-import { api, approve, issue, mapLimit, percentile, sleep, type Agent } from "./client.ts";
+import { api, approve, errorTally, issue, mapLimit, percentile, sleep, type Agent } from "./client.ts";
 import { round } from "./load.ts";
 
 export async function measureDelivery(base: string, agents: Agent[], count: number, interval: number) {
   const samples: number[] = [];
-  let errors = 0;
-  /** What each error was: a transport error's code, or the unexpected answer. */
-  const errorKinds: Record<string, number> = {};
-  const fail = (kind: string) => {
-    errors++;
-    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
-  };
+  const tally = errorTally();
+  const { fail } = tally;
   const handoff = async (i: number) => {
     const agent = agents[i % agents.length]!;
     const pending = await issue(base, agent);
@@ -42,15 +37,7 @@ export async function measureDelivery(base: string, agents: Agent[], count: numb
       }
     }
   };
-  await mapLimit(Array.from({ length: count }, (_, i) => i), agents.length, async (i) => {
-    try {
-      await handoff(i);
-    } catch (error) {
-      // A transport error (e.g. a connection reset) is counted, not fatal to the whole bench.
-      const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-      fail(cause instanceof Error ? ((cause as NodeJS.ErrnoException).code ?? cause.message) : String(cause));
-    }
-  });
+  await mapLimit(Array.from({ length: count }, (_, i) => i), agents.length, (i) => tally.run(() => handoff(i)));
   samples.sort((a, b) => a - b);
-  return { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)), count: samples.length, errors, error_kinds: errorKinds, interval_s: interval };
+  return { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)), count: samples.length, errors: tally.errors, error_kinds: tally.kinds, interval_s: interval };
 }

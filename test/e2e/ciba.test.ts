@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyWebhook } from "../../core/webhook-signature";
 import type { AccountUpdatedBody, AgentCreatedBody } from "../../core/wire";
 import { decide, lookup } from "./support/approval";
-import { api, browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
+import { api, browserAvailable, createAccountAndAgent, launchBrowser, type DevServer } from "./support/dev-server";
+import { useNotificationServer } from "./support/notification-server";
 import { signatureIsValid, startReceiver, waitForEmail, type Receiver, type Received } from "./support/receiver";
 
 /** expect.poll with room for a loaded machine: vitest's default of 1 s is too tight for a real browser. */
@@ -42,20 +43,13 @@ async function within<T>(settled: Promise<T>, ms: number): Promise<T> {
 const uniqueVaultKey = (prefix: string) => `${prefix}-${randomBytes(4).toString("hex")}`;
 
 describe("CIBA with openid-client against wrangler dev", () => {
+  // One wrangler dev (polls every second, http webhooks allowed) and a loopback receiver.
+  const notifications = useNotificationServer({ receiver: true });
+  const { admin } = notifications;
   let server: DevServer;
   let hooks: Receiver;
+  beforeAll(() => void ({ server, hooks } = notifications.started()));
 
-  beforeAll(async () => {
-    hooks = await startReceiver();
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", ALLOW_HTTP_WEBHOOKS: "true" } });
-  });
-
-  afterAll(async () => {
-    await server?.stop();
-    await hooks?.close();
-  });
-
-  const admin = () => ({ authorization: `Bearer ${server.adminToken}` });
 
   /** An openid-client configuration found through the RFC 8414 metadata document, nothing else. */
   async function configure(agentId: string, apiKey: string): Promise<client.Configuration> {

@@ -8,6 +8,7 @@ import { verifyWebhook } from "../../core/webhook-signature";
 import { createClient } from "../../sdk/src/index";
 import { decide, lookup, operatorDecides, requestCredential } from "./support/approval";
 import { api, createAccountAndAgent, startDevServer, type AccountAndAgent, type DevServer } from "./support/dev-server";
+import { useNotificationServer } from "./support/notification-server";
 import { sentEmails, signatureIsValid, startReceiver, waitForEmail, type Received, type Receiver } from "./support/receiver";
 
 interface Hook {
@@ -31,20 +32,13 @@ const parse = (hit: Received) => JSON.parse(hit.body) as Hook;
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 describe("replay alarm against wrangler dev", () => {
+  // One wrangler dev (polls every second, http webhooks allowed) and a loopback receiver.
+  const notifications = useNotificationServer({ receiver: true });
+  const { admin } = notifications;
   let server: DevServer;
   let hooks: Receiver;
+  beforeAll(() => void ({ server, hooks } = notifications.started()));
 
-  beforeAll(async () => {
-    hooks = await startReceiver();
-    // ALLOW_HTTP_WEBHOOKS: the dev-only switch that lets a webhook reach http://127.0.0.1 (CONTRACT.md, "Notifications").
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", ALLOW_HTTP_WEBHOOKS: "true" } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-    await hooks?.close();
-  });
-
-  const admin = () => ({ authorization: `Bearer ${server.adminToken}` });
 
   /** A fresh account whose webhook goes to the local receiver under its own path. */
   async function hookedAgent(name: string): Promise<AccountAndAgent & { secret: string; path: string }> {

@@ -6,6 +6,7 @@
  */
 import type { RequestedNotice } from "../../durable-objects/notify/notifier";
 import type { RequestDetails } from "../../durable-objects/request-types";
+import { summaryOf } from "../../durable-objects/request-views";
 import { signToken } from "../tokens";
 
 let warnedNoBaseUrl = false;
@@ -30,16 +31,7 @@ export async function approvalUrl(env: Env, issued: { userCode: string; requestI
 /** The new request's notice, stored by the account with its slot's confirmation (worker/issue-request.ts). */
 export async function requestedNotice(env: Env, details: RequestDetails, expiresAt: number): Promise<RequestedNotice> {
   return {
-    request: {
-      requestId: details.requestId,
-      accountId: details.accountId,
-      agent: details.agent,
-      description: details.description,
-      vaultKey: details.vaultKey,
-      expiresAt,
-      bindingMessage: details.bindingMessage,
-      protocol: details.protocol,
-    },
+    request: summaryOf(details, expiresAt),
     approvalUrl: await approvalUrl(env, { userCode: details.userCode, requestId: details.requestId, expiresAt }),
     userCode: details.protocol === "device" ? details.userCode : null,
   };

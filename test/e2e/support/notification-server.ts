@@ -18,12 +18,16 @@ export interface NotificationServer {
   receiver(...args: Parameters<typeof startReceiver>): Promise<Receiver>;
   /** Sets the account's webhook and returns its secret, shown only in this answer. */
   setWebhook(accountId: string, body: { webhook_url: string; webhook_format?: "keyferry" | "slack" }): Promise<string>;
+  /** The server and the file's receiver (`useNotificationServer({ receiver: true })`), once `beforeAll` has run. */
+  started(): { server: DevServer; hooks: Receiver };
 }
 
-export function useNotificationServer(): NotificationServer {
+export function useNotificationServer(options: { receiver?: boolean } = {}): NotificationServer {
   let started: DevServer | undefined;
+  let hooks: Receiver | undefined;
   const receivers: Receiver[] = [];
   beforeAll(async () => {
+    if (options.receiver) receivers.push((hooks = await startReceiver()));
     started = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", ALLOW_HTTP_WEBHOOKS: "true" } });
   });
   afterAll(async () => {
@@ -44,6 +48,10 @@ export function useNotificationServer(): NotificationServer {
       const receiver = await startReceiver(...args);
       receivers.push(receiver);
       return receiver;
+    },
+    started() {
+      if (!hooks) throw new Error("no receiver: call useNotificationServer({ receiver: true })");
+      return { server: running(), hooks };
     },
     async setWebhook(accountId, body) {
       const patched = await api<AccountUpdatedBody>(running(), "PATCH", `/v1/admin/accounts/${accountId}`, body, admin());
