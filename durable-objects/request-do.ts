@@ -267,12 +267,15 @@ export class RequestDO extends DurableObject<Env> {
       this.#jtis.add(extra.proof.jti);
     }
     if (next === record) return;
-    const state = [next.status, next.interval, next.failedAttempts, next.claimHash, next.replayReported ? 1 : 0];
-    if (extra.payload) {
-      sql.exec("UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, payload = ?", ...state, extra.payload);
-    } else {
-      sql.exec("UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?", ...state);
-    }
+    sql.exec(
+      "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, payload = COALESCE(?, payload)",
+      next.status,
+      next.interval,
+      next.failedAttempts,
+      next.claimHash,
+      next.replayReported ? 1 : 0,
+      extra.payload ?? null,
+    );
     Object.assign(record, next);
   }
 

@@ -118,10 +118,7 @@ export class Notifier {
     const nextRow = this.#outbox.nextDueAt();
     if (nextRow !== null && nextRow <= this.now()) return this.ctx.waitUntil(this.deliverDue());
     // Nothing to send now; a notice held back by the cap still owes its summary at the window's end.
-    const summaryAt = this.#cap.summaryDueAt();
-    if (summaryAt === null) return;
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > summaryAt) await this.ctx.storage.setAlarm(summaryAt);
+    if (this.#cap.summaryDueAt() !== null) await this.#reschedule();
   }
 
   /** The alarm and `sendDue`: send the summary a closed window owes, then every due row once; reschedule. */
@@ -133,8 +130,8 @@ export class Notifier {
       if (heldBack && account) this.#enqueueSummary(account, heldBack, now);
       return this.#outbox.claimDue(now);
     });
-    if (due.length === 0) return this.#reschedule();
     await this.#reschedule();
+    if (due.length === 0) return;
     const webhook = account?.webhook_url && account.webhook_secret ? { url: account.webhook_url, secret: account.webhook_secret } : null;
     await Promise.all(
       due.map(async (entry) => {
