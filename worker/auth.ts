@@ -16,7 +16,7 @@ import { HttpError, invalidClient } from "./errors";
 import { sha256, secretsEqual } from "./hashing";
 import { hmacKey } from "./signing-keys";
 import { accountStub } from "./stubs";
-import type { AgentIdentity } from "../durable-objects/request-types";
+import type { AgentIdentity } from "../durable-objects/request/request-types";
 
 /** The tag's last character carries 2 unused bits, which must be zero: one spelling per tag (as for handles). */
 const API_KEY_PATTERN = /^(kf1\.(acc_[a-z0-9]{20})\.(agt_[a-z0-9]{20})\.[A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])$/;

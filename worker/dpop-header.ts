@@ -4,7 +4,7 @@
  * not a valid proof is refused at once (§4.3), before any Durable Object is touched.
  */
 import { checkDpopProof } from "../core/dpop";
-import type { PollProof } from "../durable-objects/request-types";
+import type { PollProof } from "../durable-objects/request/request-types";
 import { baseUrl } from "./config";
 import { HttpError } from "./errors";
 

@@ -1,4 +1,4 @@
-import type { Actor } from "../durable-objects/request-types";
+import type { Actor } from "../durable-objects/request/request-types";
 import type { z } from "zod";
 import { HttpError, JSON_HEADERS, NO_STORE, badRequest } from "./errors";
 

@@ -1,8 +1,8 @@
 import { handleRequest } from "./router";
 
-export { RequestDO } from "../durable-objects/request-do";
-export { AccountDO } from "../durable-objects/account-do";
-export { VaultDO } from "../durable-objects/vault-do";
+export { RequestDO } from "../durable-objects/request/request-do";
+export { AccountDO } from "../durable-objects/account/account-do";
+export { VaultDO } from "../durable-objects/vault/vault-do";
 
 export default {
   fetch: handleRequest,

@@ -5,13 +5,13 @@
 import type { JWK } from "jose";
 import { MIN_REQUESTED_EXPIRY_SECONDS } from "../core/limits";
 import { generateUserCode } from "../core/user-code";
-import type { AgentIdentity, RequestDetails } from "../durable-objects/request-types";
+import type { AgentIdentity, RequestDetails } from "../durable-objects/request/request-types";
 import type { AgentCredentials } from "./auth";
 import { pollIntervalSeconds, requestTtlSeconds } from "./config";
 import { HttpError, invalidClient } from "./errors";
 import { signHandle, type HandleKind } from "./handles";
 import { newRequestId } from "./ids";
-import { requestedNotice } from "./notify/notify-operator";
+import { requestedNotice } from "./approval-link";
 import { createRequestKeyPair } from "./request-keys";
 import { accountStub, requestStub } from "./stubs";
 

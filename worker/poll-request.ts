@@ -4,7 +4,7 @@
  * from the handle itself, even after the request's storage was erased (DESIGN.md).
  */
 import { base64url } from "jose";
-import type { Actor, PollProof, PollResult, RequestDetails } from "../durable-objects/request-types";
+import type { Actor, PollProof, PollResult, RequestDetails } from "../durable-objects/request/request-types";
 import { invalidClient, type WireError } from "./errors";
 import { verifyHandle, type HandleKind } from "./handles";
 import { openPayload } from "./request-keys";

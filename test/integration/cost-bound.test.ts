@@ -106,7 +106,7 @@ describe("cost per handoff (bench/README.md): rows written by each step", () => 
 
     // Issuance: the account takes a slot and logs `requested` (2 rows); the request object writes its row.
     // With the slot's confirmation the operator's email goes through the account's outbox
-    // (durable-objects/outbox.ts): the notice window, the outbox row, its first attempt (the row leased,
+    // (durable-objects/account/notify/outbox.ts): the notice window, the outbox row, its first attempt (the row leased,
     // the alarm set to the lease's end), the acknowledgement and the alarm cleared (6 rows).
     const issued = (await requestCredential(apiKey)).body;
     const request = requestObject(issued.user_code);

@@ -1,7 +1,7 @@
 // Webhook events for a request's whole lifecycle, the Slack-compatible format, CIBA pings through
 // the same outbox, and the per-account cap on operator notices (issue 11, finding 2).
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { RequestSummary } from "../../durable-objects/account-types";
+import type { RequestSummary } from "../../durable-objects/account/account-types";
 import { verifyWebhook } from "../../core/webhook-signature";
 import { admin, approve, call, newAgent, poll, requestCredential } from "./support/api";
 import { captureEmail, captureOutbound, decodeBody, until } from "./support/outbound";

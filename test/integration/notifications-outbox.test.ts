@@ -1,10 +1,10 @@
-// The account's outbox (durable-objects/outbox.ts) inside workerd: stored and attempted at once (the alarm set to the lease's end first),
+// The account's outbox (durable-objects/account/notify/outbox.ts) inside workerd: stored and attempted at once (the alarm set to the lease's end first),
 // retried with backoff and Retry-After, final on a 4xx, abandoned after an hour and audited, kept
 // across an eviction, one event id throughout, nothing sent again once acknowledged. Time moves by
 // an explicit clock (advanceAndRunAlarm), never by sleeping.
 import { abortAllDurableObjects, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { BASE_DELAY_MS, LEASE_MS, RETRY_WINDOW_MS } from "../../durable-objects/outbox";
+import { BASE_DELAY_MS, LEASE_MS, RETRY_WINDOW_MS } from "../../durable-objects/account/notify/outbox";
 import { admin, auditUntil, call, newAgent, requestCredential } from "./support/api";
 import { captureEmail, captureOutbound, until } from "./support/outbound";
 import { accountObject, advanceAndRunAlarm, eventually, outboxRows, type OutboxRow } from "./support/outbox";

@@ -2,7 +2,7 @@ import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { captureEmail, captureOutbound, decodeBody, until } from "./support/outbound";
 import { verifyWebhook } from "../../core/webhook-signature";
-import { approvalUrl } from "../../worker/notify/notify-operator";
+import { approvalUrl } from "../../worker/approval-link";
 import { admin, auditUntil, bearer, call, lookupAs, newAgent, poll, requestCredential } from "./support/api";
 
 afterEach(() => vi.restoreAllMocks());

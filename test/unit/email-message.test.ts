@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { RequestDetails } from "../../durable-objects/request-types";
-import { notificationMime, notificationText } from "../../durable-objects/notify/email-message";
+import type { RequestDetails } from "../../durable-objects/request/request-types";
+import { notificationMime, notificationText } from "../../durable-objects/account/notify/email-message";
 
 const details: RequestDetails = {
   requestId: "req_x",

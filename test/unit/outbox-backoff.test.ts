@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BASE_DELAY_MS, MAX_DELAY_MS, MAX_RETRY_AFTER_MS, outcomeOf, parseRetryAfter, retryDelayMs } from "../../durable-objects/outbox";
+import { BASE_DELAY_MS, MAX_DELAY_MS, MAX_RETRY_AFTER_MS, outcomeOf, parseRetryAfter, retryDelayMs } from "../../durable-objects/account/notify/outbox";
 
 describe("outbox backoff", () => {
   it("doubles from BASE to the cap, each delay scaled by a jitter factor in [0.5, 1.5)", () => {

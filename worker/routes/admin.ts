@@ -11,7 +11,7 @@ import { accountStub, requestStub, vaultStub } from "../stubs";
 import { emailSchema, nameSchema } from "../schemas";
 import { isAllowedWebhookUrl } from "../webhook-url";
 import type { AccountBody, AccountDetailBody, AccountUpdatedBody, AgentCreatedBody, AuditEventBody, AuditLogBody } from "../../core/wire";
-import type { Account, AuditRecord } from "../../durable-objects/account-types";
+import type { Account, AuditRecord } from "../../durable-objects/account/account-types";
 
 const MAX_ADMIN_BODY = 8 * 1024;
 

@@ -6,7 +6,7 @@ import type { IRequest } from "itty-router";
 import { agentFromBearer } from "../auth";
 import { baseUrl } from "../config";
 import { deviceAuthorizationResponse, pushResponse } from "../device-response";
-import { WAIT_CLIENT, WAIT_HANDLE_TAG, WAIT_REFUSAL } from "../../durable-objects/wait-channel";
+import { WAIT_CLIENT, WAIT_HANDLE_TAG, WAIT_REFUSAL } from "../../durable-objects/request/wait-channel";
 import { dpopBinding, dpopProof } from "../dpop-header";
 import { HttpError, badRequest, errorResponse } from "../errors";
 import { verifyHandle, type HandleKind } from "../handles";

@@ -6,7 +6,7 @@ import type { IRequest } from "itty-router";
 import { z } from "zod";
 import { MAX_VAULT_CIPHERTEXT_BYTES } from "../../core/limits";
 import type { VaultItemBody, VaultListBody, VaultStoredBody } from "../../core/wire";
-import type { VaultEntry } from "../../durable-objects/vault-do";
+import type { VaultEntry } from "../../durable-objects/vault/vault-do";
 import { agentFromBearer, requireAgent } from "../auth";
 import { HttpError, badRequest, notFound } from "../errors";
 import { json, noContent, parseWith, readJson } from "../http";

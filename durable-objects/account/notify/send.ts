@@ -1,12 +1,12 @@
 /**
- * One attempt at one outbox row (durable-objects/outbox.ts): a signed webhook POST, a CIBA ping
+ * One attempt at one outbox row (durable-objects/account/notify/outbox.ts): a signed webhook POST, a CIBA ping
  * (CIBA Core §10.2), or an email through the `send_email` binding. Never throws: the outcome says
  * whether the row is acknowledged, retried or final. Secrets (the webhook secret, the ping bearer)
  * go only into headers, never into a log line.
  */
 import { EmailMessage } from "cloudflare:email";
-import { signWebhook } from "../../core/webhook-signature";
-import { outcomeOf, parseRetryAfter, type AttemptOutcome, type OutboxEntry } from "../outbox";
+import { signWebhook } from "../../../core/webhook-signature";
+import { outcomeOf, parseRetryAfter, type AttemptOutcome, type OutboxEntry } from "./outbox";
 
 /** A receiver that holds the connection longer than this counts as a network error (retried). */
 const ATTEMPT_TIMEOUT_MS = 15_000;

@@ -1,5 +1,5 @@
-/** The RequestDO's tables (durable-objects/README.md) and how a row becomes the in-memory record. */
-import type { RequestStatus } from "../core/request-state";
+/** The RequestDO's tables (durable-objects/request/README.md) and how a row becomes the in-memory record. */
+import type { RequestStatus } from "../../core/request-state";
 import type { RequestDetails, RequestRecord } from "./request-types";
 
 export const SCHEMA = [

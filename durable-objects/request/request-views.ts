@@ -1,6 +1,6 @@
 /** Pure shapes of a request's record: the transitions' facts, the tombstone, what the page and the audit see. */
-import type { RequestFacts } from "../core/request-state";
-import type { RequestSummary } from "./account-types";
+import type { RequestFacts } from "../../core/request-state";
+import type { RequestSummary } from "../account/account-types";
 import type { Actor, RequestDetails, RequestRecord, RequestView } from "./request-types";
 
 export function factsOf(record: RequestRecord): RequestFacts {

@@ -3,7 +3,7 @@
  * (who asks, what for, the link) and a replayed code. Agent-given text (names, description) goes
  * only in the base64 body, never in a header.
  */
-import { formatUserCode } from "../../core/user-code";
+import { formatUserCode } from "../../../core/user-code";
 import type { RequestSummary } from "../account-types";
 
 export interface NotificationContent {

@@ -110,7 +110,7 @@ function slackText(event: WebhookEvent): string {
   }
 }
 
-/** What the one notice sent in place of those held back by the cap says (durable-objects/notice-cap.ts). */
+/** What the one notice sent in place of those held back by the cap says (./notice-cap.ts). */
 export function summaryText(accountId: string, count: number, since: number, until: number): string {
   const many = count === 1 ? " was" : "s were";
   return `${count} more Keyferry notification${many} held back for account ${accountId} between ${new Date(since).toISOString()} and ${new Date(until).toISOString()}, because too many came at once. The account's audit log has every request.`;

@@ -5,8 +5,8 @@
  * exactly when its cause is, and `deliverDue` from its alarm.
  */
 import type { AuditEventInput, RequestSummary } from "../account-types";
-import { NOTICE_CAP_SCHEMA, NoticeCap, noticeBurst, type HeldBack } from "../notice-cap";
-import { OUTBOX_SCHEMA, Outbox, maxRetryDelayMs } from "../outbox";
+import { NOTICE_CAP_SCHEMA, NoticeCap, noticeBurst, type HeldBack } from "./notice-cap";
+import { OUTBOX_SCHEMA, Outbox, maxRetryDelayMs } from "./outbox";
 import { mimeMessage, notificationMime, replayText } from "./email-message";
 import { attempt } from "./send";
 import { summaryBody, summaryText, webhookBody, webhookEventType, type WebhookEvent, type WebhookFormat } from "./webhook-body";

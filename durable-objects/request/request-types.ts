@@ -1,5 +1,5 @@
 import type { JWK } from "jose";
-import type { RequestState } from "../core/request-state";
+import type { RequestState } from "../../core/request-state";
 
 export interface AgentIdentity {
   id: string;

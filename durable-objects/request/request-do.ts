@@ -2,14 +2,14 @@
  * One Durable Object per credential request, addressed by `idFromName(user code)` (DESIGN.md).
  * It holds the request's state, its TTL alarm, the failed-attempt counter, the one-time encrypted
  * payload, the DPoP `jti`s seen and the agents waiting on the return channel; see
- * durable-objects/README.md for the tables. The rules are core/request-state.ts's whole
+ * durable-objects/request/README.md for the tables. The rules are core/request-state.ts's whole
  * transitions: this class stores what they return, inside one transaction, and carries out their
  * answer (audit, announce, ping). The alarm erases everything at the original expiry.
  */
 import { DurableObject } from "cloudflare:workers";
-import * as transitions from "../core/request-state";
-import { REVOKED_KEY_HASH, isExpired, type RequestState } from "../core/request-state";
-import type { AuditEventInput } from "./account-types";
+import * as transitions from "../../core/request-state";
+import { REVOKED_KEY_HASH, isExpired, type RequestState } from "../../core/request-state";
+import type { AuditEventInput } from "../account/account-types";
 import { MIGRATE_TO_V1_1, SCHEMA, recordOf, type Row } from "./request-schema";
 import { actorDetail, factsOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
 import { WAIT_CLIENT, WAIT_HANDLE_TAG, announceOn, parseClient, refusal } from "./wait-channel";

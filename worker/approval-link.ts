@@ -1,13 +1,13 @@
 /**
  * Every new request reaches its operator (DESIGN.md, anti-phishing): the worker signs the
  * one-click link, which only it can, and issuance hands the notice to the account's outbox
- * (durable-objects/notify/notifier.ts) in the same call that confirms the request's slot; the
+ * (durable-objects/account/notify/notifier.ts) in the same call that confirms the request's slot; the
  * outbox emails the operator and posts the webhook event durably, retrying across restarts.
  */
-import type { RequestedNotice } from "../../durable-objects/notify/notifier";
-import type { RequestDetails } from "../../durable-objects/request-types";
-import { summaryOf } from "../../durable-objects/request-views";
-import { signToken } from "../tokens";
+import type { RequestedNotice } from "../durable-objects/account/notify/notifier";
+import type { RequestDetails } from "../durable-objects/request/request-types";
+import { summaryOf } from "../durable-objects/request/request-views";
+import { signToken } from "./tokens";
 
 let warnedNoBaseUrl = false;
 

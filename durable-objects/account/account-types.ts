@@ -1,5 +1,5 @@
 import type { WebhookFormat } from "./notify/webhook-body";
-import type { AgentIdentity, PingTarget } from "./request-types";
+import type { AgentIdentity, PingTarget } from "../request/request-types";
 
 export type AuditEventType =
   | "account_created"

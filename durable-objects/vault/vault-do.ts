@@ -6,7 +6,7 @@
  * traffic that never stores anything makes no storage. The table is made on the first write.
  */
 import { DurableObject } from "cloudflare:workers";
-import { MAX_VAULT_ITEMS_PER_AGENT } from "../core/limits";
+import { MAX_VAULT_ITEMS_PER_AGENT } from "../../core/limits";
 
 const SCHEMA = `CREATE TABLE IF NOT EXISTS items (
   vault_key TEXT PRIMARY KEY,

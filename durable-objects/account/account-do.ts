@@ -1,10 +1,10 @@
 /**
  * One Durable Object per account, addressed by `idFromName(account_id)`: the account's settings,
  * its agents and their API-key hashes, the active-request slots and the audit log
- * (durable-objects/README.md documents the tables).
+ * (durable-objects/account/README.md documents the tables).
  */
 import { DurableObject } from "cloudflare:workers";
-import { MAX_ACTIVE_REQUESTS_PER_ACCOUNT, MAX_ISSUED_PER_AGENT_PER_MINUTE } from "../core/limits";
+import { MAX_ACTIVE_REQUESTS_PER_ACCOUNT, MAX_ISSUED_PER_AGENT_PER_MINUTE } from "../../core/limits";
 import { readAudit, recordAudit } from "./audit-log";
 import type {
   Account,
@@ -19,7 +19,7 @@ import type {
 import { ACCOUNT_SCHEMA } from "./account-schema";
 import { Notifier, type RequestedNotice } from "./notify/notifier";
 import type { WebhookFormat } from "./notify/webhook-body";
-import type { AgentIdentity } from "./request-types";
+import type { AgentIdentity } from "../request/request-types";
 
 type AccountRow = {
   account_id: string;
@@ -32,7 +32,7 @@ type AccountRow = {
 type AgentRow = { agent_id: string; name: string; email: string | null; key_hash: string; ping_endpoint: string | null };
 
 export class AccountDO extends DurableObject<Env> {
-  /** The outbox and its alarm (durable-objects/notify/notifier.ts). */
+  /** The outbox and its alarm (durable-objects/account/notify/notifier.ts). */
   readonly #notifier = new Notifier(this.ctx, this.env, { account: () => this.#account(), audit: (event, now) => this.#record(event, now) });
   /**
    * Whether the tables exist. The constructor only reads: an object reached for an account that

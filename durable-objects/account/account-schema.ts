@@ -1,5 +1,5 @@
 /**
- * The AccountDO's tables (durable-objects/README.md documents them), made idempotently by the first
+ * The AccountDO's tables (durable-objects/account/README.md documents them), made idempotently by the first
  * write: the constructor only reads, so an object reached for an account that does not exist keeps
  * no storage.
  */
