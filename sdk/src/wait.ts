@@ -37,7 +37,7 @@ type PollOutcome =
 
 /**
  * Waits for the operator's decision and returns the credential. By default on the return channel
- * (README "Return channel"): a WebSocket on which the server announces the decision, after which
+ * (sdk/README.md, "credentials.waitForApproval()"): a WebSocket on which the server announces the decision, after which
  * one poll delivers the credential at once. Where the runtime has no WebSocket, or while the socket
  * is down (it reconnects with backoff while the request lives), it polls `POST /v1/credentials/poll`
  * like oauth4webapi's device-flow loop (RFC 8628 §3.4-3.5): one poll per `interval`, +5 s for good
@@ -86,7 +86,7 @@ export async function waitForApproval(
       if (news !== "decided") {
         channel?.maintain(liveUntil);
         const pollAt = channel?.open ? Math.max(liveUntil + EXPIRY_GRACE_MS, nextPollAt) : nextPollAt;
-        // No reconnect once the request is past its expiry (README "Return channel": while it lives).
+        // No reconnect once the request is past its expiry (sdk/README.md, "credentials.waitForApproval()": while the request lives).
         const reconnectAt = channel && channel.reconnectAt < liveUntil ? channel.reconnectAt : Number.POSITIVE_INFINITY;
         const wakeAt = Math.min(pollAt, reconnectAt);
         if (wakeAt > deadline) {

@@ -19,7 +19,7 @@ const HOSTILE_DESCRIPTION = `<script>window.__pwned=1</script>"'><svg onload=ale
  * entities and quotes are allowed, and must stay literal rather than be decoded into markup.
  */
 const HOSTILE_BINDING = "&lt;b&gt;bold&lt;/b&gt; &#60;i&#62;x ');alert(1);//";
-/** The vault key pattern (sdk/README.md, `credentials.request`) allows no markup characters; use its odd corners instead. */
+/** The vault key pattern (sdk/README.md, "credentials.request()") allows no markup characters; use its odd corners instead. */
 const VAULT_KEY = "a.B_c-9";
 
 /** Nothing ran, nothing was injected, nothing needed blocking. */

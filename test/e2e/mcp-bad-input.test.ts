@@ -1,4 +1,4 @@
-// Issue 14: bad input to `keyferry mcp` (installed package, official MCP client, real `wrangler dev`):
+// Bad input to `keyferry mcp` (installed package, official MCP client, real `wrangler dev`):
 // unknown or malformed tool arguments, a vault key that does not exist, a command that is not found,
 // a server that is down, a refused API key, a denied and an expired request. Each is a clear MCP tool
 // error (`isError: true`), the server process keeps running, and no error carries a secret.

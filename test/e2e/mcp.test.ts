@@ -1,4 +1,4 @@
-// Issue 14: `keyferry mcp` from the installed package, driven by the official MCP client over stdio,
+// `keyferry mcp` from the installed package, driven by the official MCP client over stdio,
 // against a real `wrangler dev`, with the operator approving in a real Chromium.
 // - A client that declares URL elicitation gets `elicitation/create` (mode "url") with the approval
 //   URL and an elicitationId; the tool waits (progress with time left), stores the credential and

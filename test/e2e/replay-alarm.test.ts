@@ -1,4 +1,4 @@
-// The replay alarm end to end (CONTRACT.md "Replay alarm", "Webhook events"; issue 10): a delivered
+// The replay alarm end to end (README, "Contract notes": replay alarm, webhook events): a delivered
 // device code (or auth_req_id) polled again against a real `wrangler dev` is refused as before, and the
 // operator hears of it once: a signed `credential.replayed` webhook at a local receiver, an email (the
 // .eml file wrangler dev writes), and `replay_detected` in the audit log with the caller's IP and user agent.

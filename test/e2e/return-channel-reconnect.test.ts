@@ -1,4 +1,4 @@
-// The return channel survives a server restart (CONTRACT.md "Return channel"; sdk/README.md): the
+// The return channel survives a server restart (sdk/README.md, "credentials.waitForApproval()"): the
 // SDK's socket drops when `wrangler dev` restarts, the SDK reconnects with backoff while the request
 // lives, and the decision made after the restart arrives on the new socket; one poll delivers.
 import { randomBytes } from "node:crypto";

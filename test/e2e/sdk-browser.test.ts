@@ -1,4 +1,4 @@
-// Issue 3's browser check: the SDK asks (end-to-end by default), the operator approves on the real
+// The SDK in front of a real browser: the SDK asks (end-to-end by default), the operator approves on the real
 // page in Chromium, and the SDK receives the value. The page must show the fingerprint the SDK
 // printed, and none of the page's own requests may carry the plaintext.
 import { randomBytes } from "node:crypto";

@@ -1,4 +1,4 @@
-// The return channel end to end (CONTRACT.md "Return channel"; issue 10): the SDK, the CLI and a CIBA
+// The return channel end to end (README, "Contract notes": return channel; sdk/README.md, "credentials.waitForApproval()"): the SDK, the CLI and a CIBA
 // waiter receive the credential against a real `wrangler dev`. The poll interval is 60 s and every wait
 // gives up after 45 s, so polling alone could never deliver in time: a credential that arrives came
 // because the socket said `decided`. The instrumented tests (support/sdk-trace.ts) also record the

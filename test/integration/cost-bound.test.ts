@@ -175,9 +175,8 @@ describe("cost per handoff over the return channel: Durable Object calls", () =>
     return { calls, stop: () => restore.forEach((undo) => undo()) };
   }
 
-  // 11 calls (6 RequestDO, 5 AccountDO) however long the operator takes; issue 10's target is 6. The
-  // request's six are the five client requests of a handoff (issue, wait, look-up, decide, poll) and the
-  // close handshake; the account's are issuance, its confirmation (which stores and sends the
+  // 11 calls (6 RequestDO, 5 AccountDO) however long the operator takes. The request's six are the
+  // five client requests of a handoff (issue, wait, look-up, decide, poll) and the close handshake; the account's are issuance, its confirmation (which stores and sends the
   // operator's notice without an alarm) and one audit write per outcome.
   it("is a fixed number of calls whatever the wait: no poll while the socket waits, even across an eviction", async () => {
     const { apiKey, accountId, operatorEmail } = await newAgent();

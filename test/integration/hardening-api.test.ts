@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../../worker/index";
 import { admin, bearer, call, lookupAs, newAgent, poll, requestCredential } from "./support/api";
 
-/** Issue 11 (2, 4, 6, 9, 10, 11) and issue 13.1: one test per finding, each failing on the code before it. */
+/** Hardening of the public API: one concern per block, each test failing on the code before its fix. */
 
 const basic = (agentId: string, apiKey: string) => ({ Authorization: `Basic ${btoa(`${agentId}:${apiKey}`)}` });
 const CIBA_GRANT = "urn:openid:params:grant-type:ciba";
@@ -15,7 +15,7 @@ async function deny(userCode: string, email: string) {
   expect(denied.status).toBe(200);
 }
 
-describe("hardening 11.2: requested_expiry has a floor; issuance is capped per agent per minute", () => {
+describe("requested_expiry has a floor; issuance is capped per agent per minute", () => {
   it("raises requested_expiry=1 to 60 seconds", async () => {
     const { agentId, apiKey } = await newAgent();
     const started = await call("POST", "/oauth/bc-authorize", { headers: basic(agentId, apiKey), form: { description: "d", vault_key: "v", requested_expiry: "1" } });
@@ -40,7 +40,7 @@ describe("hardening 11.2: requested_expiry has a floor; issuance is capped per a
   });
 });
 
-describe("hardening 11.4: the look-up names the account, its operator email masked", () => {
+describe("the look-up names the account, its operator email masked", () => {
   it("adds request.account {id, name, operator_email} with the email masked", async () => {
     const { apiKey, accountId, operatorEmail } = await newAgent("operator@example.com");
     const issued = await requestCredential(apiKey);
@@ -51,7 +51,7 @@ describe("hardening 11.4: the look-up names the account, its operator email mask
   });
 });
 
-describe("hardening 11.6: look-ups cannot find live codes cheaply", () => {
+describe("look-ups cannot find live codes cheaply", () => {
   it("answers an unknown code and a wrong email identically", async () => {
     const { apiKey } = await newAgent();
     const issued = await requestCredential(apiKey);
@@ -84,7 +84,7 @@ describe("hardening 11.6: look-ups cannot find live codes cheaply", () => {
   });
 });
 
-describe("hardening 11.9: webhook and ping URLs to internal addresses are refused", () => {
+describe("webhook and ping URLs to internal addresses are refused", () => {
   const internal = [
     "https://10.0.0.1/hook",
     "https://169.254.169.254/latest/meta-data",
@@ -138,7 +138,7 @@ describe("hardening 11.9: webhook and ping URLs to internal addresses are refuse
   });
 });
 
-describe("hardening 11.10: ADMIN_TOKEN must be at least 32 characters", () => {
+describe("ADMIN_TOKEN must be at least 32 characters", () => {
   it("closes the admin API (503 server_error, reason logged) when the configured token is short, even to a caller who sends it", async () => {
     const shortEnv = { ...env, ADMIN_TOKEN: "short-token-31-characters-long!" };
     expect(shortEnv.ADMIN_TOKEN.length).toBe(31);
@@ -159,7 +159,7 @@ describe("hardening 11.10: ADMIN_TOKEN must be at least 32 characters", () => {
   });
 });
 
-describe("hardening 11.11: cookie, nosniff", () => {
+describe("cookie, nosniff", () => {
   it("sets the session cookie as __Host- (Secure, Path=/, HttpOnly, SameSite=Strict)", async () => {
     const { apiKey, operatorEmail } = await newAgent();
     const issued = await requestCredential(apiKey);
@@ -188,7 +188,7 @@ describe("hardening 11.11: cookie, nosniff", () => {
   });
 });
 
-describe("hardening 13.1: every client-authentication failure carries its challenge (RFC 6749 §5.2)", () => {
+describe("every client-authentication failure carries its challenge (RFC 6749 §5.2)", () => {
   it("answers the token endpoint's invalid_client from the request object with WWW-Authenticate: Basic", async () => {
     const { accountId, agentId, apiKey } = await newAgent();
     const started = await call("POST", "/oauth/bc-authorize", { headers: basic(agentId, apiKey), form: { description: "d", vault_key: "v" } });

@@ -4,9 +4,9 @@ import { describe, expect, it } from "vitest";
 import worker from "../../worker/index";
 import { admin, approve, auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
 
-/** Issue 11.3 (audit noise never evicts decisions) and 11.8 (revocation has no gaps). */
+/** Audit noise never evicts a decision, and revoking an agent leaves no gap a request could slip through. */
 
-describe("hardening 11.3: refusals never evict the audit trail", () => {
+describe("refusals never evict the audit trail", () => {
   it("keeps an approval's events through 1,010 refused requests, counted in one request_refused event", { timeout: 300_000 }, async () => {
     const { apiKey, accountId, operatorEmail } = await newAgent();
     const approved = await requestCredential(apiKey);
@@ -59,7 +59,7 @@ const requestStatus = (userCode: string) =>
     state.storage.sql.exec<{ status: string }>("SELECT status FROM request").toArray()[0]?.status ?? null,
   );
 
-describe("hardening 11.8: revocation has no gaps", () => {
+describe("revocation has no gaps", () => {
   it("a failed revocation answers 503 and the retried DELETE finishes it (never 500, then 404)", async () => {
     const { accountId, agentId, apiKey, operatorEmail } = await newAgent();
     const issued = await requestCredential(apiKey);

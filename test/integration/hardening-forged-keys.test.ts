@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { admin, call, newAgent } from "./support/api";
 
 /**
- * Issue 11.1: unauthenticated traffic makes no storage. A forged API key (right shape, made-up IDs,
+ * Unauthenticated traffic makes no storage. A forged API key (right shape, made-up IDs,
  * or a real key with one character changed) is refused at the edge by its tag, before any Durable
  * Object is reached; and an object reached for an account that does not exist writes nothing.
  */
@@ -41,7 +41,7 @@ function callsWith(agentId: string, key: string) {
   ];
 }
 
-describe("hardening 11.1: forged API keys never reach a Durable Object", () => {
+describe("forged API keys never reach a Durable Object", () => {
   it("refuses 60 forged keys on every key-taking route with 401 invalid_client and creates no object", async () => {
     const real = await newAgent();
     const before = await objectCounts();

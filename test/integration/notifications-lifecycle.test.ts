@@ -1,5 +1,5 @@
 // Webhook events for a request's whole lifecycle, the Slack-compatible format, CIBA pings through
-// the same outbox, and the per-account cap on operator notices (issue 11, finding 2).
+// the same outbox, and the per-account cap on operator notices (a flood of requests must not flood the operator).
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RequestSummary } from "../../durable-objects/account/account-types";
 import { verifyWebhook } from "../../core/webhook-signature";
