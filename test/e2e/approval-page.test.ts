@@ -7,7 +7,8 @@ import type { Browser, BrowserContext, BrowserContextOptions, Page } from "playw
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { keyFingerprint } from "../../core/fingerprint";
 import { pollCredential, pollUntilSettled, requestCredential, type DeviceAuthorization } from "./support/approval";
-import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
+import { browserAvailable, createAccountAndAgent, launchBrowser } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 import { waitForEmail } from "./support/receiver";
 
 /** expect.poll with room for a loaded machine: vitest's default of 1 s is too tight for a real browser. */
@@ -50,19 +51,17 @@ async function lookUp(page: Page, authorization: DeviceAuthorization, email: str
 }
 
 describe.skipIf(!browserAvailable())("approval page", () => {
-  let server: DevServer;
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
   let browser: Browser;
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
     browser = await launchBrowser();
   });
 
   afterAll(async () => {
     for (const context of contexts) await context.close().catch(() => {});
     await browser?.close();
-    await server?.stop();
   });
 
   async function newAgent(name = "deploy-bot") {

@@ -7,7 +7,8 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { requestCredential } from "./support/approval";
 import { watchedPage } from "./support/watched-page";
-import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
+import { browserAvailable, createAccountAndAgent, launchBrowser } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 
 const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
 
@@ -58,17 +59,15 @@ const hostileDescription = hostileText(200).filter((s) => s.length > 0);
 const textOf = (page: Page, id: string) => page.locator(`#${id}`).evaluate((el) => ({ text: el.textContent, children: el.childElementCount }));
 
 describe.skipIf(!browserAvailable())("property: generated hostile strings render inert on the approval page", () => {
-  let server: DevServer;
+  const server = useDevServer();
   let browser: Browser;
 
   beforeAll(async () => {
-    server = await startDevServer();
     browser = await launchBrowser();
   });
 
   afterAll(async () => {
     await browser?.close();
-    await server?.stop();
   });
 
   test("agent names and descriptions are literal textContent; no dialog, no script, no injected element", async () => {

@@ -7,7 +7,8 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { requestCredential } from "./support/approval";
 import { watchedPage } from "./support/watched-page";
-import { api, browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
+import { api, browserAvailable, createAccountAndAgent, launchBrowser } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 
 /** expect.poll with room for a loaded machine: vitest's default of 1 s is too tight for a real browser. */
 const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
@@ -38,7 +39,7 @@ async function textOf(page: Page, id: string): Promise<{ text: string | null; ch
 }
 
 describe.skipIf(!browserAvailable())("hostile agent strings on the approval page", () => {
-  let server: DevServer;
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", ALLOW_HTTP_WEBHOOKS: "true" } });
   let browser: Browser;
   let hooks: Server;
   let hookUrl: string;
@@ -61,14 +62,12 @@ describe.skipIf(!browserAvailable())("hostile agent strings on the approval page
     });
     await new Promise<void>((done) => hooks.listen(0, "127.0.0.1", done));
     hookUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/hook`;
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", ALLOW_HTTP_WEBHOOKS: "true" } });
     browser = await launchBrowser();
   });
 
   afterAll(async () => {
     for (const context of contexts) await context.close().catch(() => {});
     await browser?.close();
-    await server?.stop();
     await new Promise((done) => hooks?.close(done));
   });
 

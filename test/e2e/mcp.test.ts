@@ -14,7 +14,8 @@ import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Progress } from "@modelcontextprotocol/sdk/types.js";
-import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
+import { browserAvailable, createAccountAndAgent, launchBrowser } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 import { installedPackage, type InstalledPackage } from "./support/installed-package";
 import { approveOnPage, keyferryCli, startMcp, type McpSession } from "./support/mcp";
 
@@ -35,7 +36,7 @@ function expectNoSecret(session: McpSession, secret: string) {
 
 describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", () => {
   let pkg: InstalledPackage;
-  let server: DevServer;
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", REQUEST_TTL_SECONDS: "180" } });
   let browser: Browser;
   let env: Record<string, string>;
   let operatorEmail: string;
@@ -43,7 +44,6 @@ describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", 
 
   beforeAll(async () => {
     pkg = await installedPackage();
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", REQUEST_TTL_SECONDS: "180" } });
     const ids = await createAccountAndAgent(server, { agentName: "mcp-agent" });
     operatorEmail = ids.operatorEmail;
     env = { HOME: mkdtempSync(join(tmpdir(), "keyferry-mcp-")), KEYFERRY_URL: server.url, KEYFERRY_API_KEY: ids.apiKey };
@@ -53,7 +53,6 @@ describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", 
   afterAll(async () => {
     for (const session of sessions) await session.close();
     await browser?.close();
-    await server?.stop();
   });
 
   it("with URL elicitation: the approval URL goes to the client, Chromium approves, the tool stores the value and never shows it", async () => {

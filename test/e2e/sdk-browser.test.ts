@@ -5,21 +5,20 @@ import { randomBytes } from "node:crypto";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "../../sdk/src/index";
-import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
+import { browserAvailable, createAccountAndAgent, launchBrowser } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 
 const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
 
 describe.skipIf(!browserAvailable())("SDK request approved in a real browser", () => {
-  let server: DevServer;
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
   let browser: Browser;
 
   beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
     browser = await launchBrowser();
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.stop();
   });
 
   it("shows the SDK's fingerprint, keeps the plaintext in the browser, and hands the value to the SDK", async () => {

@@ -5,6 +5,7 @@ import { approve, auditUntil, call, lookupAs, newAgent, normalized, poll, reques
 import { forgeHandle, requestAccepts } from "./support/forgery";
 import { deviceCodeProtocols, openWait } from "./support/wait";
 import { accountStub, requestStub } from "../../worker/stubs";
+import { sleep } from "../support/sleep";
 
 /**
  * What a handoff costs in Durable Object work, and proof that a misbehaving poller cannot raise it:
@@ -33,7 +34,6 @@ async function withOneSecondInterval(userCode: string) {
 const outboxSize = (stub: Stub) =>
   runInDurableObject(stub, (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n);
 
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 describe("cost bound: the poll path", () => {
   it("holds a client polling as fast as it can to one served poll per interval", async () => {
@@ -227,7 +227,7 @@ describe("cost per handoff over the return channel: Durable Object calls", () =>
 async function auditUntilQuiet(calls: string[], account: Stub) {
   const count = (name: string) => calls.filter((c) => c === name).length;
   for (let i = 0; i < 250 && (count("AccountDO.recordRequestEvent") < 3 || (await outboxSize(account)) > 0); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
   expect(await outboxSize(account)).toBe(0);
   expect(await runInDurableObject(account, (_instance, state) => state.storage.getAlarm())).toBeNull();

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { signHandle } from "../../worker/handles";
 import { auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
 import { requestStub } from "../../worker/stubs";
+import { sleep } from "../support/sleep";
 
 const requestObject = (userCode: string) => requestStub(env, normalized(userCode));
 
@@ -108,7 +109,7 @@ describe("expiry from the device code itself", () => {
     const expiresAt = Date.now() + 30;
     const secret = crypto.getRandomValues(new Uint8Array(32));
     const { handle: deviceCode } = await signHandle(env, "device_code", { userCode: "BCDFGHJK", expiresAt, secret });
-    await new Promise((resolve) => setTimeout(resolve, 40));
+    await sleep(40);
     // No request object holds the code any more (the alarm erased it), yet the code says when it expired.
     expect((await poll(deviceCode)).body.error).toBe("expired_token");
   });

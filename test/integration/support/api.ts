@@ -1,5 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { CompactEncrypt, importJWK, type JWK } from "jose";
+import { sleep } from "../../support/sleep";
 
 export const ADMIN_TOKEN = "test-admin-token-of-at-least-32-characters";
 
@@ -82,7 +83,7 @@ export async function auditUntil(accountId: string, predicate: (events: Array<Re
   for (let i = 0; i < 50; i++) {
     const audit = await call("GET", `/v1/admin/accounts/${accountId}/audit`, { headers: admin });
     if (predicate(audit.body.events)) return audit.body.events as Array<Record<string, any>>;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
   throw new Error("the audit log never showed the expected events");
 }

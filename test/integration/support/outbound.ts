@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
+import { sleep } from "../../support/sleep";
 
 /**
  * Outbound POSTs the worker made (webhooks, CIBA pings), answered by `reply`; mocked in tests only.
@@ -37,7 +38,7 @@ export async function until<T>(read: () => T | undefined, what: string): Promise
   for (let i = 0; i < 200; i++) {
     const value = read();
     if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await sleep(25);
   }
   throw new Error(`never saw ${what}`);
 }
