@@ -1,11 +1,12 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { approve, auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
+import { approve, auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential, type Answer } from "./support/api";
 import { forgeHandle, requestAccepts } from "./support/forgery";
 import { deviceCodeProtocols, openWait } from "./support/wait";
 import { accountStub, requestStub } from "../../worker/stubs";
 import { sleep } from "../support/sleep";
+import type { DecideAnswerBody } from "../../core/wire";
 
 /**
  * What a handoff costs in Durable Object work, and proof that a misbehaving poller cannot raise it:
@@ -43,7 +44,7 @@ describe("cost bound: the poll path", () => {
     const before = await rowsWritten(stub);
 
     // 8 concurrent pollers, each polling again the moment it has an answer, for 2.5 s.
-    const answers: Array<{ at: number; error: string }> = [];
+    const answers: Array<{ at: number; error?: string }> = [];
     const start = Date.now();
     await Promise.all(
       Array.from({ length: 8 }, async () => {
@@ -125,7 +126,7 @@ describe("cost per handoff (bench/README.md): rows written by each step", () => 
 
     // Approval: state and payload on the request (1 row update); the account logs `approved` (1 row).
     const beforeDecide = await rowsWritten(request);
-    const decided = await call("POST", "/v1/approvals/decide", {
+    const decided = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.cookie! },
       json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "sk_test_cost" },
     });

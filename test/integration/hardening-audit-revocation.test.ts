@@ -2,7 +2,8 @@ import { env, exports } from "cloudflare:workers";
 import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../worker/index";
-import { admin, approve, auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
+import { admin, approve, auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential, type Answer } from "./support/api";
+import type { AuditLogBody } from "../../core/wire";
 
 /** Audit noise never evicts a decision, and revoking an agent leaves no gap a request could slip through. */
 
@@ -15,7 +16,7 @@ describe("refusals never evict the audit trail", () => {
     for (let i = 0; i < 4; i++) expect((await requestCredential(apiKey)).status).toBe(200);
     for (let i = 0; i < 1010; i++) expect((await requestCredential(apiKey)).status).toBe(429);
 
-    const events = (await call("GET", `/v1/admin/accounts/${accountId}/audit`, { headers: admin })).body.events as Array<Record<string, any>>;
+    const events = (await call<Answer<AuditLogBody>>("GET", `/v1/admin/accounts/${accountId}/audit`, { headers: admin })).body.events;
     const decision = (type: string) => events.filter((e) => e.type === type && e.request_id === events.find((x) => x.type === "approved")?.request_id);
     expect(decision("approved")).toHaveLength(1);
     expect(decision("looked_up")).toHaveLength(1);

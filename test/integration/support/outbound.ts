@@ -26,9 +26,10 @@ export function captureOutbound(
 /** Emails the worker sent through the send_email binding. */
 export function captureEmail() {
   const sent: Array<{ from: string; to: string; raw: string }> = [];
-  vi.spyOn(env.EMAIL, "send").mockImplementation(async (message: any) => {
+  vi.spyOn(env.EMAIL, "send").mockImplementation(async (message) => {
     // Miniflare's local EmailMessage keeps the MIME text under this key.
-    sent.push({ from: message.from, to: message.to, raw: await new Response(message["EmailMessage::raw"]).text() });
+    const raw = (message as unknown as Record<string, ReadableStream>)["EmailMessage::raw"];
+    sent.push({ from: String(message.from), to: String(message.to), raw: await new Response(raw).text() });
     return { messageId: "<test@local>" };
   });
   return sent;
