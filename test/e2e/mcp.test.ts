@@ -11,10 +11,10 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Progress } from "@modelcontextprotocol/sdk/types.js";
-import { browserAvailable, createAccountAndAgent, launchBrowser } from "./support/dev-server";
+import { browserAvailable, createAccountAndAgent } from "./support/dev-server";
+import { useBrowser } from "./support/use-browser";
 import { useDevServer } from "./support/use-dev-server";
 import { installedPackage, type InstalledPackage } from "./support/installed-package";
 import { approveOnPage, keyferryCli, startMcp, type McpSession } from "./support/mcp";
@@ -37,7 +37,7 @@ function expectNoSecret(session: McpSession, secret: string) {
 describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", () => {
   let pkg: InstalledPackage;
   const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", REQUEST_TTL_SECONDS: "180" } });
-  let browser: Browser;
+  const browser = useBrowser();
   let env: Record<string, string>;
   let operatorEmail: string;
   const sessions: McpSession[] = [];
@@ -48,11 +48,9 @@ describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", 
     operatorEmail = ids.operatorEmail;
     env = { HOME: mkdtempSync(join(tmpdir(), "keyferry-mcp-")), KEYFERRY_URL: server.url, KEYFERRY_API_KEY: ids.apiKey };
     await keyferryCli(pkg.bin, ["init"], env);
-    browser = await launchBrowser();
   }, 300_000);
   afterAll(async () => {
     for (const session of sessions) await session.close();
-    await browser?.close();
   });
 
   it("with URL elicitation: the approval URL goes to the client, Chromium approves, the tool stores the value and never shows it", async () => {

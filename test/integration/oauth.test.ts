@@ -65,12 +65,9 @@ describe("OAuth surface", () => {
 
     const token = await call<Answer<TokenBody>>("POST", "/oauth/token", { headers: basic(owner.agentId, owner.apiKey), form });
     expect(token.status).toBe(200);
-    expect(token.body).toEqual({
-      access_token: "ghp_secret",
-      token_type: "Bearer",
-      issued_token_type: "urn:keyferry:params:oauth:token-type:credential",
-      vault_key: "gh-token",
-    });
+    // Exactly the wire's TokenBody: the credential as the access token, and nothing else.
+    const expected: TokenBody = { access_token: "ghp_secret", token_type: "Bearer", issued_token_type: "urn:keyferry:params:oauth:token-type:credential", vault_key: "gh-token" };
+    expect(token.body).toEqual(expected);
     expect(token.headers.get("Cache-Control")).toContain("no-store");
     expect((await call<Answer<TokenBody>>("POST", "/oauth/token", { headers: basic(owner.agentId, owner.apiKey), form })).body.error).toBe("invalid_grant");
   });
