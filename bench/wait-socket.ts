@@ -1,5 +1,5 @@
 /**
- * The agent's side of the return channel (CONTRACT.md "Return channel"), as a benchmark client
+ * The agent's side of the return channel (README, "Contract notes": return channel), as a benchmark client
  * opens it: Node 22's global WebSocket on `GET /v1/credentials/wait`, offering `keyferry.v1` and
  * `keyferry.device-code.<device_code>` (as sdk/src/return-channel.ts and
  * test/e2e/return-channel.test.ts do). No reconnect: a drop is counted, not retried.

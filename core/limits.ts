@@ -1,8 +1,9 @@
-/** Numbers every side (worker, approval page, SDK, tests) must agree on; the README states them. */
+/** Numbers every side (worker, approval page, SDK, tests) must agree on; the README states them. The SDK bundles this file (sdk/build.mjs). */
 export const MAX_ACTIVE_REQUESTS_PER_ACCOUNT = 5;
 export const MAX_FAILED_ATTEMPTS = 5;
 /** RFC 8628 §3.5: each slow_down raises the interval by 5 seconds, for good. */
 export const SLOW_DOWN_STEP_SECONDS = 5;
+/** RFC 8628 §3.2: the polling interval when none is given (the server's default; the SDK's when an answer has none). */
 export const DEFAULT_INTERVAL_SECONDS = 5;
 export const DEFAULT_TTL_SECONDS = 600;
 export const MIN_TTL_SECONDS = 5;

@@ -92,7 +92,7 @@ export interface DecideInput {
   decision: "approve" | "deny";
   payload: string | null;
   actor: Actor;
-  /** The request the approval token was made for (issue 11): a mismatch is invalid_token. Optional
+  /** The request the approval token was made for, so a token cannot decide another request: a mismatch is invalid_token. Optional
    * until every token carries it. */
   requestId?: string | null;
 }

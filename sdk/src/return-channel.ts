@@ -30,7 +30,7 @@ export function waitUrl(baseUrl: string): string {
 }
 
 /**
- * One wait's return channel (README "Return channel"): a WebSocket offering `keyferry.v1` and
+ * One wait's return channel (sdk/README.md, "credentials.waitForApproval()"): a WebSocket offering `keyferry.v1` and
  * `keyferry.device-code.<code>` (the code never goes in the URL, which proxies and logs keep). It
  * only tells the wait when to poll; the credential itself always comes from the poll. A drop or
  * refusal schedules a reconnect with exponential backoff; meanwhile the wait polls as before.

@@ -1,4 +1,4 @@
-// Issue 14: `keyferry mcp` from the installed package, driven by the official MCP client over stdio,
+// `keyferry mcp` from the installed package, driven by the official MCP client over stdio,
 // against a real `wrangler dev`, with the operator approving in a real Chromium.
 // - A client that declares URL elicitation gets `elicitation/create` (mode "url") with the approval
 //   URL and an elicitationId; the tool waits (progress with time left), stores the credential and
@@ -11,10 +11,11 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Progress } from "@modelcontextprotocol/sdk/types.js";
-import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
+import { browserAvailable, createAccountAndAgent } from "./support/dev-server";
+import { useBrowser } from "./support/use-browser";
+import { useDevServer } from "./support/use-dev-server";
 import { installedPackage, type InstalledPackage } from "./support/installed-package";
 import { approveOnPage, keyferryCli, startMcp, type McpSession } from "./support/mcp";
 
@@ -35,25 +36,21 @@ function expectNoSecret(session: McpSession, secret: string) {
 
 describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", () => {
   let pkg: InstalledPackage;
-  let server: DevServer;
-  let browser: Browser;
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", REQUEST_TTL_SECONDS: "180" } });
+  const browser = useBrowser();
   let env: Record<string, string>;
   let operatorEmail: string;
   const sessions: McpSession[] = [];
 
   beforeAll(async () => {
     pkg = await installedPackage();
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", REQUEST_TTL_SECONDS: "180" } });
     const ids = await createAccountAndAgent(server, { agentName: "mcp-agent" });
     operatorEmail = ids.operatorEmail;
     env = { HOME: mkdtempSync(join(tmpdir(), "keyferry-mcp-")), KEYFERRY_URL: server.url, KEYFERRY_API_KEY: ids.apiKey };
     await keyferryCli(pkg.bin, ["init"], env);
-    browser = await launchBrowser();
   }, 300_000);
   afterAll(async () => {
     for (const session of sessions) await session.close();
-    await browser?.close();
-    await server?.stop();
   });
 
   it("with URL elicitation: the approval URL goes to the client, Chromium approves, the tool stores the value and never shows it", async () => {

@@ -1,10 +1,12 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { approve, auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
+import { approve, auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential, type Answer } from "./support/api";
 import { forgeHandle, requestAccepts } from "./support/forgery";
 import { deviceCodeProtocols, openWait } from "./support/wait";
 import { accountStub, requestStub } from "../../worker/stubs";
+import { sleep } from "../support/sleep";
+import type { DecideAnswerBody } from "../../core/wire";
 
 /**
  * What a handoff costs in Durable Object work, and proof that a misbehaving poller cannot raise it:
@@ -33,7 +35,6 @@ async function withOneSecondInterval(userCode: string) {
 const outboxSize = (stub: Stub) =>
   runInDurableObject(stub, (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n);
 
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 describe("cost bound: the poll path", () => {
   it("holds a client polling as fast as it can to one served poll per interval", async () => {
@@ -43,7 +44,7 @@ describe("cost bound: the poll path", () => {
     const before = await rowsWritten(stub);
 
     // 8 concurrent pollers, each polling again the moment it has an answer, for 2.5 s.
-    const answers: Array<{ at: number; error: string }> = [];
+    const answers: Array<{ at: number; error?: string }> = [];
     const start = Date.now();
     await Promise.all(
       Array.from({ length: 8 }, async () => {
@@ -125,7 +126,7 @@ describe("cost per handoff (bench/README.md): rows written by each step", () => 
 
     // Approval: state and payload on the request (1 row update); the account logs `approved` (1 row).
     const beforeDecide = await rowsWritten(request);
-    const decided = await call("POST", "/v1/approvals/decide", {
+    const decided = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.cookie! },
       json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "sk_test_cost" },
     });
@@ -175,9 +176,8 @@ describe("cost per handoff over the return channel: Durable Object calls", () =>
     return { calls, stop: () => restore.forEach((undo) => undo()) };
   }
 
-  // 11 calls (6 RequestDO, 5 AccountDO) however long the operator takes; issue 10's target is 6. The
-  // request's six are the five client requests of a handoff (issue, wait, look-up, decide, poll) and the
-  // close handshake; the account's are issuance, its confirmation (which stores and sends the
+  // 11 calls (6 RequestDO, 5 AccountDO) however long the operator takes. The request's six are the
+  // five client requests of a handoff (issue, wait, look-up, decide, poll) and the close handshake; the account's are issuance, its confirmation (which stores and sends the
   // operator's notice without an alarm) and one audit write per outcome.
   it("is a fixed number of calls whatever the wait: no poll while the socket waits, even across an eviction", async () => {
     const { apiKey, accountId, operatorEmail } = await newAgent();
@@ -228,7 +228,7 @@ describe("cost per handoff over the return channel: Durable Object calls", () =>
 async function auditUntilQuiet(calls: string[], account: Stub) {
   const count = (name: string) => calls.filter((c) => c === name).length;
   for (let i = 0; i < 250 && (count("AccountDO.recordRequestEvent") < 3 || (await outboxSize(account)) > 0); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
   expect(await outboxSize(account)).toBe(0);
   expect(await runInDurableObject(account, (_instance, state) => state.storage.getAlarm())).toBeNull();

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { approve, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
 import { deviceCodeProtocols, openWait } from "./support/wait";
 
-/** RequestDO rules from the hardening review (issue 11): decisions bound to a request ID, idempotent revocation. */
+/** RequestDO rules that keep forged or stale calls harmless: decisions bound to a request ID, idempotent revocation. */
 const requestObject = (userCode: string) => env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode)));
 const actor = { ip: "192.0.2.1", userAgent: "test" };
 
@@ -52,7 +52,7 @@ describe("a request made before v1.1", { timeout: 30_000 }, () => {
       state.storage.sql.exec("ALTER TABLE request DROP COLUMN replay_reported");
     });
     await evictDurableObject(stub);
-    // A wrong email is answered as an unknown code (README "Contract notes"), and still counts.
+    // A wrong email is answered as an unknown code (README, "Contract notes"), and still counts.
     expect((await lookupAs(issued.user_code, "wrong@example.com")).status).toBe(404);
     await approve(issued.user_code, operatorEmail, "sk_v1");
     expect((await poll(issued.device_code)).body.credential_value).toBe("sk_v1");

@@ -1,4 +1,4 @@
-// The SDK's return channel (README "Return channel"): it waits on a WebSocket, polls once at the
+// The SDK's return channel (sdk/README.md, "credentials.waitForApproval()"): it waits on a WebSocket, polls once at the
 // decision, fails at `expired`, falls back to polling while the socket is down and reconnects with
 // backoff while the request lives; the caller's AbortSignal ends everything. A fake socket and a
 // clock that only moves when the test says so: no real waiting.

@@ -141,8 +141,8 @@ function requestJson(view: RequestView, viaLink: boolean) {
 
 /**
  * An unknown code and a wrong email get one answer, byte for byte, so a caller cannot tell a live
- * code from a dead one without spending one of its failed attempts (README, "Limits"; the contract's
- * separate 403 for a wrong email is folded into this 404).
+ * code from a dead one without spending one of its failed attempts (README, "Contract notes":
+ * a separate 403 for a wrong email would be that tell, so it is folded into this 404).
  */
 const noMatch = () =>
   new HttpError(404, "not_found", "No pending request matches that code and email, or the link has expired. Attempts are limited.");

@@ -1,4 +1,4 @@
-// The tools of `keyferry mcp`, exactly as sdk/README.md "MCP server: `keyferry mcp`" names them.
+// The tools of `keyferry mcp`, exactly as sdk/README.md, "MCP server: keyferry mcp" names them.
 // Input schemas are strict: an unknown argument is a tool error, not silently dropped.
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { vapidKeyPair } from "../../../scripts/vapid-key.mjs";
 import { api } from "./api.ts";
 import { freePort } from "./free-port.ts";
+import { sleep } from "../../support/sleep.ts";
 
 export { api, cookieFrom, createAccountAndAgent, type AccountAndAgent, type ApiResponse } from "./api.ts";
 export { browserAvailable, launchBrowser } from "./chromium.ts";
@@ -66,7 +67,6 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /**
  * Starts `wrangler dev` and resolves once the worker answers its metadata path with a non-5xx.

@@ -1,15 +1,16 @@
 import { exports } from "cloudflare:workers";
+import type { Answer } from "./api";
 
 /** A return-channel client inside workerd: what the socket said, and how it closed. */
 export interface Waiter {
   status: number;
   protocol: string | null;
   /** The refusal body when the upgrade was refused. */
-  body: Record<string, any> | null;
+  body: Answer | null;
   messages: string[];
   closed: Promise<{ code: number }>;
-  /** Resolves with the first message. */
-  message: Promise<Record<string, any>>;
+  /** Resolves with the first message, parsed (the test checks its shape). */
+  message: Promise<unknown>;
 }
 
 export async function openWait(protocols: string[], headers: Record<string, string> = {}): Promise<Waiter> {
@@ -26,8 +27,8 @@ export async function openWait(protocols: string[], headers: Record<string, stri
   }
   ws.accept();
   const messages: string[] = [];
-  let first: (value: Record<string, any>) => void;
-  const message = new Promise<Record<string, any>>((resolve) => (first = resolve));
+  let first: (value: unknown) => void;
+  const message = new Promise<unknown>((resolve) => (first = resolve));
   ws.addEventListener("message", (event) => {
     messages.push(String(event.data));
     if (messages.length === 1) first(JSON.parse(String(event.data)));
