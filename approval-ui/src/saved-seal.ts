@@ -1,6 +1,6 @@
 /**
- * Saved credentials, sealed in the operator's browser (README, "Saved credentials"): the key is
- * HKDF-SHA-256 over the passkey's WebAuthn PRF output (the `prf` extension's `results.first`),
+ * Saved credentials, sealed in the operator's browser: the key is HKDF-SHA-256 (RFC 5869) over the
+ * passkey's WebAuthn PRF output (WebAuthn Level 3 §10.1.4, the `prf` extension's `results.first`),
  * with the item's name in the `info`, so the server, which only ever stores the compact JWE
  * (`dir`, `A256GCM`), can neither open an item nor pass one item off as another.
  */
