@@ -75,10 +75,15 @@ export type PollResult =
   | { reason: "slow_down"; interval: number }
   | { reason: "delivered"; details: RequestDetails; payload: string };
 
-/** A poll's DPoP proof, checked by the worker (core/dpop.ts): whose key signed it, and its `jti`. */
+/**
+ * A poll's or a wait's DPoP proof, checked by the worker (core/dpop.ts): whose key signed it, the
+ * SHA-256 of its `jti` (a fixed size, whatever the client sent), and until when (Unix ms) a proof
+ * of that age is accepted, so how long its `jti` must be remembered (RFC 9449 §11.1).
+ */
 export interface PollProof {
   jkt: string;
   jti: string;
+  until: number;
 }
 
 /** Who is calling, for the audit log. */
