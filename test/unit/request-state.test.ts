@@ -111,6 +111,8 @@ describe("wait (the return channel) and poll agree", () => {
     ["the agent", state({ status: "approved" }), facts(), polled({ client: agent }), "listen"],
     ["denied, another client", state({ status: "denied" }), facts(), polled({ client: { agentId: "agt_2", keyHash: "kh2" } }), "invalid_grant"],
     ["delivered, bound, no proof", state({ status: "delivered" }), facts({ dpopJkt: "jkt1" }), polled(), "invalid_grant"],
+    ["delivered, the agent's revoked key", state({ status: "delivered" }), facts(), polled({ client: { ...agent, keyHash: "old" } }), "invalid_grant"],
+    ["expired, another client", state({ expiresAt: NOW }), facts(), polled({ client: { agentId: "agt_2", keyHash: "kh2" } }), "expired_token"],
   ];
 
   it.each(cases)("%s", (_name, s, f, input, expected) => {
