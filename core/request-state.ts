@@ -25,13 +25,31 @@ export interface RequestState {
   replayReported: boolean;
 }
 
+/**
+ * What a delivered request keeps until its expiry (README, "Contract notes": replay alarm): who asked
+ * for what, for the replay alarm's audit event, and the API key's hash that tells its agent apart on
+ * the token endpoint. No payload, no key, no user code, no operator email: nothing to read a
+ * credential or a code from, by type.
+ */
+export interface Tombstone {
+  requestId: string;
+  accountId: string;
+  agent: { id: string; name: string; email: string | null };
+  apiKeyHash: string;
+  description: string;
+  vaultKey: string;
+  bindingMessage: string | null;
+  protocol: "device" | "ciba";
+  createdAt: number;
+}
+
 /** What a request is, fixed at creation (except the key hash, which a revocation voids). */
 export interface RequestFacts {
   requestId: string;
   agentId: string;
   apiKeyHash: string;
-  /** Lower-cased. */
-  operatorEmail: string;
+  /** Lower-cased; null for a delivered request (its tombstone keeps none). */
+  operatorEmail: string | null;
   protocol: "device" | "ciba";
   /** RFC 9449 §10: the thumbprint of the key every poll must prove; null for an unbound request. */
   dpopJkt: string | null;
@@ -159,16 +177,16 @@ export type DecideAnswer = { reason: "approved" | "denied" | "invalid_token" };
 
 /**
  * The operator's explicit decision: only the claiming session may make it, only once, before
- * expiry, and only for the request its approval token was made for (`requestId`, when the token
- * carries one: a token cannot decide a later request under the same user code).
+ * expiry, and only for the request its approval token was made for (`requestId`: a token cannot
+ * decide a later request under the same user code).
  */
 export function decide(
   state: RequestState,
   facts: RequestFacts,
-  input: { sessionHash: string; decision: "approve" | "deny"; requestId?: string | null },
+  input: { sessionHash: string; decision: "approve" | "deny"; requestId: string },
   now: number,
 ): Transition<DecideAnswer> {
-  if (input.requestId != null && input.requestId !== facts.requestId) return same(state, { reason: "invalid_token" });
+  if (input.requestId !== facts.requestId) return same(state, { reason: "invalid_token" });
   if (isExpired(state, now) || state.status !== "pending" || state.claimHash !== input.sessionHash) {
     return same(state, { reason: "invalid_token" });
   }

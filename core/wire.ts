@@ -107,7 +107,7 @@ export interface ApprovalRequestBody {
   agent: { id: string; name: string; email: string | null };
   account_id: string;
   /** The account the request is for; `operator_email` is masked (`o•••@example.com`). */
-  account?: { id: string; name: string; operator_email: string };
+  account: { id: string; name: string; operator_email: string };
   description: string;
   vault_key: string;
   expires_at: string;

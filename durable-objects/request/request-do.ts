@@ -23,6 +23,8 @@ import type {
   LookupResult,
   PollProof,
   PollResult,
+  DeliveredRecord,
+  LiveRecord,
   RequestDetails,
   RequestRecord,
   WaitMessage,
@@ -97,7 +99,8 @@ export class RequestDO extends DurableObject<Env> {
         return answer;
       case "deliver":
         this.#lastPollAt = now;
-        return this.#deliver(record, next);
+        // Only an approved (live) request is delivered.
+        return record.status === "delivered" ? { reason: "invalid_grant" } : this.#deliver(record, next);
       default:
         this.#lastPollAt = now;
         this.#store(record, next);
@@ -137,7 +140,7 @@ export class RequestDO extends DurableObject<Env> {
    * Returns the payload and, in the same synchronous step, leaves only a tombstone: the handle's tag,
    * the expiry and what the audit summary needs. Exactly once, however many polls race.
    */
-  #deliver(record: RequestRecord, next: RequestState): PollResult {
+  #deliver(record: LiveRecord, next: RequestState): PollResult {
     const tombstone = tombstoneOf(record.details);
     const sql = this.ctx.storage.sql;
     const payload = this.ctx.storage.transactionSync(() => {
@@ -146,15 +149,16 @@ export class RequestDO extends DurableObject<Env> {
       return row?.payload ?? null;
     });
     const { details } = record;
-    Object.assign(record, next, { details: tombstone });
+    const delivered: DeliveredRecord = { ...next, status: "delivered", details: tombstone, handleTag: record.handleTag };
+    this.#record = delivered;
     if (payload === null) return { reason: "invalid_grant" };
-    this.#audit(record, { type: "delivered", release: true });
+    this.#audit(delivered, { type: "delivered", release: true });
     return { reason: "delivered", details, payload };
   }
 
   /** The operator's look-up: by code and email, or by a signed approval link (`email` null). */
   async lookup(input: { email: string | null; linkRequestId: string | null; sessionHash: string; actor: Actor }): Promise<LookupResult> {
-    const record = this.#record;
+    const record = this.#live();
     if (!record) return { reason: "not_found" };
     const { next, answer } = transitions.lookup(record, factsOf(record), input, Date.now());
     this.#store(record, next);
@@ -177,7 +181,7 @@ export class RequestDO extends DurableObject<Env> {
 
   /** Approve (with the payload already encrypted to `encryptionKey`) or deny. */
   async decide(input: DecideInput): Promise<DecideResult> {
-    const record = this.#record;
+    const record = this.#live();
     if (!record) return { reason: "invalid_token" };
     const { next, answer } = transitions.decide(record, factsOf(record), input, Date.now());
     if (answer.reason === "invalid_token") return { reason: "invalid_token" };
@@ -199,7 +203,7 @@ export class RequestDO extends DurableObject<Env> {
 
   /** The agent was deleted: the request ends as denied and its key no longer matches anything. Idempotent. */
   async revoke(): Promise<void> {
-    const record = this.#record;
+    const record = this.#live();
     if (!record) return;
     const { next, answer } = transitions.revoke(record, factsOf(record), Date.now());
     if (answer.reason === "unchanged") return;
@@ -277,6 +281,12 @@ export class RequestDO extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) announceOn(ws, { type: "expired" });
     this.#record = null;
     await this.ctx.storage.deleteAll();
+  }
+
+  /** The request unless it is a delivered one's tombstone, which has nothing to look up, decide or revoke. */
+  #live(): LiveRecord | null {
+    const record = this.#record;
+    return record && record.status !== "delivered" ? record : null;
   }
 
   #announce(record: RequestRecord, message: WaitMessage): void {
