@@ -1,4 +1,5 @@
 import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { approve, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
 import { deviceCodeProtocols, openWait } from "./support/wait";
@@ -37,5 +38,22 @@ describe("RequestDO rules", { timeout: 30_000 }, () => {
 
     await requestObject("BBBBBBBB").revoke();
     expect((await lookupAs("BBBB-BBBB", operatorEmail)).status).toBe(404);
+  });
+});
+
+describe("a delivered request's tombstone", { timeout: 30_000 }, () => {
+  it("keeps who asked for what, and no payload, key, user code, operator email or ping target", async () => {
+    const { apiKey, operatorEmail } = await newAgent();
+    const issued = (await requestCredential(apiKey)).body;
+    await approve(issued.user_code, operatorEmail, "sk_gone");
+    expect((await poll(issued.device_code)).status).toBe(200);
+    const row = await runInDurableObject(requestObject(issued.user_code), (_i, state) =>
+      state.storage.sql.exec<{ status: string; payload: string | null; details: string }>("SELECT status, payload, details FROM request").one(),
+    );
+    expect(row.status).toBe("delivered");
+    expect(row.payload).toBeNull();
+    expect(Object.keys(JSON.parse(row.details)).sort()).toEqual(
+      ["accountId", "agent", "apiKeyHash", "bindingMessage", "createdAt", "description", "protocol", "requestId", "vaultKey"],
+    );
   });
 });
