@@ -1,3 +1,5 @@
+import { env } from "cloudflare:workers";
+import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { approve, auditUntil, bearer, call, newAgent, poll, requestCredential } from "./support/api";
 import { dpopKey, proof, waitProof } from "./support/dpop";
@@ -91,6 +93,8 @@ describe("DPoP jti across requests (RFC 9449 §11.1)", { timeout: 30_000 }, () =
     const used = await proof(key);
     const pollWith = (deviceCode: string, dpop: string) => call("POST", "/v1/credentials/poll", { json: { device_code: deviceCode }, headers: { DPoP: dpop } });
     expect((await pollWith(first.issued.device_code, used)).body.error).toBe("authorization_pending");
+    // The key's record is in storage, not only in memory.
+    await evictDurableObject(env.DPOP_JTIS.get(env.DPOP_JTIS.idFromName(key.jkt)));
     expect((await pollWith(second.issued.device_code, used)).body.error).toBe("invalid_dpop_proof");
     // The same for a wait's proof.
     const waited = await waitProof(key);
