@@ -13,13 +13,15 @@ export class DpopJtiDO extends DurableObject<Env> {
   #seen = new Set<string>();
   /** When the alarm fires, or null; memory only (read back from storage on load). */
   #alarmAt: number | null = null;
+  /** The table exists: made at the first `jti`, dropped with everything by `deleteAll`. */
+  #hasTable = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       const sql = this.ctx.storage.sql;
-      sql.exec("CREATE TABLE IF NOT EXISTS jti (hash TEXT PRIMARY KEY, until INTEGER NOT NULL)");
-      this.#seen = new Set(sql.exec<{ hash: string }>("SELECT hash FROM jti").toArray().map((r) => r.hash));
+      this.#hasTable = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jti'").toArray().length > 0;
+      if (this.#hasTable) this.#seen = new Set(sql.exec<{ hash: string }>("SELECT hash FROM jti").toArray().map((r) => r.hash));
       this.#alarmAt = await this.ctx.storage.getAlarm();
     });
   }
@@ -28,7 +30,10 @@ export class DpopJtiDO extends DurableObject<Env> {
   async seen(jtiHash: string, until: number): Promise<boolean> {
     if (this.#seen.has(jtiHash)) return true;
     this.#seen.add(jtiHash);
-    this.ctx.storage.sql.exec("INSERT OR IGNORE INTO jti (hash, until) VALUES (?, ?)", jtiHash, until);
+    const sql = this.ctx.storage.sql;
+    if (!this.#hasTable) sql.exec("CREATE TABLE IF NOT EXISTS jti (hash TEXT PRIMARY KEY, until INTEGER NOT NULL)");
+    this.#hasTable = true;
+    sql.exec("INSERT OR IGNORE INTO jti (hash, until) VALUES (?, ?)", jtiHash, until);
     // One alarm a window's length past the latest `until`: about one alarm write a minute at most.
     if (this.#alarmAt === null || this.#alarmAt < until) {
       this.#alarmAt = until + DPOP_MAX_AGE_SECONDS * 1000;
@@ -41,10 +46,12 @@ export class DpopJtiDO extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     const sql = this.ctx.storage.sql;
+    if (!this.#hasTable) return;
     const live = sql.exec<{ hash: string; until: number }>("SELECT hash, until FROM jti WHERE until > ?", now).toArray();
     if (live.length === 0) {
       this.#seen = new Set();
       this.#alarmAt = null;
+      this.#hasTable = false;
       await this.ctx.storage.deleteAll();
       return;
     }
