@@ -225,8 +225,6 @@ export class RequestDO extends DurableObject<Env> {
    */
   override async fetch(request: Request): Promise<Response> {
     const input = waitInput(request.headers);
-    // Counted in memory, before anything is done: no row per socket.
-    if (input.tag && this.ctx.getWebSockets(input.tag).length >= MAX_WAITS_PER_REQUEST) return refusal("too_many_requests");
     const judged = await this.#judge(input.proof, (record, dpop, now) =>
       transitions.wait(record, factsOf(record), { tagMatches: record.handleTag === input.tag, client: input.client, dpop }, now),
     );
@@ -243,6 +241,8 @@ export class RequestDO extends DurableObject<Env> {
       default:
         return refusal(answer.reason);
     }
+    // Counted in memory, with no await between the count and the accept: no row per socket, no race.
+    if (this.ctx.getWebSockets(record.handleTag).length >= MAX_WAITS_PER_REQUEST) return refusal("too_many_requests");
     const [clientEnd, serverEnd] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(serverEnd, [record.handleTag]);
     if (answer.approved) announceOn(serverEnd, { type: "decided", status: "approved" });

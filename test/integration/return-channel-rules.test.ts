@@ -74,6 +74,14 @@ describe("return channel, by the poll's rules", { timeout: 30_000 }, () => {
     expect((await poll(issued.device_code)).body.error).toBe("authorization_pending");
   });
 
+  it("holds 4 sockets on a bound request however many upgrades race (each asks its key's object first)", async () => {
+    const key = await dpopKey();
+    const { issued } = await boundRequest(key.jkt);
+    const proofs = await Promise.all(Array.from({ length: 8 }, () => waitProof(key)));
+    const waits = await Promise.all(proofs.map((p) => openWait(deviceCodeProtocols(issued.device_code, p))));
+    expect(waits.map((w) => w.status).sort()).toEqual([101, 101, 101, 101, 429, 429, 429, 429]);
+  });
+
   it("closes the socket with 1008 on any message from the client", async () => {
     const { apiKey } = await newAgent();
     const issued = (await requestCredential(apiKey)).body;
