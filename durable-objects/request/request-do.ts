@@ -8,13 +8,12 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import * as transitions from "../../core/request-state";
-import { REVOKED_KEY_HASH, isExpired, type RequestState, type Transition } from "../../core/request-state";
+import { REVOKED_KEY_HASH, isExpired, type RequestState } from "../../core/request-state";
 import type { AuditEventInput } from "../account/account-types";
 import { SCHEMA, recordOf, type Row } from "./request-schema";
 import { actorDetail, factsOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
-import { RETURN_CHANNEL_PROTOCOL } from "../../core/wire";
-import { MAX_WAITS_PER_REQUEST } from "../../core/limits";
-import { announceOn, refusal, waitInput } from "./wait-channel";
+import { acceptWait, announceOn, closeQuietly, refusal, waitInput } from "./wait-channel";
+import { judgeWithProof } from "./judge-with-proof";
 import type {
   Actor,
   CreateResult,
@@ -81,7 +80,7 @@ export class RequestDO extends DurableObject<Env> {
    * endpoint; `proof` when the poll carried a valid DPoP proof.
    */
   async poll(handleTag: string, client: { agentId: string; keyHash: string } | null, proof: PollProof | null = null, actor: Actor | null = null): Promise<PollResult> {
-    const judged = await this.#judge(proof, (record, dpop, now) =>
+    const judged = await judgeWithProof(this.env, () => this.#record, proof, (record, dpop, now) =>
       transitions.poll(record, factsOf(record), { tagMatches: record.handleTag === handleTag, client, dpop, lastPollAt: this.#lastPollAt }, now),
     );
     if (!judged) return { reason: "invalid_grant" };
@@ -106,28 +105,6 @@ export class RequestDO extends DurableObject<Env> {
         this.#store(record, next);
         return answer;
     }
-  }
-
-  /**
-   * Runs a poll's or a wait's transition. Where it asks whether the proof's `jti` was seen (a proof
-   * by this request's bound key), asks the key's object (RFC 9449 §11.1: across requests) and runs
-   * the transition again on the state as it is after that call, so a racing poll is judged anew.
-   */
-  async #judge<A extends { reason: string }>(
-    proof: PollProof | null,
-    step: (record: RequestRecord, dpop: { jkt: string; jtiSeen: boolean | null } | null, now: number) => Transition<A>,
-  ): Promise<(Transition<A> & { record: RequestRecord; now: number }) | null> {
-    const record = this.#record;
-    if (!record) return null;
-    const now = Date.now();
-    const first = step(record, proof && { jkt: proof.jkt, jtiSeen: null }, now);
-    if (first.answer.reason !== "check_jti" || !proof) return { ...first, record, now };
-    const jtis = this.env.DPOP_JTIS.get(this.env.DPOP_JTIS.idFromName(proof.jkt));
-    const jtiSeen = await jtis.seen(proof.jti, proof.until);
-    const current = this.#record;
-    if (!current) return null;
-    const later = Date.now();
-    return { ...step(current, { jkt: proof.jkt, jtiSeen }, later), record: current, now: later };
   }
 
   /** A delivered handle came back: the first time, the operator hears of it (`replay_detected`). */
@@ -225,7 +202,7 @@ export class RequestDO extends DurableObject<Env> {
    */
   override async fetch(request: Request): Promise<Response> {
     const input = waitInput(request.headers);
-    const judged = await this.#judge(input.proof, (record, dpop, now) =>
+    const judged = await judgeWithProof(this.env, () => this.#record, input.proof, (record, dpop, now) =>
       transitions.wait(record, factsOf(record), { tagMatches: record.handleTag === input.tag, client: input.client, dpop }, now),
     );
     if (!judged) return refusal("invalid_grant");
@@ -241,29 +218,16 @@ export class RequestDO extends DurableObject<Env> {
       default:
         return refusal(answer.reason);
     }
-    // Counted in memory, with no await between the count and the accept: no row per socket, no race.
-    if (this.ctx.getWebSockets(record.handleTag).length >= MAX_WAITS_PER_REQUEST) return refusal("too_many_requests");
-    const [clientEnd, serverEnd] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(serverEnd, [record.handleTag]);
-    if (answer.approved) announceOn(serverEnd, { type: "decided", status: "approved" });
-    return new Response(null, { status: 101, webSocket: clientEnd, headers: { "Sec-WebSocket-Protocol": RETURN_CHANNEL_PROTOCOL } });
+    return acceptWait(this.ctx, record.handleTag, answer.approved);
   }
 
   /** The socket only listens: anything the agent sends ends it (1008, RFC 6455 §7.4.1), so it cannot keep waking the object. */
   override async webSocketMessage(ws: WebSocket): Promise<void> {
-    try {
-      ws.close(1008, "the return channel only listens");
-    } catch {
-      // already closed
-    }
+    closeQuietly(ws, 1008, "the return channel only listens");
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    try {
-      ws.close(code === 1005 || code === 1006 ? 1000 : code);
-    } catch {
-      // already closed
-    }
+    closeQuietly(ws, code === 1005 || code === 1006 ? 1000 : code);
   }
 
   override async webSocketError(): Promise<void> {}

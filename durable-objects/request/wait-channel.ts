@@ -2,6 +2,8 @@
  * The return channel's wire (README, "Return channel"), as the RequestDO speaks it: the headers the
  * worker forwards an upgrade with, the refusal before the upgrade, the announcement.
  */
+import { MAX_WAITS_PER_REQUEST } from "../../core/limits";
+import { RETURN_CHANNEL_PROTOCOL } from "../../core/wire";
 import type { Actor, PollProof, WaitMessage } from "./request-types";
 
 /** Headers by which the worker tells the object, on a return-channel upgrade, what it checked. */
@@ -16,6 +18,27 @@ export const WAIT_ACTOR = "Keyferry-Actor";
 export const WAIT_REFUSAL = "Keyferry-Refusal";
 
 export type WaitRefusal = "invalid_grant" | "invalid_client" | "invalid_dpop_proof" | "expired_token" | "access_denied" | "too_many_requests";
+
+/**
+ * Accepts the agent's socket through the Hibernation API, tagged with the handle's tag, unless the
+ * request holds MAX_WAITS_PER_REQUEST already: counted in memory, with no await between the count
+ * and the accept (no row per socket, no race); an approved request is announced at once.
+ */
+export function acceptWait(ctx: DurableObjectState, handleTag: string, approved: boolean): Response {
+  if (ctx.getWebSockets(handleTag).length >= MAX_WAITS_PER_REQUEST) return refusal("too_many_requests");
+  const [clientEnd, serverEnd] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+  ctx.acceptWebSocket(serverEnd, [handleTag]);
+  if (approved) announceOn(serverEnd, { type: "decided", status: "approved" });
+  return new Response(null, { status: 101, webSocket: clientEnd, headers: { "Sec-WebSocket-Protocol": RETURN_CHANNEL_PROTOCOL } });
+}
+
+export function closeQuietly(ws: WebSocket, code: number, reason?: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // already closed
+  }
+}
 
 export function announceOn(ws: WebSocket, message: WaitMessage): void {
   try {
