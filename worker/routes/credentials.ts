@@ -87,7 +87,9 @@ export async function waitForDecision(request: IRequest, env: Env): Promise<Resp
   if (!named || handles.length > 1) {
     throw badRequest(`Sec-WebSocket-Protocol: must name one ${WAIT_DEVICE_CODE_PREFIX}<device_code> or ${WAIT_AUTH_REQ_ID_PREFIX}<auth_req_id>`);
   }
-  const proofs = [...offered.filter((p) => p.startsWith(WAIT_DPOP_PREFIX)).map((p) => p.slice(WAIT_DPOP_PREFIX.length)), ...(request.headers.has("DPoP") ? [request.headers.get("DPoP")!] : [])];
+  const proofs = offered.filter((p) => p.startsWith(WAIT_DPOP_PREFIX)).map((p) => p.slice(WAIT_DPOP_PREFIX.length));
+  const header = request.headers.get("DPoP");
+  if (header !== null) proofs.push(header);
   // One proof only (RFC 9449 §4.3 point 1), whichever way it came.
   if (proofs.length > 1) throw invalidDpopProof();
   const [kind, handle] = named;
