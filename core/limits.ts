@@ -17,3 +17,11 @@ export const MAX_VAULT_ITEMS_PER_AGENT = 1000;
 export const MAX_ISSUED_PER_AGENT_PER_MINUTE = 10;
 /** CIBA `requested_expiry` is raised to this (or the configured lifetime, when shorter): slots cannot be churned. */
 export const MIN_REQUESTED_EXPIRY_SECONDS = 60;
+/**
+ * Return-channel sockets open at once on one request; the next is refused with 429. An agent's
+ * sockets are bounded with no count of their own: only a pending or approved request accepts one,
+ * and each holds one of its account's MAX_ACTIVE_REQUESTS_PER_ACCOUNT slots (so at most 20).
+ */
+export const MAX_WAITS_PER_REQUEST = 4;
+/** The Retry-After of that refusal: a socket ends at the decision or when its agent leaves. */
+export const WAIT_RETRY_AFTER_SECONDS = 30;

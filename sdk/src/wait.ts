@@ -72,7 +72,7 @@ export async function waitForApproval(
   // a client that did not make the request polls at once.
   let nextPollAt = request ? Math.max(request.requestedAt + interval * 1000, request.nextPollAt ?? 0) : start;
   let failures = 0;
-  const channel = webSocket && options.returnChannel !== false ? new ReturnChannel(webSocket, http.baseUrl, deviceCode, clock.now) : undefined;
+  const channel = webSocket && options.returnChannel !== false ? new ReturnChannel(webSocket, http.baseUrl, deviceCode, clock.now, request?.dpop) : undefined;
 
   try {
     for (;;) {

@@ -199,7 +199,7 @@ describe.skipIf(!browserAvailable())("approval page", () => {
     await newRequest(agent.apiKey, { description: "Link look-up", vault_key: vaultKey });
     const email = await waitForEmail(server, (e) => e.text.includes(vaultKey), 15_000);
     // Whichever form the mail carries (the query string before links moved to the fragment), open the fragment form.
-    const token = /\/approve[?#]link=([\w.-]+)/.exec(email.text)?.[1];
+    const token = /\/approve#link=([\w.-]+)/.exec(email.text)?.[1];
     expect(token, email.text).toBeTruthy();
     const { page: p, sent, problems } = await page();
 

@@ -41,9 +41,12 @@ describe("return channel across a wrangler dev restart", () => {
     if (!result.ok) throw result.error;
     expect(result.value.credentialValue).toBe(secret);
 
-    // Every socket offered the same subprotocols; the decision came on the reopened one.
+    // Every socket offered the same subprotocols and a DPoP proof of its own; the decision came on the reopened one.
     expect(trace.sockets.length).toBeGreaterThanOrEqual(2);
-    for (const offered of trace.sockets) expect(offered.protocols).toEqual(["keyferry.v1", `keyferry.device-code.${req.deviceCode}`]);
+    for (const offered of trace.sockets) {
+      expect(offered.protocols).toEqual(["keyferry.v1", `keyferry.device-code.${req.deviceCode}`, expect.stringMatching(/^keyferry\.dpop\./)]);
+    }
+    expect(new Set(trace.sockets.map((offered) => offered.protocols[2])).size).toBe(trace.sockets.length);
     const decidedAt = trace.steps.findIndex((step) => step.kind === "message");
     expect(trace.steps[decidedAt]).toEqual({ kind: "message", socket, data: { type: "decided", status: "approved" } });
     // After it, exactly one poll, which delivered; any poll before it (while the socket was down) did not.

@@ -81,8 +81,8 @@ describe("credentials over the return channel against wrangler dev", () => {
     console.log(`approval → credential in the SDK over the return channel: ${Date.now() - approvedAt} ms (poll interval ${INTERVAL_SECONDS} s)`);
     expect(result.value).toEqual({ vaultKey: "channel-key", description: "Channel key", credentialValue: secret });
 
-    // One socket, the device code only in a subprotocol, never in the URL.
-    expect(trace.sockets).toEqual([{ url: waitUrl(server), protocols: ["keyferry.v1", `keyferry.device-code.${req.deviceCode}`] }]);
+    // One socket, the device code and the request's DPoP proof only in subprotocols, never in the URL.
+    expect(trace.sockets).toEqual([{ url: waitUrl(server), protocols: ["keyferry.v1", `keyferry.device-code.${req.deviceCode}`, expect.stringMatching(/^keyferry\.dpop\./)] }]);
     // In order: the socket opened, said `decided`, and then exactly one poll (key-bound) delivered.
     const beforeClose = trace.steps.filter((step) => step.kind !== "close");
     expect(beforeClose).toEqual([

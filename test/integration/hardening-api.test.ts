@@ -106,6 +106,15 @@ describe("webhook and ping URLs to internal addresses are refused", () => {
     "https://2130706433/",
     "https://localhost/hook",
     "https://metadata.localhost/",
+    // Issue 20, row 6: spellings and ranges the filter let through (the whole table: test/unit/webhook-url.test.ts).
+    "https://localhost./hook",
+    "https://localhost%2E/hook",
+    "https://[::ffff:0:8.8.8.8]/",
+    "https://[64:ff9b:1::8.8.8.8]/",
+    "https://[2001::1]/",
+    "https://203.0.113.5/",
+    "https://[3fff::1]/",
+    "https://hooks.example.com:6379/hook",
   ];
 
   it("answers 400 for IP literals in private, loopback, link-local and unique-local ranges, for webhooks and ping endpoints", async () => {

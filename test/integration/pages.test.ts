@@ -3,7 +3,7 @@ import { call, type Answer } from "./support/api";
 
 describe("approval page", () => {
   it("is served with strict security headers and never cached, whatever the query", async () => {
-    for (const path of ["/approve", "/approve?user_code=WDJB-MJHT", "/approve?link=abc"]) {
+    for (const path of ["/approve", "/approve?user_code=WDJB-MJHT", "/approve#link=abc"]) {
       const page = await call("GET", path);
       expect(page.status).toBe(200);
       expect(page.headers.get("Content-Type")).toContain("text/html");

@@ -75,8 +75,9 @@ describe("return channel", { timeout: 30_000 }, () => {
     // The operator's link look-up and decision, made on the request's object as the approval routes make them.
     const userCode = authReqId.split(".")[1]!;
     const actor = { ip: "192.0.2.1", userAgent: "test" };
-    expect((await requestObject(userCode).lookup({ email: null, linkRequestId: null, sessionHash: "s1", actor })).reason).toBe("ok");
-    await requestObject(userCode).decide({ sessionHash: "s1", decision: "deny", payload: null, actor });
+    const looked = await requestObject(userCode).lookup({ email: null, linkRequestId: null, sessionHash: "s1", actor });
+    if (looked.reason !== "ok") throw new Error(looked.reason);
+    await requestObject(userCode).decide({ sessionHash: "s1", decision: "deny", payload: null, actor, requestId: looked.view.requestId });
     expect(await waiter.message).toEqual({ type: "decided", status: "denied" });
   });
 });

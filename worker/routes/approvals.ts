@@ -128,7 +128,7 @@ function requestJson(view: RequestView, viaLink: boolean) {
     agent: view.agent,
     account_id: view.accountId,
     // Whose account this is, so a link forwarded from another account on this deployment shows it.
-    ...(view.accountName !== null ? { account: { id: view.accountId, name: view.accountName, operator_email: maskEmail(view.operatorEmail) } } : {}),
+    account: { id: view.accountId, name: view.accountName, operator_email: maskEmail(view.operatorEmail) },
     description: view.description,
     vault_key: view.vaultKey,
     expires_at: new Date(view.expiresAt).toISOString(),
