@@ -59,7 +59,7 @@ describe("keyferry mcp: bad input is a tool error, never a crash or a leak", () 
     for (const session of sessions) {
       // Still running after everything below, and answering.
       expect(session.alive()).toBe(true);
-      await session.client.ping();
+      await session.ping();
       expect(session.stderr()).not.toMatch(/\n\s+at /);
       for (const message of session.received) expect(message).not.toContain(stored);
       await session.close();

@@ -73,7 +73,7 @@ describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", 
     });
     sessions.push(session);
 
-    const tools = (await session.client.listTools()).tools.map((tool) => tool.name).sort();
+    const tools = await session.listTools();
     expect(tools).toEqual(["list_credentials", "request_credential", "run_with_credentials", "wait_for_credential"]);
 
     const progress: Progress[] = [];
@@ -132,7 +132,7 @@ describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", 
     const secret = `sk-${randomBytes(16).toString("hex")}`;
     const session = await startMcp({ bin: pkg.bin, env: { ...env, KEYFERRY_MCP_WAIT_SECONDS: "3" } });
     sessions.push(session);
-    const tools = (await session.client.listTools()).tools.map((tool) => tool.name).sort();
+    const tools = await session.listTools();
     expect(tools).toEqual(["list_credentials", "request_credential", "wait_for_credential"]);
 
     const told: Progress[] = [];
