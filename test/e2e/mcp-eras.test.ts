@@ -194,22 +194,46 @@ describe.skipIf(!browserAvailable())("keyferry mcp: both protocol eras from one 
     }
     expect((await session.call("list_credentials", {})).isError).toBeFalsy();
 
-    // The real state, on the same call, once: it waits for the decision and stores.
+    // The real state, once: here the user declined, so the request stays open and the state is spent.
+    const declined = await session.call("request_credential", args, { requestState, inputResponses: { approve: { action: "decline" } }, manual: true });
+    expect(declined.text).toMatch(/did not open the approval page \(decline\)/);
+    const replayedWhileOpen = await session.call("request_credential", args, { requestState, inputResponses: accept, manual: true });
+    expect(replayedWhileOpen.isError).toBe(true);
+    expect(replayedWhileOpen.text).toMatch(refused);
+
+    // Asked again: the same open request, a fresh state; accepted, it waits for the decision and stores.
+    const again = await session.call("request_credential", args, { manual: true });
+    const fresh = again.inputRequired?.requestState;
+    expect(fresh).toMatch(/^v1\./);
+    expect(again.inputRequired?.inputRequests?.approve?.params.url).toBe(elicitation!.params.url);
     const context = await browser.newContext();
     const approval = approveOnPage(await context.newPage(), elicitation!.params.url, operatorEmail, elicitation!.params.message.match(FINGERPRINT)?.[0] ?? null, secret);
-    const stored = await session.call("request_credential", args, { requestState, inputResponses: accept });
+    const stored = await session.call("request_credential", args, { requestState: fresh, inputResponses: accept });
     await approval;
     await context.close();
     expect(stored.isError, stored.text).toBeFalsy();
     expect(stored.structured).toEqual({ status: "stored", vault_key: "github-token" });
 
-    // Replayed: refused, nothing asked or stored again.
-    const replayed = await session.call("request_credential", args, { requestState, inputResponses: accept, manual: true });
+    // Replayed after use: refused, nothing asked or stored again.
+    const replayed = await session.call("request_credential", args, { requestState: fresh, inputResponses: accept, manual: true });
     expect(replayed.isError).toBe(true);
     expect(replayed.text).toMatch(refused);
     expect(session.alive()).toBe(true);
     const listed = await session.call("list_credentials", {});
     expect((listed.structured?.items as Array<{ vault_key: string }>).map((item) => item.vault_key)).toContain("github-token");
+  });
+
+  it("--allow-run with --api-key on the command line: the re-executed server holds the key in neither its arguments nor its environment", async () => {
+    const { KEYFERRY_API_KEY: _key, ...withoutKey } = env;
+    const session = await startMcp({ bin: pkg.bin, env: withoutKey, args: ["--api-key", apiKey, "--allow-run"] });
+    sessions.push(session);
+    const script = [
+      "const fs = require('fs'); const parent = (name) => fs.readFileSync(`/proc/${process.ppid}/${name}`, 'latin1');",
+      "console.log(['environ', 'cmdline'].map((name) => name + ' ' + (parent(name).includes(process.argv[1]) ? 'LEAK' : 'clean')).join(' '));",
+    ].join("\n");
+    const ran = await session.call("run_with_credentials", { command: [process.execPath, "-e", script, apiKey], secrets: {} });
+    expect(ran.structured?.stdout).toBe("environ clean cmdline clean\n");
+    expect((await session.call("list_credentials", {})).isError).toBeFalsy(); // the key still works
   });
 
   it("--elicitation url sends URL elicitation to a 2025-11-25 client that declared only form mode; --elicitation none never elicits", async () => {
