@@ -20,16 +20,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "../../sdk/src/index";
 import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
 import { installedPackage, type InstalledPackage } from "./support/installed-package";
-import { approveOnPage, keyferryCli, startMcp, type McpOptions, type McpSession } from "./support/mcp";
+import { approveOnPage, expectNoSecret, keyferryCli, startMcp, type McpOptions, type McpSession } from "./support/mcp";
 
 const FINGERPRINT = /[A-Z2-7]{4}(?:-[A-Z2-7]{4}){3}/;
-
-/** Each form redaction must catch, and no byte from the server may carry. */
-function forms(secret: string | Uint8Array): string[] {
-  const bytes = Buffer.from(secret);
-  const text = typeof secret === "string" ? [secret, encodeURIComponent(secret)] : [];
-  return [...text, bytes.toString("base64"), bytes.toString("base64").replace(/=+$/, ""), bytes.toString("base64url"), bytes.toString("hex"), bytes.toString("hex").toUpperCase()];
-}
 
 describe.skipIf(!browserAvailable())("keyferry mcp: both protocol eras from one process", () => {
   let pkg: InstalledPackage;
@@ -67,9 +60,7 @@ describe.skipIf(!browserAvailable())("keyferry mcp: both protocol eras from one 
     for (const session of sessions) {
       expect(session.alive()).toBe(true);
       await session.ping();
-      // The sentinel scan: every message the server sent and everything it wrote to stderr.
-      const bytes = `${session.received.join("\n")}\n${session.stderr()}`;
-      for (const secret of secrets) for (const form of forms(secret)) expect(bytes.includes(form), `a form of a secret in ${session.era}`).toBe(false);
+      expectNoSecret(session, secrets); // every message the server sent and everything it wrote to stderr
       await session.close();
     }
     await browser?.close();

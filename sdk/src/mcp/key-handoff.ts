@@ -8,9 +8,9 @@
 //
 // This closes the trivial read, not the user boundary: what the agent's user can read (the MCP
 // client's own config and environment, the seed file), the command can read too.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Env } from "../cli/config";
 
 /** The environment variable naming the handoff file; set only by reexecWithoutApiKey. */
@@ -35,7 +35,12 @@ export function reexecWithoutApiKey(env: Env, argv: string[]): boolean {
   for (const [name, value] of Object.entries(env)) if (name !== API_KEY && value !== undefined) cleanEnv[name] = value;
   cleanEnv[HANDOFF] = file;
   const cleanArgv = flagged ? [...argv.slice(0, flagged.index), ...argv.slice(flagged.index + flagged.length)] : argv;
-  process.execve(process.execPath, [process.execPath, ...process.execArgv, ...cleanArgv], cleanEnv);
+  try {
+    process.execve(process.execPath, [process.execPath, ...process.execArgv, ...cleanArgv], cleanEnv);
+  } catch {
+    rmSync(folder, { recursive: true, force: true }); // ours, just made
+    return false;
+  }
   return true; // not reached: execve replaced this process
 }
 
@@ -48,7 +53,13 @@ export function takeHandedOffKey(env: Env): Env {
   try {
     return { ...rest, [API_KEY]: readFileSync(file, "utf8") };
   } finally {
-    rmSync(join(file, ".."), { recursive: true, force: true });
+    // The file, then its folder only if now empty: never more than reexecWithoutApiKey made.
+    rmSync(file, { force: true });
+    try {
+      rmdirSync(dirname(file));
+    } catch {
+      // not empty, or gone: leave it
+    }
   }
 }
 

@@ -203,6 +203,21 @@ export async function startMcp(options: McpOptions): Promise<McpSession> {
   };
 }
 
+/** Each form of a secret that redaction must catch and that no byte from the server may carry. */
+export function secretForms(secret: string | Uint8Array): string[] {
+  const bytes = Buffer.from(secret);
+  const base64 = bytes.toString("base64");
+  const hex = bytes.toString("hex");
+  const text = typeof secret === "string" ? [secret, encodeURIComponent(secret)] : [];
+  return [...text, base64, base64.replace(/=+$/, ""), bytes.toString("base64url"), hex, hex.toUpperCase()];
+}
+
+/** The sentinel scan: no form of any secret in any message the server sent or on its stderr. */
+export function expectNoSecret(session: McpSession, secrets: Array<string | Uint8Array>): void {
+  const bytes = `${session.received.join("\n")}\n${session.stderr()}`;
+  for (const secret of secrets) for (const form of secretForms(secret)) expect(bytes.includes(form), `a form of a secret (${session.era})`).toBe(false);
+}
+
 /** The installed `keyferry` bin with exactly `env` (plus PATH). */
 export async function keyferryCli(bin: string, args: string[], env: Record<string, string>): Promise<{ stdout: string; stderr: string }> {
   return run(bin, args, { env: { PATH: process.env.PATH ?? "", ...env } });
