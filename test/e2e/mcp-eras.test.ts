@@ -20,9 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "../../sdk/src/index";
 import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
 import { installedPackage, type InstalledPackage } from "./support/installed-package";
-import { approveOnPage, expectNoSecret, keyferryCli, startMcp, type McpOptions, type McpSession } from "./support/mcp";
-
-const FINGERPRINT = /[A-Z2-7]{4}(?:-[A-Z2-7]{4}){3}/;
+import { approveOnPage, expectNoSecret, FINGERPRINT, keyferryCli, startMcp, type McpOptions, type McpSession } from "./support/mcp";
 
 describe.skipIf(!browserAvailable())("keyferry mcp: both protocol eras from one process", () => {
   let pkg: InstalledPackage;

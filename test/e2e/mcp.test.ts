@@ -16,9 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Progress } from "@modelcontextprotocol/sdk/types.js";
 import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
 import { installedPackage, type InstalledPackage } from "./support/installed-package";
-import { approveOnPage, expectNoSecret, keyferryCli, startMcp, type McpSession } from "./support/mcp";
-
-const FINGERPRINT = /[A-Z2-7]{4}(?:-[A-Z2-7]{4}){3}/;
+import { approveOnPage, expectNoSecret, FINGERPRINT, keyferryCli, startMcp, type McpSession } from "./support/mcp";
 
 describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", () => {
   let pkg: InstalledPackage;

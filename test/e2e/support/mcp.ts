@@ -203,6 +203,9 @@ export async function startMcp(options: McpOptions): Promise<McpSession> {
   };
 }
 
+/** A key fingerprint as the approval page and the agent show it. */
+export const FINGERPRINT = /[A-Z2-7]{4}(?:-[A-Z2-7]{4}){3}/;
+
 /** Each form of a secret that redaction must catch and that no byte from the server may carry. */
 export function secretForms(secret: string | Uint8Array): string[] {
   const bytes = Buffer.from(secret);
