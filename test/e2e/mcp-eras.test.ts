@@ -79,9 +79,9 @@ describe.skipIf(!browserAvailable())("keyferry mcp: both protocol eras from one 
       },
     });
     expect(await session.listTools()).toEqual(["list_credentials", "request_credential", "run_with_credentials", "wait_for_credential"]);
-    // 2026-07-28: no initialize; every result carries the server's identity in `_meta`.
+    // 2026-07-28: no initialize; the same process answered server/discover first.
     expect(session.received.some((message) => message.includes('"protocolVersion"'))).toBe(false);
-    expect(session.received[0]).toContain('"io.modelcontextprotocol/serverInfo"');
+    expect(session.received[0]).toMatch(/"supportedVersions":\[[^\]]*"2026-07-28"/);
 
     const result = await session.call("request_credential", { description: "Deploy token", vault_key: "deploy-token" });
     await approval;

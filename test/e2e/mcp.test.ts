@@ -120,8 +120,7 @@ describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", 
     const tools = await session.listTools();
     expect(tools).toEqual(["list_credentials", "request_credential", "wait_for_credential"]);
 
-    const told: Progress[] = [];
-    const asked = await session.call("request_credential", { description: "OpenAI API key", vault_key: "openai-api-key" }, { onprogress: (p) => told.push(p) });
+    const asked = await session.call("request_credential", { description: "OpenAI API key", vault_key: "openai-api-key" }, { onprogress: () => undefined });
     expect(asked.isError, asked.text).toBeFalsy();
     expect(asked.structured).toMatchObject({ status: "pending", vault_key: "openai-api-key", user_code: expect.stringMatching(/^[A-Z]{4}-[A-Z]{4}$/) });
     const { url, key_fingerprint: fingerprint, user_code: userCode } = asked.structured as { url: string; key_fingerprint: string; user_code: string };
@@ -130,8 +129,15 @@ describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", 
     expect(asked.text).toContain(userCode);
     expect(asked.text).toContain(fingerprint);
     expect(asked.text).toContain("wait_for_credential");
-    expect(told.map((p) => p.message)).toEqual([expect.stringContaining(fingerprint)]);
-    expect(told[0]!.message).toContain(url);
+    // The progress the server sent before its answer. (Read from the wire: the v1 client runs a
+    // notification's handler a microtask later, so when both arrive in one read under load, the answer
+    // has already dropped the progress handler and onprogress never hears it.)
+    const told = session.received
+      .map((message) => JSON.parse(message) as { method?: string; params?: Progress })
+      .filter((message) => message.method === "notifications/progress")
+      .map((message) => message.params!.message);
+    expect(told).toEqual([expect.stringContaining(fingerprint)]);
+    expect(told[0]).toContain(url);
 
     // Bounded: nobody approved yet, so the slice ends with "still pending" (not an error), with progress.
     const progress: Progress[] = [];

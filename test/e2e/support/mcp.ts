@@ -71,6 +71,13 @@ export interface McpOptions {
   formElicitationOnly?: boolean;
 }
 
+/**
+ * The v2 client probes `server/discover` on a throw-away sibling process when given its own stdio
+ * transport exactly, and in place for a subclass: this one, so that the one server process under test
+ * answers the discovery too, and every byte it sends is recorded.
+ */
+class InPlaceStdioClientTransport extends ModernStdioClientTransport {}
+
 const CALL_OPTIONS = { timeout: 240_000, resetTimeoutOnProgress: true };
 
 /**
@@ -165,7 +172,7 @@ export async function startMcp(options: McpOptions): Promise<McpSession> {
     };
   }
 
-  const transport = new ModernStdioClientTransport(parameters);
+  const transport = new InPlaceStdioClientTransport(parameters);
   (transport.stderr as NodeJS.ReadableStream | null)?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   recordInbound(transport, received);
   const client = new ModernClient({ name, version: "1.0.0" }, { capabilities, versionNegotiation: { mode: { pin: "2026-07-28" } } });
