@@ -23,7 +23,7 @@ import { gzipSync } from "node:zlib";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** KEYFERRY_WRANGLER: another wrangler executable (test/e2e/deploy.test.ts gives it a recording fake). */
 const WRANGLER = process.env.KEYFERRY_WRANGLER ?? join(ROOT, "node_modules", ".bin", "wrangler");
-/** How each secret is made: ADMIN_TOKEN any long random string, TOKEN_SIGNING_KEY 32 bytes (base64url). */
+/** How each secret of [secrets].required is made; one without a maker here stops the deploy before it starts. */
 const MAKE_SECRET = {
   ADMIN_TOKEN: () => randomBytes(32).toString("base64url"),
   TOKEN_SIGNING_KEY: () => randomBytes(32).toString("base64url"),
@@ -72,12 +72,17 @@ function deploy(extra) {
   const existing = existingSecrets();
   if (existing === undefined) return 1;
   const missing = requiredSecrets().filter((name) => !existing.names.includes(name));
+  const unmakeable = missing.filter((name) => !MAKE_SECRET[name]);
+  if (unmakeable.length > 0) {
+    console.error(`[keyferry] the Worker needs ${unmakeable.join(", ")}, which this script cannot make: put each with \`npx wrangler secret put NAME\`, then run it again`);
+    return 1;
+  }
 
   const deployed = wrangler(["deploy", ...passOn], { inherit: true });
   if (deployed.status !== 0) return deployed.status ?? 1;
   const made = {};
   for (const name of missing) {
-    const value = (MAKE_SECRET[name] ?? MAKE_SECRET.ADMIN_TOKEN)();
+    const value = MAKE_SECRET[name]();
     const put = wrangler(["secret", "put", name], { input: value });
     if (put.status !== 0) {
       console.error(`[keyferry] wrangler secret put ${name} failed:\n${put.stderr}`);
