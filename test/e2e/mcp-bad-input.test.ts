@@ -59,7 +59,7 @@ describe("keyferry mcp: bad input is a tool error, never a crash or a leak", () 
     for (const session of sessions) {
       // Still running after everything below, and answering.
       expect(session.alive()).toBe(true);
-      await session.client.ping();
+      await session.ping();
       expect(session.stderr()).not.toMatch(/\n\s+at /);
       for (const message of session.received) expect(message).not.toContain(stored);
       await session.close();
@@ -73,7 +73,8 @@ describe("keyferry mcp: bad input is a tool error, never a crash or a leak", () 
     expectToolError(await session.call("wait_for_credential", {}), /vault_key/);
     expectToolError(await session.call("request_credential", { description: "x", vault_key: "bad name!" }), /vault_key must be 1-128 characters/);
     expectToolError(await session.call("request_credential", { description: "", vault_key: "a" }), /description/);
-    expectToolError(await session.call("run_with_credentials", { command: ["true"], secrets: {} }), /run_with_credentials not found/);
+    // The v2 SDK answers an unknown tool with a protocol error (-32602), not a tool result.
+    await expect(session.call("run_with_credentials", { command: ["true"], secrets: {} })).rejects.toThrow(/-32602.*run_with_credentials not found/);
   });
 
   it("names a vault key that does not exist, a command that is not found, and cuts long output without leaking a secret's head", async () => {
@@ -87,7 +88,7 @@ describe("keyferry mcp: bad input is a tool error, never a crash or a leak", () 
     expectToolError(notFound, /^command not found: no-such-command-keyferry$/);
     expectToolError(
       await session.call("run_with_credentials", { command: [process.execPath], secrets: { "1BAD": "stored-secret" } }),
-      /Invalid key in record at secrets\.1BAD/,
+      /secrets\.1BAD: Invalid key in record/,
     );
 
     // 64 KiB are kept: the secret starts 6 bytes before the cut, so only its head would be in the output.
