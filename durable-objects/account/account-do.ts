@@ -17,6 +17,17 @@ import type {
   UpdateAccountResult,
 } from "./account-types";
 import { ACCOUNT_SCHEMA } from "./account-schema";
+import {
+  acceptConsoleSocket,
+  addConsoleColumn,
+  announceRequestsChanged,
+  pendingConsoleRequest,
+  pendingConsoleRequests,
+  settleConsoleView,
+  storeConsoleView,
+  type ConsoleRequest,
+  type RequestKeys,
+} from "./console-feed";
 import { Notifier, type RequestedNotice } from "./notify/notifier";
 import type { WebhookFormat } from "./notify/webhook-body";
 import type { AgentIdentity } from "../request/request-types";
@@ -44,6 +55,7 @@ export class AccountDO extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#schemaReady = ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'account'").toArray().length > 0;
+    if (this.#schemaReady) addConsoleColumn(ctx.storage.sql);
   }
 
   /** Idempotent (`IF NOT EXISTS`): also adds tables that a later version introduced. */
@@ -74,7 +86,7 @@ export class AccountDO extends DurableObject<Env> {
   }
 
   /** Setting a webhook URL draws a new signing secret, returned once. */
-  async update(input: { operatorEmail?: string; webhookUrl?: string | null; webhookFormat?: WebhookFormat }): Promise<UpdateAccountResult> {
+  async update(input: { operatorEmail?: string; webhookUrl?: string | null; webhookFormat?: WebhookFormat }, actor = "admin"): Promise<UpdateAccountResult> {
     if (!this.#account()) return { reason: "not_found" };
     let webhookSecret: string | null = null;
     const sql = this.ctx.storage.sql;
@@ -88,7 +100,7 @@ export class AccountDO extends DurableObject<Env> {
     });
     this.#record({
       type: "account_updated",
-      actor: "admin",
+      actor,
       detail: { fields: Object.keys(input).map((key) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)) },
     });
     return { reason: "updated", account: this.#view(this.#account()!), webhookSecret };
@@ -100,7 +112,7 @@ export class AccountDO extends DurableObject<Env> {
     email: string | null;
     keyHash: string;
     pingEndpoint: string | null;
-  }): Promise<AddAgentResult> {
+  }, actor = "admin"): Promise<AddAgentResult> {
     if (!this.#account()) return { reason: "not_found" };
     this.ctx.storage.sql.exec(
       "INSERT INTO agents (agent_id, name, email, key_hash, ping_endpoint, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -111,7 +123,7 @@ export class AccountDO extends DurableObject<Env> {
       input.pingEndpoint,
       Date.now(),
     );
-    this.#record({ type: "agent_created", agentId: input.agentId, actor: "admin" });
+    this.#record({ type: "agent_created", agentId: input.agentId, actor });
     return { reason: "created", agent: { id: input.agentId, name: input.name, email: input.email } };
   }
 
@@ -120,7 +132,7 @@ export class AccountDO extends DurableObject<Env> {
    * codes stay listed until `revocationsDone`, so a delete whose revocations failed is finished by
    * its retry instead of answering "no such agent" with requests left live.
    */
-  async deleteAgent(agentId: string): Promise<{ reason: "deleted"; activeUserCodes: string[]; purgeVault: boolean } | { reason: "not_found" }> {
+  async deleteAgent(agentId: string, actor = "admin"): Promise<{ reason: "deleted"; activeUserCodes: string[]; purgeVault: boolean } | { reason: "not_found" }> {
     if (!this.#schemaReady) return { reason: "not_found" };
     const sql = this.ctx.storage.sql;
     const found = sql.exec("SELECT 1 FROM agents WHERE agent_id = ?", agentId).toArray().length > 0;
@@ -130,8 +142,9 @@ export class AccountDO extends DurableObject<Env> {
         sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) VALUES (?, '')", agentId);
         sql.exec("DELETE FROM agents WHERE agent_id = ?", agentId);
         sql.exec("DELETE FROM active_requests WHERE agent_id = ?", agentId);
-        this.#record({ type: "agent_deleted", agentId, actor: "admin" });
+        this.#record({ type: "agent_deleted", agentId, actor });
       });
+      announceRequestsChanged(this.ctx);
     }
     const pending = sql
       .exec<{ user_code: string }>("SELECT user_code FROM pending_revocations WHERE agent_id = ?", agentId)
@@ -155,14 +168,16 @@ export class AccountDO extends DurableObject<Env> {
    * request must end. While it holds, the operator's notice is stored in the same transaction and
    * its first attempt starts at once (the alarm is only the outbox's retry).
    */
-  async confirmRequest(requestId: string, notice: RequestedNotice): Promise<{ reason: "ok" } | { reason: "revoked" }> {
+  async confirmRequest(requestId: string, notice: RequestedNotice, keys: RequestKeys): Promise<{ reason: "ok" } | { reason: "revoked" }> {
     if (!this.#schemaReady) return { reason: "revoked" };
     const held = this.ctx.storage.transactionSync(() => {
       if (this.ctx.storage.sql.exec("SELECT 1 FROM active_requests WHERE request_id = ?", requestId).toArray().length === 0) return false;
       this.#notifier.enqueueRequested(notice, Date.now());
+      storeConsoleView(this.ctx.storage.sql, notice.request, keys);
       return true;
     });
     if (!held) return { reason: "revoked" };
+    announceRequestsChanged(this.ctx);
     await this.#notifier.sendDue();
     return { reason: "ok" };
   }
@@ -230,13 +245,52 @@ export class AccountDO extends DurableObject<Env> {
   async recordRequestEvent(event: AuditEventInput): Promise<void> {
     this.#ensureSchema();
     const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
+    const consoleChanged = this.ctx.storage.transactionSync(() => {
+      const settled = settleConsoleView(this.ctx.storage.sql, event.type, event.requestId);
       if (event.release && event.requestId) this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", event.requestId);
       this.#record(event, now);
       this.#notifier.enqueueFor(event, now);
+      return settled;
     });
+    if (consoleChanged) announceRequestsChanged(this.ctx);
     await this.#notifier.sendDue();
   }
+
+  /** The console's pending requests (./console-feed.ts); none for an account that does not exist. */
+  async consoleRequests(): Promise<{ reason: "found"; requests: ConsoleRequest[] } | { reason: "not_found" }> {
+    if (!this.#account()) return { reason: "not_found" };
+    return { reason: "found", requests: pendingConsoleRequests(this.ctx.storage.sql, Date.now()) };
+  }
+
+  /** One pending request of this account, and the user code its object is addressed by. */
+  async consoleRequest(requestId: string): Promise<{ reason: "found"; request: ConsoleRequest; userCode: string } | { reason: "not_found" }> {
+    const found = this.#schemaReady ? pendingConsoleRequest(this.ctx.storage.sql, requestId, Date.now()) : null;
+    return found ? { reason: "found", request: found.view, userCode: found.userCode } : { reason: "not_found" };
+  }
+
+  async listAgents(): Promise<{ reason: "found"; agents: (AgentIdentity & { createdAt: number })[] } | { reason: "not_found" }> {
+    if (!this.#account()) return { reason: "not_found" };
+    const rows = this.ctx.storage.sql.exec<AgentRow & { created_at: number }>("SELECT * FROM agents ORDER BY created_at").toArray();
+    return { reason: "found", agents: rows.map((row) => ({ ...identityOf(row), createdAt: row.created_at })) };
+  }
+
+  /** The console's live socket (./console-feed.ts); the worker checked the operator's session. */
+  override async fetch(request: Request): Promise<Response> {
+    return acceptConsoleSocket(this.ctx, request);
+  }
+
+  /** Console sockets only listen. */
+  override async webSocketMessage(): Promise<void> {}
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code);
+    } catch {
+      // already closed
+    }
+  }
+
+  override async webSocketError(): Promise<void> {}
 
   /** Works the outbox: each due notification is attempted once, then acknowledged, retried or audited. */
   override async alarm(): Promise<void> {

@@ -27,7 +27,8 @@ export const ACCOUNT_SCHEMA = [
     request_id TEXT PRIMARY KEY,
     user_code TEXT NOT NULL,
     agent_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    console_view TEXT
   )`,
   `CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
