@@ -18,6 +18,9 @@ export interface AccountBody {
   account_id: string;
   name: string;
   operator_email: string;
+  /** `POST /v1/admin/accounts` only: the first operator (owner) and its enrolment link. */
+  operator_id?: string;
+  invitation_url?: string;
 }
 
 /** `GET` and `PATCH /v1/admin/accounts/{id}`: the account without its webhook secret. */

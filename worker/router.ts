@@ -57,6 +57,8 @@ route("/v1/admin/accounts/:account_id", { get: admin.getAccount, patch: admin.up
 route("/v1/admin/accounts/:account_id/agents", { post: admin.createAgent });
 route("/v1/admin/accounts/:account_id/agents/:agent_id", { delete: admin.deleteAgent });
 route("/v1/admin/accounts/:account_id/audit", { get: admin.auditLog });
+route("/v1/admin/accounts/:account_id/operators", { post: admin.createOperator, get: admin.getOperators });
+route("/v1/admin/accounts/:account_id/operators/:operator_id", { delete: admin.deleteOperator });
 
 route("/v1/vault", { get: vault.listItems });
 route("/v1/vault/:vault_key", { get: vault.getItem, put: vault.putItem, delete: vault.deleteItem });

@@ -31,6 +31,20 @@ import {
 import { Notifier, type RequestedNotice } from "./notify/notifier";
 import type { WebhookFormat } from "./notify/webhook-body";
 import type { AgentIdentity } from "../request/request-types";
+import type { AuthenticationResponseJSON, RegistrationResponseJSON, RelyingParty } from "../../core/webauthn";
+import { Operators, type SessionOpening } from "./operators";
+import type {
+  AddOperatorResult,
+  BeginEnrolmentResult,
+  CompleteEnrolmentResult,
+  DecisionPasskeys,
+  ListOperatorsResult,
+  NewOperatorInput,
+  OperatorPasskey,
+  RemoveOperatorResult,
+  SessionResult,
+  SignInResult,
+} from "./operator-types";
 
 type AccountRow = {
   account_id: string;
@@ -44,6 +58,7 @@ type AgentRow = { agent_id: string; name: string; email: string | null; key_hash
 
 export class AccountDO extends DurableObject<Env> {
   /** The outbox and its alarm (durable-objects/account/notify/notifier.ts). */
+  readonly #operators = new Operators(this.ctx.storage);
   readonly #notifier = new Notifier(this.ctx, this.env, { account: () => this.#account(), audit: (event, now) => this.#record(event, now) });
   /**
    * Whether the tables exist. The constructor only reads: an object reached for an account that
@@ -54,7 +69,10 @@ export class AccountDO extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.#schemaReady = ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'account'").toArray().length > 0;
+    const tables = new Set(ctx.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
+    this.#schemaReady = tables.has("account");
+    // An account made before operators existed gains their tables (and nothing else changes).
+    if (this.#schemaReady && !tables.has("operators")) for (const statement of ACCOUNT_SCHEMA) ctx.storage.sql.exec(statement);
     if (this.#schemaReady) addConsoleColumn(ctx.storage.sql);
   }
 
@@ -65,19 +83,92 @@ export class AccountDO extends DurableObject<Env> {
     this.#schemaReady = true;
   }
 
-  /** The account ID is freshly drawn by the worker, so the object is new. */
-  async create(input: { accountId: string; name: string; operatorEmail: string }): Promise<Account> {
+  /** The account ID is freshly drawn by the worker, so the object is new; `owner` is its first operator. */
+  async create(input: { accountId: string; name: string; operatorEmail: string; owner: NewOperatorInput }): Promise<Account> {
     this.#ensureSchema();
     const now = Date.now();
-    this.ctx.storage.sql.exec(
-      "INSERT INTO account (id, account_id, name, operator_email, created_at) VALUES (1, ?, ?, ?, ?)",
-      input.accountId,
-      input.name,
-      input.operatorEmail,
-      now,
-    );
-    this.#record({ type: "account_created", actor: "admin" }, now);
+    this.ctx.storage.transactionSync(() => {
+      this.ctx.storage.sql.exec(
+        "INSERT INTO account (id, account_id, name, operator_email, created_at) VALUES (1, ?, ?, ?, ?)",
+        input.accountId,
+        input.name,
+        input.operatorEmail,
+        now,
+      );
+      this.#record({ type: "account_created", actor: "admin" }, now);
+      this.#addOperator(input.owner, "admin", now);
+    });
+    await this.#notifier.sendDue();
     return this.#view(this.#account()!);
+  }
+
+  // ---- Operators and passkeys (./operators.ts; README "Operators and passkeys") ----------------
+
+  /** The operator, its invitation and the invitation's email, in one transaction. */
+  async addOperator(input: NewOperatorInput, by: string): Promise<AddOperatorResult> {
+    if (!this.#account()) return { reason: "not_found" };
+    const added = this.ctx.storage.transactionSync(() => this.#addOperator(input, by, Date.now()));
+    if (!added) return { reason: "email_taken" };
+    await this.#notifier.sendDue();
+    return { reason: "created", operator: input.operator };
+  }
+
+  async listOperators(): Promise<ListOperatorsResult> {
+    if (!this.#account()) return { reason: "not_found" };
+    return { reason: "found", operators: this.#operators.list() };
+  }
+
+  async removeOperator(operatorId: string, by: string): Promise<RemoveOperatorResult> {
+    if (!this.#account()) return { reason: "not_found" };
+    const removed = this.#operators.remove(operatorId);
+    if (!removed) return { reason: "not_found" };
+    this.#record({ type: "operator_removed", actor: by, detail: { operator_id: operatorId, email: removed.email } });
+    return { reason: "removed" };
+  }
+
+  async beginEnrolment(operatorId: string, invitationHash: string, challenge: string): Promise<BeginEnrolmentResult> {
+    return this.#account() ? this.#operators.beginEnrolment(operatorId, invitationHash, challenge) : { reason: "invalid_invitation" };
+  }
+
+  async completeEnrolment(input: { operatorId: string; invitationHash: string; response: RegistrationResponseJSON; party: RelyingParty; session: SessionOpening }): Promise<CompleteEnrolmentResult> {
+    if (!this.#account()) return { reason: "invalid_invitation" };
+    const result = await this.#operators.completeEnrolment(input.operatorId, input.invitationHash, input.response, input.party, input.session);
+    if (result.reason === "enrolled") this.#record({ type: "passkey_enrolled", actor: result.operator.email, detail: { operator_id: input.operatorId, passkey_id: result.passkeyId } });
+    return result;
+  }
+
+  async signIn(input: { operatorId: string; response: AuthenticationResponseJSON; challenge: { value: string; expiresAt: number }; party: RelyingParty; session: SessionOpening }): Promise<SignInResult> {
+    if (!this.#account()) return { reason: "refused", detail: "no such account" };
+    return this.#operators.signIn(input.operatorId, input.response, input.challenge, input.party, input.session);
+  }
+
+  async consoleSession(sessionHash: string): Promise<SessionResult> {
+    return this.#account() ? this.#operators.session(sessionHash) : { reason: "invalid_session" };
+  }
+
+  async endConsoleSession(sessionHash: string): Promise<void> {
+    if (this.#account()) this.#operators.endSession(sessionHash);
+  }
+
+  /** For the RequestDO: whether decisions need a passkey, and which. */
+  async decisionPasskeys(): Promise<DecisionPasskeys> {
+    return this.#account() ? this.#operators.decisionPasskeys() : { required: false, credentials: [] };
+  }
+
+  /** For the RequestDO: a passkey of this account and its operator, or null (another account's, or removed). */
+  async operatorPasskey(credentialId: string): Promise<OperatorPasskey | null> {
+    return this.#account() ? this.#operators.passkey(credentialId) : null;
+  }
+
+  async passkeyUsed(credentialId: string, counter: number): Promise<void> {
+    if (this.#account()) this.#operators.recordUse(credentialId, counter);
+  }
+
+  #addOperator(input: NewOperatorInput, by: string, now: number): boolean {
+    if (!this.#operators.add(input.operator, input.invitationHash, input.invitationExpiresAt)) return false;
+    this.#notifier.enqueueEmail(input.operator.email, input.invitationEmail.subject, input.invitationEmail.text, now);
+    this.#record({ type: "operator_invited", actor: by, detail: { operator_id: input.operator.operatorId, email: input.operator.email, role: input.operator.role } }, now);
+    return true;
   }
 
   async get(): Promise<AccountResult> {

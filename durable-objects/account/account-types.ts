@@ -16,7 +16,10 @@ export type AuditEventType =
   | "denied"
   | "delivered"
   | "expired"
-  | "replay_detected";
+  | "replay_detected"
+  | "operator_invited"
+  | "operator_removed"
+  | "passkey_enrolled";
 
 export interface AuditEventInput {
   type: AuditEventType;

@@ -13,7 +13,13 @@ describe("admin API", () => {
   it("creates accounts and agents; the API key is shown once", async () => {
     const account = await call("POST", "/v1/admin/accounts", { headers: admin, json: { name: "Acme", operator_email: "ops@acme.test" } });
     expect(account.status).toBe(201);
-    expect(account.body).toEqual({ account_id: expect.stringMatching(/^acc_/), name: "Acme", operator_email: "ops@acme.test" });
+    expect(account.body).toEqual({
+      account_id: expect.stringMatching(/^acc_/),
+      name: "Acme",
+      operator_email: "ops@acme.test",
+      operator_id: expect.stringMatching(/^opr_/),
+      invitation_url: expect.stringMatching(/^https:\/\/keyferry\.test\/console#invite=kfi1\./),
+    });
     const agent = await call("POST", `/v1/admin/accounts/${account.body.account_id}/agents`, { headers: admin, json: { name: "bot" } });
     expect(agent.status).toBe(201);
     expect(agent.body).toEqual({

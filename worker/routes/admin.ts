@@ -6,6 +6,7 @@ import { notFound } from "../errors";
 import { isAccountId, newAccountId } from "../ids";
 import { json, noContent, readJson } from "../http";
 import { accountStub } from "../stubs";
+import { inviteOperator, listOperators, newOperator, newOperatorSchema, removeOperator } from "../operators";
 import { emailSchema, nameSchema } from "../schemas";
 import {
   MAX_ADMIN_BODY,
@@ -32,8 +33,37 @@ export async function createAccount(request: IRequest, env: Env): Promise<Respon
   await requireAdmin(request, env);
   const body = await readJson(request, createAccountSchema, MAX_ADMIN_BODY);
   const accountId = newAccountId();
-  const account = await accountStub(env, accountId).create({ accountId, name: body.name, operatorEmail: body.operator_email });
-  return json({ account_id: account.accountId, name: account.name, operator_email: account.operatorEmail } satisfies AccountBody, 201);
+  // The first operator, the owner, is invited at once (README, "Operators and passkeys").
+  const owner = await newOperator(env, request, accountId, { email: body.operator_email, role: "owner" });
+  const account = await accountStub(env, accountId).create({ accountId, name: body.name, operatorEmail: body.operator_email, owner: owner.input });
+  return json(
+    {
+      account_id: account.accountId,
+      name: account.name,
+      operator_email: account.operatorEmail,
+      operator_id: owner.input.operator.operatorId,
+      invitation_url: owner.invitationUrl,
+    } satisfies AccountBody,
+    201,
+  );
+}
+
+export async function createOperator(request: IRequest, env: Env): Promise<Response> {
+  await requireAdmin(request, env);
+  const accountId = accountIdParam(request);
+  const body = await readJson(request, newOperatorSchema, MAX_ADMIN_BODY);
+  return json(await inviteOperator(env, request, accountId, body, "admin"), 201);
+}
+
+export async function getOperators(request: IRequest, env: Env): Promise<Response> {
+  await requireAdmin(request, env);
+  return json(await listOperators(env, accountIdParam(request)));
+}
+
+export async function deleteOperator(request: IRequest, env: Env): Promise<Response> {
+  await requireAdmin(request, env);
+  await removeOperator(env, accountIdParam(request), request.params.operator_id ?? "", "admin");
+  return noContent();
 }
 
 export async function getAccount(request: IRequest, env: Env): Promise<Response> {

@@ -17,7 +17,7 @@ import {
 } from "../account-admin";
 import { consoleActor, consoleReader, consoleWriter, requireOwner } from "../console-access";
 import { json, noContent, readJson } from "../http";
-import { inviteOperator, inviteOperatorSchema, listOperators, removeOperator } from "../operators";
+import { inviteOperator, listOperators, newOperatorSchema, removeOperator } from "../operators";
 import { accountStub } from "../stubs";
 
 export async function auditLog(request: IRequest, env: Env): Promise<Response> {
@@ -56,14 +56,14 @@ export async function getOperators(request: IRequest, env: Env): Promise<Respons
 export async function addOperator(request: IRequest, env: Env): Promise<Response> {
   const session = await consoleWriter(request, env);
   requireOwner(session);
-  const body = await readJson(request, inviteOperatorSchema, MAX_ADMIN_BODY);
-  return json(await inviteOperator(env, request, session.accountId, body), 201);
+  const body = await readJson(request, newOperatorSchema, MAX_ADMIN_BODY);
+  return json(await inviteOperator(env, request, session.accountId, body, consoleActor(session)), 201);
 }
 
 export async function deleteOperator(request: IRequest, env: Env): Promise<Response> {
   const session = await consoleWriter(request, env);
   requireOwner(session);
-  await removeOperator(env, session.accountId, request.params.operator_id ?? "");
+  await removeOperator(env, session.accountId, request.params.operator_id ?? "", consoleActor(session));
   return noContent();
 }
 

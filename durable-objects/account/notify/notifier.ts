@@ -109,6 +109,11 @@ export class Notifier {
     );
   }
 
+  /** A plain email to one address (an operator's invitation), through the same outbox; never capped. */
+  enqueueEmail(to: string, subject: string, text: string, now: number): void {
+    this.#outbox.enqueue({ requestId: null, agentId: null, id: eventId(), channel: "email", type: "email", destination: to, body: mimeMessage(this.#from(), to, subject, text, now) }, now);
+  }
+
   /**
    * A notification just stored is attempted at once, in the background, instead of by an alarm: the
    * rows are leased and the alarm set to the lease's end before anything is sent, so if the object
