@@ -21,6 +21,7 @@ import {
   acceptConsoleSocket,
   addConsoleColumn,
   announceRequestsChanged,
+  closeOperatorSockets,
   pendingConsoleRequest,
   pendingConsoleRequests,
   settleConsoleView,
@@ -123,6 +124,7 @@ export class AccountDO extends DurableObject<Env> {
     const removed = this.#operators.remove(operatorId);
     if (!removed) return { reason: "not_found" };
     this.#record({ type: "operator_removed", actor: by, detail: { operator_id: operatorId, email: removed.email } });
+    closeOperatorSockets(this.ctx, operatorId);
     return { reason: "removed" };
   }
 
