@@ -7,6 +7,7 @@ import { HttpError, renderError } from "./errors";
 import * as admin from "./routes/admin";
 import * as approvals from "./routes/approvals";
 import * as ciba from "./routes/ciba";
+import * as consoleAuth from "./routes/console-auth";
 import * as credentials from "./routes/credentials";
 import * as oauth from "./routes/oauth";
 import * as pages from "./routes/pages";
@@ -37,6 +38,12 @@ route("/v1/credentials/wait", { get: credentials.waitForDecision });
 
 route("/v1/approvals/lookup", { post: approvals.lookup });
 route("/v1/approvals/decide", { post: approvals.decide });
+
+route("/v1/console/enrol/options", { post: consoleAuth.enrolOptions });
+route("/v1/console/enrol", { post: consoleAuth.enrol });
+route("/v1/console/sign-in/options", { post: consoleAuth.signInOptions });
+route("/v1/console/sign-in", { post: consoleAuth.signIn });
+route("/v1/console/session", { get: consoleAuth.currentSession, delete: consoleAuth.signOut });
 
 route("/v1/admin/accounts", { post: admin.createAccount });
 route("/v1/admin/accounts/:account_id", { get: admin.getAccount, patch: admin.updateAccount });
