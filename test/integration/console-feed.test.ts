@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
+import { exportJWK, generateKeyPair } from "jose";
 import { describe, expect, it } from "vitest";
 import { CONSOLE_OPERATOR } from "../../durable-objects/account/console-feed";
 import { accountStub } from "../../worker/stubs";
@@ -63,9 +64,8 @@ describe("the console's view of an account's pending requests", () => {
 
   it("keeps an end-to-end request's public key for the fingerprint", async () => {
     const { accountId, apiKey } = await newAgent();
-    const { publicKey } = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
-    const jwk = await crypto.subtle.exportKey("jwk", publicKey as CryptoKey);
-    const agentKey = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+    const { publicKey } = await generateKeyPair("ECDH-ES+A256KW", { crv: "P-256", extractable: true });
+    const agentKey = await exportJWK(publicKey);
     await requestCredential(apiKey, { public_key: agentKey });
     const listed = await accountStub(env, accountId).consoleRequests();
     expect(listed.reason === "found" && listed.requests[0]).toMatchObject({ publicKey: agentKey, encryptionKey: agentKey });

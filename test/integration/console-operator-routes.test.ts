@@ -4,7 +4,7 @@
  * answered in the error shape, never a 500.
  */
 import { exports } from "cloudflare:workers";
-import { base64url } from "jose";
+import { base64url, exportJWK, generateKeyPair } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
 import { admin, bearer, call, encryptForRequest, poll, requestCredential } from "./support/api";
 import { consoleHeaders, enrol, invitationOf, newAccountWithOwner } from "./support/operators";
@@ -102,9 +102,9 @@ describe("/v1/console/* with a session", () => {
   });
 
   it("shows an end-to-end request's fingerprint and refuses its credential in the clear", async () => {
-    const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
-    const jwk = await crypto.subtle.exportKey("jwk", (pair as CryptoKeyPair).publicKey);
-    await requestCredential(acme.apiKey, { vault_key: "e2e-key", public_key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } });
+    const { publicKey } = await generateKeyPair("ECDH-ES+A256KW", { crv: "P-256", extractable: true });
+    const agentKey = await exportJWK(publicKey);
+    await requestCredential(acme.apiKey, { vault_key: "e2e-key", public_key: agentKey });
     const listed = (await pendingOf(acme.owner)).find((r) => r.vault_key === "e2e-key")!;
     expect(listed.fingerprint).toMatch(/^[A-Z2-7]{4}(-[A-Z2-7]{4}){3}$/);
     const clear = await asOperator(acme.owner, "POST", `/v1/console/requests/${listed.request_id}/decide`, { decision: "approve", credential_value: "x", webauthn: {} });
