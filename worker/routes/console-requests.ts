@@ -9,7 +9,7 @@ import { keyFingerprint } from "../../core/fingerprint";
 import { CONSOLE_OPERATOR, type ConsoleRequest } from "../../durable-objects/account/console-feed";
 import { existing } from "../account-admin";
 import { consoleReader, consoleWriter, type ConsoleSession } from "../console-access";
-import { baseUrl } from "../config";
+import { requireSameOrigin } from "../console/session";
 import { HttpError, badRequest, notFound } from "../errors";
 import { json, readJson } from "../http";
 import { isRequestId } from "../ids";
@@ -49,7 +49,7 @@ export async function liveRequests(request: IRequest, env: Env): Promise<Respons
   if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
     throw new HttpError(426, "invalid_request", "Open this path as a WebSocket.", { Upgrade: "websocket" });
   }
-  if (request.headers.get("Origin") !== new URL(baseUrl(request, env)).origin) throw new HttpError(403, "access_denied", "This origin may not open the console.");
+  requireSameOrigin(request, env);
   const session = await consoleReader(request, env);
   return accountStub(env, session.accountId).fetch(
     new Request("https://account.internal/console", { headers: { Upgrade: "websocket", [CONSOLE_OPERATOR]: session.operator.operatorId } }),

@@ -28,6 +28,11 @@ export interface DevServerOptions {
   vars?: Record<string, string>;
   /** Reuse a persist directory; by default a fresh temporary one, removed by `stop()`. */
   persistDir?: string;
+  /**
+   * Serve as `http://localhost:<port>` (still bound to 127.0.0.1): a WebAuthn RP ID must be a domain,
+   * never an IP address, so passkey tests need this host in PUBLIC_BASE_URL and in the browser.
+   */
+  localhost?: boolean;
 }
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
@@ -90,7 +95,7 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   const port = await freePort();
   let inspectorPort = await freePort();
   while (inspectorPort === port) inspectorPort = await freePort();
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${opts.localhost ? "localhost" : "127.0.0.1"}:${port}`;
   // PUBLIC_BASE_URL: emailed and webhook links are built only from it (never from the Host header).
   const vars: Record<string, string> = { ADMIN_TOKEN: adminToken, TOKEN_SIGNING_KEY: secret(), PUBLIC_BASE_URL: url, ...opts.vars };
   const args = [
