@@ -103,7 +103,7 @@ function derSignature(raw: Uint8Array): Uint8Array {
   const integer = (bytes: Uint8Array) => {
     let i = 0;
     while (i < bytes.length - 1 && bytes[i] === 0) i++;
-    let v = bytes.slice(i);
+    let v: Uint8Array = bytes.slice(i);
     if (v[0]! & 0x80) v = concat(new Uint8Array([0]), v);
     return concat(new Uint8Array([0x02, v.length]), v);
   };
