@@ -17,6 +17,7 @@ import type {
   UpdateAccountResult,
 } from "./account-types";
 import { ACCOUNT_SCHEMA } from "./account-schema";
+import { answerClose } from "../request/wait-channel";
 import {
   acceptConsoleSocket,
   addConsoleColumn,
@@ -376,11 +377,7 @@ export class AccountDO extends DurableObject<Env> {
   override async webSocketMessage(): Promise<void> {}
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    try {
-      ws.close(code === 1005 || code === 1006 ? 1000 : code);
-    } catch {
-      // already closed
-    }
+    answerClose(ws, code);
   }
 
   override async webSocketError(): Promise<void> {}

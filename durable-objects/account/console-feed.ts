@@ -13,7 +13,6 @@
  * never carries a request's content and a session ended since cannot read through it.
  */
 import type { JWK } from "jose";
-import type { AgentIdentity } from "../request/request-types";
 import type { AuditEventType, RequestSummary } from "./account-types";
 
 /** The tag of every console socket; each also carries `op:<operator id>`. */
@@ -21,24 +20,14 @@ const CONSOLE_TAG = "console";
 /** The header by which the worker says which operator's session it checked. */
 export const CONSOLE_OPERATOR = "Keyferry-Operator";
 
-/** A pending request as the console shows it; `publicKey` and `encryptionKey` are public keys. */
-export interface ConsoleRequest {
-  requestId: string;
-  agent: AgentIdentity;
-  description: string;
-  vaultKey: string;
-  expiresAt: number;
-  bindingMessage: string | null;
-  protocol: "device" | "ciba";
-  /** End-to-end mode: the agent's own key, which the browser encrypts to. */
-  publicKey: JWK | null;
-  /** The key the credential is encrypted to (`publicKey`, or the request's own). */
-  encryptionKey: JWK;
-}
+/** A pending request as the console shows it; both keys are public keys. */
+export type ConsoleRequest = Omit<RequestSummary, "accountId"> & RequestKeys;
 
 /** The keys a new request's console summary needs besides its notice's summary. */
 export interface RequestKeys {
+  /** End-to-end mode: the agent's own key, which the browser encrypts to. */
   publicKey: JWK | null;
+  /** The key the credential is encrypted to (`publicKey`, or the request's own). */
   encryptionKey: JWK;
 }
 
@@ -49,17 +38,8 @@ export function addConsoleColumn(sql: SqlStorage): void {
 }
 
 export function storeConsoleView(sql: SqlStorage, summary: RequestSummary, keys: RequestKeys): void {
-  const view: ConsoleRequest = {
-    requestId: summary.requestId,
-    agent: summary.agent,
-    description: summary.description,
-    vaultKey: summary.vaultKey,
-    expiresAt: summary.expiresAt,
-    bindingMessage: summary.bindingMessage,
-    protocol: summary.protocol,
-    publicKey: keys.publicKey,
-    encryptionKey: keys.encryptionKey,
-  };
+  const { accountId: _account, ...shown } = summary;
+  const view: ConsoleRequest = { ...shown, publicKey: keys.publicKey, encryptionKey: keys.encryptionKey };
   sql.exec("UPDATE active_requests SET console_view = ? WHERE request_id = ?", JSON.stringify(view), summary.requestId);
 }
 

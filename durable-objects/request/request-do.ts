@@ -12,7 +12,7 @@ import { REVOKED_KEY_HASH, isExpired, type RequestState } from "../../core/reque
 import type { AuditEventInput } from "../account/account-types";
 import { MIGRATE_TO_V1_1, SCHEMA, recordOf, type Row } from "./request-schema";
 import { actorDetail, factsOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
-import { WAIT_CLIENT, WAIT_HANDLE_TAG, announceOn, parseClient, refusal } from "./wait-channel";
+import { WAIT_CLIENT, WAIT_HANDLE_TAG, announceOn, answerClose, parseClient, refusal } from "./wait-channel";
 import type {
   Actor,
   CreateResult,
@@ -217,11 +217,7 @@ export class RequestDO extends DurableObject<Env> {
   override async webSocketMessage(): Promise<void> {}
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    try {
-      ws.close(code === 1005 || code === 1006 ? 1000 : code);
-    } catch {
-      // already closed
-    }
+    answerClose(ws, code);
   }
 
   override async webSocketError(): Promise<void> {}
