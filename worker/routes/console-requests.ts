@@ -10,10 +10,10 @@ import { CONSOLE_OPERATOR, type ConsoleRequest } from "../../durable-objects/acc
 import { existing } from "../account-admin";
 import { consoleReader, consoleWriter, type ConsoleSession } from "../console-access";
 import { requireSameOrigin } from "../console/session";
-import { HttpError, badRequest, notFound } from "../errors";
+import { HttpError, notFound } from "../errors";
 import { json, readJson } from "../http";
 import { isRequestId } from "../ids";
-import { challengeFieldsSchema, decideFieldsSchema, decideWithPasskey, issueDecisionChallenge } from "../passkey-decision";
+import { challengeFieldsSchema, decideFieldsSchema, decideRequest, issueDecisionChallenge, type DecisionTarget } from "../passkey-decision";
 import { accountStub } from "../stubs";
 
 /** As /v1/approvals/decide: a 16 KiB value JSON-escaped at worst, or a 32 KiB JWE, with room to spare. */
@@ -66,19 +66,18 @@ export async function challenge(request: IRequest, env: Env): Promise<Response> 
 export async function decide(request: IRequest, env: Env): Promise<Response> {
   const session = await consoleWriter(request, env);
   const body = await readJson(request, decideFieldsSchema, MAX_DECIDE_BODY);
-  const { target, view } = await pendingRequest(request, env, session);
-  // As on /v1/approvals/decide: an end-to-end credential never reaches the service in the clear.
-  if (view.publicKey && body.credential_value !== undefined) {
-    throw badRequest("credential_value: this request is end-to-end encrypted; send credential_jwe, encrypted in the browser to its public_key");
-  }
-  return decideWithPasskey(env, request, target, body);
+  const { target } = await pendingRequest(request, env, session);
+  return decideRequest(env, request, target, body);
 }
 
-async function pendingRequest(request: IRequest, env: Env, session: ConsoleSession) {
+/** The operator's own account's pending request, as the passkey decision addresses it. */
+async function pendingRequest(request: IRequest, env: Env, session: ConsoleSession): Promise<{ target: DecisionTarget }> {
   const requestId = request.params.request_id ?? "";
   const noSuchRequest = notFound("No pending request of this account has that ID.");
   if (!isRequestId(requestId)) throw noSuchRequest;
   const found = await accountStub(env, session.accountId).consoleRequest(requestId);
   if (found.reason !== "found") throw noSuchRequest;
-  return { view: found.request, target: { userCode: found.userCode, requestId, sessionHash: null } };
+  const { request: view, userCode } = found;
+  // No claim: the console's session proves who the operator is, and the passkey decides.
+  return { target: { userCode, requestId, sessionHash: null, encryptionKey: view.encryptionKey, endToEnd: view.publicKey !== null } };
 }
