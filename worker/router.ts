@@ -37,6 +37,7 @@ route("/v1/credentials/poll", { post: credentials.pollCredential });
 route("/v1/credentials/wait", { get: credentials.waitForDecision });
 
 route("/v1/approvals/lookup", { post: approvals.lookup });
+route("/v1/approvals/challenge", { post: approvals.challenge });
 route("/v1/approvals/decide", { post: approvals.decide });
 
 route("/v1/console/enrol/options", { post: consoleAuth.enrolOptions });
