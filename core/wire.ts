@@ -35,12 +35,24 @@ export interface AccountUpdatedBody extends AccountDetailBody {
   webhook_secret?: string;
 }
 
+/** A decision's actor; the passkey fields are null under the email binding. */
+export interface DecisionActorBody {
+  operator_id: string | null;
+  email: string;
+  passkey_id: string | null;
+  aaguid: string | null;
+  user_verified: boolean | null;
+  ip: string;
+  user_agent: string;
+}
+
 export interface AuditEventBody {
   at: string;
   type: string;
   request_id?: string;
   agent_id?: string;
-  actor?: string;
+  /** "admin" or an email, or for a decision who made it. */
+  actor?: string | DecisionActorBody;
   detail?: Record<string, unknown>;
 }
 
@@ -121,6 +133,8 @@ export interface ApprovalRequestBody {
   encryption_key: JWK;
   /** The formatted user code, or null where the operator came by link or CIBA. */
   user_code: string | null;
+  /** The account has a passkey: every decision is signed with one (challenge, then decide with `webauthn`). */
+  passkey_required?: boolean;
 }
 
 export interface LookupAnswerBody {
@@ -128,7 +142,15 @@ export interface LookupAnswerBody {
   request: ApprovalRequestBody;
 }
 
-export type DecideBody = { approval_token: string } & (
+/** `POST /v1/approvals/challenge`: `payload_sha256` is the base64url SHA-256 of the exact credential string to be sent. */
+export interface DecisionChallengeBody {
+  approval_token: string;
+  decision: "approve" | "deny";
+  payload_sha256?: string;
+}
+
+/** `webauthn`: the AuthenticationResponseJSON for that challenge, where the account has passkeys. */
+export type DecideBody = { approval_token: string; webauthn?: unknown } & (
   | { decision: "deny" }
   | { decision: "approve"; credential_value: string }
   | { decision: "approve"; credential_jwe: string }

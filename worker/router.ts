@@ -39,6 +39,7 @@ route("/v1/credentials/poll", { post: credentials.pollCredential });
 route("/v1/credentials/wait", { get: credentials.waitForDecision });
 
 route("/v1/approvals/lookup", { post: approvals.lookup });
+route("/v1/approvals/challenge", { post: approvals.challenge });
 route("/v1/approvals/decide", { post: approvals.decide });
 
 // The operator console (README, "Console"): behind the session cookie, scoped to its account.

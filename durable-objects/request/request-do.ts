@@ -12,12 +12,14 @@ import { REVOKED_KEY_HASH, isExpired, type RequestState } from "../../core/reque
 import type { AuditEventInput } from "../account/account-types";
 import { MIGRATE_TO_V1_1, SCHEMA, recordOf, type Row } from "./request-schema";
 import { actorDetail, factsOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
+import { DECISION_CHALLENGE_SCHEMA, DECISION_CHALLENGE_TTL_MS, DecisionChallenges, decisionActor, establishAuthority, newChallenge } from "./decision-authority";
 import { WAIT_CLIENT, WAIT_HANDLE_TAG, announceOn, answerClose, parseClient, refusal } from "./wait-channel";
 import type {
   Actor,
   CreateResult,
   DecideInput,
   DecideResult,
+  DecisionChallengeResult,
   LookupResult,
   PollProof,
   PollResult,
@@ -35,6 +37,8 @@ export class RequestDO extends DurableObject<Env> {
   #lastPollAt: number | null = null;
   /** The `jti`s of this request's DPoP proofs (RFC 9449 §11.1), mirrored from `dpop_jti`. */
   #jtis = new Set<string>();
+  /** Decision challenges issued and not yet used (./decision-authority.ts). */
+  readonly #challenges = new DecisionChallenges(this.ctx.storage.sql);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -49,6 +53,7 @@ export class RequestDO extends DurableObject<Env> {
       // The object holds one request at a time: a new one replaces the tables of an earlier one.
       sql.exec("DROP TABLE IF EXISTS request");
       sql.exec("DROP TABLE IF EXISTS dpop_jti");
+      sql.exec("DROP TABLE IF EXISTS decision_challenges");
       for (const statement of SCHEMA) sql.exec(statement);
       sql.exec(
         "INSERT INTO request (id, handle_tag, status, expires_at, interval, details) VALUES (1, ?, 'pending', ?, ?, ?)",
@@ -153,18 +158,47 @@ export class RequestDO extends DurableObject<Env> {
     }
   }
 
-  /** Approve (with the payload already encrypted to `encryptionKey`) or deny. */
+  /**
+   * A decision challenge (README, "Operators and passkeys"): single use, 5 minutes, committing to
+   * this request, the decision and the payload's digest; allowCredentials are the account's passkeys.
+   */
+  async challenge(input: { requestId: string; decision: "approve" | "deny"; payloadSha256: string | null }): Promise<DecisionChallengeResult> {
+    const open = () => this.#record && this.#record.details.requestId === input.requestId && this.#record.status === "pending" && !isExpired(this.#record, Date.now());
+    if (!open()) return { reason: "invalid_token" };
+    const passkeys = await this.#account(this.#record!.details.accountId).decisionPasskeys();
+    if (!passkeys.required) return { reason: "not_enrolled" };
+    const commitment = { requestId: input.requestId, decision: input.decision, payloadSha256: input.payloadSha256 };
+    const challenge = await newChallenge(commitment);
+    if (!open()) return { reason: "invalid_token" };
+    this.#challenges.store(challenge, { ...commitment, expiresAt: Date.now() + DECISION_CHALLENGE_TTL_MS }, Date.now());
+    return { reason: "ok", challenge, allowCredentials: passkeys.credentials };
+  }
+
+  /** Approve (with the payload already encrypted to `encryptionKey`) or deny, by a verified person. */
   async decide(input: DecideInput): Promise<DecideResult> {
+    if (!this.#record) return { reason: "invalid_token" };
+    const account = this.#account(this.#record.details.accountId);
+    const { authority, signer } = await establishAuthority(input.webauthn, {
+      account,
+      challenges: this.#challenges,
+      party: input.party,
+      requirePasskey: this.env.REQUIRE_PASSKEY === "true",
+    });
+    // Read again: the request may have changed while the assertion was checked.
     const record = this.#record;
     if (!record) return { reason: "invalid_token" };
-    const { next, answer } = transitions.decide(record, factsOf(record), input, Date.now());
-    if (answer.reason === "invalid_token") return { reason: "invalid_token" };
-    // State and payload in one row write.
-    this.#store(record, next, { payload: answer.reason === "approved" ? input.payload : null });
+    const { next, answer } = transitions.decide(record, factsOf(record), { ...input, authority }, Date.now());
+    if (answer.reason !== "approved" && answer.reason !== "denied") return answer;
+    // State and payload in one row write; the unused challenges go with the decision.
+    this.ctx.storage.transactionSync(() => {
+      this.#store(record, next, { payload: answer.reason === "approved" ? input.payload : null });
+      this.#challenges.clear();
+    });
+    if (signer) this.ctx.waitUntil(account.passkeyUsed(signer.passkey.credential.credentialId, signer.newCounter).catch(() => console.error("passkey use not recorded")));
     const status = answer.reason;
     this.#audit(record, {
       type: status,
-      actor: record.details.operatorEmail,
+      actor: decisionActor(signer, record.details.operatorEmail, input.actor),
       detail: actorDetail(input.actor),
       release: status === "denied",
       // CIBA Core §10.2: the account's outbox pings the agent, durably.
@@ -238,6 +272,10 @@ export class RequestDO extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
   }
 
+  #account(accountId: string) {
+    return this.env.ACCOUNTS.get(this.env.ACCOUNTS.idFromName(accountId));
+  }
+
   #announce(record: RequestRecord, message: WaitMessage): void {
     for (const ws of this.ctx.getWebSockets(record.handleTag)) announceOn(ws, message);
   }
@@ -247,6 +285,7 @@ export class RequestDO extends DurableObject<Env> {
     const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
     // A request made before v1.1 lives on (at most one TTL) in the table shape it was made with.
     if (tables.has("request") && !tables.has("dpop_jti")) for (const statement of MIGRATE_TO_V1_1) sql.exec(statement);
+    if (tables.has("request") && !tables.has("decision_challenges")) sql.exec(DECISION_CHALLENGE_SCHEMA);
     const row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
     this.#record = row ? recordOf(row) : null;
     this.#jtis = new Set(row ? sql.exec<{ jti: string }>("SELECT jti FROM dpop_jti").toArray().map((r) => r.jti) : []);

@@ -1,6 +1,7 @@
 /** The RequestDO's tables (durable-objects/request/README.md) and how a row becomes the in-memory record. */
 import type { RequestStatus } from "../../core/request-state";
 import type { RequestDetails, RequestRecord } from "./request-types";
+import { DECISION_CHALLENGE_SCHEMA } from "./decision-authority";
 
 export const SCHEMA = [
   `CREATE TABLE request (
@@ -16,6 +17,7 @@ export const SCHEMA = [
     payload TEXT
   )`,
   "CREATE TABLE dpop_jti (jti TEXT PRIMARY KEY)",
+  DECISION_CHALLENGE_SCHEMA,
 ];
 
 /** Brings a table made before the return channel, DPoP and the replay alarm to this shape. */

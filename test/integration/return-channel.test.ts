@@ -75,7 +75,7 @@ describe("return channel", { timeout: 30_000 }, () => {
     const userCode = authReqId.split(".")[1]!;
     const actor = { ip: "192.0.2.1", userAgent: "test" };
     expect((await requestObject(userCode).lookup({ email: null, linkRequestId: null, sessionHash: "s1", actor })).reason).toBe("ok");
-    await requestObject(userCode).decide({ sessionHash: "s1", decision: "deny", payload: null, actor });
+    await requestObject(userCode).decide({ sessionHash: "s1", decision: "deny", payload: null, payloadSha256: null, webauthn: null, party: { rpId: "keyferry.test", origin: "https://keyferry.test" }, actor });
     expect(await waiter.message).toEqual({ type: "decided", status: "denied" });
   });
 });

@@ -88,7 +88,7 @@ export class Notifier {
     }
     const type = webhookEventType(event.type);
     if (!type || type === "credential.requested" || !request) return;
-    const decidedBy = event.type === "locked" ? "locked" : (event.actor ?? null);
+    const decidedBy = event.type === "locked" ? "locked" : typeof event.actor === "object" ? event.actor.email : (event.actor ?? null);
     const caller = event.type === "replay_detected" ? (event.detail ?? null) : null;
     this.#enqueueNotice(request, { type, decidedBy, caller }, now, (account) =>
       type === "credential.replayed"
