@@ -192,9 +192,12 @@ describe("/v1/console/* with a session", () => {
       [`/v1/console/requests/${id}/challenge`, { decision: "approve", payload_sha256: 7 }, 400],
       [`/v1/console/requests/${id}/challenge`, [], 400],
       [`/v1/console/requests/${id}/decide`, { decision: "deny", webauthn: "nope" }, 400],
+      // No assertion: nothing is decided (401 passkey_required), the request stays pending.
+      [`/v1/console/requests/${id}/decide`, { decision: "deny" }, 401],
       [`/v1/console/requests/${id}/decide`, { decision: "approve", credential_jwe: "not-a-jwe", webauthn: {} }, 400],
       [`/v1/console/requests/req_${"z".repeat(20)}/challenge`, { decision: "deny" }, 404],
-      ["/v1/console/requests/req_nope/decide", { decision: "deny", webauthn: {} }, 404],
+      ["/v1/console/requests/req_nope/decide", { decision: "deny" }, 404],
+      ["/v1/console/requests/req_nope/decide", { decision: "deny", webauthn: {} }, 400],
       ["/v1/console/requests/%00/challenge", { decision: "deny" }, 404],
       ["/v1/console/agents", { name: 5 }, 400],
       ["/v1/console/agents", { name: "" }, 400],
