@@ -28,6 +28,8 @@ describe.skipIf(!browserAvailable())("operator console", () => {
   let agentId: string;
   const problems: string[] = [];
   let navigations = 0;
+  /** How often the page has fetched the list: it must do so when told, not by polling or reconnecting. */
+  let listFetches = 0;
 
   beforeAll(async () => {
     server = await startDevServer({ localhost: true, vars: { POLL_INTERVAL_SECONDS: "1" } });
@@ -37,6 +39,9 @@ describe.skipIf(!browserAvailable())("operator console", () => {
     page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
     page.on("console", (message) => {
       if (message.type() === "error") problems.push(`console: ${message.text()}`);
+    });
+    page.on("request", (request) => {
+      if (new URL(request.url()).pathname === "/v1/console/requests") listFetches++;
     });
     page.on("framenavigated", (frame) => {
       if (frame === page.mainFrame()) navigations++;
@@ -73,6 +78,7 @@ describe.skipIf(!browserAvailable())("operator console", () => {
     await page.getByRole("button", { name: /passkey/i }).click();
     await eventually(() => page.getByRole("heading", { name: "Pending requests" }).isVisible()).toBe(true);
     await eventually(() => page.locator("#who").textContent()).toContain(OWNER);
+    await eventually(() => page.locator("#live-state").textContent()).toContain("Live");
     // Signed out, the page's session check answered 401 by design (Chromium logs each as an error);
     // from here on, signed in, the page must log no error at all.
     expect(problems.filter((p) => !p.includes("status of 401"))).toEqual([]);
@@ -81,6 +87,13 @@ describe.skipIf(!browserAvailable())("operator console", () => {
 
   it("shows an agent's request within 2 s without reload; the passkey approval reaches the SDK over the return channel with DPoP", async () => {
     const navigationsBefore = navigations;
+    // Once the start-up fetches (page load, socket open) are done, an idle page fetches nothing: a
+    // request shown below was announced on the socket, not polled.
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    for (let settled = -1; settled !== listFetches; await sleep(1_000)) settled = listFetches;
+    const fetchesBefore = listFetches;
+    await sleep(3_000);
+    expect(listFetches).toBe(fetchesBefore);
     const trace = traceSdk();
     const ferry = createClient({ baseUrl: server.url, apiKey, fetch: trace.fetch, webSocket: trace.webSocket });
     const requested = await ferry.credentials.request({ description: "<b>Stripe</b> key for the deploy", vaultKey: "stripe-sk" });
