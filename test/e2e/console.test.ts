@@ -32,7 +32,7 @@ describe.skipIf(!browserAvailable())("operator console", () => {
   let listFetches = 0;
 
   beforeAll(async () => {
-    server = await startDevServer({ localhost: true, vars: { POLL_INTERVAL_SECONDS: "1" } });
+    server = await startDevServer({ publicHost: "localhost", vars: { POLL_INTERVAL_SECONDS: "1" } });
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await context.newPage();
@@ -67,7 +67,7 @@ describe.skipIf(!browserAvailable())("operator console", () => {
   it("enrols a passkey from the emailed invitation, then signs out and back in with it, no name typed", async () => {
     const email = await waitForEmail(server, (sent) => (sent.headers.to ?? "").includes(OWNER) && sent.text.includes("#invite="), 15_000);
     const invitation = email.text.match(/https?:\/\/\S+#invite=\S+/)![0];
-    expect(invitation.startsWith(`${server.url}/console#invite=`)).toBe(true);
+    expect(invitation.startsWith(`${server.publicUrl}/console#invite=`)).toBe(true);
     await page.goto(invitation);
     await page.getByRole("button", { name: /passkey/i }).click();
     await expect.poll(() => page.getByRole("heading", { name: "Pending requests" }).isVisible(), { timeout: 15_000 }).toBe(true);
@@ -95,7 +95,7 @@ describe.skipIf(!browserAvailable())("operator console", () => {
     await sleep(3_000);
     expect(listFetches).toBe(fetchesBefore);
     const trace = traceSdk();
-    const ferry = createClient({ baseUrl: server.url, apiKey, fetch: trace.fetch, webSocket: trace.webSocket });
+    const ferry = createClient({ baseUrl: server.publicUrl, apiKey, fetch: trace.fetch, webSocket: trace.webSocket });
     const requested = await ferry.credentials.request({ description: "<b>Stripe</b> key for the deploy", vaultKey: "stripe-sk" });
     const issuedAt = Date.now();
     const waiting = ferry.credentials.waitForApproval(requested.deviceCode, { timeout: 60_000 });
@@ -124,7 +124,7 @@ describe.skipIf(!browserAvailable())("operator console", () => {
   });
 
   it("completes openid-client's device flow, unmodified, when the operator approves in the console", async () => {
-    const config = await client.discovery(new URL(server.url), agentId, undefined, client.ClientSecretPost(apiKey), { algorithm: "oauth2", execute: [client.allowInsecureRequests] });
+    const config = await client.discovery(new URL(server.publicUrl), agentId, undefined, client.ClientSecretPost(apiKey), { algorithm: "oauth2", execute: [client.allowInsecureRequests] });
     const authorization = await client.initiateDeviceAuthorization(config, { description: "GitHub token", vault_key: "gh.token" });
     const controller = new AbortController();
     const polling = client.pollDeviceAuthorizationGrant(config, authorization, undefined, { signal: controller.signal });
@@ -142,7 +142,7 @@ describe.skipIf(!browserAvailable())("operator console", () => {
   });
 
   it("approves with the keyboard alone", async () => {
-    const ferry = createClient({ baseUrl: server.url, apiKey });
+    const ferry = createClient({ baseUrl: server.publicUrl, apiKey });
     const requested = await ferry.credentials.request({ description: "Keyboard key", vaultKey: "keyboard-key" });
     const waiting = ferry.credentials.waitForApproval(requested.deviceCode, { timeout: 60_000 });
     const item = requestItem(page, "keyboard-key");
@@ -161,7 +161,7 @@ describe.skipIf(!browserAvailable())("operator console", () => {
 
   it("fits a 390 px wide screen: no sideways scrolling, Approve and Deny in view, Deny works", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
-    const ferry = createClient({ baseUrl: server.url, apiKey });
+    const ferry = createClient({ baseUrl: server.publicUrl, apiKey });
     const requested = await ferry.credentials.request({ description: `A long description ${"without-breaks-".repeat(12)}`, vaultKey: `phone-${"x".repeat(60)}` });
     const waiting = ferry.credentials.waitForApproval(requested.deviceCode, { timeout: 60_000 }).catch((error: unknown) => error);
     const item = requestItem(page, "phone-");

@@ -16,6 +16,8 @@ export { browserAvailable, launchBrowser } from "./chromium.ts";
 
 export interface DevServer {
   url: string;
+  /** PUBLIC_BASE_URL: `url`, or its http://localhost:<port> twin (`publicHost`). */
+  publicUrl: string;
   adminToken: string;
   persistDir: string;
   logs(): string;
@@ -29,10 +31,10 @@ export interface DevServerOptions {
   /** Reuse a persist directory; by default a fresh temporary one, removed by `stop()`. */
   persistDir?: string;
   /**
-   * Serve as `http://localhost:<port>` (still bound to 127.0.0.1): a WebAuthn RP ID must be a domain,
-   * never an IP address, so passkey tests need this host in PUBLIC_BASE_URL and in the browser.
+   * `localhost`: PUBLIC_BASE_URL is http://localhost:<port> (the server still listens on 127.0.0.1),
+   * for passkeys, whose RP ID must be a domain, never an IP address (WebAuthn L3 §5.1.3).
    */
-  localhost?: boolean;
+  publicHost?: "127.0.0.1" | "localhost";
 }
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
@@ -95,9 +97,10 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   const port = await freePort();
   let inspectorPort = await freePort();
   while (inspectorPort === port) inspectorPort = await freePort();
-  const url = `http://${opts.localhost ? "localhost" : "127.0.0.1"}:${port}`;
+  const url = `http://127.0.0.1:${port}`;
   // PUBLIC_BASE_URL: emailed and webhook links are built only from it (never from the Host header).
-  const vars: Record<string, string> = { ADMIN_TOKEN: adminToken, TOKEN_SIGNING_KEY: secret(), PUBLIC_BASE_URL: url, ...opts.vars };
+  const publicUrl = opts.publicHost === "localhost" ? `http://localhost:${port}` : url;
+  const vars: Record<string, string> = { ADMIN_TOKEN: adminToken, TOKEN_SIGNING_KEY: secret(), PUBLIC_BASE_URL: publicUrl, ...opts.vars };
   const args = [
     WRANGLER, "dev",
     "--ip", "127.0.0.1",
@@ -175,6 +178,7 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
 
   return {
     url,
+    publicUrl,
     adminToken,
     persistDir,
     logs: () => log,
