@@ -340,7 +340,7 @@ export class AccountDO extends DurableObject<Env> {
     this.#ensureSchema();
     const now = Date.now();
     const consoleChanged = this.ctx.storage.transactionSync(() => {
-      const settled = settleConsoleView(this.ctx.storage.sql, event.type, event.requestId);
+      const settled = settleConsoleView(this.ctx.storage.sql, event);
       if (event.release && event.requestId) this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", event.requestId);
       this.#record(event, now);
       this.#notifier.enqueueFor(event, now);

@@ -46,10 +46,14 @@ export function storeConsoleView(sql: SqlStorage, summary: RequestSummary, keys:
 /** Events after which a request is no longer waiting for an operator. */
 const ENDS_WAITING: ReadonlySet<AuditEventType> = new Set(["approved", "denied", "locked", "expired", "delivered"]);
 
-/** Clears a decided request's summary (its slot may stay until delivery); true if the list changed. */
-export function settleConsoleView(sql: SqlStorage, type: AuditEventType, requestId: string | undefined): boolean {
-  if (!requestId || !ENDS_WAITING.has(type)) return false;
-  sql.exec("UPDATE active_requests SET console_view = NULL WHERE request_id = ?", requestId);
+/**
+ * Clears a decided request's summary (an approved request keeps its slot until delivery); true if
+ * the list changed. A releasing event deletes the row anyway, and an already cleared summary is not
+ * rewritten: only an approval costs a row here.
+ */
+export function settleConsoleView(sql: SqlStorage, event: { type: AuditEventType; requestId?: string | undefined; release?: boolean | undefined }): boolean {
+  if (!event.requestId || !ENDS_WAITING.has(event.type)) return false;
+  if (!event.release) sql.exec("UPDATE active_requests SET console_view = NULL WHERE request_id = ? AND console_view IS NOT NULL", event.requestId);
   return true;
 }
 
