@@ -47,6 +47,19 @@ async function newAccount(): Promise<Account> {
 const asOperator = (operator: Operator, method: string, path: string, json?: unknown) =>
   call(method, path, { headers: consoleHeaders(operator.cookie), ...(method === "GET" ? {} : { json: json ?? {} }) });
 
+/** The console's live socket, opened as the page opens it. */
+async function openLive(cookie: string) {
+  const response = await exports.default.fetch(
+    new Request("https://keyferry.test/v1/console/requests/live", { headers: { Upgrade: "websocket", Origin: "https://keyferry.test", Cookie: cookie } }),
+  );
+  expect(response.status).toBe(101);
+  const ws = response.webSocket!;
+  ws.accept();
+  const first = new Promise<string>((resolve) => ws.addEventListener("message", (event) => resolve(String(event.data))));
+  const closed = new Promise<number>((resolve) => ws.addEventListener("close", (event) => resolve(event.code)));
+  return { ws, first, closed };
+}
+
 const payloadSha256 = async (jwe: string) => base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(jwe))));
 
 /** What the console page does: challenge, assertion, decision. */
@@ -157,7 +170,10 @@ describe("/v1/console/* with a session", () => {
     expect(invited.status, JSON.stringify(invited.body)).toBe(201);
     const temp = await enrolled(invitationOf(invited.body.invitation_url), invited.body.operator_id);
     expect((await asOperator(temp, "GET", "/v1/console/requests")).status).toBe(200);
+    const live = await openLive(temp.cookie);
     expect((await asOperator(acme.owner, "DELETE", `/v1/console/operators/${temp.operatorId}`)).status).toBe(204);
+    // Their open console is closed at once (1008, policy), not left to hear of the account's requests.
+    expect(await Promise.race([live.closed, new Promise((resolve) => setTimeout(() => resolve("still open"), 5_000))])).toBe(1008);
     const after = await asOperator(temp, "GET", "/v1/console/requests");
     expect([after.status, after.body.error]).toEqual([401, "invalid_token"]);
   });
@@ -226,15 +242,9 @@ describe("/v1/console/* with a session", () => {
   });
 
   it("announces a new request on the live socket opened with the session", async () => {
-    const response = await exports.default.fetch(
-      new Request("https://keyferry.test/v1/console/requests/live", { headers: { Upgrade: "websocket", Origin: "https://keyferry.test", Cookie: acme.approver.cookie } }),
-    );
-    expect(response.status).toBe(101);
-    const ws = response.webSocket!;
-    ws.accept();
-    const first = new Promise<string>((resolve) => ws.addEventListener("message", (event) => resolve(String(event.data))));
+    const live = await openLive(acme.approver.cookie);
     await requestCredential(acme.apiKey, { vault_key: "live-key" });
-    expect(JSON.parse(await first)).toEqual({ type: "requests_changed" });
-    ws.close();
+    expect(JSON.parse(await live.first)).toEqual({ type: "requests_changed" });
+    live.ws.close();
   });
 });
