@@ -159,6 +159,21 @@ describe.skipIf(!browserAvailable())("operator console", () => {
     expect((await waiting).credentialValue).toBe(secret);
   });
 
+  it("lets the owner create an agent whose key is shown once and works at once", async () => {
+    await page.getByLabel("New agent's name").fill("console-made-bot");
+    await page.getByRole("button", { name: "Create agent" }).click();
+    const key = page.locator("#agent-key-value");
+    await eventually(() => key.textContent()).toMatch(/^kf1\./);
+    const apiKeyShown = (await key.textContent())!;
+    await eventually(() => page.locator("#agents").textContent()).toContain("console-made-bot");
+    expect(await page.locator("#agents").textContent()).not.toContain(apiKeyShown);
+    const ferry = createClient({ baseUrl: server.publicUrl, apiKey: apiKeyShown });
+    await ferry.credentials.request({ description: "From the new agent", vaultKey: "new-agent-key" });
+    await requestItem(page, "new-agent-key").waitFor({ state: "visible", timeout: 10_000 });
+    await requestItem(page, "new-agent-key").getByRole("button", { name: "Deny" }).click();
+    await eventually(() => requestItem(page, "new-agent-key").count()).toBe(0);
+  });
+
   it("fits a 390 px wide screen: no sideways scrolling, Approve and Deny in view, Deny works", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     const ferry = createClient({ baseUrl: server.publicUrl, apiKey });
