@@ -84,10 +84,11 @@ describe("/v1/console/* with a session", () => {
   let acme: Account;
   let other: Account;
 
+  // Four enrolments: on two shared cores that can take longer than vitest's 10 s default for a hook.
   beforeAll(async () => {
     acme = await newAccount();
     other = await newAccount();
-  });
+  }, 60_000);
 
   it("lists the account's pending requests, agent text as sent, and approves one with a passkey", async () => {
     const issued = await requestCredential(acme.apiKey, { description: "<img src=x onerror=alert(1)> deploy", vault_key: "deploy-key" });
