@@ -176,3 +176,24 @@ export interface VaultItemBody {
 export interface VaultListBody {
   items: VaultStoredBody[];
 }
+
+// ---- Console -----------------------------------------------------------------------------------
+
+/** A pending request as `GET /v1/console/requests` lists it (README, "Console"). */
+export interface ConsoleRequestBody {
+  request_id: string;
+  agent: { id: string; name: string; email: string | null };
+  description: string;
+  vault_key: string;
+  expires_at: string;
+  binding_message?: string;
+  /** End-to-end mode: the agent's key and its fingerprint, as the approval page shows it. */
+  fingerprint?: string;
+  public_key?: JWK;
+  /** The key the browser encrypts the credential to (`public_key`, or the request's own). */
+  encryption_key: JWK;
+}
+
+export interface ConsoleRequestsBody {
+  requests: ConsoleRequestBody[];
+}

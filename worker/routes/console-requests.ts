@@ -15,6 +15,7 @@ import { json, readJson } from "../http";
 import { isRequestId } from "../ids";
 import { challengeFieldsSchema, decideFieldsSchema, decideRequest, issueDecisionChallenge, type DecisionTarget } from "../passkey-decision";
 import { accountStub } from "../stubs";
+import type { ConsoleRequestBody, ConsoleRequestsBody } from "../../core/wire";
 
 /** As /v1/approvals/decide: a 16 KiB value JSON-escaped at worst, or a 32 KiB JWE, with room to spare. */
 const MAX_DECIDE_BODY = 128 * 1024;
@@ -23,10 +24,10 @@ const MAX_CHALLENGE_BODY = 4 * 1024;
 export async function listRequests(request: IRequest, env: Env): Promise<Response> {
   const session = await consoleReader(request, env);
   const { requests } = existing(await accountStub(env, session.accountId).consoleRequests());
-  return json({ requests: await Promise.all(requests.map(requestJson)) });
+  return json({ requests: await Promise.all(requests.map(requestJson)) } satisfies ConsoleRequestsBody);
 }
 
-async function requestJson(view: ConsoleRequest) {
+async function requestJson(view: ConsoleRequest): Promise<ConsoleRequestBody> {
   return {
     request_id: view.requestId,
     agent: view.agent,

@@ -1,8 +1,9 @@
-import type { JWK } from "jose";
 /**
  * The console's JSON calls (README, "Console"). Same origin, the session cookie sent by the browser;
  * every change is `application/json`, which no cross-site form can send. Failures come back as values.
  */
+export type { ConsoleRequestBody, ConsoleRequestsBody } from "../../../core/wire";
+
 export interface ApiFailure {
   /** HTTP status, or 0 when the server could not be reached or answered nonsense. */
   status: number;
@@ -23,17 +24,6 @@ export interface SessionBody {
   operator: Operator;
   account_id: string;
   expires_at: string;
-}
-
-export interface ConsoleRequestBody {
-  request_id: string;
-  agent: { id: string; name: string; email: string | null };
-  description: string;
-  vault_key: string;
-  expires_at: string;
-  fingerprint?: string;
-  binding_message?: string;
-  encryption_key: JWK;
 }
 
 export const getJson = <T>(path: string): Promise<ApiResult<T>> => call<T>("GET", path);

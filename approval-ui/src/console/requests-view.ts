@@ -7,7 +7,7 @@
 import { MAX_CREDENTIAL_BYTES } from "../../../core/limits";
 import { setText } from "../dom";
 import { encryptCredential } from "../encrypt";
-import { getJson, type ConsoleRequestBody } from "./api";
+import { getJson, type ConsoleRequestBody, type ConsoleRequestsBody } from "./api";
 import type { Feedback } from "./feedback";
 import { decideWithPasskey } from "./passkey";
 
@@ -29,7 +29,7 @@ export function requestsView(feedback: Feedback, onChange: () => void): Requests
   let again = false;
 
   async function load(): Promise<void> {
-    const result = await getJson<{ requests: ConsoleRequestBody[] }>("/v1/console/requests");
+    const result = await getJson<ConsoleRequestsBody>("/v1/console/requests");
     if (!result.ok) {
       if (result.failure.status === 401) location.reload();
       else feedback.error(result.failure.description);
