@@ -40,8 +40,15 @@ export const operatorJson = (operator: Operator): OperatorBody => ({
 });
 
 /** A new operator, its signed invitation and the invitation's email, ready for the AccountDO. */
-export async function newOperator(env: Env, request: Request, accountId: string, fields: { email: string; name?: string; role?: OperatorRole }, now = Date.now()) {
-  const operator: Operator = { operatorId: newOperatorId(), email: fields.email, name: fields.name ?? fields.email.split("@")[0]!, role: fields.role ?? "approver" };
+export async function newOperator(
+  env: Env,
+  request: Request,
+  accountId: string,
+  fields: { email: string; name?: string; role?: OperatorRole },
+  existing: Operator | null = null,
+  now = Date.now(),
+) {
+  const operator: Operator = existing ?? { operatorId: newOperatorId(), email: fields.email, name: fields.name ?? fields.email.split("@")[0]!, role: fields.role ?? "approver" };
   const expiresAt = now + INVITATION_TTL_MS;
   const token = await signFields(env, "invitation", [accountId, operator.operatorId, String(expiresAt), randomToken(32)]);
   const publicBase = env.PUBLIC_BASE_URL?.trim().replace(/\/+$/, "");
@@ -70,15 +77,20 @@ function invitationText(accountId: string, link: string | null, expiresAt: numbe
   ].join("\r\n");
 }
 
-/** 201 body: the operator plus `invitation_url`. `by` names who invited, for the audit. */
+/**
+ * 201 body: the operator plus `invitation_url`. An email that is already an operator's is a
+ * re-invitation (a lost passkey's recovery): same operator, a fresh link, earlier links withdrawn.
+ * `by` names who invited, for the audit.
+ */
 export async function inviteOperator(env: Env, request: Request, accountId: string, fields: z.infer<typeof newOperatorSchema>, by: string) {
-  const made = await newOperator(env, request, accountId, fields);
-  const result = await accountStub(env, accountId).addOperator(made.input, by);
+  const account = accountStub(env, accountId);
+  const made = await newOperator(env, request, accountId, fields, await account.operatorByEmail(fields.email));
+  const result = await account.addOperator(made.input, by);
   switch (result.reason) {
     case "not_found":
       throw notFound("No such account.");
     case "email_taken":
-      throw new HttpError(409, "invalid_request", "email: already an operator of this account.");
+      throw new HttpError(409, "invalid_request", "email: invited by someone else at this very moment; try again.");
     case "created":
       return { ...operatorJson(result.operator), invitation_url: made.invitationUrl };
   }

@@ -42,6 +42,7 @@ import type {
   DecisionPasskeys,
   ListOperatorsResult,
   NewOperatorInput,
+  Operator,
   OperatorPasskey,
   RemoveOperatorResult,
   SessionResult,
@@ -106,13 +107,17 @@ export class AccountDO extends DurableObject<Env> {
 
   // ---- Operators and passkeys (./operators.ts; README "Operators and passkeys") ----------------
 
-  /** The operator, its invitation and the invitation's email, in one transaction. */
+  /** The operator (or a re-invitation of an existing one), its invitation and the invitation's email, in one transaction. */
   async addOperator(input: NewOperatorInput, by: string): Promise<AddOperatorResult> {
     if (!this.#account()) return { reason: "not_found" };
     const added = this.ctx.storage.transactionSync(() => this.#addOperator(input, by, Date.now()));
     if (!added) return { reason: "email_taken" };
     await this.#notifier.sendDue();
-    return { reason: "created", operator: input.operator };
+    return { reason: "created", operator: added };
+  }
+
+  async operatorByEmail(email: string): Promise<Operator | null> {
+    return this.#account() ? this.#operators.byEmail(email) : null;
   }
 
   async listOperators(): Promise<ListOperatorsResult> {
@@ -167,11 +172,12 @@ export class AccountDO extends DurableObject<Env> {
     if (this.#account()) this.#operators.recordUse(credentialId, counter);
   }
 
-  #addOperator(input: NewOperatorInput, by: string, now: number): boolean {
-    if (!this.#operators.add(input.operator, input.invitationHash, input.invitationExpiresAt)) return false;
-    this.#notifier.enqueueEmail(input.operator.email, input.invitationEmail.subject, input.invitationEmail.text, now);
-    this.#record({ type: "operator_invited", actor: by, detail: { operator_id: input.operator.operatorId, email: input.operator.email, role: input.operator.role } }, now);
-    return true;
+  #addOperator(input: NewOperatorInput, by: string, now: number): Operator | null {
+    const operator = this.#operators.add(input.operator, input.invitationHash, input.invitationExpiresAt);
+    if (!operator) return null;
+    this.#notifier.enqueueEmail(operator.email, input.invitationEmail.subject, input.invitationEmail.text, now);
+    this.#record({ type: "operator_invited", actor: by, detail: { operator_id: operator.operatorId, email: operator.email, role: operator.role } }, now);
+    return operator;
   }
 
   async get(): Promise<AccountResult> {

@@ -72,19 +72,34 @@ export class Operators {
     return this.storage.sql;
   }
 
-  /** False when the email already belongs to an operator of this account. */
-  add(operator: Operator, invitationHash: string, invitationExpiresAt: number): boolean {
-    if (this.#sql.exec("SELECT 1 FROM operators WHERE email = ?", operator.email).toArray().length > 0) return false;
-    this.#sql.exec(
-      "INSERT INTO operators (operator_id, email, name, role, created_at) VALUES (?, ?, ?, ?, ?)",
-      operator.operatorId,
-      operator.email,
-      operator.name,
-      operator.role,
-      this.now(),
-    );
+  /**
+   * A new operator with its invitation; or, for the operator already holding this email and ID, a
+   * re-invitation (how a lost passkey is recovered): earlier invitations are withdrawn, name and
+   * role kept. Null when the email belongs to another operator ID (a concurrent invite).
+   */
+  add(operator: Operator, invitationHash: string, invitationExpiresAt: number): Operator | null {
+    const existing = this.#sql.exec<OperatorRow>("SELECT * FROM operators WHERE email = ?", operator.email).toArray()[0];
+    if (existing && existing.operator_id !== operator.operatorId) return null;
+    if (existing) {
+      this.#sql.exec("DELETE FROM invitations WHERE operator_id = ?", operator.operatorId);
+    } else {
+      this.#sql.exec(
+        "INSERT INTO operators (operator_id, email, name, role, created_at) VALUES (?, ?, ?, ?, ?)",
+        operator.operatorId,
+        operator.email,
+        operator.name,
+        operator.role,
+        this.now(),
+      );
+    }
     this.#sql.exec("INSERT INTO invitations (token_hash, operator_id, expires_at) VALUES (?, ?, ?)", invitationHash, operator.operatorId, invitationExpiresAt);
-    return true;
+    return existing ? operatorOf(existing) : operator;
+  }
+
+  /** The operator holding this email (case-insensitive), if any: a re-invitation keeps its ID. */
+  byEmail(email: string): Operator | null {
+    const row = this.#sql.exec<OperatorRow>("SELECT * FROM operators WHERE email = ?", email).toArray()[0];
+    return row ? operatorOf(row) : null;
   }
 
   list(): OperatorWithPasskeys[] {

@@ -121,7 +121,8 @@ describe("admin API", () => {
     expect(types.indexOf("delivered")).toBeLessThan(types.indexOf("approved"));
     expect(types).toEqual(expect.arrayContaining(["requested", "attempt_failed", "looked_up", "approved", "delivered", "agent_created", "account_created"]));
     expect(events.find((e) => e.type === "approved")).toMatchObject({
-      actor: operatorEmail,
+      // No passkey in this account: the email binding, with the passkey fields null.
+      actor: { operator_id: null, email: operatorEmail, passkey_id: null, aaguid: null, user_verified: null, ip: "203.0.113.7", user_agent: "OperatorPhone/1.0" },
       request_id: expect.stringMatching(/^req_/),
       detail: { ip: "203.0.113.7", user_agent: "OperatorPhone/1.0" },
     });

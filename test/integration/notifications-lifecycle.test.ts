@@ -1,6 +1,6 @@
 // Webhook events for a request's whole lifecycle, the Slack-compatible format, CIBA pings through
 // the same outbox, and the per-account cap on operator notices (issue 11, finding 2).
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { RequestSummary } from "../../durable-objects/account/account-types";
 import { verifyWebhook } from "../../core/webhook-signature";
 import { admin, approve, call, newAgent, poll, requestCredential } from "./support/api";
@@ -8,6 +8,9 @@ import { captureEmail, captureOutbound, decodeBody, until } from "./support/outb
 import { accountObject, advanceAndRunAlarm, eventually, outboxRows } from "./support/outbox";
 
 afterEach(() => vi.restoreAllMocks());
+// Every new account emails its owner an invitation: captured from the start, since a real send through
+// the local send_email binding leaves a later test's spy on it unseen.
+beforeEach(() => void captureEmail());
 
 const CIBA_GRANT = "urn:openid:params:grant-type:ciba";
 const basic = (id: string, secret: string) => ({ Authorization: `Basic ${btoa(`${id}:${secret}`)}` });

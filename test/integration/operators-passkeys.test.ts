@@ -63,8 +63,15 @@ describe("operators and passkeys", () => {
     const added = await call("POST", `/v1/admin/accounts/${accountId}/operators`, { headers: admin, json: { email: "second@example.com", name: "Sam", role: "approver" } });
     expect(added.status).toBe(201);
     expect(added.body).toEqual({ operator_id: expect.stringMatching(/^opr_/), email: "second@example.com", name: "Sam", role: "approver", invitation_url: expect.stringMatching(/#invite=kfi1\./) });
+    // The same email again is a re-invitation (recovery of a lost passkey): same operator, a new link, the old one withdrawn.
     const twice = await call("POST", `/v1/admin/accounts/${accountId}/operators`, { headers: admin, json: { email: "SECOND@example.com" } });
-    expect(twice.status).toBe(409);
+    expect(twice.status).toBe(201);
+    expect(twice.body).toMatchObject({ operator_id: added.body.operator_id, email: "second@example.com", name: "Sam", role: "approver" });
+    expect(twice.body.invitation_url).not.toBe(added.body.invitation_url);
+    const withdrawn = await call("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation: invitationOf(added.body.invitation_url) } });
+    expect(withdrawn.status).toBe(403);
+    expect((await enrol(invitationOf(twice.body.invitation_url))).enrolled.status).toBe(201);
+    expect((await call("GET", `/v1/admin/accounts/${accountId}/operators`, { headers: admin })).body.operators).toHaveLength(2);
     for (const [json, field] of [[{}, "email"], [{ email: 42 }, "email"], [{ email: "x@example.com", role: "god" }, "role"], [{ email: "x@example.com", name: 7 }, "name"]] as const) {
       const bad = await call("POST", `/v1/admin/accounts/${accountId}/operators`, { headers: admin, json });
       expect(bad.status).toBe(400);
