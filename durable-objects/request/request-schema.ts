@@ -1,6 +1,7 @@
 /** The RequestDO's tables (durable-objects/request/README.md) and how a row becomes the in-memory record. */
 import type { RequestStatus } from "../../core/request-state";
 import type { RequestDetails, RequestRecord } from "./request-types";
+import { DECISION_CHALLENGE_SCHEMA } from "./decision-authority";
 
 export const SCHEMA = [
   `CREATE TABLE request (
@@ -15,6 +16,7 @@ export const SCHEMA = [
     details TEXT NOT NULL,
     payload TEXT
   )`,
+  DECISION_CHALLENGE_SCHEMA,
 ];
 
 export type Row = {
