@@ -105,7 +105,7 @@ export class AccountDO extends DurableObject<Env> {
     return this.#view(this.#account()!);
   }
 
-  // ---- Operators and passkeys (./operators.ts; README "Operators and passkeys") ----------------
+  // ---- Operators and passkeys (./operators.ts; README, "Operators and passkeys") ----------------
 
   /** The operator (or a re-invitation of an existing one), its invitation and the invitation's email, in one transaction. */
   async addOperator(input: NewOperatorInput, by: string): Promise<AddOperatorResult> {

@@ -1,6 +1,6 @@
 /**
  * The pending requests, kept live: a WebSocket says "requests changed" and the list is fetched
- * again (within 2 s of a new request, README "Console"); if the socket is refused, a 2 s poll.
+ * again (within 2 s of a new request, README, "Console"); if the socket is refused, a 2 s poll.
  * Each request keeps its DOM node across refreshes, so a credential being typed is never lost.
  * Every agent-supplied string is set as text (dom.ts `setText`), never as markup.
  */
