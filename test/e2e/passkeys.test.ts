@@ -193,8 +193,19 @@ describe.skipIf(!browserAvailable())("passkeys in the browser", () => {
     const owner = await operatorBrowser();
     expect((await enrol(owner, await invitationFor(account.email))).status).toBe(201);
     await owner.cdp.send("WebAuthn.setUserVerified", { authenticatorId: owner.authenticatorId, isUserVerified: false });
+    // Chromium itself refuses an unverified assertion while the options require UV; a tampered page
+    // that downgrades the options gets one, and the server refuses it.
+    await owner.page.route("**/v1/approvals/challenge", async (route) => {
+      const original = await route.fetch();
+      const body = (await original.json()) as { public_key: Record<string, unknown> };
+      await route.fulfill({ response: original, json: { public_key: { ...body.public_key, userVerification: "discouraged" } } });
+    });
     const issued = await newRequest(account.apiKey);
+    const decided = owner.page.waitForResponse((r) => r.url().endsWith("/v1/approvals/decide"));
     await approveOnPage(owner.page, issued.verification_uri_complete, account.email, "ghp_unverified");
+    const answer = await decided;
+    expect(answer.status()).toBe(403);
+    expect(JSON.parse(answer.request().postData() ?? "{}").webauthn).toBeTruthy();
     await eventually(() => owner.page.getByRole("alert").textContent()).toMatch(/passkey/i);
     await expectPending(issued.device_code);
   });
@@ -211,8 +222,17 @@ describe.skipIf(!browserAvailable())("passkeys in the browser", () => {
     expect(removed.status).toBe(204);
     void second;
 
+    // The options list only the account's live passkeys, so the browser would not even offer the removed
+    // one; options stripped of that list (a tampered page) let it sign, and the server refuses it.
+    await owner.page.route("**/v1/approvals/challenge", async (route) => {
+      const original = await route.fetch();
+      const body = (await original.json()) as { public_key: Record<string, unknown> };
+      await route.fulfill({ response: original, json: { public_key: { ...body.public_key, allowCredentials: [] } } });
+    });
     const issued = await newRequest(account.apiKey);
+    const decided = owner.page.waitForResponse((r) => r.url().endsWith("/v1/approvals/decide"));
     await approveOnPage(owner.page, issued.verification_uri_complete, account.email, "ghp_removed");
+    expect((await decided).status()).toBe(403);
     await eventually(() => owner.page.getByRole("alert").textContent()).toMatch(/passkey/i);
     await expectPending(issued.device_code);
     // The console session of the removed operator ended too.
