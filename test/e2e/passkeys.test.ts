@@ -215,12 +215,11 @@ describe.skipIf(!browserAvailable())("passkeys in the browser", () => {
     const owner = await operatorBrowser();
     expect((await enrol(owner, await invitationFor(account.email))).status).toBe(201);
     const secondEmail = `second-${Date.now()}@example.com`;
-    const second = await api(server, "POST", `/v1/admin/accounts/${account.accountId}/operators`, { email: secondEmail }, admin());
+    expect((await api(server, "POST", `/v1/admin/accounts/${account.accountId}/operators`, { email: secondEmail }, admin())).status).toBe(201);
     const colleague = await operatorBrowser();
     expect((await enrol(colleague, await invitationFor(secondEmail))).status).toBe(201);
     const removed = await api(server, "DELETE", `/v1/admin/accounts/${account.accountId}/operators/${account.operatorId}`, undefined, admin());
     expect(removed.status).toBe(204);
-    void second;
 
     // The options list only the account's live passkeys, so the browser would not even offer the removed
     // one; options stripped of that list (a tampered page) let it sign, and the server refuses it.

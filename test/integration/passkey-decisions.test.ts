@@ -6,7 +6,6 @@ import { describe, expect, it } from "vitest";
 import { admin, auditUntil, call, poll } from "./support/api";
 import { enrol, invitationOf } from "./support/operators";
 import { challengeFor, decideWith, passkeyAccount, pendingRequest, signDecision } from "./support/passkey-decisions";
-import { SoftAuthenticator } from "./support/soft-authenticator";
 
 const VALUE = "sk_live_passkey_signed";
 
@@ -206,6 +205,5 @@ describe("challenge and decide bad input", () => {
     const malformed = await call("POST", "/v1/approvals/challenge", { headers: { Cookie: pending.cookie, "Content-Type": "application/json" }, body: "{" });
     expect(malformed.status).toBe(400);
     await expectPending(pending.deviceCode);
-    void SoftAuthenticator;
   });
 });
