@@ -210,3 +210,15 @@ export interface ConsoleRequestBody {
 export interface ConsoleRequestsBody {
   requests: ConsoleRequestBody[];
 }
+
+// ---- Push (README, "Push to your phone") -------------------------------------------------------
+
+/** `GET /v1/console/push`: the VAPID public key (uncompressed P-256 point, base64url) for `PushManager.subscribe`. */
+export interface PushKeyBody {
+  application_server_key: string;
+}
+
+/** `POST /v1/console/push-subscriptions`. */
+export interface PushSubscriptionCreatedBody {
+  subscription_id: string;
+}
