@@ -242,3 +242,15 @@ export interface OperatorListBody {
 
 /** `GET` and `PATCH /v1/console/settings` (owners): the notification settings only; a new webhook's secret once. */
 export type NotificationSettingsBody = Pick<AccountUpdatedBody, "webhook_url" | "webhook_format" | "webhook_secret">;
+
+// ---- Push (README, "Push to your phone") -------------------------------------------------------
+
+/** `GET /v1/console/push`: the VAPID public key (uncompressed P-256 point, base64url) for `PushManager.subscribe`. */
+export interface PushKeyBody {
+  application_server_key: string;
+}
+
+/** `POST /v1/console/push-subscriptions`. */
+export interface PushSubscriptionCreatedBody {
+  subscription_id: string;
+}
