@@ -4,7 +4,7 @@
  * the SDK and the tests read answers as them.
  * Field names are the wire's (snake_case); domain values inside the worker are camelCase.
  */
-import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
+import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import type { JWK } from "jose";
 
 /** RFC 6749 §5.2: every error answer. */
@@ -161,7 +161,7 @@ export interface DecideAnswerBody {
   status: "approved" | "denied";
 }
 
-/** `POST /v1/approvals/challenge` and the console's `…/challenge`: the options for `navigator.credentials.get()` (WebAuthn L3 §5.5). */
+/** `POST /v1/approvals/challenge`, the console's `…/challenge` and `/v1/console/sign-in/options`: the options for `navigator.credentials.get()` (WebAuthn L3 §5.5). */
 export interface PasskeyChallengeAnswerBody {
   public_key: PublicKeyCredentialRequestOptionsJSON;
 }
@@ -238,6 +238,24 @@ export interface OperatorInvitedBody extends OperatorBody {
 /** `GET …/operators`: each operator with its passkeys. */
 export interface OperatorListBody {
   operators: Array<OperatorBody & { passkeys: Array<{ passkey_id: string; aaguid: string; created_at: string; last_used_at: string | null }> }>;
+}
+
+/** `POST /v1/console/enrol/options`: the options for `navigator.credentials.create()` (WebAuthn L3 §5.4), and who is invited. */
+export interface EnrolOptionsBody {
+  public_key: PublicKeyCredentialCreationOptionsJSON;
+  operator: OperatorBody;
+}
+
+/** `POST /v1/console/sign-in` and `GET /v1/console/session`: who is signed in, to which account, until when. */
+export interface ConsoleSessionBody {
+  operator: OperatorBody;
+  account_id: string;
+  expires_at: string;
+}
+
+/** 201 to `POST /v1/console/enrol`: signed in, and the new passkey's ID. */
+export interface EnrolledBody extends ConsoleSessionBody {
+  passkey_id: string;
 }
 
 /** `GET` and `PATCH /v1/console/settings` (owners): the notification settings only; a new webhook's secret once. */

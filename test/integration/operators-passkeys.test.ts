@@ -3,9 +3,10 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { signFields } from "../../worker/console/signed-fields";
 import { accountStub } from "../../worker/stubs";
-import { admin, call } from "./support/api";
+import { admin, call, type Answer } from "./support/api";
 import { consoleHeaders, enrol, invitationOf, newAccountWithOwner, signIn } from "./support/operators";
 import { SoftAuthenticator } from "./support/soft-authenticator";
+import type { ConsoleSessionBody, EnrolledBody, EnrolOptionsBody, OperatorInvitedBody, OperatorListBody, PasskeyChallengeAnswerBody } from "../../core/wire";
 
 describe("operators and passkeys", () => {
   it("enrols the owner from the invitation, lists the passkey, signs in without a name", async () => {
@@ -16,10 +17,10 @@ describe("operators and passkeys", () => {
     expect(enrolled.status).toBe(201);
     expect(enrolled.body.operator).toEqual({ operator_id: operatorId, email, name: email.split("@")[0], role: "owner" });
     expect(enrolled.headers.get("Set-Cookie")).toMatch(/^__Host-kf_console=kfc1\.[^;]+; Path=\/; Secure; HttpOnly; SameSite=Strict; Max-Age=43200$/);
-    const session = await call("GET", "/v1/console/session", { headers: { Cookie: cookie! } });
+    const session = await call<Answer<ConsoleSessionBody>>("GET", "/v1/console/session", { headers: { Cookie: cookie! } });
     expect(session.body).toMatchObject({ account_id: accountId, operator: { operator_id: operatorId } });
 
-    const listed = await call("GET", `/v1/admin/accounts/${accountId}/operators`, { headers: admin });
+    const listed = await call<OperatorListBody>("GET", `/v1/admin/accounts/${accountId}/operators`, { headers: admin });
     expect(listed.body.operators).toEqual([
       { operator_id: operatorId, email, name: expect.any(String), role: "owner", passkeys: [{ passkey_id: enrolled.body.passkey_id, aaguid: "00000000-0000-0000-0000-000000000000", created_at: expect.any(String), last_used_at: null }] },
     ]);
@@ -32,7 +33,7 @@ describe("operators and passkeys", () => {
   it("an invitation works once", async () => {
     const { invitation } = await newAccountWithOwner();
     expect((await enrol(invitation)).enrolled.status).toBe(201);
-    const again = await call("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation } });
+    const again = await call<Answer<EnrolOptionsBody>>("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation } });
     expect(again.status).toBe(403);
     expect(again.body.error).toBe("invalid_token");
   });
@@ -40,10 +41,10 @@ describe("operators and passkeys", () => {
   it("an invitation whose challenge was replaced by a second options call refuses the first registration", async () => {
     const { invitation } = await newAccountWithOwner();
     const authenticator = new SoftAuthenticator();
-    const first = await call("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation } });
+    const first = await call<Answer<EnrolOptionsBody>>("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation } });
     await call("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation } });
     const webauthn = await authenticator.register(first.body.public_key);
-    const answer = await call("POST", "/v1/console/enrol", { headers: consoleHeaders(), json: { invitation, webauthn } });
+    const answer = await call<Answer<EnrolledBody>>("POST", "/v1/console/enrol", { headers: consoleHeaders(), json: { invitation, webauthn } });
     expect(answer.status).toBe(403);
     expect(answer.body.error).toBe("access_denied");
   });
@@ -53,7 +54,7 @@ describe("operators and passkeys", () => {
     const { cookie, authenticator } = await enrol(invitation);
     const removed = await call("DELETE", `/v1/admin/accounts/${accountId}/operators/${operatorId}`, { headers: admin });
     expect(removed.status).toBe(204);
-    const session = await call("GET", "/v1/console/session", { headers: { Cookie: cookie! } });
+    const session = await call<Answer<ConsoleSessionBody>>("GET", "/v1/console/session", { headers: { Cookie: cookie! } });
     expect(session.status).toBe(401);
     expect(session.body.error).toBe("invalid_token");
     const { answer } = await signIn(authenticator);
@@ -64,24 +65,24 @@ describe("operators and passkeys", () => {
 
   it("admin adds operators, one per email, and validates the body", async () => {
     const { accountId } = await newAccountWithOwner();
-    const added = await call("POST", `/v1/admin/accounts/${accountId}/operators`, { headers: admin, json: { email: "second@example.com", name: "Sam", role: "approver" } });
+    const added = await call<Answer<OperatorInvitedBody>>("POST", `/v1/admin/accounts/${accountId}/operators`, { headers: admin, json: { email: "second@example.com", name: "Sam", role: "approver" } });
     expect(added.status).toBe(201);
     expect(added.body).toEqual({ operator_id: expect.stringMatching(/^opr_/), email: "second@example.com", name: "Sam", role: "approver", invitation_url: expect.stringMatching(/#invite=kfi1\./) });
     // The same email again is a re-invitation (recovery of a lost passkey): same operator, a new link, the old one withdrawn.
-    const twice = await call("POST", `/v1/admin/accounts/${accountId}/operators`, { headers: admin, json: { email: "SECOND@example.com" } });
+    const twice = await call<Answer<OperatorInvitedBody>>("POST", `/v1/admin/accounts/${accountId}/operators`, { headers: admin, json: { email: "SECOND@example.com" } });
     expect(twice.status).toBe(201);
     expect(twice.body).toMatchObject({ operator_id: added.body.operator_id, email: "second@example.com", name: "Sam", role: "approver" });
     expect(twice.body.invitation_url).not.toBe(added.body.invitation_url);
     const withdrawn = await call("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation: invitationOf(added.body.invitation_url) } });
     expect(withdrawn.status).toBe(403);
     expect((await enrol(invitationOf(twice.body.invitation_url))).enrolled.status).toBe(201);
-    expect((await call("GET", `/v1/admin/accounts/${accountId}/operators`, { headers: admin })).body.operators).toHaveLength(2);
+    expect((await call<OperatorListBody>("GET", `/v1/admin/accounts/${accountId}/operators`, { headers: admin })).body.operators).toHaveLength(2);
     for (const [json, field] of [[{}, "email"], [{ email: 42 }, "email"], [{ email: "x@example.com", role: "god" }, "role"], [{ email: "x@example.com", name: 7 }, "name"]] as const) {
-      const bad = await call("POST", `/v1/admin/accounts/${accountId}/operators`, { headers: admin, json });
+      const bad = await call<Answer<OperatorInvitedBody>>("POST", `/v1/admin/accounts/${accountId}/operators`, { headers: admin, json });
       expect(bad.status).toBe(400);
       expect(bad.body.error_description).toContain(field);
     }
-    const notJson = await call("POST", `/v1/admin/accounts/${accountId}/operators`, { headers: { ...admin, "Content-Type": "application/json" }, body: "{nope" });
+    const notJson = await call<Answer<OperatorInvitedBody>>("POST", `/v1/admin/accounts/${accountId}/operators`, { headers: { ...admin, "Content-Type": "application/json" }, body: "{nope" });
     expect(notJson.status).toBe(400);
     expect(notJson.body.error).toBe("invalid_request");
     const unknown = await call("GET", `/v1/admin/accounts/acc_aaaaaaaaaaaaaaaaaaaa/operators`, { headers: admin });
@@ -95,11 +96,11 @@ describe("operators and passkeys", () => {
     // Altering the expiry it carries breaks its tag.
     const parts = invitation.split(".");
     parts[3] = String(Date.now() - 1);
-    const altered = await call("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation: parts.join(".") } });
+    const altered = await call<Answer<EnrolOptionsBody>>("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation: parts.join(".") } });
     expect([altered.status, altered.body.error]).toEqual([403, "invalid_token"]);
     // The account's own record of it past its 24 h (the token's copy of the expiry is the edge's check).
     await runInDurableObject(accountStub(env, accountId), (_instance, state) => void state.storage.sql.exec("UPDATE invitations SET expires_at = ?", Date.now() - 1));
-    const expired = await call("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation } });
+    const expired = await call<Answer<EnrolOptionsBody>>("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation } });
     expect([expired.status, expired.body.error]).toEqual([403, "invalid_token"]);
   });
 });
@@ -110,7 +111,7 @@ describe("console sign-in and session refusals", () => {
     const { authenticator } = await enrol(invitation);
     const first = await signIn(authenticator, { counter: 0 });
     expect(first.answer.status).toBe(200);
-    const replay = await call("POST", "/v1/console/sign-in", { headers: consoleHeaders(), json: { webauthn: first.webauthn } });
+    const replay = await call<Answer<ConsoleSessionBody>>("POST", "/v1/console/sign-in", { headers: consoleHeaders(), json: { webauthn: first.webauthn } });
     expect(replay.status).toBe(403);
     expect(replay.body.error).toBe("access_denied");
   });
@@ -152,7 +153,7 @@ describe("console sign-in and session refusals", () => {
     };
     try {
       for (const c of forged) {
-        const answer = await call("GET", "/v1/console/session", { headers: { Cookie: c } });
+        const answer = await call<Answer<ConsoleSessionBody>>("GET", "/v1/console/session", { headers: { Cookie: c } });
         expect([c, answer.status, answer.body.error]).toEqual([c, 401, "invalid_token"]);
       }
       expect(reached).toBe(0);
@@ -185,7 +186,7 @@ describe("enrolment and sign-in bad input", () => {
   it("malformed JSON, wrong types, oversized attestation, unknown credential ids: the error shape, never 500", async () => {
     const { invitation } = await newAccountWithOwner();
     const authenticator = new SoftAuthenticator();
-    const options = await call("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation } });
+    const options = await call<Answer<EnrolOptionsBody>>("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation } });
     const good = await authenticator.register(options.body.public_key);
     const cases: Array<[string, unknown, number]> = [
       ["/v1/console/enrol/options", { invitation: 42 }, 400],
@@ -209,7 +210,7 @@ describe("enrolment and sign-in bad input", () => {
     expect(malformed.status).toBe(400);
     // A well-formed assertion by a credential the service never enrolled.
     const stranger = new SoftAuthenticator();
-    const signInOptions = await call("POST", "/v1/console/sign-in/options", { headers: consoleHeaders(), json: {} });
+    const signInOptions = await call<Answer<PasskeyChallengeAnswerBody>>("POST", "/v1/console/sign-in/options", { headers: consoleHeaders(), json: {} });
     await stranger.register({ rp: { id: "keyferry.test" }, user: { id: "AAAA" }, challenge: "AAAA" });
     const unknown = await call("POST", "/v1/console/sign-in", { headers: consoleHeaders(), json: { webauthn: await stranger.assert(signInOptions.body.public_key) } });
     expect(unknown.status).toBe(403);

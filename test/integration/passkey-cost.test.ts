@@ -17,7 +17,7 @@ describe("rows written by a passkey decision", () => {
   it("challenge: 1 row on the request; decide: 2 on the request, 3 on the account (audit, counter, console summary)", async () => {
     const account = await passkeyAccount();
     const pending = await pendingRequest(account.apiKey, account.email);
-    const request = requestStub(env, normalized(pending.looked.body.request.user_code));
+    const request = requestStub(env, normalized(pending.looked.body.request.user_code!));
     const accountObject = accountStub(env, account.accountId);
     await auditUntil(account.accountId, (e) => e.some((x) => x.type === "looked_up"));
 

@@ -3,14 +3,15 @@
  * request pending (the poll answers authorization_pending) and are each their own test.
  */
 import { describe, expect, it } from "vitest";
-import { admin, auditUntil, call, poll } from "./support/api";
+import type { ErrorBody, OperatorInvitedBody } from "../../core/wire";
+import { admin, auditUntil, call, poll, type Answer } from "./support/api";
 import { enrol, invitationOf } from "./support/operators";
 import { challengeFor, decideWith, passkeyAccount, pendingRequest, signDecision } from "./support/passkey-decisions";
 
 const VALUE = "sk_live_passkey_signed";
 
 /** 403 access_denied, and the request untouched. */
-async function expectRefused(answer: { status: number; body: Record<string, any> }, deviceCode: string) {
+async function expectRefused(answer: { status: number; body: Partial<ErrorBody> }, deviceCode: string) {
   expect(answer.status).toBe(403);
   expect(answer.body.error).toBe("access_denied");
   await expectPending(deviceCode);
@@ -126,7 +127,7 @@ describe("a decision signed by a passkey", () => {
 
   it("a removed operator's passkey is refused at once", async () => {
     const account = await passkeyAccount();
-    const invited = await call("POST", `/v1/admin/accounts/${account.accountId}/operators`, { headers: admin, json: { email: `approver-${crypto.randomUUID()}@example.com` } });
+    const invited = await call<Answer<OperatorInvitedBody>>("POST", `/v1/admin/accounts/${account.accountId}/operators`, { headers: admin, json: { email: `approver-${crypto.randomUUID()}@example.com` } });
     const approver = await enrol(invitationOf(invited.body.invitation_url));
     const pending = await pendingRequest(account.apiKey, account.email);
     const signed = await signDecision(pending, approver.authenticator, "approve", VALUE);

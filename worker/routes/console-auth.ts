@@ -9,6 +9,7 @@ import type { IRequest } from "itty-router";
 import { base64url } from "jose";
 import { z } from "zod";
 import { SUPPORTED_ALGORITHMS, challengeOf } from "../../core/webauthn";
+import type { ConsoleSessionBody, EnrolledBody, EnrolOptionsBody, PasskeyChallengeAnswerBody } from "../../core/wire";
 import { relyingParty, RP_NAME } from "../console/relying-party";
 import { clearConsoleCookie, consoleCookie, newConsoleSession, requireConsoleSession, requireSameOrigin, requireSameOriginJson } from "../console/session";
 import { signFields, signUserHandle, verifyFields, verifyUserHandle } from "../console/signed-fields";
@@ -33,7 +34,7 @@ const invalidInvitation = (internal: string) =>
   new HttpError(403, "invalid_token", "This invitation is not valid: it was used, it expired or it was withdrawn. Ask an owner or the admin for a new one.", {}, internal);
 const refused = (internal: string) => new HttpError(403, "access_denied", "The passkey could not be verified.", {}, internal);
 
-const signedIn = (accountId: string, operator: Operator, expiresAt: number) => ({
+const signedIn = (accountId: string, operator: Operator, expiresAt: number): ConsoleSessionBody => ({
   operator: operatorJson(operator),
   account_id: accountId,
   expires_at: new Date(expiresAt).toISOString(),
@@ -62,7 +63,7 @@ export async function enrolOptions(request: IRequest, env: Env): Promise<Respons
     authenticatorSelection: { residentKey: "required", requireResidentKey: true, userVerification: "required" },
     supportedAlgorithmIDs: SUPPORTED_ALGORITHMS,
   });
-  return json({ public_key: options, operator: operatorJson(begun.operator) });
+  return json({ public_key: options, operator: operatorJson(begun.operator) } satisfies EnrolOptionsBody);
 }
 
 /** Verifies the new passkey, consumes the invitation and signs the operator in. */
@@ -85,7 +86,7 @@ export async function enrol(request: IRequest, env: Env): Promise<Response> {
     case "refused":
       throw refused(`enrolment: ${result.detail}`);
     case "enrolled":
-      return json({ ...signedIn(invitation.accountId, result.operator, opening.session.expiresAt), passkey_id: result.passkeyId }, 201, { "Set-Cookie": opening.setCookie });
+      return json({ ...signedIn(invitation.accountId, result.operator, opening.session.expiresAt), passkey_id: result.passkeyId } satisfies EnrolledBody, 201, { "Set-Cookie": opening.setCookie });
   }
 }
 
@@ -105,7 +106,7 @@ export async function signInOptions(request: IRequest, env: Env): Promise<Respon
     timeout: CEREMONY_MS,
     allowCredentials: [],
   });
-  return json({ public_key: options });
+  return json({ public_key: options } satisfies PasskeyChallengeAnswerBody);
 }
 
 export async function signIn(request: IRequest, env: Env): Promise<Response> {

@@ -1,6 +1,7 @@
 /** A request of an account whose owner holds a passkey, looked up by the operator, and the decision's two steps. */
 import { base64url } from "jose";
-import { admin, call, lookupAs, requestCredential } from "./api";
+import type { AgentCreatedBody, DecideAnswerBody, PasskeyChallengeAnswerBody } from "../../../core/wire";
+import { admin, call, lookupAs, requestCredential, type Answer } from "./api";
 import { enrol, newAccountWithOwner } from "./operators";
 import { SoftAuthenticator, type AssertOptions } from "./soft-authenticator";
 
@@ -8,21 +9,21 @@ import { SoftAuthenticator, type AssertOptions } from "./soft-authenticator";
 export async function passkeyAccount(opts: { enrolled?: boolean } = {}) {
   const owner = await newAccountWithOwner();
   const enrolled = opts.enrolled === false ? null : await enrol(owner.invitation);
-  const agent = await call("POST", `/v1/admin/accounts/${owner.accountId}/agents`, { headers: admin, json: { name: "build-bot" } });
-  return { ...owner, authenticator: enrolled?.authenticator ?? new SoftAuthenticator(), apiKey: agent.body.api_key as string, agentId: agent.body.agent_id as string };
+  const agent = await call<AgentCreatedBody>("POST", `/v1/admin/accounts/${owner.accountId}/agents`, { headers: admin, json: { name: "build-bot" } });
+  return { ...owner, authenticator: enrolled?.authenticator ?? new SoftAuthenticator(), apiKey: agent.body.api_key, agentId: agent.body.agent_id };
 }
 
 /** A pending request, looked up by code and email: its approval token and the claiming cookie. */
 export async function pendingRequest(apiKey: string, operatorEmail: string) {
   const issued = await requestCredential(apiKey);
   const looked = await lookupAs(issued.body.user_code, operatorEmail);
-  return { deviceCode: issued.body.device_code as string, approvalToken: looked.body.approval_token as string, cookie: looked.cookie!, looked };
+  return { deviceCode: issued.body.device_code, approvalToken: looked.body.approval_token, cookie: looked.cookie!, looked };
 }
 
 export const digestOf = async (value: string) => base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value))));
 
 export async function challengeFor(pending: { approvalToken: string; cookie: string }, decision: "approve" | "deny", value?: string) {
-  return call("POST", "/v1/approvals/challenge", {
+  return call<Answer<PasskeyChallengeAnswerBody>>("POST", "/v1/approvals/challenge", {
     headers: { Cookie: pending.cookie },
     json: { approval_token: pending.approvalToken, decision, ...(value !== undefined ? { payload_sha256: await digestOf(value) } : {}) },
   });
@@ -42,7 +43,7 @@ export async function signDecision(
 }
 
 export function decideWith(pending: { approvalToken: string; cookie: string }, decision: "approve" | "deny", value: string | undefined, webauthn: unknown) {
-  return call("POST", "/v1/approvals/decide", {
+  return call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
     headers: { Cookie: pending.cookie },
     json: { approval_token: pending.approvalToken, decision, ...(value !== undefined ? { credential_value: value } : {}), ...(webauthn !== undefined ? { webauthn } : {}) },
   });
