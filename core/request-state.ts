@@ -4,6 +4,8 @@
  * the next state (inside `transactionSync`) and carries out what the answer says; nothing here does I/O.
  *
  *   pending ── approve ──► approved ── poll ──► delivered (a tombstone until expires_at)
+ *                                   a DPoP-bound one keeps its answer for the grace window first:
+ *                                   redelivered to its key, erased by ack or at the window's end
  *      ├────── deny / 5 failed look-ups / revoke ──► denied
  *      └────── expires_at ──► expired (the alarm erases everything, tombstone included)
  */
@@ -23,6 +25,11 @@ export interface RequestState {
   claimHash: string | null;
   /** A replay of the delivered handle was reported: the operator hears of it once. */
   replayReported: boolean;
+  /**
+   * Unix ms: until then a delivered, DPoP-bound request keeps its answer and redelivers it to a
+   * proof by its key (README, "Nothing lost to a dropped response"); null once erased, or never kept.
+   */
+  graceEndsAt: number | null;
 }
 
 /** What a request is, fixed at creation (except the key hash, which a revocation voids). */
@@ -44,13 +51,17 @@ export interface Transition<A> {
 }
 
 export const isExpired = (state: RequestState, now: number) => now >= state.expiresAt;
+/** The delivered answer is still kept (and may be redelivered) at `now`. */
+export const inGrace = (state: RequestState, now: number) => state.graceEndsAt !== null && now < state.graceEndsAt && !isExpired(state, now);
+/** When the object's alarm must next run: the grace window's end, else the expiry. */
+export const wakeAt = (state: RequestState) => Math.min(state.graceEndsAt ?? state.expiresAt, state.expiresAt);
 const same = <A>(state: RequestState, answer: A): Transition<A> => ({ next: state, answer });
 
 export type PollAnswer =
   | { reason: "authorization_pending" | "access_denied" | "expired_token" | "invalid_client" | "invalid_dpop_proof" }
   | { reason: "invalid_grant"; replay: boolean }
   | { reason: "slow_down"; interval: number }
-  | { reason: "deliver" };
+  | { reason: "deliver" | "redeliver" };
 
 export interface PollInput {
   /** The handle's tag is this request's (not an earlier one's under the same user code). */
@@ -61,7 +72,13 @@ export interface PollInput {
   dpop: { jkt: string; jtiSeen: boolean } | null;
   /** When the previous poll arrived, whatever it was answered; null for the first. */
   lastPollAt: number | null;
+  /** How long a bound request keeps its delivered answer (`DELIVERY_GRACE_SECONDS`); absent or 0: single delivery. */
+  graceMs?: number;
 }
+
+/** RFC 9449 §4.3 and §11.1: a fresh proof (unseen `jti`) by the key the request is bound to. */
+const provesBinding = (facts: RequestFacts, dpop: PollInput["dpop"]) =>
+  facts.dpopJkt !== null && dpop !== null && dpop.jkt === facts.dpopJkt && !dpop.jtiSeen;
 
 /**
  * One poll (RFC 8628 §3.4–3.5, CIBA Core §11). Only a pending request is throttled: a decided one
@@ -72,6 +89,9 @@ export function poll(state: RequestState, facts: RequestFacts, input: PollInput,
   if (!input.tagMatches) return same(state, isExpired(state, now) ? { reason: "expired_token" } : { reason: "invalid_grant", replay: false });
   if (isExpired(state, now)) return same(state, { reason: "expired_token" });
   if (state.status === "delivered") {
+    // Within the grace window the bound key gets the same answer again: its first may have been lost.
+    const ownClient = input.client === null || (input.client.agentId === facts.agentId && input.client.keyHash === facts.apiKeyHash);
+    if (inGrace(state, now) && ownClient && provesBinding(facts, input.dpop)) return same(state, { reason: "redeliver" });
     // Someone holds a code that was already redeemed, whoever they claim to be: tell the operator, once.
     if (state.replayReported) return same(state, { reason: "invalid_grant", replay: false });
     return { next: { ...state, replayReported: true }, answer: { reason: "invalid_grant", replay: true } };
@@ -80,14 +100,16 @@ export function poll(state: RequestState, facts: RequestFacts, input: PollInput,
     if (input.client.agentId !== facts.agentId) return same(state, { reason: "invalid_grant", replay: false });
     if (input.client.keyHash !== facts.apiKeyHash) return same(state, { reason: "invalid_client" });
   }
-  if (facts.dpopJkt !== null && (input.dpop === null || input.dpop.jkt !== facts.dpopJkt || input.dpop.jtiSeen)) {
+  if (facts.dpopJkt !== null && !provesBinding(facts, input.dpop)) {
     return same(state, { reason: "invalid_dpop_proof" });
   }
   switch (state.status) {
     case "denied":
       return same(state, { reason: "access_denied" });
-    case "approved":
-      return { next: { ...state, status: "delivered", claimHash: null }, answer: { reason: "deliver" } };
+    case "approved": {
+      const graceEndsAt = facts.dpopJkt !== null && input.graceMs ? Math.min(now + input.graceMs, state.expiresAt) : null;
+      return { next: { ...state, status: "delivered", claimHash: null, graceEndsAt }, answer: { reason: "deliver" } };
+    }
     case "pending":
       if (input.lastPollAt !== null && now - input.lastPollAt < state.interval * 1000) {
         const interval = state.interval + SLOW_DOWN_STEP_SECONDS;
@@ -95,6 +117,29 @@ export function poll(state: RequestState, facts: RequestFacts, input: PollInput,
       }
       return same(state, { reason: "authorization_pending" });
   }
+}
+
+export type AckAnswer =
+  | { reason: "acknowledged" | "invalid_grant" | "expired_token" | "invalid_dpop_proof" | "not_bound" | "not_delivered" };
+
+/**
+ * The agent has stored what was delivered (`POST /v1/credentials/ack`): the grace window ends at
+ * once. Only a fresh proof by the bound key may end it; acknowledging again, or after the window,
+ * changes nothing and is still `acknowledged` (the agent may retry an ack whose answer it lost).
+ */
+export function acknowledge(state: RequestState, facts: RequestFacts, input: Pick<PollInput, "tagMatches" | "dpop">, now: number): Transition<AckAnswer> {
+  if (!input.tagMatches) return same(state, isExpired(state, now) ? { reason: "expired_token" } : { reason: "invalid_grant" });
+  if (isExpired(state, now)) return same(state, { reason: "expired_token" });
+  if (facts.dpopJkt === null) return same(state, { reason: "not_bound" });
+  if (!provesBinding(facts, input.dpop)) return same(state, { reason: "invalid_dpop_proof" });
+  if (state.status !== "delivered") return same(state, { reason: "not_delivered" });
+  return { next: state.graceEndsAt === null ? state : { ...state, graceEndsAt: null }, answer: { reason: "acknowledged" } };
+}
+
+/** The alarm at the grace window's end: the kept answer goes (`ended`), the tombstone stays until expiry. */
+export function endGrace(state: RequestState, now: number): Transition<{ reason: "ended" | "unchanged" }> {
+  if (state.graceEndsAt === null || now < state.graceEndsAt) return same(state, { reason: "unchanged" });
+  return { next: { ...state, graceEndsAt: null }, answer: { reason: "ended" } };
 }
 
 export type LookupAnswer =
@@ -156,11 +201,13 @@ export type RevokeAnswer = { reason: "revoked"; wasLive: boolean } | { reason: "
 
 /**
  * The agent was deleted: the request ends as denied (its payload and its key hash go with it;
- * `wasLive`: it was still pending or approved, so a waiting agent is told). Idempotent: a delivered,
- * expired or already revoked request is left as it is.
+ * `wasLive`: it was still pending or approved, so a waiting agent is told). Idempotent: an expired
+ * or already revoked request is left as it is, a delivered one too but for its kept answer.
  */
 export function revoke(state: RequestState, facts: RequestFacts, now: number): Transition<RevokeAnswer> {
-  if (isExpired(state, now) || state.status === "delivered" || facts.apiKeyHash === REVOKED_KEY_HASH) return same(state, { reason: "unchanged" });
+  if (isExpired(state, now) || facts.apiKeyHash === REVOKED_KEY_HASH) return same(state, { reason: "unchanged" });
+  // A deleted agent's kept answer goes at once, not at the window's end.
+  if (state.status === "delivered") return state.graceEndsAt === null ? same(state, { reason: "unchanged" }) : { next: { ...state, graceEndsAt: null }, answer: { reason: "revoked", wasLive: false } };
   const wasLive = state.status === "pending" || state.status === "approved";
   return { next: { ...state, status: "denied" }, answer: { reason: "revoked", wasLive } };
 }

@@ -8,10 +8,11 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import * as transitions from "../../core/request-state";
-import { REVOKED_KEY_HASH, isExpired, type RequestState } from "../../core/request-state";
+import { deliveryGraceMs } from "../../core/limits";
+import { REVOKED_KEY_HASH, isExpired, wakeAt, type AckAnswer, type RequestState } from "../../core/request-state";
 import type { AuditEventInput } from "../account/account-types";
-import { MIGRATE_TO_V1_1, SCHEMA, recordOf, type Row } from "./request-schema";
-import { actorDetail, factsOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
+import { MIGRATE_TO_V1_1, MIGRATE_TO_V1_2, SCHEMA, recordOf, type Row } from "./request-schema";
+import { actorDetail, factsOf, keptAnswerOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
 import { WAIT_CLIENT, WAIT_HANDLE_TAG, announceOn, parseClient, refusal } from "./wait-channel";
 import type {
   Actor,
@@ -65,6 +66,7 @@ export class RequestDO extends DurableObject<Env> {
       failedAttempts: 0,
       claimHash: null,
       replayReported: false,
+      graceEndsAt: null,
       details: input.details,
       handleTag: input.handleTag,
     };
@@ -85,7 +87,8 @@ export class RequestDO extends DurableObject<Env> {
     const now = Date.now();
     const facts = factsOf(record);
     const dpop = proof && { jkt: proof.jkt, jtiSeen: this.#jtis.has(proof.jti) };
-    const input = { tagMatches: record.handleTag === handleTag, client, dpop, lastPollAt: this.#lastPollAt };
+    const graceMs = deliveryGraceMs(this.env.DELIVERY_GRACE_SECONDS);
+    const input = { tagMatches: record.handleTag === handleTag, client, dpop, lastPollAt: this.#lastPollAt, graceMs };
     const { next, answer } = transitions.poll(record, facts, input, now);
     switch (answer.reason) {
       case "invalid_grant":
@@ -101,7 +104,9 @@ export class RequestDO extends DurableObject<Env> {
         return answer;
       case "deliver":
         this.#lastPollAt = now;
-        return this.#deliver(record, next);
+        return this.#deliver(record, next, proof);
+      case "redeliver":
+        return this.#redeliver(record, proof!, actor);
       default:
         this.#lastPollAt = now;
         this.#store(record, next, { proof: facts.dpopJkt !== null ? proof : null });
@@ -111,23 +116,69 @@ export class RequestDO extends DurableObject<Env> {
 
   /**
    * Returns the payload and, in the same synchronous step, leaves only a tombstone: the handle's tag,
-   * the expiry and what the audit summary needs. Exactly once, however many polls race.
+   * the expiry and what the audit summary needs. Exactly once, however many polls race. A bound
+   * request in its grace window (`next.graceEndsAt`) keeps the payload, what reopens it and its
+   * proofs' `jti`s (this one's too) until the alarm at the window's end or an acknowledgement.
    */
-  #deliver(record: RequestRecord, next: RequestState): PollResult {
-    const tombstone = tombstoneOf(record.details);
+  #deliver(record: RequestRecord, next: RequestState, proof: PollProof | null): PollResult {
+    const keep = next.graceEndsAt !== null;
+    const left = keep ? keptAnswerOf(record.details) : tombstoneOf(record.details);
     const sql = this.ctx.storage.sql;
     const payload = this.ctx.storage.transactionSync(() => {
       const row = sql.exec<{ payload: string | null }>("SELECT payload FROM request").toArray()[0];
-      sql.exec("UPDATE request SET status = ?, claim_hash = NULL, payload = NULL, details = ?", next.status, JSON.stringify(tombstone));
-      sql.exec("DELETE FROM dpop_jti");
+      sql.exec(
+        "UPDATE request SET status = ?, claim_hash = NULL, grace_ends_at = ?, payload = CASE WHEN ? THEN payload END, details = ?",
+        next.status,
+        next.graceEndsAt,
+        keep ? 1 : 0,
+        JSON.stringify(left),
+      );
+      if (!keep) sql.exec("DELETE FROM dpop_jti");
+      else if (proof) sql.exec("INSERT OR IGNORE INTO dpop_jti (jti) VALUES (?)", proof.jti);
       return row?.payload ?? null;
     });
     const { details } = record;
-    Object.assign(record, next, { details: tombstone });
-    this.#jtis.clear();
+    Object.assign(record, next, { details: left });
+    if (!keep) this.#jtis.clear();
+    else if (proof) this.#jtis.add(proof.jti);
+    if (keep) void this.ctx.storage.setAlarm(wakeAt(next));
     if (payload === null) return { reason: "invalid_grant" };
     this.#audit(record, { type: "delivered", release: true });
     return { reason: "delivered", details, payload };
+  }
+
+  /** The kept answer again, to a fresh proof by the bound key within the window (core/request-state.ts `poll`). */
+  #redeliver(record: RequestRecord, proof: PollProof, actor: Actor | null): PollResult {
+    const sql = this.ctx.storage.sql;
+    const payload = sql.exec<{ payload: string | null }>("SELECT payload FROM request").toArray()[0]?.payload ?? null;
+    if (payload === null) return { reason: "invalid_grant" };
+    sql.exec("INSERT OR IGNORE INTO dpop_jti (jti) VALUES (?)", proof.jti);
+    this.#jtis.add(proof.jti);
+    this.#audit(record, { type: "redelivered", detail: actor ? actorDetail(actor) : {} });
+    return { reason: "delivered", details: record.details, payload };
+  }
+
+  /** `POST /v1/credentials/ack`: the agent stored its credential, so the kept answer goes now (core/request-state.ts `acknowledge`). */
+  async acknowledge(handleTag: string, proof: PollProof | null): Promise<AckAnswer> {
+    const record = this.#record;
+    if (!record) return { reason: "invalid_grant" };
+    const dpop = proof && { jkt: proof.jkt, jtiSeen: this.#jtis.has(proof.jti) };
+    const { next, answer } = transitions.acknowledge(record, factsOf(record), { tagMatches: record.handleTag === handleTag, dpop }, Date.now());
+    if (next !== record) await this.#endGrace(record, next);
+    return answer;
+  }
+
+  /** Erases the kept answer, leaving the tombstone until expiry; the alarm moves to the expiry. */
+  async #endGrace(record: RequestRecord, next: RequestState): Promise<void> {
+    const tombstone = tombstoneOf(record.details);
+    const sql = this.ctx.storage.sql;
+    this.ctx.storage.transactionSync(() => {
+      sql.exec("UPDATE request SET grace_ends_at = NULL, payload = NULL, details = ?", JSON.stringify(tombstone));
+      sql.exec("DELETE FROM dpop_jti");
+    });
+    Object.assign(record, next, { details: tombstone });
+    this.#jtis.clear();
+    await this.ctx.storage.setAlarm(wakeAt(next));
   }
 
   /** The operator's look-up: by code and email, or by a signed approval link (`email` null). */
@@ -226,11 +277,14 @@ export class RequestDO extends DurableObject<Env> {
 
   override async webSocketError(): Promise<void> {}
 
-  /** TTL: tell waiting agents, then erase everything, tombstone included (DESIGN.md). */
+  /** The grace window's end erases the kept answer; the TTL tells waiting agents, then erases everything, tombstone included (DESIGN.md). */
   override async alarm(): Promise<void> {
     const record = this.#record;
-    if (record && !isExpired(record, Date.now())) {
-      await this.ctx.storage.setAlarm(record.expiresAt);
+    const now = Date.now();
+    if (record && !isExpired(record, now)) {
+      const { next, answer } = transitions.endGrace(record, now);
+      if (answer.reason === "ended") await this.#endGrace(record, next);
+      else await this.ctx.storage.setAlarm(wakeAt(record));
       return;
     }
     if (record && (record.status === "pending" || record.status === "approved")) {
@@ -251,7 +305,11 @@ export class RequestDO extends DurableObject<Env> {
     const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
     // A request made before v1.1 lives on (at most one TTL) in the table shape it was made with.
     if (tables.has("request") && !tables.has("dpop_jti")) for (const statement of MIGRATE_TO_V1_1) sql.exec(statement);
-    const row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
+    let row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
+    if (row && !("grace_ends_at" in row)) {
+      for (const statement of MIGRATE_TO_V1_2) sql.exec(statement);
+      row = { ...row, grace_ends_at: null };
+    }
     this.#record = row ? recordOf(row) : null;
     this.#jtis = new Set(row ? sql.exec<{ jti: string }>("SELECT jti FROM dpop_jti").toArray().map((r) => r.jti) : []);
   }
@@ -268,12 +326,13 @@ export class RequestDO extends DurableObject<Env> {
     }
     if (next === record) return;
     sql.exec(
-      "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, payload = COALESCE(?, payload)",
+      "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, grace_ends_at = ?, payload = COALESCE(?, payload)",
       next.status,
       next.interval,
       next.failedAttempts,
       next.claimHash,
       next.replayReported ? 1 : 0,
+      next.graceEndsAt,
       extra.payload ?? null,
     );
     Object.assign(record, next);

@@ -13,13 +13,17 @@ export const SCHEMA = [
     claim_hash TEXT,
     replay_reported INTEGER NOT NULL DEFAULT 0,
     details TEXT NOT NULL,
-    payload TEXT
+    payload TEXT,
+    grace_ends_at INTEGER
   )`,
   "CREATE TABLE dpop_jti (jti TEXT PRIMARY KEY)",
 ];
 
 /** Brings a table made before the return channel, DPoP and the replay alarm to this shape. */
 export const MIGRATE_TO_V1_1 = ["ALTER TABLE request ADD COLUMN replay_reported INTEGER NOT NULL DEFAULT 0", SCHEMA[1]!];
+
+/** Brings a v1.1 table to this shape: the grace window of a bound delivery (README, "Nothing lost to a dropped response"). */
+export const MIGRATE_TO_V1_2 = ["ALTER TABLE request ADD COLUMN grace_ends_at INTEGER"];
 
 export type Row = {
   handle_tag: string;
@@ -29,9 +33,9 @@ export type Row = {
   failed_attempts: number;
   claim_hash: string | null;
   replay_reported?: number;
+  grace_ends_at?: number | null;
   details: string;
 };
-
 
 export function recordOf(row: Row): RequestRecord {
   return {
@@ -42,6 +46,7 @@ export function recordOf(row: Row): RequestRecord {
     claimHash: row.claim_hash,
     // Absent in rows written before the replay alarm existed.
     replayReported: row.replay_reported === 1,
+    graceEndsAt: row.grace_ends_at ?? null,
     details: JSON.parse(row.details) as RequestDetails,
     handleTag: row.handle_tag,
   };

@@ -17,7 +17,8 @@ export function factsOf(record: RequestRecord): RequestFacts {
 
 /**
  * What a delivered request keeps until its expiry: who asked and for what (the replay alarm's audit
- * summary), the key hash that tells its agent on the token endpoint; no payload, no key, no code.
+ * summary), the key hash that tells its agent on the token endpoint, the DPoP key's thumbprint; no
+ * payload, no key, no code.
  */
 export function tombstoneOf(details: RequestDetails): RequestDetails {
   const { requestId, accountId, agent, apiKeyHash, description, vaultKey, bindingMessage, protocol, createdAt } = details;
@@ -37,8 +38,18 @@ export function tombstoneOf(details: RequestDetails): RequestDetails {
     encryptionKey: {},
     wrappedPrivateKey: null,
     ping: null,
-    dpopJkt: null,
+    // A thumbprint of a public key, no secret: a late acknowledgement is still checked against it.
+    dpopJkt: details.dpopJkt ?? null,
   };
+}
+
+/**
+ * What a bound delivery keeps through its grace window: the tombstone, plus what a poll with the
+ * handle needs to reopen the kept payload (the agent's public key, or the request's private key
+ * wrapped under the handle's secret). The payload stays a JWE the service cannot open alone.
+ */
+export function keptAnswerOf(details: RequestDetails): RequestDetails {
+  return { ...tombstoneOf(details), publicKey: details.publicKey, wrappedPrivateKey: details.wrappedPrivateKey };
 }
 
 export function summaryOf(details: RequestDetails, expiresAt: number): RequestSummary {

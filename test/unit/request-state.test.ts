@@ -9,6 +9,7 @@ const state = (over: Partial<RequestState> = {}): RequestState => ({
   failedAttempts: 0,
   claimHash: null,
   replayReported: false,
+  graceEndsAt: null,
   ...over,
 });
 const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({
