@@ -201,13 +201,11 @@ export type RevokeAnswer = { reason: "revoked"; wasLive: boolean } | { reason: "
 
 /**
  * The agent was deleted: the request ends as denied (its payload and its key hash go with it;
- * `wasLive`: it was still pending or approved, so a waiting agent is told). Idempotent: an expired
- * or already revoked request is left as it is, a delivered one too but for its kept answer.
+ * `wasLive`: it was still pending or approved, so a waiting agent is told). Idempotent: a delivered,
+ * expired or already revoked request is left as it is.
  */
 export function revoke(state: RequestState, facts: RequestFacts, now: number): Transition<RevokeAnswer> {
-  if (isExpired(state, now) || facts.apiKeyHash === REVOKED_KEY_HASH) return same(state, { reason: "unchanged" });
-  // A deleted agent's kept answer goes at once, not at the window's end.
-  if (state.status === "delivered") return state.graceEndsAt === null ? same(state, { reason: "unchanged" }) : { next: { ...state, graceEndsAt: null }, answer: { reason: "revoked", wasLive: false } };
+  if (isExpired(state, now) || state.status === "delivered" || facts.apiKeyHash === REVOKED_KEY_HASH) return same(state, { reason: "unchanged" });
   const wasLive = state.status === "pending" || state.status === "approved";
   return { next: { ...state, status: "denied" }, answer: { reason: "revoked", wasLive } };
 }

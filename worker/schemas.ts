@@ -48,7 +48,7 @@ export const credentialRequestSchema = z.object({
 export const acknowledgementSchema = z.union(
   [
     z.object({ device_code: z.string({ error: "must be a string" }).min(1, "must not be empty"), auth_req_id: z.undefined({ error: "give device_code or auth_req_id, not both" }).optional() }),
-    z.object({ auth_req_id: z.string({ error: "must be a string" }).min(1, "must not be empty") }),
+    z.object({ auth_req_id: z.string({ error: "must be a string" }).min(1, "must not be empty"), device_code: z.undefined({ error: "give device_code or auth_req_id, not both" }).optional() }),
   ],
   { error: "must name device_code or auth_req_id" },
 );

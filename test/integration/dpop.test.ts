@@ -1,22 +1,9 @@
-import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, type JWK } from "jose";
 import { describe, expect, it } from "vitest";
 import { approve, bearer, call, newAgent } from "./support/api";
+import { ORIGIN, dpopKey, proof } from "./support/dpop";
 
 /** README, "Contract notes", DPoP (RFC 9449): a bound request is delivered only to a fresh proof by its key. */
-const ORIGIN = "https://keyferry.test";
 const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
-
-async function dpopKey() {
-  const { privateKey, publicKey } = await generateKeyPair("ES256");
-  const jwk = await exportJWK(publicKey);
-  return { privateKey, jwk, jkt: await calculateJwkThumbprint(jwk) };
-}
-
-function proof(key: { privateKey: CryptoKey; jwk: JWK }, claims: { htm?: string; htu?: string; iat?: number; jti?: string } = {}) {
-  return new SignJWT({ htm: "POST", htu: `${ORIGIN}/v1/credentials/poll`, iat: Math.floor(Date.now() / 1000), jti: crypto.randomUUID(), ...claims })
-    .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: key.jwk })
-    .sign(key.privateKey);
-}
 
 const pollWith = (deviceCode: string, dpop?: string) =>
   call("POST", "/v1/credentials/poll", { json: { device_code: deviceCode }, headers: dpop ? { DPoP: dpop } : {} });

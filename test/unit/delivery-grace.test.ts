@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { acknowledge, endGrace, poll, revoke, wakeAt, type PollInput, type RequestFacts, type RequestState } from "../../core/request-state";
+import { acknowledge, endGrace, poll, wakeAt, type PollInput, type RequestFacts, type RequestState } from "../../core/request-state";
 import { deliveryGraceMs } from "../../core/limits";
 
 /** README, "Nothing lost to a dropped response": the grace window of a DPoP-bound delivery, as pure rules. */
@@ -89,12 +89,6 @@ describe("the window's end", () => {
     const ended = endGrace(kept, NOW + GRACE);
     expect(ended).toEqual({ next: { ...kept, graceEndsAt: null }, answer: { reason: "ended" } });
     expect(wakeAt(ended.next)).toBe(kept.expiresAt);
-  });
-
-  it("ends at once when the agent is deleted", () => {
-    const kept = delivered();
-    expect(revoke(kept, bound, NOW + 1)).toEqual({ next: { ...kept, graceEndsAt: null }, answer: { reason: "revoked", wasLive: false } });
-    expect(revoke({ ...kept, graceEndsAt: null }, bound, NOW + 1).answer).toEqual({ reason: "unchanged" });
   });
 
   it("reads DELIVERY_GRACE_SECONDS: whole seconds, 0 for single delivery, 60 otherwise", () => {
