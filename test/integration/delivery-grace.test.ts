@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { exportJWK, generateKeyPair } from "jose";
 import { describe, expect, it } from "vitest";
 import { approve, auditUntil, bearer, call, encryptForRequest, lookupAs, newAgent, normalized } from "./support/api";
 import { ORIGIN, dpopKey, proof, type TestDpopKey } from "./support/dpop";
@@ -73,8 +74,8 @@ describe("the grace window of a bound delivery", { timeout: 60_000 }, () => {
   });
 
   it("keeps an end-to-end JWE as delivered and serves it again on /oauth/token as a DPoP token", async () => {
-    const agentKeys = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
-    const { kty, crv, x, y } = (await crypto.subtle.exportKey("jwk", agentKeys.publicKey)) as Record<string, string>;
+    const agentKeys = await generateKeyPair("ECDH-ES", { crv: "P-256" });
+    const { kty, crv, x, y } = await exportJWK(agentKeys.publicKey);
     const { key, issued, operatorEmail, agentId, apiKey } = await boundRequest({ public_key: { kty, crv, x, y } });
     const looked = await lookupAs(issued.user_code, operatorEmail);
     const jwe = await encryptForRequest(looked.body.request.encryption_key, "sk_e2e");

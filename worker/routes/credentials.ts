@@ -67,7 +67,9 @@ export async function pollCredential(request: Request, env: Env): Promise<Respon
 /** The agent stored what a DPoP-bound request delivered: its kept answer goes now (204). */
 export async function acknowledgeCredential(request: Request, env: Env): Promise<Response> {
   const body = await readJson(request, acknowledgementSchema, MAX_REQUEST_BODY);
-  return "device_code" in body ? acknowledgeDelivery(request, env, "device_code", body.device_code) : acknowledgeDelivery(request, env, "auth_req_id", body.auth_req_id);
+  return typeof body.auth_req_id === "string"
+    ? acknowledgeDelivery(request, env, "auth_req_id", body.auth_req_id)
+    : acknowledgeDelivery(request, env, "device_code", body.device_code);
 }
 
 const PROTOCOL = "keyferry.v1";
