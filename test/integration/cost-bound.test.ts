@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { approve, auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
+import { approve, auditUntil, bearer, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
+import { dpopKey, proof } from "./support/dpop";
 import { forgeHandle, requestAccepts } from "./support/forgery";
 import { deviceCodeProtocols, openWait } from "./support/wait";
 import { accountStub, requestStub } from "../../worker/stubs";
@@ -142,6 +143,31 @@ describe("cost per handoff (bench/README.md): rows written by each step", () => 
     await auditUntil(accountId, (events) => events.some((e) => e.type === "delivered"));
     expect((await rowsWritten(request)) - beforeDelivery).toBe(1);
     expect((await rowsWritten(account)) - accountBeforeDelivery).toBe(2);
+  });
+});
+
+describe("cost of a DPoP-bound delivery's kept answer (README, \"Nothing lost to a dropped response\")", () => {
+  it("costs a bound handoff one more row write and one more alarm than an unbound one", async () => {
+    const { apiKey, operatorEmail } = await newAgent();
+    const key = await dpopKey();
+    const issued = (await call("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v", dpop_jkt: key.jkt } })).body;
+    const request = requestObject(issued.user_code);
+    await approve(issued.user_code, operatorEmail, "sk_bound_cost");
+    const poll = async () => call("POST", "/v1/credentials/poll", { json: { device_code: issued.device_code }, headers: { DPoP: await proof(key) } });
+
+    // Delivery: the row update an unbound delivery makes too (the payload now stays), the proof's jti
+    // (kept against a replayed proof, where an unbound delivery empties the table), and the alarm moved
+    // to the window's end (1 row in `_cf_METADATA`).
+    const beforeDelivery = await rowsWritten(request);
+    expect((await poll()).status).toBe(200);
+    expect((await rowsWritten(request)) - beforeDelivery).toBe(3);
+    // The window's end: the row update that erases the payload, the one jti, and the alarm (the one that
+    // ran is cleared, the expiry's is set: 2 rows). An unbound handoff has none of these 4 nor the 2 above.
+    await runInDurableObject(request, (_i, state) => void state.storage.sql.exec("UPDATE request SET grace_ends_at = 0"));
+    await evictDurableObject(request);
+    const beforeEnd = await rowsWritten(request);
+    expect(await runDurableObjectAlarm(request)).toBe(true);
+    expect((await rowsWritten(request)) - beforeEnd).toBe(4);
   });
 });
 
