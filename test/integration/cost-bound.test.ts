@@ -169,6 +169,23 @@ describe("cost of a DPoP-bound delivery's kept answer (README, \"Nothing lost to
     expect(await runDurableObjectAlarm(request)).toBe(true);
     expect((await rowsWritten(request)) - beforeEnd).toBe(4);
   });
+
+  it("ends the window at the agent's acknowledgement instead: one call, 3 rows, no alarm run", async () => {
+    const { apiKey, operatorEmail } = await newAgent();
+    const key = await dpopKey();
+    const issued = (await call("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v", dpop_jkt: key.jkt } })).body;
+    const request = requestObject(issued.user_code);
+    await approve(issued.user_code, operatorEmail, "sk_acked_cost");
+    expect((await call("POST", "/v1/credentials/poll", { json: { device_code: issued.device_code }, headers: { DPoP: await proof(key) } })).status).toBe(200);
+    const beforeAck = await rowsWritten(request);
+    const acked = await call("POST", "/v1/credentials/ack", {
+      json: { device_code: issued.device_code },
+      headers: { DPoP: await proof(key, { htu: "https://keyferry.test/v1/credentials/ack" }) },
+    });
+    expect(acked.status).toBe(204);
+    // The row update that erases the payload, the one jti, the alarm moved back to the expiry.
+    expect((await rowsWritten(request)) - beforeAck).toBe(3);
+  });
 });
 
 describe("cost per handoff over the return channel: Durable Object calls", () => {
