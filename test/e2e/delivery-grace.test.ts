@@ -9,7 +9,7 @@ import { createClient } from "../../sdk/src/index";
 import { createDpopKey, dpopProof, type DpopKey } from "../../sdk/src/dpop";
 import { operatorDecides } from "./support/approval";
 import { api, createAccountAndAgent, startDevServer, type AccountAndAgent, type DevServer } from "./support/dev-server";
-import { startDroppingProxy } from "./support/dropping-proxy";
+import { startDroppingProxy, type DroppingProxy } from "./support/dropping-proxy";
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 const secret = () => `sk_live_${randomBytes(12).toString("hex")}`;
@@ -118,40 +118,34 @@ describe("the SDK through a connection that loses the delivering answer", () => 
     await server?.stop();
   });
 
-  it("gets the credential when the first delivering answer is dropped, and acknowledges", async () => {
-    const proxy = await startDroppingProxy(server.url);
+  /**
+   * The SDK's whole handoff (a key-bound request, approved at once) through `proxy`; returns what the
+   * proxy passed on besides the request and `authorization_pending` polls.
+   */
+  async function handoffThrough(proxy: DroppingProxy, agent: AccountAndAgent, timeout: number): Promise<string[]> {
     try {
-      const agent = await createAccountAndAgent(server);
       const ferry = createClient({ baseUrl: proxy.url, apiKey: agent.apiKey, webSocket: false });
       const req = await ferry.credentials.request({ description: "Stripe secret key", vaultKey: "stripe-sk", endToEnd: false });
       const value = secret();
       await operatorDecides(server, req.userCode!, agent.operatorEmail, { decision: "approve", credential_value: value });
-      expect((await ferry.credentials.waitForApproval(req.deviceCode, { timeout: 30_000 })).credentialValue).toBe(value);
-      const polls = proxy.log.filter((e) => e.path !== "/v1/credentials/request" && e.status !== 400);
-      expect(polls.map((e) => `${e.path} ${e.status}`)).toEqual(["/v1/credentials/poll dropped", "/v1/credentials/poll 200", "/v1/credentials/ack 204"]);
-      expect(await auditUntil(server, agent.accountId, (types) => types.includes("redelivered"))).not.toContain("replay_detected");
+      expect((await ferry.credentials.waitForApproval(req.deviceCode, { timeout })).credentialValue).toBe(value);
+      return proxy.log.filter((e) => e.path !== "/v1/credentials/request" && e.status !== 400).map((e) => `${e.path} ${e.status}`);
     } finally {
       await proxy.close();
     }
+  }
+  const RETRIED_AND_ACKNOWLEDGED = ["/v1/credentials/poll dropped", "/v1/credentials/poll 200", "/v1/credentials/ack 204"];
+
+  it("gets the credential when the first delivering answer is dropped, and acknowledges", async () => {
+    const agent = await createAccountAndAgent(server);
+    expect(await handoffThrough(await startDroppingProxy(server.url), agent, 30_000)).toEqual(RETRIED_AND_ACKNOWLEDGED);
+    expect(await auditUntil(server, agent.accountId, (types) => types.includes("redelivered"))).not.toContain("replay_detected");
   });
 
   it("gets the credential when the server is killed (SIGKILL) right after delivering and restarted on the same storage", async () => {
+    const agent = await createAccountAndAgent(server);
     const proxy = await startDroppingProxy(server.url, () => server.restart({ kill: true }));
-    try {
-      const agent = await createAccountAndAgent(server);
-      const ferry = createClient({ baseUrl: proxy.url, apiKey: agent.apiKey, webSocket: false });
-      const req = await ferry.credentials.request({ description: "Stripe secret key", vaultKey: "stripe-sk", endToEnd: false });
-      const value = secret();
-      await operatorDecides(server, req.userCode!, agent.operatorEmail, { decision: "approve", credential_value: value });
-      expect((await ferry.credentials.waitForApproval(req.deviceCode, { timeout: 90_000 })).credentialValue).toBe(value);
-      expect(server.logs()).toContain("signal SIGKILL");
-      expect(proxy.log.filter((e) => e.path !== "/v1/credentials/request" && e.status !== 400).map((e) => `${e.path} ${e.status}`)).toEqual([
-        "/v1/credentials/poll dropped",
-        "/v1/credentials/poll 200",
-        "/v1/credentials/ack 204",
-      ]);
-    } finally {
-      await proxy.close();
-    }
+    expect(await handoffThrough(proxy, agent, 90_000)).toEqual(RETRIED_AND_ACKNOWLEDGED);
+    expect(server.logs()).toContain("signal SIGKILL");
   });
 });

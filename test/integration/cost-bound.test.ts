@@ -147,13 +147,18 @@ describe("cost per handoff (bench/README.md): rows written by each step", () => 
 });
 
 describe("cost of a DPoP-bound delivery's kept answer (README, \"Nothing lost to a dropped response\")", () => {
-  it("costs a bound handoff one more row write and one more alarm than an unbound one", async () => {
+  /** A request bound to a fresh DPoP key, approved; `poll` polls it with a fresh proof by that key. */
+  async function approvedBoundRequest() {
     const { apiKey, operatorEmail } = await newAgent();
     const key = await dpopKey();
     const issued = (await call("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v", dpop_jkt: key.jkt } })).body;
-    const request = requestObject(issued.user_code);
     await approve(issued.user_code, operatorEmail, "sk_bound_cost");
     const poll = async () => call("POST", "/v1/credentials/poll", { json: { device_code: issued.device_code }, headers: { DPoP: await proof(key) } });
+    return { key, issued, request: requestObject(issued.user_code), poll };
+  }
+
+  it("costs a bound handoff one more row write and one more alarm than an unbound one", async () => {
+    const { request, poll } = await approvedBoundRequest();
 
     // Delivery: the row update an unbound delivery makes too (the payload now stays), the proof's jti
     // (kept against a replayed proof, where an unbound delivery empties the table), and the alarm moved
@@ -171,12 +176,8 @@ describe("cost of a DPoP-bound delivery's kept answer (README, \"Nothing lost to
   });
 
   it("ends the window at the agent's acknowledgement instead: one call, 3 rows, no alarm run", async () => {
-    const { apiKey, operatorEmail } = await newAgent();
-    const key = await dpopKey();
-    const issued = (await call("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v", dpop_jkt: key.jkt } })).body;
-    const request = requestObject(issued.user_code);
-    await approve(issued.user_code, operatorEmail, "sk_acked_cost");
-    expect((await call("POST", "/v1/credentials/poll", { json: { device_code: issued.device_code }, headers: { DPoP: await proof(key) } })).status).toBe(200);
+    const { key, issued, request, poll } = await approvedBoundRequest();
+    expect((await poll()).status).toBe(200);
     const beforeAck = await rowsWritten(request);
     const acked = await call("POST", "/v1/credentials/ack", {
       json: { device_code: issued.device_code },
