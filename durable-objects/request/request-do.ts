@@ -36,9 +36,12 @@ export class RequestDO extends DurableObject<Env> {
   #lastPollAt: number | null = null;
   /** The `jti`s of this request's DPoP proofs (RFC 9449 §11.1), mirrored from `dpop_jti`. */
   #jtis = new Set<string>();
+  /** How long a bound delivery is kept for its key (`DELIVERY_GRACE_SECONDS`). */
+  readonly #graceMs: number;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.#graceMs = deliveryGraceMs(env.DELIVERY_GRACE_SECONDS);
     ctx.blockConcurrencyWhile(async () => this.#load());
   }
 
@@ -87,8 +90,7 @@ export class RequestDO extends DurableObject<Env> {
     const now = Date.now();
     const facts = factsOf(record);
     const dpop = proof && { jkt: proof.jkt, jtiSeen: this.#jtis.has(proof.jti) };
-    const graceMs = deliveryGraceMs(this.env.DELIVERY_GRACE_SECONDS);
-    const input = { tagMatches: record.handleTag === handleTag, client, dpop, lastPollAt: this.#lastPollAt, graceMs };
+    const input = { tagMatches: record.handleTag === handleTag, client, dpop, lastPollAt: this.#lastPollAt, graceMs: this.#graceMs };
     const { next, answer } = transitions.poll(record, facts, input, now);
     switch (answer.reason) {
       case "invalid_grant":

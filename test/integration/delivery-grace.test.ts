@@ -124,6 +124,30 @@ describe("the grace window of a bound delivery", { timeout: 60_000 }, () => {
   });
 });
 
+describe("a bound CIBA request", { timeout: 60_000 }, () => {
+  it("redelivers on /oauth/token to the same client and key, and is acknowledged by its auth_req_id", async () => {
+    const { apiKey, agentId } = await newAgent();
+    const key = await dpopKey();
+    const basic = { Authorization: `Basic ${btoa(`${agentId}:${apiKey}`)}` };
+    const started = await call("POST", "/oauth/bc-authorize", { headers: basic, form: { description: "AWS", vault_key: "aws", dpop_jkt: key.jkt } });
+    const authReqId = started.body.auth_req_id as string;
+    // Approved as the pushed link would (the request's own object, addressed by the handle's user code).
+    const stub = requestStub(env, authReqId.split(".")[1]!);
+    const details = await runInDurableObject(stub, (_i, state) => JSON.parse(state.storage.sql.exec<{ details: string }>("SELECT details FROM request").one().details));
+    const actor = { ip: "192.0.2.1", userAgent: "test" };
+    expect((await stub.lookup({ email: null, linkRequestId: details.requestId, sessionHash: "s1", actor })).reason).toBe("ok");
+    const payload = await encryptForRequest(details.encryptionKey, "AKIA-kept");
+    expect((await stub.decide({ sessionHash: "s1", decision: "approve", payload, actor, requestId: details.requestId })).reason).toBe("approved");
+
+    const form = { grant_type: "urn:openid:params:grant-type:ciba", auth_req_id: authReqId };
+    const token = async () => call("POST", "/oauth/token", { headers: { ...basic, DPoP: await proof(key, { htu: `${ORIGIN}/oauth/token` }) }, form });
+    expect((await token()).body).toMatchObject({ access_token: "AKIA-kept", token_type: "DPoP" });
+    expect((await token()).body).toMatchObject({ access_token: "AKIA-kept", token_type: "DPoP" });
+    expect((await ack({ auth_req_id: authReqId }, key)).status).toBe(204);
+    expect((await token()).body.error).toBe("invalid_grant");
+  });
+});
+
 describe("POST /v1/credentials/ack refuses bad input in the error shape, changing nothing", { timeout: 60_000 }, () => {
   it("answers 400 for a malformed body, a missing or bad proof, a forged code or an undelivered request", async () => {
     const { key, issued, operatorEmail } = await boundRequest();
