@@ -108,6 +108,7 @@ export class RequestDO extends DurableObject<Env> {
         this.#lastPollAt = now;
         return this.#deliver(record, next, proof);
       case "redeliver":
+        // Only a poll with a proof by the bound key is redelivered to.
         return this.#redeliver(record, proof!, actor);
       default:
         this.#lastPollAt = now;
@@ -141,9 +142,12 @@ export class RequestDO extends DurableObject<Env> {
     });
     const { details } = record;
     Object.assign(record, next, { details: left });
-    if (!keep) this.#jtis.clear();
-    else if (proof) this.#jtis.add(proof.jti);
-    if (keep) void this.ctx.storage.setAlarm(wakeAt(next));
+    if (keep) {
+      if (proof) this.#jtis.add(proof.jti);
+      void this.ctx.storage.setAlarm(wakeAt(next));
+    } else {
+      this.#jtis.clear();
+    }
     if (payload === null) return { reason: "invalid_grant" };
     this.#audit(record, { type: "delivered", release: true });
     return { reason: "delivered", details, payload };
