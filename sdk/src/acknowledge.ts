@@ -8,7 +8,7 @@ const ACK_PATH = "/v1/credentials/ack";
 const WHAT = "credentials.acknowledge";
 
 /**
- * `POST /v1/credentials/ack` (README "Nothing lost to a dropped response"): tells the server that the
+ * `POST /v1/credentials/ack` (README, "Nothing lost to a dropped response"): tells the server that the
  * credential of a key-bound request is stored, so the answer it kept for a lost response goes now
  * rather than at the end of its grace window. The proof is signed by the request's DPoP key (RFC 9449),
  * which is forgotten afterwards. A request without that key (unbound, or already acknowledged) has

@@ -146,7 +146,7 @@ describe("cost per handoff (bench/README.md): rows written by each step", () => 
   });
 });
 
-describe("cost of a DPoP-bound delivery's kept answer (README, \"Nothing lost to a dropped response\")", () => {
+describe(`cost of a DPoP-bound delivery's kept answer (README, "Nothing lost to a dropped response")`, () => {
   /** A request bound to a fresh DPoP key, approved; `poll` polls it with a fresh proof by that key. */
   async function approvedBoundRequest() {
     const { apiKey, operatorEmail } = await newAgent();

@@ -1,7 +1,7 @@
 /**
  * The agent API: `/v1/credentials/request`, `/v1/credentials/poll`, `/v1/credentials/ack` and
- * `/v1/credentials/wait` (README, "A handoff in five requests", "Contract notes" and "Nothing lost
- * to a dropped response").
+ * `/v1/credentials/wait` (README, "A handoff in five requests" and "Contract notes" and "Nothing
+ * lost to a dropped response").
  */
 import type { IRequest } from "itty-router";
 import { agentFromBearer } from "../auth";
