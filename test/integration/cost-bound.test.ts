@@ -3,6 +3,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { describe, expect, it } from "vitest";
 import { approve, auditUntil, bearer, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
 import { dpopKey, proof } from "./support/dpop";
+import type { DeviceAuthorizationBody } from "../../core/wire";
 import { forgeHandle, requestAccepts } from "./support/forgery";
 import { deviceCodeProtocols, openWait } from "./support/wait";
 import { accountStub, requestStub } from "../../worker/stubs";
@@ -151,7 +152,7 @@ describe(`cost of a DPoP-bound delivery's kept answer (README, "Nothing lost to 
   async function approvedBoundRequest() {
     const { apiKey, operatorEmail } = await newAgent();
     const key = await dpopKey();
-    const issued = (await call("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v", dpop_jkt: key.jkt } })).body;
+    const issued = (await call<DeviceAuthorizationBody>("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v", dpop_jkt: key.jkt } })).body;
     await approve(issued.user_code, operatorEmail, "sk_bound_cost");
     const poll = async () => call("POST", "/v1/credentials/poll", { json: { device_code: issued.device_code }, headers: { DPoP: await proof(key) } });
     return { key, issued, request: requestObject(issued.user_code), poll };

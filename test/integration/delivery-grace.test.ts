@@ -4,6 +4,7 @@ import { exportJWK, generateKeyPair } from "jose";
 import { describe, expect, it } from "vitest";
 import { approve, auditUntil, bearer, call, encryptForRequest, lookupAs, newAgent, normalized } from "./support/api";
 import { ORIGIN, dpopKey, proof, type TestDpopKey } from "./support/dpop";
+import type { BackchannelAuthenticationBody, DeviceAuthorizationBody, ErrorBody, TokenBody } from "../../core/wire";
 import { requestStub } from "../../worker/stubs";
 
 /**
@@ -14,10 +15,14 @@ import { requestStub } from "../../worker/stubs";
 const requestObject = (userCode: string) => requestStub(env, normalized(userCode));
 const ACK = `${ORIGIN}/v1/credentials/ack`;
 
+/** A JSON answer: the success body's fields, or the RFC 6749 §5.2 error's; the status says which. */
+type Reply<T = object> = Partial<T> & Partial<ErrorBody>;
+type Polled = Reply<{ vault_key: string; description: string; credential_value: string; credential_jwe: string }>;
+
 const pollWith = (deviceCode: string, dpop?: string) =>
-  call("POST", "/v1/credentials/poll", { json: { device_code: deviceCode }, headers: dpop ? { DPoP: dpop } : {} });
+  call<Polled>("POST", "/v1/credentials/poll", { json: { device_code: deviceCode }, headers: dpop ? { DPoP: dpop } : {} });
 const ack = async (body: unknown, key?: TestDpopKey) =>
-  call("POST", "/v1/credentials/ack", { json: body, headers: key ? { DPoP: await proof(key, { htu: ACK }) } : {} });
+  call<Reply>("POST", "/v1/credentials/ack", { json: body, headers: key ? { DPoP: await proof(key, { htu: ACK }) } : {} });
 
 /** The row as stored: the kept payload and the window's end. */
 const stored = (userCode: string) =>
@@ -29,14 +34,14 @@ const stored = (userCode: string) =>
 async function boundRequest(body: Record<string, unknown> = {}) {
   const agent = await newAgent();
   const key = await dpopKey();
-  const issued = (await call("POST", "/v1/credentials/request", {
+  const issued = (await call<DeviceAuthorizationBody>("POST", "/v1/credentials/request", {
     headers: bearer(agent.apiKey),
     json: { description: "Stripe", vault_key: "stripe", dpop_jkt: key.jkt, ...body },
   })).body;
   return { ...agent, key, issued };
 }
 
-const types = (events: Array<Record<string, any>>) => events.map((e) => e.type as string);
+const types = (events: ReadonlyArray<{ type?: unknown }>) => events.map((e) => String(e.type));
 
 describe("the grace window of a bound delivery", { timeout: 60_000 }, () => {
   it("serves the bound key the same 200 again without an alarm, refuses any other poll with one, and ends at ack", async () => {
@@ -83,7 +88,7 @@ describe("the grace window of a bound delivery", { timeout: 60_000 }, () => {
 
     const basic = { Authorization: `Basic ${btoa(`${agentId}:${apiKey}`)}` };
     const form = { grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: issued.device_code };
-    const token = async (k: TestDpopKey) => call("POST", "/oauth/token", { headers: { ...basic, DPoP: await proof(k, { htu: `${ORIGIN}/oauth/token` }) }, form });
+    const token = async (k: TestDpopKey) => call<Reply<TokenBody>>("POST", "/oauth/token", { headers: { ...basic, DPoP: await proof(k, { htu: `${ORIGIN}/oauth/token` }) }, form });
     const delivered = await token(key);
     expect(delivered.body).toMatchObject({ access_token: jwe, token_type: "DPoP" });
     expect((await stored(issued.user_code)).payload).toBe(jwe);
@@ -115,7 +120,7 @@ describe("the grace window of a bound delivery", { timeout: 60_000 }, () => {
   it("leaves an unbound request to single delivery, with nothing to acknowledge", async () => {
     const { apiKey, operatorEmail } = await newAgent();
     const key = await dpopKey();
-    const issued = (await call("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v" } })).body;
+    const issued = (await call<DeviceAuthorizationBody>("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v" } })).body;
     await approve(issued.user_code, operatorEmail, "sk_once");
     expect((await pollWith(issued.device_code)).status).toBe(200);
     expect((await stored(issued.user_code)).payload).toBeNull();
@@ -129,8 +134,8 @@ describe("a bound CIBA request", { timeout: 60_000 }, () => {
     const { apiKey, agentId } = await newAgent();
     const key = await dpopKey();
     const basic = { Authorization: `Basic ${btoa(`${agentId}:${apiKey}`)}` };
-    const started = await call("POST", "/oauth/bc-authorize", { headers: basic, form: { description: "AWS", vault_key: "aws", dpop_jkt: key.jkt } });
-    const authReqId = started.body.auth_req_id as string;
+    const started = await call<BackchannelAuthenticationBody>("POST", "/oauth/bc-authorize", { headers: basic, form: { description: "AWS", vault_key: "aws", dpop_jkt: key.jkt } });
+    const authReqId = started.body.auth_req_id;
     // Approved as the pushed link would (the request's own object, addressed by the handle's user code).
     const stub = requestStub(env, authReqId.split(".")[1]!);
     const details = await runInDurableObject(stub, (_i, state) => JSON.parse(state.storage.sql.exec<{ details: string }>("SELECT details FROM request").one().details));
@@ -140,7 +145,7 @@ describe("a bound CIBA request", { timeout: 60_000 }, () => {
     expect((await stub.decide({ sessionHash: "s1", decision: "approve", payload, actor, requestId: details.requestId })).reason).toBe("approved");
 
     const form = { grant_type: "urn:openid:params:grant-type:ciba", auth_req_id: authReqId };
-    const token = async () => call("POST", "/oauth/token", { headers: { ...basic, DPoP: await proof(key, { htu: `${ORIGIN}/oauth/token` }) }, form });
+    const token = async () => call<Reply<TokenBody>>("POST", "/oauth/token", { headers: { ...basic, DPoP: await proof(key, { htu: `${ORIGIN}/oauth/token` }) }, form });
     expect((await token()).body).toMatchObject({ access_token: "AKIA-kept", token_type: "DPoP" });
     expect((await token()).body).toMatchObject({ access_token: "AKIA-kept", token_type: "DPoP" });
     expect((await ack({ auth_req_id: authReqId }, key)).status).toBe(204);
@@ -167,7 +172,7 @@ describe("POST /v1/credentials/ack refuses bad input in the error shape, changin
       const answer = await ack(body, k);
       expect({ body, status: answer.status, error: answer.body.error, described: typeof answer.body.error_description }).toEqual({ body, status: 400, error, described: "string" });
     }
-    const notJson = await call("POST", "/v1/credentials/ack", { body: "device_code=x", headers: { "Content-Type": "application/json", DPoP: await proof(key, { htu: ACK }) } });
+    const notJson = await call<Reply>("POST", "/v1/credentials/ack", { body: "device_code=x", headers: { "Content-Type": "application/json", DPoP: await proof(key, { htu: ACK }) } });
     expect(notJson.body.error).toBe("invalid_request");
     // None of it touched the request: it delivers, and keeps its answer, as if nothing had happened.
     await approve(issued.user_code, operatorEmail, "sk_untouched");
