@@ -32,13 +32,34 @@ export interface RequestState {
   graceEndsAt: number | null;
 }
 
+/**
+ * What a delivered request keeps until its expiry (README, "Contract notes": replay alarm): who asked
+ * for what, for the replay alarm's audit event, and the API key's hash that tells its agent apart on
+ * the token endpoint, and the DPoP key's thumbprint (a public key's hash) that checks a late
+ * acknowledgement. No payload, no key, no user code, no operator email: nothing to read a credential
+ * or a code from, by type. A bound delivery's kept answer is not here: its record holds it apart
+ * for the grace window only (durable-objects/request/request-types.ts, `KeptAnswer`).
+ */
+export interface Tombstone {
+  requestId: string;
+  accountId: string;
+  agent: { id: string; name: string; email: string | null };
+  apiKeyHash: string;
+  description: string;
+  vaultKey: string;
+  bindingMessage: string | null;
+  protocol: "device" | "ciba";
+  createdAt: number;
+  dpopJkt: string | null;
+}
+
 /** What a request is, fixed at creation (except the key hash, which a revocation voids). */
 export interface RequestFacts {
   requestId: string;
   agentId: string;
   apiKeyHash: string;
-  /** Lower-cased. */
-  operatorEmail: string;
+  /** Lower-cased; null for a delivered request (its tombstone keeps none). */
+  operatorEmail: string | null;
   protocol: "device" | "ciba";
   /** RFC 9449 §10: the thumbprint of the key every poll must prove; null for an unbound request. */
   dpopJkt: string | null;
@@ -57,9 +78,16 @@ export const inGrace = (state: RequestState, now: number) => state.graceEndsAt !
 export const wakeAt = (state: RequestState) => Math.min(state.graceEndsAt ?? state.expiresAt, state.expiresAt);
 const same = <A>(state: RequestState, answer: A): Transition<A> => ({ next: state, answer });
 
-export type PollAnswer =
-  | { reason: "authorization_pending" | "access_denied" | "expired_token" | "invalid_client" | "invalid_dpop_proof" }
+/** Where a poll and a wait answer alike: the request is finished, the caller is not its agent, or the proof fails. */
+export type GateAnswer =
+  | { reason: "access_denied" | "expired_token" | "invalid_client" | "invalid_dpop_proof" }
   | { reason: "invalid_grant"; replay: boolean }
+  /** The proof is by the request's key; whether its `jti` was seen before is unknown yet: ask, then try again. */
+  | { reason: "check_jti" };
+
+export type PollAnswer =
+  | GateAnswer
+  | { reason: "authorization_pending" }
   | { reason: "slow_down"; interval: number }
   | { reason: "deliver" | "redeliver" };
 
@@ -68,30 +96,35 @@ export interface PollInput {
   tagMatches: boolean;
   /** Given on the OAuth token endpoint: the authenticated client must be the agent that asked. */
   client: { agentId: string; keyHash: string } | null;
-  /** A checked proof (core/dpop.ts), with whether its `jti` was seen for this request before. */
-  dpop: { jkt: string; jtiSeen: boolean } | null;
+  /**
+   * A checked proof (core/dpop.ts), with whether its `jti` was seen before by its key (RFC 9449
+   * §11.1, across requests); `jtiSeen: null` until that was asked (answered `check_jti`).
+   */
+  dpop: { jkt: string; jtiSeen: boolean | null } | null;
   /** When the previous poll arrived, whatever it was answered; null for the first. */
   lastPollAt: number | null;
   /** How long a bound request keeps its delivered answer (`DELIVERY_GRACE_SECONDS`); absent or 0: single delivery. */
   graceMs?: number;
 }
 
-/** RFC 9449 §4.3 and §11.1: a fresh proof (unseen `jti`) by the key the request is bound to. */
-const provesBinding = (facts: RequestFacts, dpop: PollInput["dpop"]) =>
-  facts.dpopJkt !== null && dpop !== null && dpop.jkt === facts.dpopJkt && !dpop.jtiSeen;
-
 /**
- * One poll (RFC 8628 §3.4–3.5, CIBA Core §11). Only a pending request is throttled: a decided one
- * answers at once, so the poll that follows a return-channel announcement is never slow_down.
- * A proof failure consumes nothing (RFC 9449 §4.3): no state changes and the poll does not count.
+ * What a poll and a wait check first, in this order: the handle, the expiry, a delivered code (the
+ * replay alarm, once, whoever asks), the client, the proof; then a denied request. `null`: a
+ * pending or approved request its own agent asks about, with a fresh proof where it is bound, or a
+ * delivered one in its grace window asked about with a fresh proof by its key.
+ * A proof failure consumes nothing (RFC 9449 §4.3): no state changes.
  */
-export function poll(state: RequestState, facts: RequestFacts, input: PollInput, now: number): Transition<PollAnswer> {
+function gate(state: RequestState, facts: RequestFacts, input: Omit<PollInput, "lastPollAt">, now: number): Transition<GateAnswer> | null {
   if (!input.tagMatches) return same(state, isExpired(state, now) ? { reason: "expired_token" } : { reason: "invalid_grant", replay: false });
   if (isExpired(state, now)) return same(state, { reason: "expired_token" });
   if (state.status === "delivered") {
-    // Within the grace window the bound key gets the same answer again: its first may have been lost.
+    // Within the grace window the bound key's fresh proof passes (a poll redelivers, its first answer
+    // may have been lost); a used proof is a replay like any other (RFC 9449 §11.1).
     const ownClient = input.client === null || (input.client.agentId === facts.agentId && input.client.keyHash === facts.apiKeyHash);
-    if (inGrace(state, now) && ownClient && provesBinding(facts, input.dpop)) return same(state, { reason: "redeliver" });
+    if (inGrace(state, now) && ownClient && facts.dpopJkt !== null && input.dpop?.jkt === facts.dpopJkt) {
+      if (input.dpop.jtiSeen === null) return same(state, { reason: "check_jti" });
+      if (!input.dpop.jtiSeen) return null;
+    }
     // Someone holds a code that was already redeemed, whoever they claim to be: tell the operator, once.
     if (state.replayReported) return same(state, { reason: "invalid_grant", replay: false });
     return { next: { ...state, replayReported: true }, answer: { reason: "invalid_grant", replay: true } };
@@ -100,27 +133,53 @@ export function poll(state: RequestState, facts: RequestFacts, input: PollInput,
     if (input.client.agentId !== facts.agentId) return same(state, { reason: "invalid_grant", replay: false });
     if (input.client.keyHash !== facts.apiKeyHash) return same(state, { reason: "invalid_client" });
   }
-  if (facts.dpopJkt !== null && !provesBinding(facts, input.dpop)) {
-    return same(state, { reason: "invalid_dpop_proof" });
+  if (facts.dpopJkt !== null) {
+    if (input.dpop === null || input.dpop.jkt !== facts.dpopJkt || input.dpop.jtiSeen === true) return same(state, { reason: "invalid_dpop_proof" });
+    if (input.dpop.jtiSeen === null) return same(state, { reason: "check_jti" });
   }
-  switch (state.status) {
-    case "denied":
-      return same(state, { reason: "access_denied" });
-    case "approved": {
-      const graceEndsAt = facts.dpopJkt !== null && input.graceMs ? Math.min(now + input.graceMs, state.expiresAt) : null;
-      return { next: { ...state, status: "delivered", claimHash: null, graceEndsAt }, answer: { reason: "deliver" } };
-    }
-    case "pending":
-      if (input.lastPollAt !== null && now - input.lastPollAt < state.interval * 1000) {
-        const interval = state.interval + SLOW_DOWN_STEP_SECONDS;
-        return { next: { ...state, interval }, answer: { reason: "slow_down", interval } };
-      }
-      return same(state, { reason: "authorization_pending" });
+  if (state.status === "denied") return same(state, { reason: "access_denied" });
+  return null;
+}
+
+/**
+ * One poll (RFC 8628 §3.4–3.5, CIBA Core §11). Only a pending request is throttled: a decided one
+ * answers at once, so the poll that follows a return-channel announcement is never slow_down.
+ */
+export function poll(state: RequestState, facts: RequestFacts, input: PollInput, now: number): Transition<PollAnswer> {
+  const refused = gate(state, facts, input, now);
+  if (refused) return refused;
+  if (state.status === "delivered") return same(state, { reason: "redeliver" });
+  if (state.status === "approved") {
+    const graceEndsAt = facts.dpopJkt !== null && input.graceMs ? Math.min(now + input.graceMs, state.expiresAt) : null;
+    return { next: { ...state, status: "delivered", claimHash: null, graceEndsAt }, answer: { reason: "deliver" } };
   }
+  if (input.lastPollAt !== null && now - input.lastPollAt < state.interval * 1000) {
+    const interval = state.interval + SLOW_DOWN_STEP_SECONDS;
+    return { next: { ...state, interval }, answer: { reason: "slow_down", interval } };
+  }
+  return same(state, { reason: "authorization_pending" });
+}
+
+export type WaitAnswer = GateAnswer | { reason: "listen"; approved: boolean };
+
+/**
+ * A wait on the return channel (README, "Return channel"): the poll's checks in the poll's order
+ * (a wait on a delivered code raises the replay alarm as a poll would), then `listen` where a poll
+ * would deliver or be pending. `approved`: announce it at once (the next poll delivers). In a
+ * delivered request's grace window the bound key's fresh proof is refused like a delivered code but
+ * raises no alarm: there is nothing to wait for, and its poll gets the kept answer.
+ */
+export function wait(state: RequestState, facts: RequestFacts, input: Omit<PollInput, "lastPollAt">, now: number): Transition<WaitAnswer> {
+  const refused = gate(state, facts, input, now);
+  if (refused) return refused;
+  if (state.status === "delivered") return same(state, { reason: "invalid_grant", replay: false });
+  return same(state, { reason: "listen", approved: state.status === "approved" });
 }
 
 export type AckAnswer =
-  | { reason: "acknowledged" | "invalid_grant" | "expired_token" | "invalid_dpop_proof" | "not_bound" | "not_delivered" };
+  | { reason: "acknowledged" | "invalid_grant" | "expired_token" | "invalid_dpop_proof" | "not_bound" | "not_delivered" }
+  /** As in the gate: a proof by the bound key whose `jti` is yet to be asked about. */
+  | { reason: "check_jti" };
 
 /**
  * The agent has stored what was delivered (`POST /v1/credentials/ack`): the grace window ends at
@@ -131,7 +190,9 @@ export function acknowledge(state: RequestState, facts: RequestFacts, input: Pic
   if (!input.tagMatches) return same(state, isExpired(state, now) ? { reason: "expired_token" } : { reason: "invalid_grant" });
   if (isExpired(state, now)) return same(state, { reason: "expired_token" });
   if (facts.dpopJkt === null) return same(state, { reason: "not_bound" });
-  if (!provesBinding(facts, input.dpop)) return same(state, { reason: "invalid_dpop_proof" });
+  const { dpop } = input;
+  if (dpop === null || dpop.jkt !== facts.dpopJkt || dpop.jtiSeen === true) return same(state, { reason: "invalid_dpop_proof" });
+  if (dpop.jtiSeen === null) return same(state, { reason: "check_jti" });
   if (state.status !== "delivered") return same(state, { reason: "not_delivered" });
   return { next: state.graceEndsAt === null ? state : { ...state, graceEndsAt: null }, answer: { reason: "acknowledged" } };
 }
@@ -180,16 +241,16 @@ export type DecideAnswer = { reason: "approved" | "denied" | "invalid_token" };
 
 /**
  * The operator's explicit decision: only the claiming session may make it, only once, before
- * expiry, and only for the request its approval token was made for (`requestId`, when the token
- * carries one: a token cannot decide a later request under the same user code).
+ * expiry, and only for the request its approval token was made for (`requestId`: a token cannot
+ * decide a later request under the same user code).
  */
 export function decide(
   state: RequestState,
   facts: RequestFacts,
-  input: { sessionHash: string; decision: "approve" | "deny"; requestId?: string | null },
+  input: { sessionHash: string; decision: "approve" | "deny"; requestId: string },
   now: number,
 ): Transition<DecideAnswer> {
-  if (input.requestId != null && input.requestId !== facts.requestId) return same(state, { reason: "invalid_token" });
+  if (input.requestId !== facts.requestId) return same(state, { reason: "invalid_token" });
   if (isExpired(state, now) || state.status !== "pending" || state.claimHash !== input.sessionHash) {
     return same(state, { reason: "invalid_token" });
   }

@@ -107,7 +107,7 @@ export interface ApprovalRequestBody {
   agent: { id: string; name: string; email: string | null };
   account_id: string;
   /** The account the request is for; `operator_email` is masked (`o•••@example.com`). */
-  account?: { id: string; name: string; operator_email: string };
+  account: { id: string; name: string; operator_email: string };
   description: string;
   vault_key: string;
   expires_at: string;
@@ -151,3 +151,16 @@ export interface VaultItemBody {
 export interface VaultListBody {
   items: VaultStoredBody[];
 }
+
+// ---- Return channel ----------------------------------------------------------------------------
+
+/** `GET /v1/credentials/wait` (README, "Return channel"): the subprotocol the server selects. */
+export const RETURN_CHANNEL_PROTOCOL = "keyferry.v1";
+/**
+ * The other offered subprotocols carry what a poll carries in its body and headers, never in the
+ * URL (which proxies and logs keep): one handle, and a DPoP proof for a bound request where the
+ * client cannot send a `DPoP` header (a browser's WebSocket).
+ */
+export const WAIT_DEVICE_CODE_PREFIX = "keyferry.device-code.";
+export const WAIT_AUTH_REQ_ID_PREFIX = "keyferry.auth-req-id.";
+export const WAIT_DPOP_PREFIX = "keyferry.dpop.";

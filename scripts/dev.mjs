@@ -1,5 +1,5 @@
 // `npm run dev`: a local Keyferry on a fresh clone with no manual setup.
-// 1. Creates .dev.vars (gitignored) with a random ADMIN_TOKEN and TOKEN_SIGNING_KEY if missing,
+// 1. Creates .dev.vars (gitignored) with a random ADMIN_TOKEN, TOKEN_SIGNING_KEY and VAPID_PRIVATE_KEY if missing,
 //    keeping any value already there.
 // 2. Runs `wrangler dev --persist-to .wrangler/state` (Durable Objects survive restarts), passing
 //    on any extra arguments (e.g. `npm run dev -- --port 9000`) and signals.
@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { vapidKeyPair } from "./vapid-key.mjs";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const DEV_VARS = join(ROOT, ".dev.vars");
@@ -38,13 +39,15 @@ function ensureDevVars() {
   // TOKEN_SIGNING_KEY: base64url of 32 random bytes (the worker's HMAC key for device codes).
   if (!vars.ADMIN_TOKEN) missing.ADMIN_TOKEN = randomBytes(24).toString("base64url");
   if (!vars.TOKEN_SIGNING_KEY) missing.TOKEN_SIGNING_KEY = randomBytes(32).toString("base64url");
+  // VAPID_PRIVATE_KEY: the Web Push signing key (RFC 8292), a P-256 private JWK on one line, quoted.
+  if (!vars.VAPID_PRIVATE_KEY) missing.VAPID_PRIVATE_KEY = `'${vapidKeyPair().privateJwk}'`;
   const names = Object.keys(missing);
   if (names.length > 0) {
     const header = existing ? "" : "# Local secrets for `npm run dev` (gitignored). Made by scripts/dev.mjs.\n";
     const separator = existing && !existing.endsWith("\n") ? "\n" : "";
     const lines = names.map((name) => `${name}=${missing[name]}\n`).join("");
     writeFileSync(DEV_VARS, existing + separator + header + lines, { mode: 0o600 });
-    console.log(`[keyferry] wrote ${names.join(" and ")} to .dev.vars`);
+    console.log(`[keyferry] wrote ${names.join(", ")} to .dev.vars`);
   }
   return { ...vars, ...missing };
 }
@@ -120,6 +123,8 @@ const port = option(forwarded, "--port") ?? "8787";
 const ip = option(forwarded, "--ip") ?? "localhost";
 const fallbackUrl = `http://${ip.includes(":") ? `[${ip}]` : ip}:${port}`.replace("0.0.0.0", "localhost");
 if (!vars.PUBLIC_BASE_URL && !hasVar(forwarded, "PUBLIC_BASE_URL")) args.push("--var", `PUBLIC_BASE_URL:${fallbackUrl}`);
+// Push services want a contact for the sender (RFC 8292 §2.1); locally any mailto: will do.
+if (!hasVar(forwarded, "VAPID_SUBJECT")) args.push("--var", "VAPID_SUBJECT:mailto:keyferry@localhost");
 
 // node_modules/.bin first on PATH: wrangler's `#!/usr/bin/env node` then finds the project's Node 22
 // (the `node` devDependency) even when this script is started by an older system Node.

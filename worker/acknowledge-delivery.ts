@@ -22,7 +22,7 @@ export async function acknowledgeDelivery(request: Request, env: Env, kind: Hand
   return answer.reason === "acknowledged" ? noContent() : errorResponse(ackWireError(answer.reason));
 }
 
-function ackWireError(reason: Exclude<AckAnswer["reason"], "acknowledged">): WireError {
+function ackWireError(reason: Exclude<AckAnswer["reason"], "acknowledged" | "check_jti">): WireError {
   switch (reason) {
     case "invalid_grant":
     case "expired_token":

@@ -51,6 +51,7 @@ route("/v1/vault/:vault_key", { get: vault.getItem, put: vault.putItem, delete: 
 route("/", { get: pages.home });
 route("/approve", { get: pages.approvePage });
 route("/assets/*", { get: pages.asset });
+route("/console-sw.js", { get: pages.asset });
 
 router.all("*", () => {
   throw new HttpError(404, "not_found", "No such endpoint.");

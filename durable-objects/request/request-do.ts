@@ -1,7 +1,7 @@
 /**
  * One Durable Object per credential request, addressed by `idFromName(user code)` (DESIGN.md).
  * It holds the request's state, its TTL alarm, the failed-attempt counter, the one-time encrypted
- * payload, the DPoP `jti`s seen and the agents waiting on the return channel; see
+ * payload and the agents waiting on the return channel; see
  * durable-objects/request/README.md for the tables. The rules are core/request-state.ts's whole
  * transitions: this class stores what they return, inside one transaction, and carries out their
  * answer (audit, announce, ping). The alarm erases everything at the original expiry.
@@ -11,9 +11,10 @@ import * as transitions from "../../core/request-state";
 import { deliveryGraceMs } from "../../core/limits";
 import { REVOKED_KEY_HASH, isExpired, wakeAt, type AckAnswer, type RequestState } from "../../core/request-state";
 import type { AuditEventInput } from "../account/account-types";
-import { MIGRATE_TO_V1_1, MIGRATE_TO_V1_2, SCHEMA, recordOf, type Row } from "./request-schema";
+import { MIGRATE_TO_V1_2, SCHEMA, recordOf, type Row } from "./request-schema";
 import { actorDetail, factsOf, keptAnswerOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
-import { WAIT_CLIENT, WAIT_HANDLE_TAG, announceOn, parseClient, refusal } from "./wait-channel";
+import { acceptWait, announceOn, closeQuietly, refusal, waitInput } from "./wait-channel";
+import { judgeWithProof } from "./judge-with-proof";
 import type {
   Actor,
   CreateResult,
@@ -22,6 +23,8 @@ import type {
   LookupResult,
   PollProof,
   PollResult,
+  DeliveredRecord,
+  LiveRecord,
   RequestDetails,
   RequestRecord,
   WaitMessage,
@@ -34,8 +37,6 @@ export class RequestDO extends DurableObject<Env> {
   #record: RequestRecord | null = null;
   /** When the previous poll arrived. Memory only: losing it on eviction forgets one throttle. */
   #lastPollAt: number | null = null;
-  /** The `jti`s of this request's DPoP proofs (RFC 9449 §11.1), mirrored from `dpop_jti`. */
-  #jtis = new Set<string>();
   /** How long a bound delivery is kept for its key (`DELIVERY_GRACE_SECONDS`). */
   readonly #graceMs: number;
 
@@ -52,7 +53,6 @@ export class RequestDO extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       // The object holds one request at a time: a new one replaces the tables of an earlier one.
       sql.exec("DROP TABLE IF EXISTS request");
-      sql.exec("DROP TABLE IF EXISTS dpop_jti");
       for (const statement of SCHEMA) sql.exec(statement);
       sql.exec(
         "INSERT INTO request (id, handle_tag, status, expires_at, interval, details) VALUES (1, ?, 'pending', ?, ?, ?)",
@@ -74,122 +74,117 @@ export class RequestDO extends DurableObject<Env> {
       handleTag: input.handleTag,
     };
     this.#lastPollAt = null;
-    this.#jtis = new Set();
     await this.ctx.storage.setAlarm(input.expiresAt);
     return { reason: "created" };
   }
 
   /**
    * A poll with the device code or auth_req_id (RFC 8628 §3.4). The hot path: memory only, except
-   * a write when the state changes (slow_down's raised interval, a bound request's `jti`, delivery).
-   * `client` is given on the OAuth token endpoint; `proof` when the poll carried a valid DPoP proof.
+   * a write when the state changes (slow_down's raised interval, delivery, the first replay) and,
+   * for a bound request, the key's `jti` object's answer. `client` is given on the OAuth token
+   * endpoint; `proof` when the poll carried a valid DPoP proof.
    */
-  poll(handleTag: string, client: { agentId: string; keyHash: string } | null, proof: PollProof | null = null, actor: Actor | null = null): PollResult {
-    const record = this.#record;
-    if (!record) return { reason: "invalid_grant" };
-    const now = Date.now();
-    const facts = factsOf(record);
-    const dpop = proof && { jkt: proof.jkt, jtiSeen: this.#jtis.has(proof.jti) };
-    const input = { tagMatches: record.handleTag === handleTag, client, dpop, lastPollAt: this.#lastPollAt, graceMs: this.#graceMs };
-    const { next, answer } = transitions.poll(record, facts, input, now);
+  async poll(handleTag: string, client: { agentId: string; keyHash: string } | null, proof: PollProof | null = null, actor: Actor | null = null): Promise<PollResult> {
+    const judged = await judgeWithProof(this.env, () => this.#record, proof, (record, dpop, now) =>
+      transitions.poll(record, factsOf(record), { tagMatches: record.handleTag === handleTag, client, dpop, lastPollAt: this.#lastPollAt, graceMs: this.#graceMs }, now),
+    );
+    if (!judged) return { reason: "invalid_grant" };
+    const { record, next, answer, now } = judged;
     switch (answer.reason) {
       case "invalid_grant":
-        if (answer.replay) {
-          this.#store(record, next);
-          this.#audit(record, { type: "replay_detected", detail: actor ? actorDetail(actor) : {} });
-        }
+        if (answer.replay) this.#replayed(record, next, actor);
         return { reason: "invalid_grant" };
-      case "invalid_client":
+      case "check_jti":
       case "invalid_dpop_proof":
+        return { reason: "invalid_dpop_proof" };
+      case "invalid_client":
       case "expired_token":
         // Not a poll of this request by its agent: it consumes nothing, not even the throttle.
         return answer;
       case "deliver":
         this.#lastPollAt = now;
-        return this.#deliver(record, next, proof);
+        // Only an approved (live) request is delivered.
+        return record.status === "delivered" ? { reason: "invalid_grant" } : this.#deliver(record, next);
       case "redeliver":
-        // Only a poll with a proof by the bound key is redelivered to.
-        return this.#redeliver(record, proof!, actor);
+        // Only a delivered request in its grace window, to a fresh proof by its key, is redelivered to.
+        return record.status === "delivered" ? this.#redeliver(record, actor) : { reason: "invalid_grant" };
       default:
         this.#lastPollAt = now;
-        this.#store(record, next, { proof: facts.dpopJkt !== null ? proof : null });
+        this.#store(record, next);
         return answer;
     }
+  }
+
+  /** A delivered handle came back: the first time, the operator hears of it (`replay_detected`). */
+  #replayed(record: RequestRecord, next: RequestState, actor: Actor | null): void {
+    this.#store(record, next);
+    this.#audit(record, { type: "replay_detected", detail: actor ? actorDetail(actor) : {} });
   }
 
   /**
    * Returns the payload and, in the same synchronous step, leaves only a tombstone: the handle's tag,
    * the expiry and what the audit summary needs. Exactly once, however many polls race. A bound
-   * request in its grace window (`next.graceEndsAt`) keeps the payload, what reopens it and its
-   * proofs' `jti`s (this one's too) until the alarm at the window's end or an acknowledgement.
+   * request with a grace window (`next.graceEndsAt`) also keeps its answer (`kept`: the payload and
+   * what opens it) until the alarm at the window's end or an acknowledgement.
    */
-  #deliver(record: RequestRecord, next: RequestState, proof: PollProof | null): PollResult {
-    const keep = next.graceEndsAt !== null;
-    const left = keep ? keptAnswerOf(record.details) : tombstoneOf(record.details);
+  async #deliver(record: LiveRecord, next: RequestState): Promise<PollResult> {
+    const tombstone = tombstoneOf(record.details);
     const sql = this.ctx.storage.sql;
-    const payload = this.ctx.storage.transactionSync(() => {
-      const row = sql.exec<{ payload: string | null }>("SELECT payload FROM request").toArray()[0];
+    const { payload, kept } = this.ctx.storage.transactionSync(() => {
+      const payload = sql.exec<{ payload: string | null }>("SELECT payload FROM request").toArray()[0]?.payload ?? null;
+      const kept = next.graceEndsAt !== null && payload !== null ? keptAnswerOf(record.details, payload) : null;
       sql.exec(
-        "UPDATE request SET status = ?, claim_hash = NULL, grace_ends_at = ?, payload = CASE WHEN ? THEN payload END, details = ?",
+        "UPDATE request SET status = ?, claim_hash = NULL, payload = NULL, details = ?, grace_ends_at = ?, kept = ?",
         next.status,
-        next.graceEndsAt,
-        keep ? 1 : 0,
-        JSON.stringify(left),
+        JSON.stringify(tombstone),
+        kept && next.graceEndsAt,
+        kept && JSON.stringify(kept),
       );
-      if (!keep) sql.exec("DELETE FROM dpop_jti");
-      else if (proof) sql.exec("INSERT OR IGNORE INTO dpop_jti (jti) VALUES (?)", proof.jti);
-      return row?.payload ?? null;
+      return { payload, kept };
     });
     const { details } = record;
-    Object.assign(record, next, { details: left });
-    if (keep) {
-      if (proof) this.#jtis.add(proof.jti);
-      void this.ctx.storage.setAlarm(wakeAt(next));
-    } else {
-      this.#jtis.clear();
-    }
+    const delivered: DeliveredRecord = { ...next, status: "delivered", graceEndsAt: kept && next.graceEndsAt, details: tombstone, handleTag: record.handleTag, kept };
+    this.#record = delivered;
+    if (kept) await this.ctx.storage.setAlarm(wakeAt(delivered));
     if (payload === null) return { reason: "invalid_grant" };
-    this.#audit(record, { type: "delivered", release: true });
+    this.#audit(delivered, { type: "delivered", release: true });
     return { reason: "delivered", details, payload };
   }
 
-  /** The kept answer again, to a fresh proof by the bound key within the window (core/request-state.ts `poll`). */
-  #redeliver(record: RequestRecord, proof: PollProof, actor: Actor | null): PollResult {
-    const sql = this.ctx.storage.sql;
-    const payload = sql.exec<{ payload: string | null }>("SELECT payload FROM request").toArray()[0]?.payload ?? null;
-    if (payload === null) return { reason: "invalid_grant" };
-    sql.exec("INSERT OR IGNORE INTO dpop_jti (jti) VALUES (?)", proof.jti);
-    this.#jtis.add(proof.jti);
+  /**
+   * The kept answer again, to a fresh proof by the bound key within the window (core/request-state.ts
+   * `poll`); that proof's `jti` is already its key's (DpopJtiDO), so it never gets a second one.
+   */
+  #redeliver(record: DeliveredRecord, actor: Actor | null): PollResult {
+    const { kept } = record;
+    if (!kept) return { reason: "invalid_grant" };
     this.#audit(record, { type: "redelivered", detail: actor ? actorDetail(actor) : {} });
-    return { reason: "delivered", details: record.details, payload };
+    const { payload, publicKey, wrappedPrivateKey } = kept;
+    return { reason: "delivered", details: { ...record.details, publicKey, wrappedPrivateKey }, payload };
   }
 
   /** `POST /v1/credentials/ack`: the agent stored its credential, so the kept answer goes now (core/request-state.ts `acknowledge`). */
-  async acknowledge(handleTag: string, proof: PollProof | null): Promise<AckAnswer> {
-    const record = this.#record;
-    if (!record) return { reason: "invalid_grant" };
-    const dpop = proof && { jkt: proof.jkt, jtiSeen: this.#jtis.has(proof.jti) };
-    const { next, answer } = transitions.acknowledge(record, factsOf(record), { tagMatches: record.handleTag === handleTag, dpop }, Date.now());
-    if (next !== record) await this.#endGrace(record, next);
+  async acknowledge(handleTag: string, proof: PollProof): Promise<Exclude<AckAnswer, { reason: "check_jti" }>> {
+    const judged = await judgeWithProof(this.env, () => this.#record, proof, (record, dpop, now) =>
+      transitions.acknowledge(record, factsOf(record), { tagMatches: record.handleTag === handleTag, dpop }, now),
+    );
+    if (!judged) return { reason: "invalid_grant" };
+    const { record, next, answer } = judged;
+    if (answer.reason === "check_jti") return { reason: "invalid_dpop_proof" };
+    if (next !== record && record.status === "delivered") await this.#endGrace(record, next);
     return answer;
   }
 
   /** Erases the kept answer, leaving the tombstone until expiry; the alarm moves to the expiry. */
-  async #endGrace(record: RequestRecord, next: RequestState): Promise<void> {
-    const tombstone = tombstoneOf(record.details);
-    const sql = this.ctx.storage.sql;
-    this.ctx.storage.transactionSync(() => {
-      sql.exec("UPDATE request SET grace_ends_at = NULL, payload = NULL, details = ?", JSON.stringify(tombstone));
-      sql.exec("DELETE FROM dpop_jti");
-    });
-    Object.assign(record, next, { details: tombstone });
-    this.#jtis.clear();
+  async #endGrace(record: DeliveredRecord, next: RequestState): Promise<void> {
+    this.ctx.storage.sql.exec("UPDATE request SET grace_ends_at = NULL, kept = NULL");
+    Object.assign(record, next, { kept: null });
     await this.ctx.storage.setAlarm(wakeAt(next));
   }
 
   /** The operator's look-up: by code and email, or by a signed approval link (`email` null). */
   async lookup(input: { email: string | null; linkRequestId: string | null; sessionHash: string; actor: Actor }): Promise<LookupResult> {
-    const record = this.#record;
+    const record = this.#live();
     if (!record) return { reason: "not_found" };
     const { next, answer } = transitions.lookup(record, factsOf(record), input, Date.now());
     this.#store(record, next);
@@ -212,7 +207,7 @@ export class RequestDO extends DurableObject<Env> {
 
   /** Approve (with the payload already encrypted to `encryptionKey`) or deny. */
   async decide(input: DecideInput): Promise<DecideResult> {
-    const record = this.#record;
+    const record = this.#live();
     if (!record) return { reason: "invalid_token" };
     const { next, answer } = transitions.decide(record, factsOf(record), input, Date.now());
     if (answer.reason === "invalid_token") return { reason: "invalid_token" };
@@ -234,7 +229,7 @@ export class RequestDO extends DurableObject<Env> {
 
   /** The agent was deleted: the request ends as denied and its key no longer matches anything. Idempotent. */
   async revoke(): Promise<void> {
-    const record = this.#record;
+    const record = this.#live();
     if (!record) return;
     const { next, answer } = transitions.revoke(record, factsOf(record), Date.now());
     if (answer.reason === "unchanged") return;
@@ -248,37 +243,40 @@ export class RequestDO extends DurableObject<Env> {
   }
 
   /**
-   * The return channel (README, "Contract notes"): the worker has checked the handle and forwards the upgrade
-   * with its tag. A finished request is refused before the upgrade with the poll's reason; a live
-   * one keeps the socket through the Hibernation API, tagged with the handle's tag, so a waiting
-   * agent costs no object in memory. An already decided request is announced at once.
+   * The return channel (README, "Return channel"): the worker has checked the handle and the proof
+   * and forwards the upgrade with what it checked (wait-channel.ts). The poll's checks decide, in the
+   * poll's order (core's `wait`); a refusal comes before the upgrade with the poll's reason. A live
+   * request keeps the socket through the Hibernation API, tagged with the handle's tag, so a waiting
+   * agent costs no object in memory; an already approved one is announced at once.
    */
   override async fetch(request: Request): Promise<Response> {
-    const record = this.#record;
-    const now = Date.now();
-    const tag = request.headers.get(WAIT_HANDLE_TAG);
-    const client = parseClient(request.headers.get(WAIT_CLIENT));
-    if (!record || !tag || record.handleTag !== tag) return refusal(record && tag && isExpired(record, now) ? "expired_token" : "invalid_grant");
-    if (client && client.agentId !== record.details.agent.id) return refusal("invalid_grant");
-    if (client && client.keyHash !== record.details.apiKeyHash) return refusal("invalid_client");
-    if (isExpired(record, now)) return refusal("expired_token");
-    if (record.status === "delivered") return refusal("invalid_grant");
-    if (record.status === "denied") return refusal("access_denied");
-    const [clientEnd, serverEnd] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(serverEnd, [tag]);
-    if (record.status === "approved") announceOn(serverEnd, { type: "decided", status: "approved" });
-    return new Response(null, { status: 101, webSocket: clientEnd, headers: { "Sec-WebSocket-Protocol": "keyferry.v1" } });
+    const input = waitInput(request.headers);
+    const judged = await judgeWithProof(this.env, () => this.#record, input.proof, (record, dpop, now) =>
+      transitions.wait(record, factsOf(record), { tagMatches: record.handleTag === input.tag, client: input.client, dpop }, now),
+    );
+    if (!judged) return refusal("invalid_grant");
+    const { record, next, answer } = judged;
+    switch (answer.reason) {
+      case "listen":
+        break;
+      case "invalid_grant":
+        if (answer.replay) this.#replayed(record, next, input.actor);
+        return refusal("invalid_grant");
+      case "check_jti":
+        return refusal("invalid_dpop_proof");
+      default:
+        return refusal(answer.reason);
+    }
+    return acceptWait(this.ctx, record.handleTag, answer.approved);
   }
 
-  /** The socket only listens: whatever the agent sends is ignored. */
-  override async webSocketMessage(): Promise<void> {}
+  /** The socket only listens: anything the agent sends ends it (1008, RFC 6455 §7.4.1), so it cannot keep waking the object. */
+  override async webSocketMessage(ws: WebSocket): Promise<void> {
+    closeQuietly(ws, 1008, "the return channel only listens");
+  }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    try {
-      ws.close(code === 1005 || code === 1006 ? 1000 : code);
-    } catch {
-      // already closed
-    }
+    closeQuietly(ws, code === 1005 || code === 1006 ? 1000 : code);
   }
 
   override async webSocketError(): Promise<void> {}
@@ -289,7 +287,7 @@ export class RequestDO extends DurableObject<Env> {
     const now = Date.now();
     if (record && !isExpired(record, now)) {
       const { next, answer } = transitions.endGrace(record, now);
-      if (answer.reason === "ended") await this.#endGrace(record, next);
+      if (answer.reason === "ended" && record.status === "delivered") await this.#endGrace(record, next);
       else await this.ctx.storage.setAlarm(wakeAt(record));
       return;
     }
@@ -298,8 +296,13 @@ export class RequestDO extends DurableObject<Env> {
     }
     for (const ws of this.ctx.getWebSockets()) announceOn(ws, { type: "expired" });
     this.#record = null;
-    this.#jtis = new Set();
     await this.ctx.storage.deleteAll();
+  }
+
+  /** The request unless it is a delivered one's tombstone, which has nothing to look up, decide or revoke. */
+  #live(): LiveRecord | null {
+    const record = this.#record;
+    return record && record.status !== "delivered" ? record : null;
   }
 
   #announce(record: RequestRecord, message: WaitMessage): void {
@@ -308,30 +311,23 @@ export class RequestDO extends DurableObject<Env> {
 
   #load(): void {
     const sql = this.ctx.storage.sql;
-    const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
-    // A request made before v1.1 lives on (at most one TTL) in the table shape it was made with.
-    if (tables.has("request") && !tables.has("dpop_jti")) for (const statement of MIGRATE_TO_V1_1) sql.exec(statement);
-    let row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
+    const hasTable = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'request'").toArray().length > 0;
+    let row = hasTable ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
+    // A request made before v1.2 lives on (at most one TTL) in the table shape it was made with.
     if (row && !("grace_ends_at" in row)) {
       for (const statement of MIGRATE_TO_V1_2) sql.exec(statement);
-      row = { ...row, grace_ends_at: null };
+      row = { ...row, grace_ends_at: null, kept: null };
     }
     this.#record = row ? recordOf(row) : null;
-    this.#jtis = new Set(row ? sql.exec<{ jti: string }>("SELECT jti FROM dpop_jti").toArray().map((r) => r.jti) : []);
   }
 
   /**
-   * Stores what a transition changed (nothing, for most polls) and mirrors it in memory; a bound
-   * poll's `jti` too, and an approval's payload in the same row write as its state.
+   * Stores what a transition changed (nothing, for most polls) and mirrors it in memory; an
+   * approval's payload in the same row write as its state.
    */
-  #store(record: RequestRecord, next: RequestState, extra: { proof?: PollProof | null; payload?: string | null } = {}): void {
-    const sql = this.ctx.storage.sql;
-    if (extra.proof) {
-      sql.exec("INSERT OR IGNORE INTO dpop_jti (jti) VALUES (?)", extra.proof.jti);
-      this.#jtis.add(extra.proof.jti);
-    }
+  #store(record: RequestRecord, next: RequestState, extra: { payload?: string | null } = {}): void {
     if (next === record) return;
-    sql.exec(
+    this.ctx.storage.sql.exec(
       "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, grace_ends_at = ?, payload = COALESCE(?, payload)",
       next.status,
       next.interval,

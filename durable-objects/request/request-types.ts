@@ -1,5 +1,5 @@
 import type { JWK } from "jose";
-import type { RequestState } from "../../core/request-state";
+import type { RequestState, Tombstone } from "../../core/request-state";
 
 export interface AgentIdentity {
   id: string;
@@ -12,8 +12,8 @@ export interface RequestDetails {
   requestId: string;
   userCode: string;
   accountId: string;
-  /** The account's name at creation (absent in requests made before it was kept). */
-  accountName?: string;
+  /** The account's name at creation. */
+  accountName: string;
   agent: AgentIdentity;
   /** Hash of the API key that made the request: the OAuth token endpoint must see the same client. */
   apiKeyHash: string;
@@ -31,9 +31,8 @@ export interface RequestDetails {
   wrappedPrivateKey: string | null;
   /** CIBA ping mode (CIBA Core §10.2): where and with which bearer to say the request was decided. */
   ping: PingTarget | null;
-  /** RFC 9449 §10: the thumbprint of the DPoP key every poll must prove; null (or absent, in rows
-   * written before v1.1) for an unbound request. */
-  dpopJkt?: string | null;
+  /** RFC 9449 §10: the thumbprint of the DPoP key every poll must prove; null for an unbound request. */
+  dpopJkt: string | null;
   createdAt: number;
 }
 
@@ -44,19 +43,36 @@ export interface PingTarget {
   authReqId: string;
 }
 
-export interface RequestRecord extends RequestState {
-  details: RequestDetails;
+interface RecordOf<Status extends RequestState["status"], Details> extends RequestState {
+  status: Status;
+  details: Details;
   /** The handle's HMAC tag (worker/handles.ts): a keyed hash of the handle and its secret. */
   handleTag: string;
 }
+
+export type LiveRecord = RecordOf<"pending" | "approved" | "denied", RequestDetails>;
+/**
+ * What a DPoP-bound delivery keeps through its grace window (README, "Nothing lost to a dropped
+ * response"), for a poll by its key whose answer was lost: the payload as delivered and what opens it.
+ * Stored as JSON in `request.kept`; only the redelivering poll reads it.
+ */
+export interface KeptAnswer {
+  payload: string;
+  publicKey: JWK | null;
+  wrappedPrivateKey: string | null;
+}
+
+/** A delivered request: its tombstone, and its kept answer while the grace window lasts (null after, or never kept). */
+export type DeliveredRecord = RecordOf<"delivered", Tombstone> & { kept: KeptAnswer | null };
+/** A request as its object holds it: live, with all it is; or delivered, with only its tombstone (and a kept answer for the window). */
+export type RequestRecord = LiveRecord | DeliveredRecord;
 
 /** What the approval page may show of a request. */
 export interface RequestView {
   requestId: string;
   userCode: string;
   accountId: string;
-  /** Null for a request made before the name was kept with it. */
-  accountName: string | null;
+  accountName: string;
   operatorEmail: string;
   agent: AgentIdentity;
   description: string;
@@ -73,12 +89,20 @@ export type CreateResult = { reason: "created" } | { reason: "collision" };
 export type PollResult =
   | { reason: "authorization_pending" | "access_denied" | "expired_token" | "invalid_grant" | "invalid_client" | "invalid_dpop_proof" }
   | { reason: "slow_down"; interval: number }
-  | { reason: "delivered"; details: RequestDetails; payload: string };
+  | { reason: "delivered"; details: DeliveredDetails; payload: string };
 
-/** A poll's DPoP proof, checked by the worker (core/dpop.ts): whose key signed it, and its `jti`. */
+/** What a delivering poll's answer is made from: the tombstone's who-and-what, and what opens the payload. */
+export type DeliveredDetails = Tombstone & Omit<KeptAnswer, "payload">;
+
+/**
+ * A poll's or a wait's DPoP proof, checked by the worker (core/dpop.ts): whose key signed it, the
+ * SHA-256 of its `jti` (a fixed size, whatever the client sent), and until when (Unix ms) a proof
+ * of that age is accepted, so how long its `jti` must be remembered (RFC 9449 §11.1).
+ */
 export interface PollProof {
   jkt: string;
   jti: string;
+  until: number;
 }
 
 /** Who is calling, for the audit log. */
@@ -92,9 +116,8 @@ export interface DecideInput {
   decision: "approve" | "deny";
   payload: string | null;
   actor: Actor;
-  /** The request the approval token was made for (issue 11): a mismatch is invalid_token. Optional
-   * until every token carries it. */
-  requestId?: string | null;
+  /** The request the approval token was made for: a token cannot decide a later request under the same user code. */
+  requestId: string;
 }
 
 /** The return channel's messages (README, "Contract notes": return channel). */

@@ -1,58 +1,31 @@
 /** Pure shapes of a request's record: the transitions' facts, the tombstone, what the page and the audit see. */
-import type { RequestFacts } from "../../core/request-state";
+import type { RequestFacts, Tombstone } from "../../core/request-state";
 import type { RequestSummary } from "../account/account-types";
-import type { Actor, RequestDetails, RequestRecord, RequestView } from "./request-types";
+import type { Actor, KeptAnswer, LiveRecord, RequestDetails, RequestRecord, RequestView } from "./request-types";
 
 export function factsOf(record: RequestRecord): RequestFacts {
   const { details } = record;
-  return {
-    requestId: details.requestId,
-    agentId: details.agent.id,
-    apiKeyHash: details.apiKeyHash,
-    operatorEmail: details.operatorEmail,
-    protocol: details.protocol,
-    dpopJkt: details.dpopJkt ?? null,
-  };
+  const { requestId, apiKeyHash, protocol } = details;
+  if (record.status === "delivered") return { requestId, agentId: details.agent.id, apiKeyHash, protocol, operatorEmail: null, dpopJkt: details.dpopJkt };
+  return { requestId, agentId: details.agent.id, apiKeyHash, protocol, operatorEmail: record.details.operatorEmail, dpopJkt: record.details.dpopJkt };
+}
+
+/** A delivered request's tombstone (core/request-state.ts): who asked and for what, nothing more. */
+export function tombstoneOf(details: RequestDetails): Tombstone {
+  const { requestId, accountId, agent, apiKeyHash, description, vaultKey, bindingMessage, protocol, createdAt, dpopJkt } = details;
+  return { requestId, accountId, agent, apiKeyHash, description, vaultKey, bindingMessage, protocol, createdAt, dpopJkt };
 }
 
 /**
- * What a delivered request keeps until its expiry: who asked and for what (the replay alarm's audit
- * summary), the key hash that tells its agent on the token endpoint, the DPoP key's thumbprint; no
- * payload, no key, no code.
+ * What a bound delivery keeps through its grace window: the payload as delivered (a JWE the service
+ * cannot open alone) and what a poll with the handle needs to open it (the agent's public key, or
+ * the request's private key wrapped under the handle's secret).
  */
-export function tombstoneOf(details: RequestDetails): RequestDetails {
-  const { requestId, accountId, agent, apiKeyHash, description, vaultKey, bindingMessage, protocol, createdAt } = details;
-  return {
-    requestId,
-    accountId,
-    agent,
-    apiKeyHash,
-    description,
-    vaultKey,
-    bindingMessage,
-    protocol,
-    createdAt,
-    userCode: "",
-    operatorEmail: "",
-    publicKey: null,
-    encryptionKey: {},
-    wrappedPrivateKey: null,
-    ping: null,
-    // A thumbprint of a public key, no secret: a late acknowledgement is still checked against it.
-    dpopJkt: details.dpopJkt ?? null,
-  };
+export function keptAnswerOf(details: RequestDetails, payload: string): KeptAnswer {
+  return { payload, publicKey: details.publicKey, wrappedPrivateKey: details.wrappedPrivateKey };
 }
 
-/**
- * What a bound delivery keeps through its grace window: the tombstone, plus what a poll with the
- * handle needs to reopen the kept payload (the agent's public key, or the request's private key
- * wrapped under the handle's secret). The payload stays a JWE the service cannot open alone.
- */
-export function keptAnswerOf(details: RequestDetails): RequestDetails {
-  return { ...tombstoneOf(details), publicKey: details.publicKey, wrappedPrivateKey: details.wrappedPrivateKey };
-}
-
-export function summaryOf(details: RequestDetails, expiresAt: number): RequestSummary {
+export function summaryOf(details: Tombstone, expiresAt: number): RequestSummary {
   return {
     requestId: details.requestId,
     accountId: details.accountId,
@@ -69,13 +42,13 @@ export function actorDetail(actor: Actor): Record<string, string> {
   return { ip: actor.ip, user_agent: actor.userAgent.slice(0, 256) };
 }
 
-export function viewOf(record: RequestRecord): RequestView {
+export function viewOf(record: LiveRecord): RequestView {
   const { details } = record;
   return {
     requestId: details.requestId,
     userCode: details.userCode,
     accountId: details.accountId,
-    accountName: details.accountName ?? null,
+    accountName: details.accountName,
     operatorEmail: details.operatorEmail,
     agent: details.agent,
     description: details.description,

@@ -1,12 +1,14 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { approve, auditUntil, bearer, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
+import { approve, auditUntil, bearer, call, lookupAs, newAgent, normalized, poll, requestCredential, type Answer } from "./support/api";
 import { dpopKey, proof } from "./support/dpop";
 import type { DeviceAuthorizationBody } from "../../core/wire";
 import { forgeHandle, requestAccepts } from "./support/forgery";
 import { deviceCodeProtocols, openWait } from "./support/wait";
 import { accountStub, requestStub } from "../../worker/stubs";
+import { sleep } from "../support/sleep";
+import type { DecideAnswerBody } from "../../core/wire";
 
 /**
  * What a handoff costs in Durable Object work, and proof that a misbehaving poller cannot raise it:
@@ -35,7 +37,6 @@ async function withOneSecondInterval(userCode: string) {
 const outboxSize = (stub: Stub) =>
   runInDurableObject(stub, (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n);
 
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 describe("cost bound: the poll path", () => {
   it("holds a client polling as fast as it can to one served poll per interval", async () => {
@@ -45,7 +46,7 @@ describe("cost bound: the poll path", () => {
     const before = await rowsWritten(stub);
 
     // 8 concurrent pollers, each polling again the moment it has an answer, for 2.5 s.
-    const answers: Array<{ at: number; error: string }> = [];
+    const answers: Array<{ at: number; error?: string }> = [];
     const start = Date.now();
     await Promise.all(
       Array.from({ length: 8 }, async () => {
@@ -127,7 +128,7 @@ describe("cost per handoff (bench/README.md): rows written by each step", () => 
 
     // Approval: state and payload on the request (1 row update); the account logs `approved` (1 row).
     const beforeDecide = await rowsWritten(request);
-    const decided = await call("POST", "/v1/approvals/decide", {
+    const decided = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.cookie! },
       json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "sk_test_cost" },
     });
@@ -152,31 +153,31 @@ describe(`cost of a DPoP-bound delivery's kept answer (README, "Nothing lost to 
   async function approvedBoundRequest() {
     const { apiKey, operatorEmail } = await newAgent();
     const key = await dpopKey();
-    const issued = (await call<DeviceAuthorizationBody>("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v", dpop_jkt: key.jkt } })).body;
+    const issued = (await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v", dpop_jkt: key.jkt } })).body;
     await approve(issued.user_code, operatorEmail, "sk_bound_cost");
     const poll = async () => call("POST", "/v1/credentials/poll", { json: { device_code: issued.device_code }, headers: { DPoP: await proof(key) } });
     return { key, issued, request: requestObject(issued.user_code), poll };
   }
 
-  it("costs a bound handoff one more row write and one more alarm than an unbound one", async () => {
+  it("costs a bound handoff one more alarm at delivery and one row update and an alarm run at the window's end", async () => {
     const { request, poll } = await approvedBoundRequest();
 
-    // Delivery: the row update an unbound delivery makes too (the payload now stays), the proof's jti
-    // (kept against a replayed proof, where an unbound delivery empties the table), and the alarm moved
-    // to the window's end (1 row in `_cf_METADATA`).
+    // Delivery: the row update an unbound delivery makes too (the kept answer rides in it), and the
+    // alarm moved to the window's end (1 row in `_cf_METADATA`). The proof's jti goes to the key's
+    // DpopJtiDO, as every bound poll's does, window or not: nothing of it is the window's cost.
     const beforeDelivery = await rowsWritten(request);
     expect((await poll()).status).toBe(200);
-    expect((await rowsWritten(request)) - beforeDelivery).toBe(3);
-    // The window's end: the row update that erases the payload, the one jti, and the alarm (the one that
-    // ran is cleared, the expiry's is set: 2 rows). An unbound handoff has none of these 4 nor the 2 above.
+    expect((await rowsWritten(request)) - beforeDelivery).toBe(2);
+    // The window's end: the row update that erases the kept answer, and the alarm (the one that ran is
+    // cleared, the expiry's is set: 2 rows). An unbound handoff has none of these 3 nor the alarm above.
     await runInDurableObject(request, (_i, state) => void state.storage.sql.exec("UPDATE request SET grace_ends_at = 0"));
     await evictDurableObject(request);
     const beforeEnd = await rowsWritten(request);
     expect(await runDurableObjectAlarm(request)).toBe(true);
-    expect((await rowsWritten(request)) - beforeEnd).toBe(4);
+    expect((await rowsWritten(request)) - beforeEnd).toBe(3);
   });
 
-  it("ends the window at the agent's acknowledgement instead: one call, 3 rows, no alarm run", async () => {
+  it("ends the window at the agent's acknowledgement instead: one call, 2 rows, no alarm run", async () => {
     const { key, issued, request, poll } = await approvedBoundRequest();
     expect((await poll()).status).toBe(200);
     const beforeAck = await rowsWritten(request);
@@ -185,8 +186,8 @@ describe(`cost of a DPoP-bound delivery's kept answer (README, "Nothing lost to 
       headers: { DPoP: await proof(key, { htu: "https://keyferry.test/v1/credentials/ack" }) },
     });
     expect(acked.status).toBe(204);
-    // The row update that erases the payload, the one jti, the alarm moved back to the expiry.
-    expect((await rowsWritten(request)) - beforeAck).toBe(3);
+    // The row update that erases the kept answer, the alarm moved back to the expiry.
+    expect((await rowsWritten(request)) - beforeAck).toBe(2);
   });
 });
 
@@ -220,9 +221,8 @@ describe("cost per handoff over the return channel: Durable Object calls", () =>
     return { calls, stop: () => restore.forEach((undo) => undo()) };
   }
 
-  // 11 calls (6 RequestDO, 5 AccountDO) however long the operator takes; issue 10's target is 6. The
-  // request's six are the five client requests of a handoff (issue, wait, look-up, decide, poll) and the
-  // close handshake; the account's are issuance, its confirmation (which stores and sends the
+  // 11 calls (6 RequestDO, 5 AccountDO) however long the operator takes. The request's six are the
+  // five client requests of a handoff (issue, wait, look-up, decide, poll) and the close handshake; the account's are issuance, its confirmation (which stores and sends the
   // operator's notice without an alarm) and one audit write per outcome.
   it("is a fixed number of calls whatever the wait: no poll while the socket waits, even across an eviction", async () => {
     const { apiKey, accountId, operatorEmail } = await newAgent();
@@ -273,7 +273,7 @@ describe("cost per handoff over the return channel: Durable Object calls", () =>
 async function auditUntilQuiet(calls: string[], account: Stub) {
   const count = (name: string) => calls.filter((c) => c === name).length;
   for (let i = 0; i < 250 && (count("AccountDO.recordRequestEvent") < 3 || (await outboxSize(account)) > 0); i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
   expect(await outboxSize(account)).toBe(0);
   expect(await runInDurableObject(account, (_instance, state) => state.storage.getAlarm())).toBeNull();

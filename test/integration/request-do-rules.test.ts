@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { approve, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
 import { deviceCodeProtocols, openWait } from "./support/wait";
@@ -41,21 +41,21 @@ describe("RequestDO rules", { timeout: 30_000 }, () => {
   });
 });
 
-describe("a request made before v1.1", { timeout: 30_000 }, () => {
-  it("is migrated when its object loads, and still looks up, locks and delivers", async () => {
+describe("a delivered request's tombstone", { timeout: 30_000 }, () => {
+  it("keeps who asked for what, and no payload, key, user code, operator email or ping target", async () => {
     const { apiKey, operatorEmail } = await newAgent();
     const issued = (await requestCredential(apiKey)).body;
-    const stub = requestObject(issued.user_code);
-    // The v1 shape: no replay_reported column, no dpop_jti table.
-    await runInDurableObject(stub, (_i, state) => {
-      state.storage.sql.exec("DROP TABLE dpop_jti");
-      state.storage.sql.exec("ALTER TABLE request DROP COLUMN replay_reported");
-    });
-    await evictDurableObject(stub);
-    // A wrong email is answered as an unknown code (README "Contract notes"), and still counts.
-    expect((await lookupAs(issued.user_code, "wrong@example.com")).status).toBe(404);
-    await approve(issued.user_code, operatorEmail, "sk_v1");
-    expect((await poll(issued.device_code)).body.credential_value).toBe("sk_v1");
-    expect((await poll(issued.device_code)).body.error).toBe("invalid_grant");
+    await approve(issued.user_code, operatorEmail, "sk_gone");
+    expect((await poll(issued.device_code)).status).toBe(200);
+    const row = await runInDurableObject(requestObject(issued.user_code), (_i, state) =>
+      state.storage.sql.exec<{ status: string; payload: string | null; kept: string | null; details: string }>("SELECT status, payload, kept, details FROM request").one(),
+    );
+    expect(row.status).toBe("delivered");
+    expect(row.payload).toBeNull();
+    // An unbound delivery keeps no answer; the DPoP key's thumbprint (null here) checks a bound one's late ack.
+    expect(row.kept).toBeNull();
+    expect(Object.keys(JSON.parse(row.details)).sort()).toEqual(
+      ["accountId", "agent", "apiKeyHash", "bindingMessage", "createdAt", "description", "dpopJkt", "protocol", "requestId", "vaultKey"],
+    );
   });
 });

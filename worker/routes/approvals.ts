@@ -128,7 +128,7 @@ function requestJson(view: RequestView, viaLink: boolean) {
     agent: view.agent,
     account_id: view.accountId,
     // Whose account this is, so a link forwarded from another account on this deployment shows it.
-    ...(view.accountName !== null ? { account: { id: view.accountId, name: view.accountName, operator_email: maskEmail(view.operatorEmail) } } : {}),
+    account: { id: view.accountId, name: view.accountName, operator_email: maskEmail(view.operatorEmail) },
     description: view.description,
     vault_key: view.vaultKey,
     expires_at: new Date(view.expiresAt).toISOString(),
@@ -141,8 +141,8 @@ function requestJson(view: RequestView, viaLink: boolean) {
 
 /**
  * An unknown code and a wrong email get one answer, byte for byte, so a caller cannot tell a live
- * code from a dead one without spending one of its failed attempts (README, "Limits"; the contract's
- * separate 403 for a wrong email is folded into this 404).
+ * code from a dead one without spending one of its failed attempts (README, "Contract notes":
+ * a separate 403 for a wrong email would be that tell, so it is folded into this 404).
  */
 const noMatch = () =>
   new HttpError(404, "not_found", "No pending request matches that code and email, or the link has expired. Attempts are limited.");

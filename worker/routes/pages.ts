@@ -25,7 +25,7 @@ async function fromAssets(env: Env, request: Request, path: string): Promise<Res
   return response;
 }
 
-/** `/approve`, with or without `?user_code=` or `?link=`: opening it never decides anything. */
+/** `/approve`, with or without `?user_code=` or `#link=`: opening it never decides anything. */
 export const approvePage = (request: IRequest, env: Env) => fromAssets(env, request, "/");
 
 export const asset = (request: IRequest, env: Env) => fromAssets(env, request, new URL(request.url).pathname);

@@ -1,5 +1,5 @@
 /**
- * The operator-notification cap (issue 11, finding 2): in any NOTICE_WINDOW_MS an account's
+ * The operator-notification cap: in any NOTICE_WINDOW_MS an account's
  * operator gets at most `burst` notices (emails and webhook events) one by one; the rest are held
  * back and counted, and one summary goes out when the window ends. A flood of short-lived
  * requests (`requested_expiry=1` churn) then costs the operator `burst` + 1 messages per window,

@@ -8,8 +8,10 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { vapidKeyPair } from "../../../scripts/vapid-key.mjs";
 import { api } from "./api.ts";
 import { freePort } from "./free-port.ts";
+import { sleep } from "../../support/sleep.ts";
 
 export { api, cookieFrom, createAccountAndAgent, type AccountAndAgent, type ApiResponse } from "./api.ts";
 export { browserAvailable, launchBrowser } from "./chromium.ts";
@@ -66,7 +68,6 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /**
  * Starts `wrangler dev` and resolves once the worker answers its metadata path with a non-5xx.
@@ -93,7 +94,7 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   while (inspectorPort === port) inspectorPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // PUBLIC_BASE_URL: emailed and webhook links are built only from it (never from the Host header).
-  const vars: Record<string, string> = { ADMIN_TOKEN: adminToken, TOKEN_SIGNING_KEY: secret(), PUBLIC_BASE_URL: url, ...opts.vars };
+  const vars: Record<string, string> = { ADMIN_TOKEN: adminToken, TOKEN_SIGNING_KEY: secret(), VAPID_PRIVATE_KEY: vapidKeyPair().privateJwk, VAPID_SUBJECT: "mailto:ops@keyferry.test", PUBLIC_BASE_URL: url, ...opts.vars };
   const args = [
     WRANGLER, "dev",
     "--ip", "127.0.0.1",

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
+import { sleep } from "../../support/sleep";
 
 /**
  * Outbound POSTs the worker made (webhooks, CIBA pings), answered by `reply`; mocked in tests only.
@@ -25,9 +26,10 @@ export function captureOutbound(
 /** Emails the worker sent through the send_email binding. */
 export function captureEmail() {
   const sent: Array<{ from: string; to: string; raw: string }> = [];
-  vi.spyOn(env.EMAIL, "send").mockImplementation(async (message: any) => {
+  vi.spyOn(env.EMAIL, "send").mockImplementation(async (message) => {
     // Miniflare's local EmailMessage keeps the MIME text under this key.
-    sent.push({ from: message.from, to: message.to, raw: await new Response(message["EmailMessage::raw"]).text() });
+    const raw = (message as unknown as Record<string, ReadableStream>)["EmailMessage::raw"];
+    sent.push({ from: String(message.from), to: String(message.to), raw: await new Response(raw).text() });
     return { messageId: "<test@local>" };
   });
   return sent;
@@ -37,7 +39,7 @@ export async function until<T>(read: () => T | undefined, what: string): Promise
   for (let i = 0; i < 200; i++) {
     const value = read();
     if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await sleep(25);
   }
   throw new Error(`never saw ${what}`);
 }
