@@ -237,25 +237,79 @@ export function lookup(state: RequestState, facts: RequestFacts, input: LookupIn
   return { next: state.claimHash === null ? { ...state, claimHash: input.sessionHash } : state, answer: { reason: "ok" } };
 }
 
-export type DecideAnswer = { reason: "approved" | "denied" | "invalid_token" };
+export type DecideAnswer =
+  | { reason: "approved" }
+  | { reason: "denied" }
+  | { reason: "invalid_token" }
+  | { reason: "access_denied" }
+  | { reason: "passkey_required"; enrolled: boolean };
 
 /**
- * The operator's explicit decision: only the claiming session may make it, only once, before
- * expiry, and only for the request its approval token was made for (`requestId`: a token cannot
- * decide a later request under the same user code).
+ * Who is deciding (DESIGN.md, v1.2 "Who decides"), as the RequestDO established it before the
+ * transition:
+ * - `passkey`: an assertion whose signature verified against a passkey of the request's account
+ *   (WebAuthn L3 §7.2), with what its single-use challenge committed to and the UV flag it carried;
+ * - `unverified`: an assertion was sent but did not verify (unknown or removed passkey, another
+ *   account's, a used or unknown challenge, a bad signature or counter);
+ * - `missing`: the account has a passkey (`enrolled`), or the deployment requires one, and none was sent;
+ * - `email_binding`: the account has no passkey and none is required: the v1 rule (the session that
+ *   claimed the request after typing the operator's email) decides.
  */
-export function decide(
-  state: RequestState,
-  facts: RequestFacts,
-  input: { sessionHash: string; decision: "approve" | "deny"; requestId: string },
-  now: number,
-): Transition<DecideAnswer> {
-  if (input.requestId !== facts.requestId) return same(state, { reason: "invalid_token" });
-  if (isExpired(state, now) || state.status !== "pending" || state.claimHash !== input.sessionHash) {
-    return same(state, { reason: "invalid_token" });
+export type DecisionAuthority =
+  | { kind: "passkey"; userVerified: boolean; committed: DecisionCommitment }
+  | { kind: "unverified" }
+  | { kind: "missing"; enrolled: boolean }
+  | { kind: "email_binding" };
+
+/** What a decision challenge commits to; the assertion over it signs exactly this. */
+export interface DecisionCommitment {
+  requestId: string;
+  decision: "approve" | "deny";
+  /** base64url SHA-256 of the exact credential string sent with an approval; null for a denial. */
+  payloadSha256: string | null;
+  /** Unix ms: a challenge lasts 5 minutes. */
+  expiresAt: number;
+}
+
+export interface DecideInput {
+  /** The approval page's session (RFC 8628 §5.5 claim); null from the console. */
+  sessionHash: string | null;
+  decision: "approve" | "deny";
+  /** The request the approval token was made for: a token cannot decide a later request under the same user code. */
+  requestId?: string | null;
+  /** base64url SHA-256 of the credential string sent with this decision; null when none was. */
+  payloadSha256?: string | null;
+  authority: DecisionAuthority;
+}
+
+/**
+ * The operator's explicit decision, only once, before expiry, for the request its token names, and
+ * only by a verified person: a passkey assertion with user verification whose challenge committed
+ * to this request, this decision and this payload; or, for an account without passkeys, the
+ * session that claimed the request. Every refusal changes nothing (and counts no attempt).
+ */
+export function decide(state: RequestState, facts: RequestFacts, input: DecideInput, now: number): Transition<DecideAnswer> {
+  if (input.requestId != null && input.requestId !== facts.requestId) return same(state, { reason: "invalid_token" });
+  if (isExpired(state, now) || state.status !== "pending") return same(state, { reason: "invalid_token" });
+  const { authority } = input;
+  switch (authority.kind) {
+    case "missing":
+      return same(state, { reason: "passkey_required", enrolled: authority.enrolled });
+    case "unverified":
+      return same(state, { reason: "access_denied" });
+    case "passkey": {
+      const signed = authority.committed;
+      const signedFor =
+        signed.requestId === facts.requestId && signed.decision === input.decision && signed.payloadSha256 === (input.payloadSha256 ?? null) && now < signed.expiresAt;
+      if (!signedFor || !authority.userVerified) return same(state, { reason: "access_denied" });
+      break;
+    }
+    case "email_binding":
+      if (input.sessionHash === null || state.claimHash !== input.sessionHash) return same(state, { reason: "invalid_token" });
   }
-  const status = input.decision === "approve" ? "approved" : "denied";
-  return { next: { ...state, status }, answer: { reason: status } };
+  return input.decision === "approve"
+    ? { next: { ...state, status: "approved" }, answer: { reason: "approved" } }
+    : { next: { ...state, status: "denied" }, answer: { reason: "denied" } };
 }
 
 export type RevokeAnswer = { reason: "revoked"; wasLive: boolean } | { reason: "unchanged" };

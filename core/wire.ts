@@ -18,6 +18,9 @@ export interface AccountBody {
   account_id: string;
   name: string;
   operator_email: string;
+  /** `POST /v1/admin/accounts` only: the first operator (owner) and its enrolment link. */
+  operator_id?: string;
+  invitation_url?: string;
 }
 
 /** `GET` and `PATCH /v1/admin/accounts/{id}`: the account without its webhook secret. */
@@ -32,12 +35,24 @@ export interface AccountUpdatedBody extends AccountDetailBody {
   webhook_secret?: string;
 }
 
+/** A decision's actor; the passkey fields are null under the email binding. */
+export interface DecisionActorBody {
+  operator_id: string | null;
+  email: string;
+  passkey_id: string | null;
+  aaguid: string | null;
+  user_verified: boolean | null;
+  ip: string;
+  user_agent: string;
+}
+
 export interface AuditEventBody {
   at: string;
   type: string;
   request_id?: string;
   agent_id?: string;
-  actor?: string;
+  /** "admin" or an email, or for a decision who made it. */
+  actor?: string | DecisionActorBody;
   detail?: Record<string, unknown>;
 }
 
@@ -118,6 +133,8 @@ export interface ApprovalRequestBody {
   encryption_key: JWK;
   /** The formatted user code, or null where the operator came by link or CIBA. */
   user_code: string | null;
+  /** The account has a passkey: every decision is signed with one (challenge, then decide with `webauthn`). */
+  passkey_required?: boolean;
 }
 
 export interface LookupAnswerBody {
@@ -125,7 +142,15 @@ export interface LookupAnswerBody {
   request: ApprovalRequestBody;
 }
 
-export type DecideBody = { approval_token: string } & (
+/** `POST /v1/approvals/challenge`: `payload_sha256` is the base64url SHA-256 of the exact credential string to be sent. */
+export interface DecisionChallengeBody {
+  approval_token: string;
+  decision: "approve" | "deny";
+  payload_sha256?: string;
+}
+
+/** `webauthn`: the AuthenticationResponseJSON for that challenge, where the account has passkeys. */
+export type DecideBody = { approval_token: string; webauthn?: unknown } & (
   | { decision: "deny" }
   | { decision: "approve"; credential_value: string }
   | { decision: "approve"; credential_jwe: string }
@@ -164,3 +189,24 @@ export const RETURN_CHANNEL_PROTOCOL = "keyferry.v1";
 export const WAIT_DEVICE_CODE_PREFIX = "keyferry.device-code.";
 export const WAIT_AUTH_REQ_ID_PREFIX = "keyferry.auth-req-id.";
 export const WAIT_DPOP_PREFIX = "keyferry.dpop.";
+
+// ---- Console -----------------------------------------------------------------------------------
+
+/** A pending request as `GET /v1/console/requests` lists it (README, "Console"). */
+export interface ConsoleRequestBody {
+  request_id: string;
+  agent: { id: string; name: string; email: string | null };
+  description: string;
+  vault_key: string;
+  expires_at: string;
+  binding_message?: string;
+  /** End-to-end mode: the agent's key and its fingerprint, as the approval page shows it. */
+  fingerprint?: string;
+  public_key?: JWK;
+  /** The key the browser encrypts the credential to (`public_key`, or the request's own). */
+  encryption_key: JWK;
+}
+
+export interface ConsoleRequestsBody {
+  requests: ConsoleRequestBody[];
+}

@@ -100,7 +100,7 @@ function deploy(extra) {
   }
   console.log(
     [
-      `  - Create an account and an agent (README.md, "A handoff in five requests"), e.g.`,
+      `  - Create an account and an agent (README, "A handoff in five requests"), e.g.`,
       `      curl -X POST ${baseUrl.replace(/\/$/, "")}/v1/admin/accounts -H "Authorization: Bearer $ADMIN_TOKEN" -H "content-type: application/json" -d '{"operator_email":"you@example.com"}'`,
       `  - Email: enable Cloudflare Email Routing on the domain of EMAIL_FROM and verify each operator's address.`,
       `  - Give each rate-limit binding in wrangler.toml a namespace_id unique in your account.`,

@@ -5,11 +5,14 @@
 //    on any extra arguments (e.g. `npm run dev -- --port 9000`) and signals.
 // 3. Sets PUBLIC_BASE_URL to its own URL unless given (`--var PUBLIC_BASE_URL:…` or .dev.vars): the
 //    links in emails and webhooks are built only from it, never from a request's Host header.
-// 4. Once the server answers, prints the URL, the admin token and the curl lines to get started.
+// 4. Once the server answers, prints the URL, the admin token and the curl lines to get started,
+//    and an enrolment link for the first operator: on first run it creates an account ("My team",
+//    owner KEYFERRY_OPERATOR_EMAIL or you@example.com, remembered in the persist directory), later
+//    runs re-invite that owner (a fresh single-use link; earlier ones are withdrawn).
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { delimiter, dirname, join } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { vapidKeyPair } from "./vapid-key.mjs";
 
@@ -76,7 +79,40 @@ function adminTokenFrom(args, fallback) {
   return token;
 }
 
-function banner(url, adminToken) {
+const DEV_ACCOUNT_FILE = "keyferry-dev-account.json";
+
+/** The first operator's enrolment link: the dev account is made once, its owner re-invited on every run. */
+async function firstOperator(url, adminToken, persistDir) {
+  const file = resolve(ROOT, persistDir, DEV_ACCOUNT_FILE);
+  const headers = { authorization: `Bearer ${adminToken}`, "content-type": "application/json" };
+  const post = async (path, body) => {
+    const res = await fetch(`${url}${path}`, { method: "POST", headers, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
+    return { status: res.status, body: await res.json().catch(() => ({})) };
+  };
+  try {
+    const saved = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : null;
+    if (saved?.account_id && saved.operator_email) {
+      const again = await post(`/v1/admin/accounts/${saved.account_id}/operators`, { email: saved.operator_email });
+      if (again.status === 201) return { ...saved, invitation_url: again.body.invitation_url };
+    }
+    const operatorEmail = process.env.KEYFERRY_OPERATOR_EMAIL || "you@example.com";
+    const created = await post("/v1/admin/accounts", { name: "My team", operator_email: operatorEmail });
+    if (created.status !== 201) return null;
+    writeFileSync(file, JSON.stringify({ account_id: created.body.account_id, operator_email: operatorEmail }) + "\n");
+    return { account_id: created.body.account_id, operator_email: operatorEmail, invitation_url: created.body.invitation_url };
+  } catch {
+    return null;
+  }
+}
+
+function operatorBanner(operator) {
+  if (!operator) return " (Could not create the first operator's account; use the curl lines above.)";
+  return ` Your account ${operator.account_id}, owner ${operator.operator_email}: enrol a passkey (single use, 24 h):
+   ${operator.invitation_url}
+ Then agents of this account (create one as above with this account_id) ask; you approve with the passkey.`;
+}
+
+function banner(url, adminToken, operator) {
   const json = "-H 'Content-Type: application/json'";
   const auth = `-H 'Authorization: Bearer ${adminToken}'`;
   console.log(`
@@ -93,6 +129,8 @@ function banner(url, adminToken) {
      -d '{"name": "my-agent"}'
 
  Approval page: ${url}/approve
+
+${operatorBanner(operator)}
 ──────────────────────────────────────────────────────────────────────────────
 `);
 }
@@ -164,4 +202,6 @@ wrangler.on("exit", (code, signal) => {
 });
 
 const currentUrl = () => (readyUrl ?? fallbackUrl).replace("0.0.0.0", "localhost");
-if (await waitUntilReady(currentUrl, () => running)) banner(currentUrl(), adminToken);
+if (await waitUntilReady(currentUrl, () => running)) {
+  banner(currentUrl(), adminToken, await firstOperator(currentUrl(), adminToken, option(forwarded, "--persist-to") ?? join(".wrangler", "state")));
+}

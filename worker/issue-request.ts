@@ -120,7 +120,7 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
     // The agent may have been deleted since its slot was taken: its revocation could not reach an
     // object that did not exist yet, so this request ends here instead of escaping it. Otherwise the
     // account stores the operator's notice in the same step, before the agent has its answer.
-    if ((await account.confirmRequest(requestId, await requestedNotice(env, details, expiresAt))).reason === "revoked") {
+    if ((await account.confirmRequest(requestId, await requestedNotice(env, details, expiresAt), { publicKey: details.publicKey, encryptionKey: details.encryptionKey })).reason === "revoked") {
       await requestStub(env, userCode).revoke();
       throw invalidClient(credentials.basic, "account: the agent was deleted while its request was being created");
     }

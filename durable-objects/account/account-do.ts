@@ -17,9 +17,37 @@ import type {
   UpdateAccountResult,
 } from "./account-types";
 import { ACCOUNT_SCHEMA } from "./account-schema";
+import { answerClose } from "../request/wait-channel";
+import {
+  acceptConsoleSocket,
+  addConsoleColumn,
+  announceRequestsChanged,
+  closeOperatorSockets,
+  pendingConsoleRequest,
+  pendingConsoleRequests,
+  settleConsoleView,
+  storeConsoleView,
+  type ConsoleRequest,
+  type RequestKeys,
+} from "./console-feed";
 import { Notifier, type RequestedNotice } from "./notify/notifier";
 import type { WebhookFormat } from "./notify/webhook-body";
 import type { AgentIdentity } from "../request/request-types";
+import type { AuthenticationResponseJSON, RegistrationResponseJSON, RelyingParty } from "../../core/webauthn";
+import { Operators, type SessionOpening } from "./operators";
+import type {
+  AddOperatorResult,
+  BeginEnrolmentResult,
+  CompleteEnrolmentResult,
+  DecisionPasskeys,
+  ListOperatorsResult,
+  NewOperatorInput,
+  Operator,
+  OperatorPasskey,
+  RemoveOperatorResult,
+  SessionResult,
+  SignInResult,
+} from "./operator-types";
 
 type AccountRow = {
   account_id: string;
@@ -33,6 +61,7 @@ type AgentRow = { agent_id: string; name: string; email: string | null; key_hash
 
 export class AccountDO extends DurableObject<Env> {
   /** The outbox and its alarm (durable-objects/account/notify/notifier.ts). */
+  readonly #operators = new Operators(this.ctx.storage);
   readonly #notifier = new Notifier(this.ctx, this.env, { account: () => this.#account(), audit: (event, now) => this.#record(event, now) });
   /**
    * Whether the tables exist. The constructor only reads: an object reached for an account that
@@ -43,7 +72,11 @@ export class AccountDO extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.#schemaReady = ctx.storage.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'account'").toArray().length > 0;
+    const tables = new Set(ctx.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
+    this.#schemaReady = tables.has("account");
+    // An account made before operators existed gains their tables (and nothing else changes).
+    if (this.#schemaReady && !tables.has("operators")) for (const statement of ACCOUNT_SCHEMA) ctx.storage.sql.exec(statement);
+    if (this.#schemaReady) addConsoleColumn(ctx.storage.sql);
   }
 
   /** Idempotent (`IF NOT EXISTS`): also adds tables that a later version introduced. */
@@ -53,19 +86,98 @@ export class AccountDO extends DurableObject<Env> {
     this.#schemaReady = true;
   }
 
-  /** The account ID is freshly drawn by the worker, so the object is new. */
-  async create(input: { accountId: string; name: string; operatorEmail: string }): Promise<Account> {
+  /** The account ID is freshly drawn by the worker, so the object is new; `owner` is its first operator. */
+  async create(input: { accountId: string; name: string; operatorEmail: string; owner: NewOperatorInput }): Promise<Account> {
     this.#ensureSchema();
     const now = Date.now();
-    this.ctx.storage.sql.exec(
-      "INSERT INTO account (id, account_id, name, operator_email, created_at) VALUES (1, ?, ?, ?, ?)",
-      input.accountId,
-      input.name,
-      input.operatorEmail,
-      now,
-    );
-    this.#record({ type: "account_created", actor: "admin" }, now);
+    this.ctx.storage.transactionSync(() => {
+      this.ctx.storage.sql.exec(
+        "INSERT INTO account (id, account_id, name, operator_email, created_at) VALUES (1, ?, ?, ?, ?)",
+        input.accountId,
+        input.name,
+        input.operatorEmail,
+        now,
+      );
+      this.#record({ type: "account_created", actor: "admin" }, now);
+      this.#addOperator(input.owner, "admin", now);
+    });
+    await this.#notifier.sendDue();
     return this.#view(this.#account()!);
+  }
+
+  // ---- Operators and passkeys (./operators.ts; README, "Operators and passkeys") ----------------
+
+  /** The operator (or a re-invitation of an existing one), its invitation and the invitation's email, in one transaction. */
+  async addOperator(input: NewOperatorInput, by: string): Promise<AddOperatorResult> {
+    if (!this.#account()) return { reason: "not_found" };
+    const added = this.ctx.storage.transactionSync(() => this.#addOperator(input, by, Date.now()));
+    if (!added) return { reason: "email_taken" };
+    await this.#notifier.sendDue();
+    return { reason: "created", operator: added };
+  }
+
+  async operatorByEmail(email: string): Promise<Operator | null> {
+    return this.#account() ? this.#operators.byEmail(email) : null;
+  }
+
+  async listOperators(): Promise<ListOperatorsResult> {
+    if (!this.#account()) return { reason: "not_found" };
+    return { reason: "found", operators: this.#operators.list() };
+  }
+
+  async removeOperator(operatorId: string, by: string): Promise<RemoveOperatorResult> {
+    if (!this.#account()) return { reason: "not_found" };
+    const removed = this.#operators.remove(operatorId);
+    if (!removed) return { reason: "not_found" };
+    this.#record({ type: "operator_removed", actor: by, detail: { operator_id: operatorId, email: removed.email } });
+    closeOperatorSockets(this.ctx, operatorId);
+    return { reason: "removed" };
+  }
+
+  async beginEnrolment(operatorId: string, invitationHash: string, challenge: string): Promise<BeginEnrolmentResult> {
+    return this.#account() ? this.#operators.beginEnrolment(operatorId, invitationHash, challenge) : { reason: "invalid_invitation" };
+  }
+
+  async completeEnrolment(input: { operatorId: string; invitationHash: string; response: RegistrationResponseJSON; party: RelyingParty; session: SessionOpening }): Promise<CompleteEnrolmentResult> {
+    if (!this.#account()) return { reason: "invalid_invitation" };
+    const result = await this.#operators.completeEnrolment(input.operatorId, input.invitationHash, input.response, input.party, input.session);
+    if (result.reason === "enrolled") this.#record({ type: "passkey_enrolled", actor: result.operator.email, detail: { operator_id: input.operatorId, passkey_id: result.passkeyId } });
+    return result;
+  }
+
+  async signIn(input: { operatorId: string; response: AuthenticationResponseJSON; challenge: { value: string; expiresAt: number }; party: RelyingParty; session: SessionOpening }): Promise<SignInResult> {
+    if (!this.#account()) return { reason: "refused", detail: "no such account" };
+    return this.#operators.signIn(input.operatorId, input.response, input.challenge, input.party, input.session);
+  }
+
+  async consoleSession(sessionHash: string): Promise<SessionResult> {
+    return this.#account() ? this.#operators.session(sessionHash) : { reason: "invalid_session" };
+  }
+
+  async endConsoleSession(sessionHash: string): Promise<void> {
+    if (this.#account()) this.#operators.endSession(sessionHash);
+  }
+
+  /** For the RequestDO: whether decisions need a passkey, and which. */
+  async decisionPasskeys(): Promise<DecisionPasskeys> {
+    return this.#account() ? this.#operators.decisionPasskeys() : { required: false, credentials: [] };
+  }
+
+  /** For the RequestDO: a passkey of this account and its operator, or null (another account's, or removed). */
+  async operatorPasskey(credentialId: string): Promise<OperatorPasskey | null> {
+    return this.#account() ? this.#operators.passkey(credentialId) : null;
+  }
+
+  async passkeyUsed(credentialId: string, counter: number): Promise<void> {
+    if (this.#account()) this.#operators.recordUse(credentialId, counter);
+  }
+
+  #addOperator(input: NewOperatorInput, by: string, now: number): Operator | null {
+    const operator = this.#operators.add(input.operator, input.invitationHash, input.invitationExpiresAt);
+    if (!operator) return null;
+    this.#notifier.enqueueEmail(operator.email, input.invitationEmail.subject, input.invitationEmail.text, now);
+    this.#record({ type: "operator_invited", actor: by, detail: { operator_id: operator.operatorId, email: operator.email, role: operator.role } }, now);
+    return operator;
   }
 
   async get(): Promise<AccountResult> {
@@ -74,7 +186,7 @@ export class AccountDO extends DurableObject<Env> {
   }
 
   /** Setting a webhook URL draws a new signing secret, returned once. */
-  async update(input: { operatorEmail?: string; webhookUrl?: string | null; webhookFormat?: WebhookFormat }): Promise<UpdateAccountResult> {
+  async update(input: { operatorEmail?: string; webhookUrl?: string | null; webhookFormat?: WebhookFormat }, actor = "admin"): Promise<UpdateAccountResult> {
     if (!this.#account()) return { reason: "not_found" };
     let webhookSecret: string | null = null;
     const sql = this.ctx.storage.sql;
@@ -88,7 +200,7 @@ export class AccountDO extends DurableObject<Env> {
     });
     this.#record({
       type: "account_updated",
-      actor: "admin",
+      actor,
       detail: { fields: Object.keys(input).map((key) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)) },
     });
     return { reason: "updated", account: this.#view(this.#account()!), webhookSecret };
@@ -100,7 +212,7 @@ export class AccountDO extends DurableObject<Env> {
     email: string | null;
     keyHash: string;
     pingEndpoint: string | null;
-  }): Promise<AddAgentResult> {
+  }, actor = "admin"): Promise<AddAgentResult> {
     if (!this.#account()) return { reason: "not_found" };
     this.ctx.storage.sql.exec(
       "INSERT INTO agents (agent_id, name, email, key_hash, ping_endpoint, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -111,7 +223,7 @@ export class AccountDO extends DurableObject<Env> {
       input.pingEndpoint,
       Date.now(),
     );
-    this.#record({ type: "agent_created", agentId: input.agentId, actor: "admin" });
+    this.#record({ type: "agent_created", agentId: input.agentId, actor });
     return { reason: "created", agent: { id: input.agentId, name: input.name, email: input.email } };
   }
 
@@ -120,7 +232,7 @@ export class AccountDO extends DurableObject<Env> {
    * codes stay listed until `revocationsDone`, so a delete whose revocations failed is finished by
    * its retry instead of answering "no such agent" with requests left live.
    */
-  async deleteAgent(agentId: string): Promise<{ reason: "deleted"; activeUserCodes: string[]; purgeVault: boolean } | { reason: "not_found" }> {
+  async deleteAgent(agentId: string, actor = "admin"): Promise<{ reason: "deleted"; activeUserCodes: string[]; purgeVault: boolean } | { reason: "not_found" }> {
     if (!this.#schemaReady) return { reason: "not_found" };
     const sql = this.ctx.storage.sql;
     const found = sql.exec("SELECT 1 FROM agents WHERE agent_id = ?", agentId).toArray().length > 0;
@@ -130,8 +242,9 @@ export class AccountDO extends DurableObject<Env> {
         sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) VALUES (?, '')", agentId);
         sql.exec("DELETE FROM agents WHERE agent_id = ?", agentId);
         sql.exec("DELETE FROM active_requests WHERE agent_id = ?", agentId);
-        this.#record({ type: "agent_deleted", agentId, actor: "admin" });
+        this.#record({ type: "agent_deleted", agentId, actor });
       });
+      announceRequestsChanged(this.ctx);
     }
     const pending = sql
       .exec<{ user_code: string }>("SELECT user_code FROM pending_revocations WHERE agent_id = ?", agentId)
@@ -155,14 +268,16 @@ export class AccountDO extends DurableObject<Env> {
    * request must end. While it holds, the operator's notice is stored in the same transaction and
    * its first attempt starts at once (the alarm is only the outbox's retry).
    */
-  async confirmRequest(requestId: string, notice: RequestedNotice): Promise<{ reason: "ok" } | { reason: "revoked" }> {
+  async confirmRequest(requestId: string, notice: RequestedNotice, keys: RequestKeys): Promise<{ reason: "ok" } | { reason: "revoked" }> {
     if (!this.#schemaReady) return { reason: "revoked" };
     const held = this.ctx.storage.transactionSync(() => {
       if (this.ctx.storage.sql.exec("SELECT 1 FROM active_requests WHERE request_id = ?", requestId).toArray().length === 0) return false;
       this.#notifier.enqueueRequested(notice, Date.now());
+      storeConsoleView(this.ctx.storage.sql, notice.request, keys);
       return true;
     });
     if (!held) return { reason: "revoked" };
+    announceRequestsChanged(this.ctx);
     await this.#notifier.sendDue();
     return { reason: "ok" };
   }
@@ -230,13 +345,48 @@ export class AccountDO extends DurableObject<Env> {
   async recordRequestEvent(event: AuditEventInput): Promise<void> {
     this.#ensureSchema();
     const now = Date.now();
-    this.ctx.storage.transactionSync(() => {
+    const consoleChanged = this.ctx.storage.transactionSync(() => {
+      const settled = settleConsoleView(this.ctx.storage.sql, event);
       if (event.release && event.requestId) this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", event.requestId);
       this.#record(event, now);
       this.#notifier.enqueueFor(event, now);
+      return settled;
     });
+    if (consoleChanged) announceRequestsChanged(this.ctx);
     await this.#notifier.sendDue();
   }
+
+  /** The console's pending requests (./console-feed.ts); none for an account that does not exist. */
+  async consoleRequests(): Promise<{ reason: "found"; requests: ConsoleRequest[] } | { reason: "not_found" }> {
+    if (!this.#account()) return { reason: "not_found" };
+    return { reason: "found", requests: pendingConsoleRequests(this.ctx.storage.sql, Date.now()) };
+  }
+
+  /** One pending request of this account, and the user code its object is addressed by. */
+  async consoleRequest(requestId: string): Promise<{ reason: "found"; request: ConsoleRequest; userCode: string } | { reason: "not_found" }> {
+    const found = this.#schemaReady ? pendingConsoleRequest(this.ctx.storage.sql, requestId, Date.now()) : null;
+    return found ? { reason: "found", request: found.view, userCode: found.userCode } : { reason: "not_found" };
+  }
+
+  async listAgents(): Promise<{ reason: "found"; agents: (AgentIdentity & { createdAt: number })[] } | { reason: "not_found" }> {
+    if (!this.#account()) return { reason: "not_found" };
+    const rows = this.ctx.storage.sql.exec<AgentRow & { created_at: number }>("SELECT * FROM agents ORDER BY created_at").toArray();
+    return { reason: "found", agents: rows.map((row) => ({ ...identityOf(row), createdAt: row.created_at })) };
+  }
+
+  /** The console's live socket (./console-feed.ts); the worker checked the operator's session. */
+  override async fetch(request: Request): Promise<Response> {
+    return acceptConsoleSocket(this.ctx, request);
+  }
+
+  /** Console sockets only listen. */
+  override async webSocketMessage(): Promise<void> {}
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    answerClose(ws, code);
+  }
+
+  override async webSocketError(): Promise<void> {}
 
   /** Works the outbox: each due notification is attempted once, then acknowledged, retried or audited. */
   override async alarm(): Promise<void> {

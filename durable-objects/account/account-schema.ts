@@ -4,6 +4,7 @@
  * no storage.
  */
 import { NOTIFY_SCHEMA } from "./notify/notifier";
+import { OPERATOR_SCHEMA } from "./operators";
 
 export const ACCOUNT_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS account (
@@ -27,7 +28,8 @@ export const ACCOUNT_SCHEMA = [
     request_id TEXT PRIMARY KEY,
     user_code TEXT NOT NULL,
     agent_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    console_view TEXT
   )`,
   `CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -40,6 +42,7 @@ export const ACCOUNT_SCHEMA = [
   )`,
   "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at)",
   ...NOTIFY_SCHEMA,
+  ...OPERATOR_SCHEMA,
   // Repeated refusals and failed attempts, counted in one row per key and window (./audit-log.ts).
   "CREATE TABLE IF NOT EXISTS audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
   "CREATE INDEX IF NOT EXISTS audit_noise_by_key ON audit_noise (noise_key, window_end)",

@@ -1,3 +1,4 @@
+import type { DecisionActorBody } from "../../core/wire";
 import type { WebhookFormat } from "./notify/webhook-body";
 import type { AgentIdentity, PingTarget } from "../request/request-types";
 
@@ -18,13 +19,20 @@ export type AuditEventType =
   /** A bound request's kept answer served again to its key within the grace window. */
   | "redelivered"
   | "expired"
-  | "replay_detected";
+  | "replay_detected"
+  | "operator_invited"
+  | "operator_removed"
+  | "passkey_enrolled";
+
+/** Who made a decision (README, "Operators and passkeys"): stored and shown as is. */
+export type DecisionActor = DecisionActorBody;
 
 export interface AuditEventInput {
   type: AuditEventType;
   requestId?: string;
   agentId?: string;
-  actor?: string;
+  /** "admin", an email, or a decision's actor. */
+  actor?: string | DecisionActor;
   detail?: Record<string, unknown>;
   /** The request is finished: free its active slot. */
   release?: boolean;
@@ -53,7 +61,7 @@ export interface AuditRecord {
   type: AuditEventType;
   requestId?: string;
   agentId?: string;
-  actor?: string;
+  actor?: string | DecisionActor;
   detail?: AuditDetail;
 }
 

@@ -13,13 +13,15 @@ import { REVOKED_KEY_HASH, isExpired, wakeAt, type AckAnswer, type RequestState 
 import type { AuditEventInput } from "../account/account-types";
 import { MIGRATE_TO_V1_2, SCHEMA, recordOf, type Row } from "./request-schema";
 import { actorDetail, factsOf, keptAnswerOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
-import { acceptWait, announceOn, closeQuietly, refusal, waitInput } from "./wait-channel";
 import { judgeWithProof } from "./judge-with-proof";
+import { DECISION_CHALLENGE_SCHEMA, DECISION_CHALLENGE_TTL_MS, DecisionChallenges, decisionActor, establishAuthority, newChallenge } from "./decision-authority";
+import { acceptWait, announceOn, answerClose, closeQuietly, refusal, waitInput } from "./wait-channel";
 import type {
   Actor,
   CreateResult,
   DecideInput,
   DecideResult,
+  DecisionChallengeResult,
   LookupResult,
   PollProof,
   PollResult,
@@ -39,6 +41,8 @@ export class RequestDO extends DurableObject<Env> {
   #lastPollAt: number | null = null;
   /** How long a bound delivery is kept for its key (`DELIVERY_GRACE_SECONDS`). */
   readonly #graceMs: number;
+  /** Decision challenges issued and not yet used (./decision-authority.ts). */
+  readonly #challenges = new DecisionChallenges(this.ctx.storage.sql);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -53,6 +57,7 @@ export class RequestDO extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       // The object holds one request at a time: a new one replaces the tables of an earlier one.
       sql.exec("DROP TABLE IF EXISTS request");
+      sql.exec("DROP TABLE IF EXISTS decision_challenges");
       for (const statement of SCHEMA) sql.exec(statement);
       sql.exec(
         "INSERT INTO request (id, handle_tag, status, expires_at, interval, details) VALUES (1, ?, 'pending', ?, ?, ?)",
@@ -205,18 +210,48 @@ export class RequestDO extends DurableObject<Env> {
     }
   }
 
-  /** Approve (with the payload already encrypted to `encryptionKey`) or deny. */
+  /**
+   * A decision challenge (README, "Operators and passkeys"): single use, 5 minutes, committing to
+   * this request, the decision and the payload's digest; allowCredentials are the account's passkeys.
+   */
+  async challenge(input: { requestId: string; decision: "approve" | "deny"; payloadSha256: string | null }): Promise<DecisionChallengeResult> {
+    const open = () => this.#record && this.#record.details.requestId === input.requestId && this.#record.status === "pending" && !isExpired(this.#record, Date.now());
+    if (!open()) return { reason: "invalid_token" };
+    const passkeys = await this.#account(this.#record!.details.accountId).decisionPasskeys();
+    if (!passkeys.required) return { reason: "not_enrolled" };
+    const commitment = { requestId: input.requestId, decision: input.decision, payloadSha256: input.payloadSha256 };
+    const challenge = await newChallenge(commitment);
+    if (!open()) return { reason: "invalid_token" };
+    this.#challenges.store(challenge, { ...commitment, expiresAt: Date.now() + DECISION_CHALLENGE_TTL_MS }, Date.now());
+    return { reason: "ok", challenge, allowCredentials: passkeys.credentials };
+  }
+
+  /** Approve (with the payload already encrypted to `encryptionKey`) or deny, by a verified person. */
   async decide(input: DecideInput): Promise<DecideResult> {
+    const live = this.#live();
+    if (!live) return { reason: "invalid_token" };
+    const account = this.#account(live.details.accountId);
+    const { authority, signer } = await establishAuthority(input.webauthn, {
+      account,
+      challenges: this.#challenges,
+      party: input.party,
+      requirePasskey: this.env.REQUIRE_PASSKEY === "true",
+    });
+    // Read again: the request may have changed while the assertion was checked.
     const record = this.#live();
     if (!record) return { reason: "invalid_token" };
-    const { next, answer } = transitions.decide(record, factsOf(record), input, Date.now());
-    if (answer.reason === "invalid_token") return { reason: "invalid_token" };
-    // State and payload in one row write.
-    this.#store(record, next, { payload: answer.reason === "approved" ? input.payload : null });
+    const { next, answer } = transitions.decide(record, factsOf(record), { ...input, authority }, Date.now());
+    if (answer.reason !== "approved" && answer.reason !== "denied") return answer;
+    // State and payload in one row write; the unused challenges go with the decision.
+    this.ctx.storage.transactionSync(() => {
+      this.#store(record, next, { payload: answer.reason === "approved" ? input.payload : null });
+      this.#challenges.clear();
+    });
+    if (signer) this.ctx.waitUntil(account.passkeyUsed(signer.passkey.credential.credentialId, signer.newCounter).catch(() => console.error("passkey use not recorded")));
     const status = answer.reason;
     this.#audit(record, {
       type: status,
-      actor: record.details.operatorEmail,
+      actor: decisionActor(signer, record.details.operatorEmail, input.actor),
       detail: actorDetail(input.actor),
       release: status === "denied",
       // CIBA Core §10.2: the account's outbox pings the agent, durably.
@@ -276,7 +311,7 @@ export class RequestDO extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    closeQuietly(ws, code === 1005 || code === 1006 ? 1000 : code);
+    answerClose(ws, code);
   }
 
   override async webSocketError(): Promise<void> {}
@@ -305,15 +340,21 @@ export class RequestDO extends DurableObject<Env> {
     return record && record.status !== "delivered" ? record : null;
   }
 
+  #account(accountId: string) {
+    return this.env.ACCOUNTS.get(this.env.ACCOUNTS.idFromName(accountId));
+  }
+
   #announce(record: RequestRecord, message: WaitMessage): void {
     for (const ws of this.ctx.getWebSockets(record.handleTag)) announceOn(ws, message);
   }
 
   #load(): void {
     const sql = this.ctx.storage.sql;
-    const hasTable = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'request'").toArray().length > 0;
-    let row = hasTable ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
-    // A request made before v1.2 lives on (at most one TTL) in the table shape it was made with.
+    const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
+    // A request made before passkeys lives on (at most one TTL) without the challenges table.
+    if (tables.has("request") && !tables.has("decision_challenges")) sql.exec(DECISION_CHALLENGE_SCHEMA);
+    let row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
+    // A request made before the grace window lives on (at most one TTL) without its two columns.
     if (row && !("grace_ends_at" in row)) {
       for (const statement of MIGRATE_TO_V1_2) sql.exec(statement);
       row = { ...row, grace_ends_at: null, kept: null };

@@ -1,5 +1,6 @@
 import type { JWK } from "jose";
 import type { RequestState, Tombstone } from "../../core/request-state";
+import type { AuthenticationResponseJSON, RelyingParty } from "../../core/webauthn";
 
 export interface AgentIdentity {
   id: string;
@@ -112,9 +113,15 @@ export interface Actor {
 }
 
 export interface DecideInput {
-  sessionHash: string;
+  /** The approval page's claiming session; null from the console, where only a passkey decides. */
+  sessionHash: string | null;
   decision: "approve" | "deny";
   payload: string | null;
+  /** base64url SHA-256 of the exact credential string sent (what a passkey challenge committed to). */
+  payloadSha256: string | null;
+  /** The operator's assertion for a challenge from `challenge`, if any. */
+  webauthn: AuthenticationResponseJSON | null;
+  party: RelyingParty;
   actor: Actor;
   /** The request the approval token was made for: a token cannot decide a later request under the same user code. */
   requestId: string;
@@ -130,4 +137,12 @@ export type LookupResult =
 
 export type DecideResult =
   | { reason: "approved" | "denied"; details: RequestDetails }
-  | { reason: "invalid_token" };
+  | { reason: "invalid_token" | "access_denied" }
+  /** `enrolled`: the account has a passkey (else the deployment requires one and none is enrolled). */
+  | { reason: "passkey_required"; enrolled: boolean };
+
+export type DecisionChallengeResult =
+  | { reason: "ok"; challenge: string; allowCredentials: { id: string; transports: string[] }[] }
+  | { reason: "invalid_token" }
+  /** The account has no passkey: its decisions keep the email binding. */
+  | { reason: "not_enrolled" };

@@ -49,6 +49,15 @@ export function announceOn(ws: WebSocket, message: WaitMessage): void {
   }
 }
 
+/** Answers a peer's close frame with its code (1005 and 1006 may not be sent: 1000 instead). */
+export function answerClose(ws: WebSocket, code: number): void {
+  try {
+    ws.close(code === 1005 || code === 1006 ? 1000 : code);
+  } catch {
+    // already closed
+  }
+}
+
 export function refusal(reason: WaitRefusal): Response {
   return new Response(null, { status: 400, headers: { [WAIT_REFUSAL]: reason } });
 }

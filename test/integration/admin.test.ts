@@ -14,7 +14,13 @@ describe("admin API", () => {
   it("creates accounts and agents; the API key is shown once", async () => {
     const account = await call<Answer<AccountBody>>("POST", "/v1/admin/accounts", { headers: admin, json: { name: "Acme", operator_email: "ops@acme.test" } });
     expect(account.status).toBe(201);
-    expect(account.body).toEqual({ account_id: expect.stringMatching(/^acc_/), name: "Acme", operator_email: "ops@acme.test" });
+    expect(account.body).toEqual({
+      account_id: expect.stringMatching(/^acc_/),
+      name: "Acme",
+      operator_email: "ops@acme.test",
+      operator_id: expect.stringMatching(/^opr_/),
+      invitation_url: expect.stringMatching(/^https:\/\/keyferry\.test\/console#invite=kfi1\./),
+    });
     const agent = await call<Answer<AgentCreatedBody>>("POST", `/v1/admin/accounts/${account.body.account_id}/agents`, { headers: admin, json: { name: "bot" } });
     expect(agent.status).toBe(201);
     expect(agent.body).toEqual({
@@ -116,7 +122,8 @@ describe("admin API", () => {
     expect(types.indexOf("delivered")).toBeLessThan(types.indexOf("approved"));
     expect(types).toEqual(expect.arrayContaining(["requested", "attempt_failed", "looked_up", "approved", "delivered", "agent_created", "account_created"]));
     expect(events.find((e) => e.type === "approved")).toMatchObject({
-      actor: operatorEmail,
+      // No passkey in this account: the email binding, with the passkey fields null.
+      actor: { operator_id: null, email: operatorEmail, passkey_id: null, aaguid: null, user_verified: null, ip: "203.0.113.7", user_agent: "OperatorPhone/1.0" },
       request_id: expect.stringMatching(/^req_/),
       detail: { ip: "203.0.113.7", user_agent: "OperatorPhone/1.0" },
     });

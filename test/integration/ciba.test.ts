@@ -1,5 +1,5 @@
 import { compactDecrypt, exportJWK, generateKeyPair } from "jose";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { admin, call, encryptForRequest, newAgent, poll, requestCredential, type Answer } from "./support/api";
 import { captureEmail, captureOutbound, decodeBody, until } from "./support/outbound";
 import type { AgentCreatedBody, BackchannelAuthenticationBody, DecideAnswerBody, LookupAnswerBody, TokenBody } from "../../core/wire";
@@ -8,6 +8,9 @@ const CIBA_GRANT = "urn:openid:params:grant-type:ciba";
 const basic = (id: string, secret: string) => ({ Authorization: `Basic ${btoa(`${id}:${secret}`)}` });
 
 afterEach(() => vi.restoreAllMocks());
+// Every new account emails its owner an invitation: captured from the start, since a real send through
+// the local send_email binding leaves a later test's spy on it unseen.
+beforeEach(() => void captureEmail());
 
 async function approveFromEmail(emails: Array<{ raw: string }>, value: string, index = 0, vaultKey?: string) {
   // With `vaultKey`, that request's email: an earlier test's may arrive late (the outbox sends it).

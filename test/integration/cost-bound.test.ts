@@ -110,12 +110,13 @@ describe("cost per handoff (bench/README.md): rows written by each step", () => 
     // Issuance: the account takes a slot and logs `requested` (2 rows); the request object writes its row.
     // With the slot's confirmation the operator's email goes through the account's outbox
     // (durable-objects/account/notify/outbox.ts): the notice window, the outbox row, its first attempt (the row leased,
-    // the alarm set to the lease's end), the acknowledgement and the alarm cleared (6 rows).
+    // the alarm set to the lease's end), the acknowledgement and the alarm cleared (6 rows); and the console's
+    // summary of the request on its slot (1 row, durable-objects/account/console-feed.ts).
     const issued = (await requestCredential(apiKey)).body;
     const request = requestObject(issued.user_code);
     for (let i = 0; i < 200 && (await outboxSize(account)) !== 0; i++) await sleep(25);
-    for (let i = 0; i < 200 && (await rowsWritten(account)) - accountBefore < 8; i++) await sleep(25);
-    expect((await rowsWritten(account)) - accountBefore).toBe(8);
+    for (let i = 0; i < 200 && (await rowsWritten(account)) - accountBefore < 9; i++) await sleep(25);
+    expect((await rowsWritten(account)) - accountBefore).toBe(9);
     // A fresh object: its row, and the TTL alarm (kept in the object's `_cf_METADATA` table).
     const requestAfterIssue = await rowsWritten(request);
     expect(requestAfterIssue).toBe(2);
@@ -126,8 +127,10 @@ describe("cost per handoff (bench/README.md): rows written by each step", () => 
     expect((await rowsWritten(request)) - requestAfterIssue).toBe(1);
     await auditUntil(accountId, (events) => events.some((e) => e.type === "looked_up"));
 
-    // Approval: state and payload on the request (1 row update); the account logs `approved` (1 row).
+    // Approval: state and payload on the request (1 row update); the account logs `approved` and clears the
+    // console's summary (2 rows).
     const beforeDecide = await rowsWritten(request);
+    const accountBeforeDecide = await rowsWritten(account);
     const decided = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.cookie! },
       json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "sk_test_cost" },
@@ -135,6 +138,7 @@ describe("cost per handoff (bench/README.md): rows written by each step", () => 
     expect(decided.status).toBe(200);
     expect((await rowsWritten(request)) - beforeDecide).toBe(1);
     await auditUntil(accountId, (events) => events.some((e) => e.type === "approved"));
+    expect((await rowsWritten(account)) - accountBeforeDecide).toBe(2);
 
     // Delivery: one poll reads the payload and turns the row into a tombstone (1 row; the alarm stays to erase it
     // at expiry); the account frees the slot and logs `delivered` (2 rows).

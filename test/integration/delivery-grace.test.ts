@@ -160,7 +160,7 @@ describe("a bound CIBA request", { timeout: 60_000 }, () => {
     const actor = { ip: "192.0.2.1", userAgent: "test" };
     expect((await stub.lookup({ email: null, linkRequestId: details.requestId, sessionHash: "s1", actor })).reason).toBe("ok");
     const payload = await encryptForRequest(details.encryptionKey, "AKIA-kept");
-    expect((await stub.decide({ sessionHash: "s1", decision: "approve", payload, actor, requestId: details.requestId })).reason).toBe("approved");
+    expect((await stub.decide({ sessionHash: "s1", decision: "approve", payload, payloadSha256: null, webauthn: null, party: { rpId: "keyferry.test", origin: ORIGIN }, actor, requestId: details.requestId })).reason).toBe("approved");
 
     const form = { grant_type: "urn:openid:params:grant-type:ciba", auth_req_id: authReqId };
     const token = async () => call<Answer<TokenBody>>("POST", "/oauth/token", { headers: { ...basic, DPoP: await proof(key, { htu: `${ORIGIN}/oauth/token` }) }, form });

@@ -1,6 +1,6 @@
 // Webhook events for a request's whole lifecycle, the Slack-compatible format, CIBA pings through
 // the same outbox, and the per-account cap on operator notices (a flood of requests must not flood the operator).
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { RequestSummary } from "../../durable-objects/account/account-types";
 import { verifyWebhook } from "../../core/webhook-signature";
 import { admin, approve, call, newAgent, poll, requestCredential, type Answer } from "./support/api";
@@ -9,6 +9,9 @@ import { accountObject, advanceAndRunAlarm, eventually, outboxRows } from "./sup
 import type { AccountUpdatedBody, AgentCreatedBody, AuditLogBody, BackchannelAuthenticationBody, DecideAnswerBody, LookupAnswerBody, TokenBody } from "../../core/wire";
 
 afterEach(() => vi.restoreAllMocks());
+// Every new account emails its owner an invitation: captured from the start, since a real send through
+// the local send_email binding leaves a later test's spy on it unseen.
+beforeEach(() => void captureEmail());
 
 const CIBA_GRANT = "urn:openid:params:grant-type:ciba";
 const basic = (id: string, secret: string) => ({ Authorization: `Basic ${btoa(`${id}:${secret}`)}` });

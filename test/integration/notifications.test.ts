@@ -1,5 +1,5 @@
 import { env, exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { captureEmail, captureOutbound, decodeBody, until } from "./support/outbound";
 import { verifyWebhook } from "../../core/webhook-signature";
 import { approvalUrl } from "../../worker/approval-link";
@@ -7,6 +7,9 @@ import { admin, auditUntil, bearer, call, lookupAs, newAgent, poll, requestCrede
 import type { AccountUpdatedBody, DecideAnswerBody, LookupAnswerBody } from "../../core/wire";
 
 afterEach(() => vi.restoreAllMocks());
+// Every new account emails its owner an invitation: captured from the start, since a real send through
+// the local send_email binding leaves a later test's spy on it unseen.
+beforeEach(() => void captureEmail());
 
 const LINK = /https:\/\/keyferry\.test\/approve#link=([\w.-]+)/;
 

@@ -7,6 +7,7 @@ import { deviceCodeProtocols, openWait } from "./support/wait";
 /** RequestDO rules from the hardening review (issue 11): decisions bound to a request ID, idempotent revocation. */
 const requestObject = (userCode: string) => env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode)));
 const actor = { ip: "192.0.2.1", userAgent: "test" };
+const party = { rpId: "keyferry.test", origin: "https://keyferry.test" };
 
 describe("RequestDO rules", { timeout: 30_000 }, () => {
   it("refuses a decision whose approval token names another request, and accepts its own", async () => {
@@ -14,11 +15,11 @@ describe("RequestDO rules", { timeout: 30_000 }, () => {
     const issued = (await requestCredential(apiKey)).body;
     const stub = requestObject(issued.user_code);
     expect((await stub.lookup({ email: operatorEmail, linkRequestId: null, sessionHash: "s1", actor })).reason).toBe("ok");
-    const other = await stub.decide({ sessionHash: "s1", decision: "approve", payload: "x", actor, requestId: "req_someoneelse" });
+    const other = await stub.decide({ sessionHash: "s1", decision: "approve", payload: "x", payloadSha256: null, webauthn: null, party, actor, requestId: "req_someoneelse" });
     expect(other).toEqual({ reason: "invalid_token" });
     const view = await stub.lookup({ email: operatorEmail, linkRequestId: null, sessionHash: "s1", actor });
     if (view.reason !== "ok") throw new Error(view.reason);
-    expect((await stub.decide({ sessionHash: "s1", decision: "deny", payload: null, actor, requestId: view.view.requestId })).reason).toBe("denied");
+    expect((await stub.decide({ sessionHash: "s1", decision: "deny", payload: null, payloadSha256: null, webauthn: null, party, actor, requestId: view.view.requestId })).reason).toBe("denied");
   });
 
   it("revokes idempotently: twice, after delivery and where no request exists, never throwing", async () => {

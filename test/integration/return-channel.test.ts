@@ -77,7 +77,7 @@ describe("return channel", { timeout: 30_000 }, () => {
     const actor = { ip: "192.0.2.1", userAgent: "test" };
     const looked = await requestObject(userCode).lookup({ email: null, linkRequestId: null, sessionHash: "s1", actor });
     if (looked.reason !== "ok") throw new Error(looked.reason);
-    await requestObject(userCode).decide({ sessionHash: "s1", decision: "deny", payload: null, actor, requestId: looked.view.requestId });
+    await requestObject(userCode).decide({ sessionHash: "s1", decision: "deny", payload: null, payloadSha256: null, webauthn: null, party: { rpId: "keyferry.test", origin: "https://keyferry.test" }, actor, requestId: looked.view.requestId });
     expect(await waiter.message).toEqual({ type: "decided", status: "denied" });
   });
 });

@@ -28,6 +28,9 @@ async function fromAssets(env: Env, request: Request, path: string): Promise<Res
 /** `/approve`, with or without `?user_code=` or `#link=`: opening it never decides anything. */
 export const approvePage = (request: IRequest, env: Env) => fromAssets(env, request, "/");
 
+/** `/console`, with or without `#invite=`: the fragment never reaches the server. */
+export const consolePage = (request: IRequest, env: Env) => fromAssets(env, request, "/console");
+
 export const asset = (request: IRequest, env: Env) => fromAssets(env, request, new URL(request.url).pathname);
 
 export const home = (request: IRequest) => Response.redirect(new URL("/approve", request.url).toString(), 302);

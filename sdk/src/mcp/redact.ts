@@ -6,7 +6,7 @@
  *
  * This stops an accidental echo, nothing more: a command that transforms a value any other way
  * (a prefix before base64, `rev`, one character per line, gzip, ...) is not caught, and a command
- * run with the agent's own user can read what that user can read. See sdk/README.md, "MCP server".
+ * run with the agent's own user can read what that user can read. See sdk/README.md, "MCP server: keyferry mcp".
  */
 export interface Redactor {
   redact(text: string): string;

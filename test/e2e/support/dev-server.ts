@@ -18,6 +18,8 @@ export { browserAvailable, launchBrowser } from "./chromium.ts";
 
 export interface DevServer {
   url: string;
+  /** PUBLIC_BASE_URL: `url`, or its http://localhost:<port> twin (`publicHost`). */
+  publicUrl: string;
   adminToken: string;
   persistDir: string;
   logs(): string;
@@ -31,6 +33,11 @@ export interface DevServerOptions {
   vars?: Record<string, string>;
   /** Reuse a persist directory; by default a fresh temporary one, removed by `stop()`. */
   persistDir?: string;
+  /**
+   * `localhost`: PUBLIC_BASE_URL is http://localhost:<port> (the server still listens on 127.0.0.1),
+   * for passkeys, whose RP ID must be a domain, never an IP address (WebAuthn L3 §5.1.3).
+   */
+  publicHost?: "127.0.0.1" | "localhost";
 }
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
@@ -94,7 +101,8 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   while (inspectorPort === port) inspectorPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // PUBLIC_BASE_URL: emailed and webhook links are built only from it (never from the Host header).
-  const vars: Record<string, string> = { ADMIN_TOKEN: adminToken, TOKEN_SIGNING_KEY: secret(), VAPID_PRIVATE_KEY: vapidKeyPair().privateJwk, VAPID_SUBJECT: "mailto:ops@keyferry.test", PUBLIC_BASE_URL: url, ...opts.vars };
+  const publicUrl = opts.publicHost === "localhost" ? `http://localhost:${port}` : url;
+  const vars: Record<string, string> = { ADMIN_TOKEN: adminToken, TOKEN_SIGNING_KEY: secret(), VAPID_PRIVATE_KEY: vapidKeyPair().privateJwk, VAPID_SUBJECT: "mailto:ops@keyferry.test", PUBLIC_BASE_URL: publicUrl, ...opts.vars };
   const args = [
     WRANGLER, "dev",
     "--ip", "127.0.0.1",
@@ -174,6 +182,7 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
 
   return {
     url,
+    publicUrl,
     adminToken,
     persistDir,
     logs: () => log,
