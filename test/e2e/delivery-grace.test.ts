@@ -4,14 +4,14 @@
 // to nobody else; the SDK rides it out and acknowledges.
 import { randomBytes } from "node:crypto";
 import { createConnection } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createClient } from "../../sdk/src/index";
 import { createDpopKey, dpopProof, type DpopKey } from "../../sdk/src/dpop";
 import { operatorDecides } from "./support/approval";
-import { api, createAccountAndAgent, startDevServer, type AccountAndAgent, type DevServer } from "./support/dev-server";
+import { api, createAccountAndAgent, type AccountAndAgent, type DevServer } from "./support/dev-server";
 import { startDroppingProxy, type DroppingProxy } from "./support/dropping-proxy";
-
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+import { useDevServer } from "./support/use-dev-server";
+import { sleep } from "../support/sleep";
 const secret = () => `sk_live_${randomBytes(12).toString("hex")}`;
 
 /** Sends a poll over a raw socket and drops the connection at the first byte of the answer, unread. */
@@ -65,14 +65,7 @@ async function approvedBoundRequest(server: DevServer, agent: AccountAndAgent, k
 
 describe("a dropped delivering answer, polled again", () => {
   const GRACE_SECONDS = 15;
-  let server: DevServer;
-
-  beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", DELIVERY_GRACE_SECONDS: String(GRACE_SECONDS) } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", DELIVERY_GRACE_SECONDS: String(GRACE_SECONDS) } });
 
   it("the same key gets the same 200 without an alarm; another key is refused with one; after ack, refused", async () => {
     const agent = await createAccountAndAgent(server);
@@ -109,14 +102,7 @@ describe("a dropped delivering answer, polled again", () => {
 });
 
 describe("the SDK through a connection that loses the delivering answer", () => {
-  let server: DevServer;
-
-  beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
 
   /**
    * The SDK's whole handoff (a key-bound request, approved at once) through `proxy`; returns what the

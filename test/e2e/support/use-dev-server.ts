@@ -32,6 +32,9 @@ export function useDevServer(options: DevServerOptions = {}): DevServer {
     get url() {
       return running().url;
     },
+    get publicUrl() {
+      return running().publicUrl;
+    },
     get adminToken() {
       return running().adminToken;
     },
