@@ -35,10 +35,7 @@ export type EnrolmentResult =
 export async function verifyEnrolment(response: RegistrationResponseJSON, expectedChallenge: string, party: RelyingParty): Promise<EnrolmentResult> {
   try {
     const result = await verifyRegistrationResponse({
-      response,
-      expectedChallenge,
-      expectedOrigin: party.origin,
-      expectedRPID: party.rpId,
+      ...expected(response, expectedChallenge, party),
       requireUserVerification: true,
       supportedAlgorithmIDs: SUPPORTED_ALGORITHMS,
     });
@@ -78,10 +75,7 @@ export async function verifyAssertion(
 ): Promise<AssertionResult> {
   try {
     const result = await verifyAuthenticationResponse({
-      response,
-      expectedChallenge,
-      expectedOrigin: party.origin,
-      expectedRPID: party.rpId,
+      ...expected(response, expectedChallenge, party),
       requireUserVerification: false,
       credential: {
         id: stored.credentialId,
@@ -108,5 +102,7 @@ export function challengeOf(response: { response: { clientDataJSON: string } }):
     return null;
   }
 }
+
+const expected = <R>(response: R, expectedChallenge: string, party: RelyingParty) => ({ response, expectedChallenge, expectedOrigin: party.origin, expectedRPID: party.rpId });
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error)).slice(0, 300);

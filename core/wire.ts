@@ -4,6 +4,7 @@
  * the SDK and the tests read answers as them.
  * Field names are the wire's (snake_case); domain values inside the worker are camelCase.
  */
+import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import type { JWK } from "jose";
 
 /** RFC 6749 §5.2: every error answer. */
@@ -160,6 +161,11 @@ export interface DecideAnswerBody {
   status: "approved" | "denied";
 }
 
+/** `POST /v1/approvals/challenge` and the console's `…/challenge`: the options for `navigator.credentials.get()` (WebAuthn L3 §5.5). */
+export interface PasskeyChallengeAnswerBody {
+  public_key: PublicKeyCredentialRequestOptionsJSON;
+}
+
 // ---- Vault -------------------------------------------------------------------------------------
 
 export interface VaultStoredBody {
@@ -209,4 +215,42 @@ export interface ConsoleRequestBody {
 
 export interface ConsoleRequestsBody {
   requests: ConsoleRequestBody[];
+}
+
+/** `GET /v1/console/agents` (owners): the account's agents, never their keys. */
+export interface AgentListBody {
+  agents: Array<{ agent_id: string; name: string; email: string | null; created_at: string }>;
+}
+
+/** An operator (README, "Operators and passkeys"), as the admin API and the console show one. */
+export interface OperatorBody {
+  operator_id: string;
+  email: string;
+  name: string;
+  role: "owner" | "approver";
+}
+
+/** 201 to an invitation: the operator and its enrolment link (single use, 24 h). */
+export interface OperatorInvitedBody extends OperatorBody {
+  invitation_url: string;
+}
+
+/** `GET …/operators`: each operator with its passkeys. */
+export interface OperatorListBody {
+  operators: Array<OperatorBody & { passkeys: Array<{ passkey_id: string; aaguid: string; created_at: string; last_used_at: string | null }> }>;
+}
+
+/** `GET` and `PATCH /v1/console/settings` (owners): the notification settings only; a new webhook's secret once. */
+export type NotificationSettingsBody = Pick<AccountUpdatedBody, "webhook_url" | "webhook_format" | "webhook_secret">;
+
+// ---- Push (README, "Push to your phone") -------------------------------------------------------
+
+/** `GET /v1/console/push`: the VAPID public key (uncompressed P-256 point, base64url) for `PushManager.subscribe`. */
+export interface PushKeyBody {
+  application_server_key: string;
+}
+
+/** `POST /v1/console/push-subscriptions`. */
+export interface PushSubscriptionCreatedBody {
+  subscription_id: string;
 }

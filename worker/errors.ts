@@ -24,6 +24,7 @@ export type ErrorCode =
   | "method_not_allowed"
   | "too_many_requests"
   | "vault_full"
+  | "too_many_subscriptions"
   | "server_error";
 
 /** An error as the wire shows it. */

@@ -17,3 +17,5 @@ export const isAccountId = (value: string) => ID_PATTERN("acc").test(value);
 export const isAgentId = (value: string) => ID_PATTERN("agt").test(value);
 export const isOperatorId = (value: string) => ID_PATTERN("opr").test(value);
 export const isRequestId = (value: string) => ID_PATTERN("req").test(value);
+export const newPushSubscriptionId = () => randomId("psb");
+export const isPushSubscriptionId = (value: string) => ID_PATTERN("psb").test(value);

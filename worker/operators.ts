@@ -8,6 +8,7 @@
  * so it stays out of server and proxy logs; the emailed link is built only from PUBLIC_BASE_URL.
  */
 import { z } from "zod";
+import type { OperatorBody, OperatorInvitedBody, OperatorListBody } from "../core/wire";
 import type { Operator, OperatorRole, OperatorWithPasskeys } from "../durable-objects/account/operator-types";
 import { baseUrl } from "./config";
 import { signFields, verifyFields } from "./console/signed-fields";
@@ -24,13 +25,6 @@ export const newOperatorSchema = z.object({
   name: nameSchema.optional(),
   role: z.enum(["owner", "approver"], { error: 'must be "owner" or "approver"' }).optional(),
 });
-
-export interface OperatorBody {
-  operator_id: string;
-  email: string;
-  name: string;
-  role: OperatorRole;
-}
 
 export const operatorJson = (operator: Operator): OperatorBody => ({
   operator_id: operator.operatorId,
@@ -92,14 +86,14 @@ export async function inviteOperator(env: Env, request: Request, accountId: stri
     case "email_taken":
       throw new HttpError(409, "invalid_request", "email: invited by someone else at this very moment; try again.");
     case "created":
-      return { ...operatorJson(result.operator), invitation_url: made.invitationUrl };
+      return { ...operatorJson(result.operator), invitation_url: made.invitationUrl } satisfies OperatorInvitedBody;
   }
 }
 
 export async function listOperators(env: Env, accountId: string) {
   const result = await accountStub(env, accountId).listOperators();
   if (result.reason === "not_found") throw notFound("No such account.");
-  return { operators: result.operators.map(operatorWithPasskeysJson) };
+  return { operators: result.operators.map(operatorWithPasskeysJson) } satisfies OperatorListBody;
 }
 
 /** Its passkeys, invitations and console sessions stop working at once. */

@@ -10,7 +10,7 @@ import { base64url, decodeProtectedHeader, type JWK } from "jose";
 import { z } from "zod";
 import { CREDENTIAL_JWE_ALG, CREDENTIAL_JWE_ENC } from "../core/jwe";
 import { MAX_CREDENTIAL_BYTES, MAX_CREDENTIAL_JWE_BYTES } from "../core/limits";
-import type { DecideAnswerBody } from "../core/wire";
+import type { DecideAnswerBody, PasskeyChallengeAnswerBody } from "../core/wire";
 import { relyingParty } from "./console/relying-party";
 import { authenticationResponseSchema } from "./console/webauthn-schemas";
 import { HttpError, badRequest } from "./errors";
@@ -99,7 +99,7 @@ export async function issueDecisionChallenge(env: Env, request: Request, target:
         userVerification: "required",
         timeout: 5 * 60 * 1000,
       });
-      return json({ public_key: options });
+      return json({ public_key: options } satisfies PasskeyChallengeAnswerBody);
     }
   }
 }

@@ -10,6 +10,7 @@ import * as ciba from "./routes/ciba";
 import * as consoleAccount from "./routes/console-account";
 import * as consoleRequests from "./routes/console-requests";
 import * as consoleAuth from "./routes/console-auth";
+import * as consolePush from "./routes/console-push";
 import * as credentials from "./routes/credentials";
 import * as oauth from "./routes/oauth";
 import * as pages from "./routes/pages";
@@ -53,6 +54,9 @@ route("/v1/console/agents", { get: consoleAccount.listAgents, post: consoleAccou
 route("/v1/console/agents/:agent_id", { delete: consoleAccount.deleteAgent });
 route("/v1/console/operators", { get: consoleAccount.getOperators, post: consoleAccount.addOperator });
 route("/v1/console/operators/:operator_id", { delete: consoleAccount.deleteOperator });
+route("/v1/console/push", { get: consolePush.pushKey });
+route("/v1/console/push-subscriptions", { post: consolePush.subscribe });
+route("/v1/console/push-subscriptions/:subscription_id", { delete: consolePush.unsubscribe });
 route("/v1/console/settings", { get: consoleAccount.getSettings, patch: consoleAccount.updateSettings });
 route("/v1/console/enrol/options", { post: consoleAuth.enrolOptions });
 route("/v1/console/enrol", { post: consoleAuth.enrol });

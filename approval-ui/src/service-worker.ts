@@ -29,9 +29,10 @@ interface WindowClient {
 interface ServiceWorkerScope {
   location: Location;
   registration: { showNotification(title: string, options: NotificationOptions): Promise<void> };
-  clients: { matchAll(options: { type: "window" }): Promise<WindowClient[]>; openWindow(url: string): Promise<WindowClient | null> };
+  clients: { matchAll(options: { type: "window" }): Promise<WindowClient[]>; openWindow(url: string): Promise<WindowClient | null>; claim(): Promise<void> };
   addEventListener(type: "push", listener: (event: PushEvent) => void): void;
   addEventListener(type: "notificationclick", listener: (event: NotificationEvent) => void): void;
+  addEventListener(type: "activate", listener: (event: ExtendableEvent) => void): void;
 }
 
 const scope = self as unknown as ServiceWorkerScope;
@@ -52,6 +53,10 @@ function consoleUrl(raw: unknown): string {
   const url = new URL(raw, scope.location.origin);
   return url.origin === scope.location.origin && url.pathname === "/console" ? url.href : fallback.href;
 }
+
+// Take over the console tabs already open, so a tap can bring one of them to the request
+// (WindowClient.navigate works only on a tab this worker controls).
+scope.addEventListener("activate", (event) => event.waitUntil(scope.clients.claim()));
 
 scope.addEventListener("push", (event) => {
   const request = pushedRequest(event);

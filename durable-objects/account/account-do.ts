@@ -35,6 +35,8 @@ import type { WebhookFormat } from "./notify/webhook-body";
 import type { AgentIdentity } from "../request/request-types";
 import type { AuthenticationResponseJSON, RegistrationResponseJSON, RelyingParty } from "../../core/webauthn";
 import { Operators, type SessionOpening } from "./operators";
+import { PushSubscriptions } from "./push-subscriptions";
+import type { PushSubscriptionRecord } from "./notify/web-push";
 import type {
   AddOperatorResult,
   BeginEnrolmentResult,
@@ -62,6 +64,7 @@ type AgentRow = { agent_id: string; name: string; email: string | null; key_hash
 export class AccountDO extends DurableObject<Env> {
   /** The outbox and its alarm (durable-objects/account/notify/notifier.ts). */
   readonly #operators = new Operators(this.ctx.storage);
+  readonly #push = new PushSubscriptions(this.ctx.storage.sql);
   readonly #notifier = new Notifier(this.ctx, this.env, { account: () => this.#account(), audit: (event, now) => this.#record(event, now) });
   /**
    * Whether the tables exist. The constructor only reads: an object reached for an account that
@@ -74,8 +77,8 @@ export class AccountDO extends DurableObject<Env> {
     super(ctx, env);
     const tables = new Set(ctx.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
     this.#schemaReady = tables.has("account");
-    // An account made before operators existed gains their tables (and nothing else changes).
-    if (this.#schemaReady && !tables.has("operators")) for (const statement of ACCOUNT_SCHEMA) ctx.storage.sql.exec(statement);
+    // An account made before operators (or push) existed gains their tables (and nothing else changes).
+    if (this.#schemaReady && !tables.has("push_subscriptions")) for (const statement of ACCOUNT_SCHEMA) ctx.storage.sql.exec(statement);
     if (this.#schemaReady) addConsoleColumn(ctx.storage.sql);
   }
 
@@ -127,11 +130,24 @@ export class AccountDO extends DurableObject<Env> {
 
   async removeOperator(operatorId: string, by: string): Promise<RemoveOperatorResult> {
     if (!this.#account()) return { reason: "not_found" };
-    const removed = this.#operators.remove(operatorId);
+    const removed = this.ctx.storage.transactionSync(() => {
+      this.#push.removeOperator(operatorId);
+      return this.#operators.remove(operatorId);
+    });
     if (!removed) return { reason: "not_found" };
     this.#record({ type: "operator_removed", actor: by, detail: { operator_id: operatorId, email: removed.email } });
     closeOperatorSockets(this.ctx, operatorId);
     return { reason: "removed" };
+  }
+
+  /** A browser of a live operator subscribes to pushes (README, "Push to your phone"); null when it has the most. */
+  async addPushSubscription(operatorId: string, subscription: PushSubscriptionRecord, subscriptionId: string): Promise<string | null> {
+    if (!this.#account() || !this.#operators.byId(operatorId)) return null;
+    return this.#push.add(operatorId, subscription, subscriptionId, Date.now());
+  }
+
+  async removePushSubscription(operatorId: string, subscriptionId: string): Promise<boolean> {
+    return this.#account() ? this.#push.remove(operatorId, subscriptionId) : false;
   }
 
   async beginEnrolment(operatorId: string, invitationHash: string, challenge: string): Promise<BeginEnrolmentResult> {

@@ -5,6 +5,7 @@
  */
 import { NOTIFY_SCHEMA } from "./notify/notifier";
 import { OPERATOR_SCHEMA } from "./operators";
+import { PUSH_SUBSCRIPTION_SCHEMA } from "./push-subscriptions";
 
 export const ACCOUNT_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS account (
@@ -43,6 +44,7 @@ export const ACCOUNT_SCHEMA = [
   "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at)",
   ...NOTIFY_SCHEMA,
   ...OPERATOR_SCHEMA,
+  PUSH_SUBSCRIPTION_SCHEMA,
   // Repeated refusals and failed attempts, counted in one row per key and window (./audit-log.ts).
   "CREATE TABLE IF NOT EXISTS audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
   "CREATE INDEX IF NOT EXISTS audit_noise_by_key ON audit_noise (noise_key, window_end)",

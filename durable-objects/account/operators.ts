@@ -102,6 +102,11 @@ export class Operators {
     return row ? operatorOf(row) : null;
   }
 
+  byId(operatorId: string): Operator | null {
+    const row = this.#sql.exec<OperatorRow>("SELECT * FROM operators WHERE operator_id = ?", operatorId).toArray()[0];
+    return row ? operatorOf(row) : null;
+  }
+
   list(): OperatorWithPasskeys[] {
     const passkeys = this.#sql.exec<PasskeyRow>("SELECT * FROM passkeys ORDER BY created_at").toArray();
     return this.#sql

@@ -6,9 +6,21 @@
 import { exports } from "cloudflare:workers";
 import { base64url, exportJWK, generateKeyPair } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { admin, bearer, call, encryptForRequest, poll, requestCredential } from "./support/api";
+import { admin, bearer, call, encryptForRequest, poll, requestCredential, type Answer } from "./support/api";
 import { consoleHeaders, enrol, invitationOf, newAccountWithOwner } from "./support/operators";
 import type { SoftAuthenticator } from "./support/soft-authenticator";
+import type {
+  AgentCreatedBody,
+  AgentListBody,
+  AuditLogBody,
+  ConsoleRequestsBody,
+  DecideAnswerBody,
+  DeviceAuthorizationBody,
+  NotificationSettingsBody,
+  OperatorInvitedBody,
+  OperatorListBody,
+  PasskeyChallengeAnswerBody,
+} from "../../core/wire";
 
 interface Operator {
   cookie: string;
@@ -33,19 +45,19 @@ async function enrolled(invitation: string, operatorId: string): Promise<Operato
 async function newAccount(): Promise<Account> {
   const made = await newAccountWithOwner();
   const owner = await enrolled(made.invitation, made.operatorId);
-  const invited = await call("POST", `/v1/admin/accounts/${made.accountId}/operators`, {
+  const invited = await call<Answer<OperatorInvitedBody>>("POST", `/v1/admin/accounts/${made.accountId}/operators`, {
     headers: admin,
     json: { email: `approver-${crypto.randomUUID()}@example.com`, role: "approver" },
   });
   expect(invited.status).toBe(201);
   const approver = await enrolled(invitationOf(invited.body.invitation_url), invited.body.operator_id);
-  const agent = await call("POST", `/v1/admin/accounts/${made.accountId}/agents`, { headers: admin, json: { name: "build-bot", email: "bot@example.com" } });
+  const agent = await call<Answer<AgentCreatedBody>>("POST", `/v1/admin/accounts/${made.accountId}/agents`, { headers: admin, json: { name: "build-bot", email: "bot@example.com" } });
   return { accountId: made.accountId, owner, approver, apiKey: agent.body.api_key, agentId: agent.body.agent_id };
 }
 
-/** As the page calls: the cookie and the Origin, and a JSON body on every change (DELETE too). */
-const asOperator = (operator: Operator, method: string, path: string, json?: unknown) =>
-  call(method, path, { headers: consoleHeaders(operator.cookie), ...(method === "GET" ? {} : { json: json ?? {} }) });
+/** As the page calls: the cookie and the Origin, and a JSON body on every change (DELETE too). `T`: the success body expected. */
+const asOperator = <T = object>(operator: Operator, method: string, path: string, json?: unknown) =>
+  call<Answer<T>>(method, path, { headers: consoleHeaders(operator.cookie), ...(method === "GET" ? {} : { json: json ?? {} }) });
 
 /** The console's live socket, opened as the page opens it. */
 async function openLive(cookie: string) {
@@ -65,19 +77,19 @@ const payloadSha256 = async (jwe: string) => base64url.encode(new Uint8Array(awa
 /** What the console page does: challenge, assertion, decision. */
 async function decideInConsole(operator: Operator, requestId: string, decision: { decision: "deny" } | { decision: "approve"; credential_jwe: string }) {
   const base = `/v1/console/requests/${requestId}`;
-  const challenge = await asOperator(operator, "POST", `${base}/challenge`, {
+  const challenge = await asOperator<PasskeyChallengeAnswerBody>(operator, "POST", `${base}/challenge`, {
     decision: decision.decision,
     ...(decision.decision === "approve" ? { payload_sha256: await payloadSha256(decision.credential_jwe) } : {}),
   });
   expect(challenge.status, JSON.stringify(challenge.body)).toBe(200);
   const webauthn = await operator.authenticator.assert(challenge.body.public_key);
-  return asOperator(operator, "POST", `${base}/decide`, { ...decision, webauthn });
+  return asOperator<DecideAnswerBody>(operator, "POST", `${base}/decide`, { ...decision, webauthn });
 }
 
 async function pendingOf(operator: Operator) {
-  const listed = await asOperator(operator, "GET", "/v1/console/requests");
+  const listed = await asOperator<ConsoleRequestsBody>(operator, "GET", "/v1/console/requests");
   expect(listed.status).toBe(200);
-  return listed.body.requests as Array<Record<string, any>>;
+  return listed.body.requests;
 }
 
 describe("/v1/console/* with a session", () => {
@@ -104,7 +116,7 @@ describe("/v1/console/* with a session", () => {
     expect(listed.fingerprint).toBeUndefined();
     // Another account's operators see none of it, and cannot reach it by its ID.
     expect((await pendingOf(other.owner)).map((r) => r.request_id)).not.toContain(listed.request_id);
-    const foreign = await asOperator(other.owner, "POST", `/v1/console/requests/${listed.request_id}/challenge`, { decision: "deny" });
+    const foreign = await asOperator<PasskeyChallengeAnswerBody>(other.owner, "POST", `/v1/console/requests/${listed.request_id}/challenge`, { decision: "deny" });
     expect([foreign.status, foreign.body.error]).toEqual([404, "not_found"]);
 
     const jwe = await encryptForRequest(listed.encryption_key, "sk_live_console");
@@ -121,7 +133,7 @@ describe("/v1/console/* with a session", () => {
     await requestCredential(acme.apiKey, { vault_key: "e2e-key", public_key: agentKey });
     const listed = (await pendingOf(acme.owner)).find((r) => r.vault_key === "e2e-key")!;
     expect(listed.fingerprint).toMatch(/^[A-Z2-7]{4}(-[A-Z2-7]{4}){3}$/);
-    const clear = await asOperator(acme.owner, "POST", `/v1/console/requests/${listed.request_id}/decide`, { decision: "approve", credential_value: "x", webauthn: {} });
+    const clear = await asOperator<DecideAnswerBody>(acme.owner, "POST", `/v1/console/requests/${listed.request_id}/decide`, { decision: "approve", credential_value: "x", webauthn: {} });
     expect(clear.status).toBe(400);
     expect(clear.body.error).toBe("invalid_request");
     const denied = await decideInConsole(acme.owner, listed.request_id, { decision: "deny" });
@@ -146,28 +158,28 @@ describe("/v1/console/* with a session", () => {
     }
     // Nothing changed: the agent still works, the owner is still there.
     expect((await requestCredential(acme.apiKey, { vault_key: "still-works" })).status).toBe(200);
-    const operators = await asOperator(acme.owner, "GET", "/v1/console/operators");
-    expect(operators.body.operators.map((o: { operator_id: string }) => o.operator_id)).toContain(acme.owner.operatorId);
+    const operators = await asOperator<OperatorListBody>(acme.owner, "GET", "/v1/console/operators");
+    expect(operators.body.operators.map((o) => o.operator_id)).toContain(acme.owner.operatorId);
   });
 
   it("lets an owner create an agent (its key shown once), list and revoke it, in their own account only", async () => {
-    const created = await asOperator(acme.owner, "POST", "/v1/console/agents", { name: "console-made" });
+    const created = await asOperator<AgentCreatedBody>(acme.owner, "POST", "/v1/console/agents", { name: "console-made" });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ name: "console-made", account_id: acme.accountId, api_key: expect.stringMatching(/^kf1\./) });
-    const listed = await asOperator(acme.owner, "GET", "/v1/console/agents");
-    expect(listed.body.agents.map((a: { agent_id: string }) => a.agent_id)).toContain(created.body.agent_id);
+    const listed = await asOperator<AgentListBody>(acme.owner, "GET", "/v1/console/agents");
+    expect(listed.body.agents.map((a) => a.agent_id)).toContain(created.body.agent_id);
     expect(JSON.stringify(listed.body)).not.toContain(created.body.api_key);
     // Another account's owner cannot revoke it.
     const foreign = await asOperator(other.owner, "DELETE", `/v1/console/agents/${created.body.agent_id}`);
     expect([foreign.status, foreign.body.error]).toEqual([404, "not_found"]);
     expect((await asOperator(acme.owner, "DELETE", `/v1/console/agents/${created.body.agent_id}`)).status).toBe(204);
-    expect((await call("POST", "/v1/credentials/request", { headers: bearer(created.body.api_key), json: { description: "x", vault_key: "x" } })).status).toBe(401);
-    const audit = await asOperator(acme.owner, "GET", "/v1/console/audit");
+    expect((await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: bearer(created.body.api_key), json: { description: "x", vault_key: "x" } })).status).toBe(401);
+    const audit = await asOperator<AuditLogBody>(acme.owner, "GET", "/v1/console/audit");
     expect(audit.body.events).toEqual(expect.arrayContaining([expect.objectContaining({ type: "agent_deleted", agent_id: created.body.agent_id })]));
   });
 
   it("lets an owner invite and remove an operator, whose session then ends at once", async () => {
-    const invited = await asOperator(acme.owner, "POST", "/v1/console/operators", { email: `temp-${crypto.randomUUID()}@example.com`, role: "approver" });
+    const invited = await asOperator<OperatorInvitedBody>(acme.owner, "POST", "/v1/console/operators", { email: `temp-${crypto.randomUUID()}@example.com`, role: "approver" });
     expect(invited.status, JSON.stringify(invited.body)).toBe(201);
     const temp = await enrolled(invitationOf(invited.body.invitation_url), invited.body.operator_id);
     expect((await asOperator(temp, "GET", "/v1/console/requests")).status).toBe(200);
@@ -175,14 +187,14 @@ describe("/v1/console/* with a session", () => {
     expect((await asOperator(acme.owner, "DELETE", `/v1/console/operators/${temp.operatorId}`)).status).toBe(204);
     // Their open console is closed at once (1008, policy), not left to hear of the account's requests.
     expect(await Promise.race([live.closed, new Promise((resolve) => setTimeout(() => resolve("still open"), 5_000))])).toBe(1008);
-    const after = await asOperator(temp, "GET", "/v1/console/requests");
+    const after = await asOperator<ConsoleRequestsBody>(temp, "GET", "/v1/console/requests");
     expect([after.status, after.body.error]).toEqual([401, "invalid_token"]);
   });
 
   it("lets an owner change the notification settings only, and validates them", async () => {
-    const saved = await asOperator(acme.owner, "PATCH", "/v1/console/settings", { webhook_format: "slack" });
+    const saved = await asOperator<NotificationSettingsBody>(acme.owner, "PATCH", "/v1/console/settings", { webhook_format: "slack" });
     expect([saved.status, saved.body]).toEqual([200, { webhook_url: null, webhook_format: "slack" }]);
-    expect((await asOperator(acme.owner, "GET", "/v1/console/settings")).body).toEqual({ webhook_url: null, webhook_format: "slack" });
+    expect((await asOperator<NotificationSettingsBody>(acme.owner, "GET", "/v1/console/settings")).body).toEqual({ webhook_url: null, webhook_format: "slack" });
     const cases: Array<[unknown, string]> = [
       [{ webhook_url: "http://10.0.0.1/hook" }, "webhook_url"],
       [{ webhook_url: 42 }, "webhook_url"],
@@ -190,7 +202,7 @@ describe("/v1/console/* with a session", () => {
       [{ operator_email: "takeover@example.com" }, "operator_email"],
     ];
     for (const [json, field] of cases) {
-      const answer = await asOperator(acme.owner, "PATCH", "/v1/console/settings", json);
+      const answer = await asOperator<NotificationSettingsBody>(acme.owner, "PATCH", "/v1/console/settings", json);
       expect([answer.status, answer.body.error], JSON.stringify(json)).toEqual([400, "invalid_request"]);
       expect(answer.body.error_description).toContain(field);
     }
@@ -199,7 +211,7 @@ describe("/v1/console/* with a session", () => {
   it("answers bad input in the error shape, never a 500", async () => {
     const live = (await pendingOf(acme.owner))[0] ?? (await requestCredential(acme.apiKey, { vault_key: "bad-input" }), (await pendingOf(acme.owner))[0]!);
     const id = live.request_id;
-    const malformed = await call("POST", `/v1/console/requests/${id}/challenge`, {
+    const malformed = await call<Answer<PasskeyChallengeAnswerBody>>("POST", `/v1/console/requests/${id}/challenge`, {
       headers: { ...consoleHeaders(acme.owner.cookie), "Content-Type": "application/json" },
       body: "{not json",
     });
@@ -229,7 +241,7 @@ describe("/v1/console/* with a session", () => {
       const answer = await asOperator(acme.owner, "DELETE", path);
       expect([answer.status, answer.body.error], path).toEqual([404, "not_found"]);
     }
-    const huge = await asOperator(acme.owner, "POST", `/v1/console/requests/${id}/decide`, { decision: "deny", webauthn: { pad: "x".repeat(200_000) } });
+    const huge = await asOperator<DecideAnswerBody>(acme.owner, "POST", `/v1/console/requests/${id}/decide`, { decision: "deny", webauthn: { pad: "x".repeat(200_000) } });
     expect([huge.status, huge.body.error]).toEqual([413, "invalid_request"]);
     // The request is still pending after all of it.
     expect((await pendingOf(acme.owner)).map((r) => r.request_id)).toContain(id);
@@ -238,7 +250,7 @@ describe("/v1/console/* with a session", () => {
   it("refuses a real cookie whose tag was altered, at the edge", async () => {
     const cookie = acme.owner.cookie;
     const forged = cookie.slice(0, -1) + (cookie.endsWith("A") ? "B" : "A");
-    const answer = await call("GET", "/v1/console/requests", { headers: { Cookie: forged } });
+    const answer = await call<Answer<ConsoleRequestsBody>>("GET", "/v1/console/requests", { headers: { Cookie: forged } });
     expect([answer.status, answer.body.error]).toEqual([401, "invalid_token"]);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { call } from "./support/api";
+import { call, type Answer } from "./support/api";
 
 const ORIGIN = "https://keyferry.test";
 const REQUEST_ID = `req_${"a".repeat(20)}`;
@@ -19,7 +19,7 @@ const WRITES: Array<[string, string, unknown]> = [
 describe("GET /console", () => {
   it("is the console page, with the approval page's security headers and no inline script", async () => {
     for (const path of ["/console", "/console?x=1"]) {
-      const page = await call("GET", path);
+      const page = await call<string>("GET", path);
       expect(page.status).toBe(200);
       expect(page.headers.get("Content-Type")).toContain("text/html");
       const csp = page.headers.get("Content-Security-Policy")!;
@@ -28,7 +28,7 @@ describe("GET /console", () => {
       expect(csp).not.toContain("unsafe-inline");
       expect(page.headers.get("Cache-Control")).toBe("no-store");
       expect(page.headers.get("X-Frame-Options")).toBe("DENY");
-      const html = page.body as unknown as string;
+      const html = page.body;
       expect(html).toContain("/assets/console.js");
       expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
       expect(html).not.toMatch(/\son[a-z]+=/);
@@ -39,7 +39,7 @@ describe("GET /console", () => {
 describe("/v1/console/* without a session", () => {
   it("answers 401 in the error shape to every read", async () => {
     for (const path of READS) {
-      const answer = await call("GET", path);
+      const answer = await call<Answer>("GET", path);
       expect([answer.status, answer.body.error, typeof answer.body.error_description], path).toEqual([401, "invalid_token", "string"]);
     }
   });
@@ -47,7 +47,7 @@ describe("/v1/console/* without a session", () => {
   it("answers 401 to every same-origin JSON change, and a forged cookie is no better", async () => {
     for (const cookie of [undefined, "__Host-kf_console=forged", "__Host-kf_console=kfs1.x.y.z"]) {
       for (const [method, path, json] of WRITES) {
-        const answer = await call(method, path, { json, headers: { Origin: ORIGIN, Cookie: cookie } });
+        const answer = await call<Answer>(method, path, { json, headers: { Origin: ORIGIN, Cookie: cookie } });
         expect([answer.status, answer.body.error], `${method} ${path} ${cookie}`).toEqual([401, "invalid_token"]);
       }
     }
@@ -56,7 +56,7 @@ describe("/v1/console/* without a session", () => {
   it("refuses a change from another origin, or with no Origin, with 403, before the session", async () => {
     for (const origin of ["https://evil.example", "null", undefined, "https://keyferry.test.evil.example"]) {
       for (const [method, path, json] of WRITES) {
-        const answer = await call(method, path, { json, headers: { Origin: origin } });
+        const answer = await call<Answer>(method, path, { json, headers: { Origin: origin } });
         expect([answer.status, answer.body.error], `${method} ${path} ${origin}`).toEqual([403, "access_denied"]);
       }
     }
@@ -65,24 +65,24 @@ describe("/v1/console/* without a session", () => {
   it("refuses a change that is not JSON with 415, as a cross-site form would send it", async () => {
     for (const [method, path] of WRITES) {
       for (const type of ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x", undefined]) {
-        const answer = await call(method, path, { body: "decision=deny", headers: { Origin: ORIGIN, "Content-Type": type } });
+        const answer = await call<Answer>(method, path, { body: "decision=deny", headers: { Origin: ORIGIN, "Content-Type": type } });
         expect([answer.status, answer.body.error], `${method} ${path} ${type}`).toEqual([415, "invalid_request"]);
       }
     }
   });
 
   it("answers 405 for another method and 404 for an unknown console path", async () => {
-    expect((await call("PUT", "/v1/console/requests")).status).toBe(405);
-    expect((await call("GET", `/v1/console/requests/${REQUEST_ID}/decide`)).status).toBe(405);
-    expect((await call("GET", "/v1/console/nothing-here")).status).toBe(404);
+    expect((await call<Answer>("PUT", "/v1/console/requests")).status).toBe(405);
+    expect((await call<Answer>("GET", `/v1/console/requests/${REQUEST_ID}/decide`)).status).toBe(405);
+    expect((await call<Answer>("GET", "/v1/console/nothing-here")).status).toBe(404);
   });
 
   it("serves the live list only as a WebSocket, only to the service's origin", async () => {
-    const plain = await call("GET", "/v1/console/requests/live");
+    const plain = await call<Answer>("GET", "/v1/console/requests/live");
     expect([plain.status, plain.body.error]).toEqual([426, "invalid_request"]);
-    const foreign = await call("GET", "/v1/console/requests/live", { headers: { Upgrade: "websocket", Origin: "https://evil.example" } });
+    const foreign = await call<Answer>("GET", "/v1/console/requests/live", { headers: { Upgrade: "websocket", Origin: "https://evil.example" } });
     expect([foreign.status, foreign.body.error]).toEqual([403, "access_denied"]);
-    const anonymous = await call("GET", "/v1/console/requests/live", { headers: { Upgrade: "websocket", Origin: ORIGIN } });
+    const anonymous = await call<Answer>("GET", "/v1/console/requests/live", { headers: { Upgrade: "websocket", Origin: ORIGIN } });
     expect([anonymous.status, anonymous.body.error]).toEqual([401, "invalid_token"]);
   });
 });

@@ -225,9 +225,11 @@ describe("cost per handoff over the return channel: Durable Object calls", () =>
     return { calls, stop: () => restore.forEach((undo) => undo()) };
   }
 
-  // 11 calls (6 RequestDO, 5 AccountDO) however long the operator takes. The request's six are the
-  // five client requests of a handoff (issue, wait, look-up, decide, poll) and the close handshake; the account's are issuance, its confirmation (which stores and sends the
-  // operator's notice without an alarm) and one audit write per outcome.
+  // 13 calls (6 RequestDO, 7 AccountDO) however long the operator takes. The request's six are the
+  // five client requests of a handoff (issue, wait, look-up, decide, poll) and the close handshake;
+  // the account's are issuance, its confirmation (which stores and sends the operator's notice
+  // without an alarm), one audit write per outcome, and whether the account has a passkey (for the
+  // page at look-up, for the rule at decide).
   it("is a fixed number of calls whatever the wait: no poll while the socket waits, even across an eviction", async () => {
     const { apiKey, accountId, operatorEmail } = await newAgent();
     // A request made only to reach the classes' prototypes through running instances.
@@ -259,8 +261,10 @@ describe("cost per handoff over the return channel: Durable Object calls", () =>
         "RequestDO.create",
         "RequestDO.fetch", // the socket upgrade; the wait itself costs nothing
         "RequestDO.lookup",
+        "AccountDO.decisionPasskeys", // the page signs with a passkey, or warns that there is none
         "AccountDO.recordRequestEvent", // looked_up
         "RequestDO.decide", // and the announcement on the socket
+        "AccountDO.decisionPasskeys", // from the RequestDO: no passkey in this account, so the email binding decides
         "AccountDO.recordRequestEvent", // approved
         "RequestDO.webSocketClose", // the agent's reply to the server's close frame wakes the object once
         "RequestDO.poll", // the one poll, served at once

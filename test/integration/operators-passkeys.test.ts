@@ -1,4 +1,8 @@
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { signFields } from "../../worker/console/signed-fields";
+import { accountStub } from "../../worker/stubs";
 import { admin, call } from "./support/api";
 import { consoleHeaders, enrol, invitationOf, newAccountWithOwner, signIn } from "./support/operators";
 import { SoftAuthenticator } from "./support/soft-authenticator";
@@ -87,13 +91,16 @@ describe("operators and passkeys", () => {
   });
 
   it("an expired invitation is refused", async () => {
-    const { invitation } = await newAccountWithOwner();
-    // Same fields, expiry in the past, re-tagged by nobody: any change to the signed fields fails the tag.
+    const { accountId, invitation } = await newAccountWithOwner();
+    // Altering the expiry it carries breaks its tag.
     const parts = invitation.split(".");
     parts[3] = String(Date.now() - 1);
-    const answer = await call("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation: parts.join(".") } });
-    expect(answer.status).toBe(403);
-    expect(answer.body.error).toBe("invalid_token");
+    const altered = await call("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation: parts.join(".") } });
+    expect([altered.status, altered.body.error]).toEqual([403, "invalid_token"]);
+    // The account's own record of it past its 24 h (the token's copy of the expiry is the edge's check).
+    await runInDurableObject(accountStub(env, accountId), (_instance, state) => void state.storage.sql.exec("UPDATE invitations SET expires_at = ?", Date.now() - 1));
+    const expired = await call("POST", "/v1/console/enrol/options", { headers: consoleHeaders(), json: { invitation } });
+    expect([expired.status, expired.body.error]).toEqual([403, "invalid_token"]);
   });
 });
 
@@ -124,20 +131,35 @@ describe("console sign-in and session refusals", () => {
   });
 
   it("a forged, altered or expired console cookie is 401 and touches no object", async () => {
-    const { invitation } = await newAccountWithOwner();
+    const { accountId, operatorId, invitation } = await newAccountWithOwner();
     const { cookie } = await enrol(invitation);
-    const value = cookie!.split("=")[1]!;
-    const parts = value.split(".");
+    const [prefix, , , , sessionId, tag] = cookie!.split("=")[1]!.split(".");
+    // Properly signed, for the live session, but past its expiry: only the edge's expiry check refuses it.
+    const expired = await signFields(env, "console_session", [accountId, operatorId, String(Date.now() - 1), sessionId!]);
     const forged = [
       "__Host-kf_console=kfc1.acc_aaaaaaaaaaaaaaaaaaaa.opr_aaaaaaaaaaaaaaaaaaaa.99999999999999.AAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-      `__Host-kf_console=${[parts[0], parts[1], parts[2], String(Date.now() + 1e9), parts[4], parts[5]].join(".")}`,
-      `__Host-kf_console=${[parts[0], parts[1], parts[2], String(Date.now() - 1), parts[4], parts[5]].join(".")}`,
+      `__Host-kf_console=${[prefix, accountId, operatorId, String(Date.now() + 1e9), sessionId, tag].join(".")}`,
+      `__Host-kf_console=${expired}`,
       "__Host-kf_console=garbage",
     ];
-    for (const c of forged) {
-      const answer = await call("GET", "/v1/console/session", { headers: { Cookie: c } });
-      expect(answer.status).toBe(401);
-      expect(answer.body.error).toBe("invalid_token");
+    // Every call into the account object's session check is counted.
+    const proto = await runInDurableObject(accountStub(env, accountId), (instance) => Object.getPrototypeOf(instance) as Record<string, unknown>);
+    const original = proto.consoleSession as (...args: unknown[]) => unknown;
+    let reached = 0;
+    proto.consoleSession = function (this: unknown, ...args: unknown[]) {
+      reached++;
+      return original.apply(this, args);
+    };
+    try {
+      for (const c of forged) {
+        const answer = await call("GET", "/v1/console/session", { headers: { Cookie: c } });
+        expect([c, answer.status, answer.body.error]).toEqual([c, 401, "invalid_token"]);
+      }
+      expect(reached).toBe(0);
+      expect((await call("GET", "/v1/console/session", { headers: { Cookie: cookie! } })).status).toBe(200);
+      expect(reached).toBe(1);
+    } finally {
+      proto.consoleSession = original;
     }
   });
 

@@ -6,9 +6,15 @@ import { describe, expect, it } from "vitest";
 import { admin, auditUntil, call, poll } from "./support/api";
 import { enrol, invitationOf } from "./support/operators";
 import { challengeFor, decideWith, passkeyAccount, pendingRequest, signDecision } from "./support/passkey-decisions";
-import { SoftAuthenticator } from "./support/soft-authenticator";
 
 const VALUE = "sk_live_passkey_signed";
+
+/** 403 access_denied, and the request untouched. */
+async function expectRefused(answer: { status: number; body: Record<string, any> }, deviceCode: string) {
+  expect(answer.status).toBe(403);
+  expect(answer.body.error).toBe("access_denied");
+  await expectPending(deviceCode);
+}
 
 async function expectPending(deviceCode: string) {
   const answer = await poll(deviceCode);
@@ -71,9 +77,7 @@ describe("a decision signed by a passkey", () => {
     const webauthn = await signDecision(pending, account.authenticator, "approve", VALUE);
     expect((await decideWith(pending, "approve", "a different value", webauthn)).status).toBe(403);
     const replay = await decideWith(pending, "approve", VALUE, webauthn);
-    expect(replay.status).toBe(403);
-    expect(replay.body.error).toBe("access_denied");
-    await expectPending(pending.deviceCode);
+    await expectRefused(replay, pending.deviceCode);
   });
 
   it("an assertion made for another request is refused", async () => {
@@ -82,9 +86,7 @@ describe("a decision signed by a passkey", () => {
     const second = await pendingRequest(account.apiKey, account.email);
     const madeForFirst = await signDecision(first, account.authenticator, "approve", VALUE);
     const answer = await decideWith(second, "approve", VALUE, madeForFirst);
-    expect(answer.status).toBe(403);
-    expect(answer.body.error).toBe("access_denied");
-    await expectPending(second.deviceCode);
+    await expectRefused(answer, second.deviceCode);
     await expectPending(first.deviceCode);
   });
 
@@ -93,9 +95,7 @@ describe("a decision signed by a passkey", () => {
     const pending = await pendingRequest(account.apiKey, account.email);
     const approval = await signDecision(pending, account.authenticator, "approve", VALUE);
     const answer = await decideWith(pending, "deny", undefined, approval);
-    expect(answer.status).toBe(403);
-    expect(answer.body.error).toBe("access_denied");
-    await expectPending(pending.deviceCode);
+    await expectRefused(answer, pending.deviceCode);
   });
 
   it("a payload swapped after signing is refused", async () => {
@@ -103,9 +103,7 @@ describe("a decision signed by a passkey", () => {
     const pending = await pendingRequest(account.apiKey, account.email);
     const signed = await signDecision(pending, account.authenticator, "approve", VALUE);
     const answer = await decideWith(pending, "approve", "sk_live_attacker", signed);
-    expect(answer.status).toBe(403);
-    expect(answer.body.error).toBe("access_denied");
-    await expectPending(pending.deviceCode);
+    await expectRefused(answer, pending.deviceCode);
   });
 
   it("an assertion without user verification is refused", async () => {
@@ -113,9 +111,7 @@ describe("a decision signed by a passkey", () => {
     const pending = await pendingRequest(account.apiKey, account.email);
     const unverified = await signDecision(pending, account.authenticator, "approve", VALUE, { userVerified: false });
     const answer = await decideWith(pending, "approve", VALUE, unverified);
-    expect(answer.status).toBe(403);
-    expect(answer.body.error).toBe("access_denied");
-    await expectPending(pending.deviceCode);
+    await expectRefused(answer, pending.deviceCode);
   });
 
   it("another account's passkey is refused", async () => {
@@ -125,9 +121,7 @@ describe("a decision signed by a passkey", () => {
     const challenge = await challengeFor(pending, "approve", VALUE);
     const foreign = await other.authenticator.assert(challenge.body.public_key, {}, other.authenticator.credentials[0]);
     const answer = await decideWith(pending, "approve", VALUE, foreign);
-    expect(answer.status).toBe(403);
-    expect(answer.body.error).toBe("access_denied");
-    await expectPending(pending.deviceCode);
+    await expectRefused(answer, pending.deviceCode);
   });
 
   it("a removed operator's passkey is refused at once", async () => {
@@ -138,9 +132,7 @@ describe("a decision signed by a passkey", () => {
     const signed = await signDecision(pending, approver.authenticator, "approve", VALUE);
     expect((await call("DELETE", `/v1/admin/accounts/${account.accountId}/operators/${invited.body.operator_id}`, { headers: admin })).status).toBe(204);
     const answer = await decideWith(pending, "approve", VALUE, signed);
-    expect(answer.status).toBe(403);
-    expect(answer.body.error).toBe("access_denied");
-    await expectPending(pending.deviceCode);
+    await expectRefused(answer, pending.deviceCode);
   });
 
   it("an authenticator whose counter went backwards is refused (a cloned key)", async () => {
@@ -213,6 +205,5 @@ describe("challenge and decide bad input", () => {
     const malformed = await call("POST", "/v1/approvals/challenge", { headers: { Cookie: pending.cookie, "Content-Type": "application/json" }, body: "{" });
     expect(malformed.status).toBe(400);
     await expectPending(pending.deviceCode);
-    void SoftAuthenticator;
   });
 });

@@ -19,6 +19,7 @@ import { consoleActor, consoleReader, consoleWriter, requireOwner } from "../con
 import { json, noContent, readJson } from "../http";
 import { inviteOperator, listOperators, newOperatorSchema, removeOperator } from "../operators";
 import { accountStub } from "../stubs";
+import type { AgentListBody, NotificationSettingsBody } from "../../core/wire";
 
 export async function auditLog(request: IRequest, env: Env): Promise<Response> {
   const session = await consoleReader(request, env);
@@ -29,7 +30,7 @@ export async function listAgents(request: IRequest, env: Env): Promise<Response>
   const session = await consoleReader(request, env);
   requireOwner(session);
   const { agents } = existing(await accountStub(env, session.accountId).listAgents());
-  return json({ agents: agents.map((agent) => ({ agent_id: agent.id, name: agent.name, email: agent.email, created_at: new Date(agent.createdAt).toISOString() })) });
+  return json({ agents: agents.map((agent) => ({ agent_id: agent.id, name: agent.name, email: agent.email, created_at: new Date(agent.createdAt).toISOString() })) } satisfies AgentListBody);
 }
 
 /** The new key is in this answer only (the page shows it once). */
@@ -81,10 +82,10 @@ export async function updateSettings(request: IRequest, env: Env): Promise<Respo
   const body = await readJson(request, notificationSettingsSchema.strict(), MAX_ADMIN_BODY);
   const updated = await updateAccountSettings(env, session.accountId, body, consoleActor(session));
   // The webhook's signing secret, drawn when a URL is set, is shown once, as by the admin API.
-  return json({ ...settingsJson(updated), ...(updated.webhook_secret ? { webhook_secret: updated.webhook_secret } : {}) });
+  return json({ ...settingsJson(updated), ...(updated.webhook_secret ? { webhook_secret: updated.webhook_secret } : {}) } satisfies NotificationSettingsBody);
 }
 
-const settingsJson = (account: { webhook_url: string | null; webhook_format: "keyferry" | "slack" }) => ({
+const settingsJson = (account: NotificationSettingsBody): NotificationSettingsBody => ({
   webhook_url: account.webhook_url,
   webhook_format: account.webhook_format,
 });

@@ -8,6 +8,7 @@ import { getJson, sendJson, type SessionBody } from "./api";
 import { accountView } from "./account-view";
 import { feedbackLines } from "./feedback";
 import { enrol, signIn } from "./passkey";
+import { pushControls } from "./push";
 import { requestsView } from "./requests-view";
 
 const feedback = feedbackLines();
@@ -29,6 +30,7 @@ function showConsole(session: SessionBody): void {
   view("view-console");
   const account = accountView(feedback, session.operator);
   requestsView(feedback, () => void account.refreshAudit()).start();
+  pushControls(feedback);
   void account.refreshAudit();
 }
 

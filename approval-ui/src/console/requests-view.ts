@@ -53,6 +53,17 @@ export function requestsView(feedback: Feedback, onChange: () => void): Requests
       }
     }
     empty.hidden = shown.size > 0;
+    openLinkedRequest();
+  }
+
+  /** A notification's tap opens `/console#request=<id>`: bring that request into view, once. */
+  function openLinkedRequest(): void {
+    const linked = new URLSearchParams(location.hash.slice(1)).get("request");
+    const item = linked ? shown.get(linked) : undefined;
+    if (!item) return;
+    history.replaceState(null, "", "/console");
+    item.scrollIntoView({ block: "center" });
+    item.querySelector<HTMLElement>("textarea, button")?.focus();
   }
 
   /** Coalesces announcements that arrive while a fetch is in flight into one more fetch. */
