@@ -94,7 +94,7 @@ export class SoftAuthenticator {
   }
 }
 
-function clientData(type: string, challenge: string, origin: string): Uint8Array {
+function clientData(type: string, challenge: string, origin: string): Uint8Array<ArrayBuffer> {
   return encoder.encode(JSON.stringify({ type, challenge, origin, crossOrigin: false }));
 }
 
@@ -138,7 +138,7 @@ function encode(value: CborValue): Uint8Array {
 const u16 = (n: number) => new Uint8Array([n >> 8, n & 0xff]);
 const u32 = (n: number) => new Uint8Array([(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
 
-function concat(...parts: Uint8Array[]): Uint8Array {
+function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let offset = 0;
   for (const part of parts) {
