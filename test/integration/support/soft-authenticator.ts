@@ -95,7 +95,7 @@ export class SoftAuthenticator {
 }
 
 function clientData(type: string, challenge: string, origin: string): Uint8Array<ArrayBuffer> {
-  return encoder.encode(JSON.stringify({ type, challenge, origin, crossOrigin: false }));
+  return new Uint8Array(encoder.encode(JSON.stringify({ type, challenge, origin, crossOrigin: false })));
 }
 
 async function rpIdHash(rpId: string): Promise<Uint8Array> {
