@@ -214,13 +214,17 @@ export interface LookupInput {
   /** The request the approval link was made for; null for a typed code. */
   linkRequestId: string | null;
   sessionHash: string;
+  /** The account has passkeys: its decisions need one, so a claim need not keep other browsers out. */
+  passkeyAccount: boolean;
 }
 
 /**
  * An operator's look-up. A link names the request it was made for, so it cannot open a later
  * request under the same code; a pushed (CIBA) request has no code to type, only its link opens it.
- * A claimed request answers only the session that claimed it (that refusal is not a failed
- * attempt); a wrong email is one, and the fifth locks the request as denied.
+ * A claimed request answers only the session that claimed it (RFC 8628 §5.5; that refusal is not
+ * a failed attempt), unless the account has passkeys: then another browser (the first one's cookie
+ * lost in a crash, or another device) may open it too, the claim staying where it is, and can decide
+ * only with a passkey. A wrong email is a failed attempt, and the fifth locks the request as denied.
  */
 export function lookup(state: RequestState, facts: RequestFacts, input: LookupInput, now: number): Transition<LookupAnswer> {
   if (input.linkRequestId !== null && input.linkRequestId !== facts.requestId) return same(state, { reason: "not_found" });
@@ -228,7 +232,7 @@ export function lookup(state: RequestState, facts: RequestFacts, input: LookupIn
   if (isExpired(state, now)) return same(state, { reason: "not_found" });
   if (state.failedAttempts >= MAX_FAILED_ATTEMPTS) return same(state, { reason: "locked" });
   if (state.status !== "pending") return same(state, { reason: "not_found" });
-  if (state.claimHash !== null && state.claimHash !== input.sessionHash) return same(state, { reason: "already_claimed" });
+  if (state.claimHash !== null && state.claimHash !== input.sessionHash && !input.passkeyAccount) return same(state, { reason: "already_claimed" });
   if (input.email !== null && input.email.trim().toLowerCase() !== facts.operatorEmail) {
     const failedAttempts = state.failedAttempts + 1;
     const locked = failedAttempts >= MAX_FAILED_ATTEMPTS;
@@ -310,6 +314,15 @@ export function decide(state: RequestState, facts: RequestFacts, input: DecideIn
   return input.decision === "approve"
     ? { next: { ...state, status: "approved" }, answer: { reason: "approved" } }
     : { next: { ...state, status: "denied" }, answer: { reason: "denied" } };
+}
+
+/**
+ * A passkey decision on a request another session claimed (its browser crashed, or the operator went
+ * to another device, or to the console): allowed, since the passkey proves the person, and audited
+ * as `claim_taken_over`. Only meaningful for a decision `decide` accepted.
+ */
+export function takesOverClaim(state: RequestState, input: Pick<DecideInput, "sessionHash" | "authority">): boolean {
+  return input.authority.kind === "passkey" && state.claimHash !== null && state.claimHash !== input.sessionHash;
 }
 
 export type RevokeAnswer = { reason: "revoked"; wasLive: boolean } | { reason: "unchanged" };

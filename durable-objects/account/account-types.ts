@@ -13,6 +13,8 @@ export type AuditEventType =
   | "looked_up"
   | "attempt_failed"
   | "locked"
+  /** A passkey decision on a request another browser had claimed (before the decision's own event). */
+  | "claim_taken_over"
   | "approved"
   | "denied"
   | "delivered"

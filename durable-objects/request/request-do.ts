@@ -189,9 +189,14 @@ export class RequestDO extends DurableObject<Env> {
 
   /** The operator's look-up: by code and email, or by a signed approval link (`email` null). */
   async lookup(input: { email: string | null; linkRequestId: string | null; sessionHash: string; actor: Actor }): Promise<LookupResult> {
+    const claimed = this.#live();
+    if (!claimed) return { reason: "not_found" };
+    // Only a request claimed by another browser asks the account whether it has passkeys (core's `lookup`).
+    const passkeyAccount =
+      claimed.claimHash !== null && claimed.claimHash !== input.sessionHash && (await this.#account(claimed.details.accountId).decisionPasskeys()).required;
     const record = this.#live();
     if (!record) return { reason: "not_found" };
-    const { next, answer } = transitions.lookup(record, factsOf(record), input, Date.now());
+    const { next, answer } = transitions.lookup(record, factsOf(record), { ...input, passkeyAccount }, Date.now());
     this.#store(record, next);
     switch (answer.reason) {
       case "wrong_email":
@@ -242,6 +247,7 @@ export class RequestDO extends DurableObject<Env> {
     if (!record) return { reason: "invalid_token" };
     const { next, answer } = transitions.decide(record, factsOf(record), { ...input, authority }, Date.now());
     if (answer.reason !== "approved" && answer.reason !== "denied") return answer;
+    const takenOver = transitions.takesOverClaim(record, { ...input, authority });
     // State and payload in one row write; the unused challenges go with the decision.
     this.ctx.storage.transactionSync(() => {
       this.#store(record, next, { payload: answer.reason === "approved" ? input.payload : null });
@@ -249,9 +255,11 @@ export class RequestDO extends DurableObject<Env> {
     });
     if (signer) this.ctx.waitUntil(account.passkeyUsed(signer.passkey.credential.credentialId, signer.newCounter).catch(() => console.error("passkey use not recorded")));
     const status = answer.reason;
+    const actor = decisionActor(signer, record.details.operatorEmail, input.actor);
+    if (takenOver) this.#audit(record, { type: "claim_taken_over", actor, detail: actorDetail(input.actor) });
     this.#audit(record, {
       type: status,
-      actor: decisionActor(signer, record.details.operatorEmail, input.actor),
+      actor,
       detail: actorDetail(input.actor),
       release: status === "denied",
       // CIBA Core §10.2: the account's outbox pings the agent, durably.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide, lookup, poll, revoke, wait, type PollAnswer, type PollInput, type RequestFacts, type RequestState, type WaitAnswer } from "../../core/request-state";
+import { decide, lookup, poll, revoke, takesOverClaim, wait, type PollAnswer, type PollInput, type RequestFacts, type RequestState, type WaitAnswer } from "../../core/request-state";
 
 const NOW = 1_700_000_000_000;
 const state = (over: Partial<RequestState> = {}): RequestState => ({
@@ -166,7 +166,7 @@ describe("wait (the return channel) and poll agree", () => {
 });
 
 describe("lookup", () => {
-  const input = { email: "op@example.com", linkRequestId: null, sessionHash: "s1" };
+  const input = { email: "op@example.com", linkRequestId: null, sessionHash: "s1", passkeyAccount: false };
 
   it("claims an unclaimed request for the session; the email is compared case-insensitively", () => {
     const result = lookup(state(), facts(), { ...input, email: " OP@example.com " }, NOW);
@@ -181,6 +181,14 @@ describe("lookup", () => {
     expect(other.next.failedAttempts).toBe(0);
   });
 
+  it("opens a request claimed elsewhere in an account with passkeys, leaving the claim, still checking the email", () => {
+    const claimed = state({ claimHash: "s1" });
+    const other = { ...input, sessionHash: "s2", passkeyAccount: true };
+    expect(lookup(claimed, facts(), other, NOW)).toEqual({ next: claimed, answer: { reason: "ok" } });
+    expect(lookup(claimed, facts(), { ...other, email: "x@example.com" }, NOW).answer).toEqual({ reason: "wrong_email", failedAttempts: 1, locked: false });
+    expect(lookup(state({ claimHash: "s1", status: "approved" }), facts(), other, NOW).answer).toEqual({ reason: "not_found" });
+  });
+
   it("counts a wrong email and locks the request as denied at the fifth", () => {
     expect(lookup(state(), facts(), { ...input, email: "x@example.com" }, NOW).answer).toEqual({ reason: "wrong_email", failedAttempts: 1, locked: false });
     const fifth = lookup(state({ failedAttempts: 4 }), facts(), { ...input, email: "x@example.com" }, NOW);
@@ -190,7 +198,7 @@ describe("lookup", () => {
   });
 
   it("opens a link only for its own request, and a pushed request only by link", () => {
-    const link = { email: null, linkRequestId: "req_1", sessionHash: "s1" };
+    const link = { email: null, linkRequestId: "req_1", sessionHash: "s1", passkeyAccount: false };
     expect(lookup(state(), facts(), link, NOW).answer.reason).toBe("ok");
     expect(lookup(state(), facts(), { ...link, linkRequestId: "req_0" }, NOW).answer).toEqual({ reason: "not_found" });
     expect(lookup(state(), facts({ protocol: "ciba" }), input, NOW).answer).toEqual({ reason: "not_found" });
@@ -214,6 +222,18 @@ describe("decide", () => {
     expect(decide(state({ claimHash: "s1", status: "approved" }), facts(), approve, NOW).answer).toEqual({ reason: "invalid_token" });
     expect(decide(claimed, facts(), approve, NOW + 600_000).answer).toEqual({ reason: "invalid_token" });
     expect(decide(claimed, facts(), { ...approve, requestId: "req_other" }, NOW).answer).toEqual({ reason: "invalid_token" });
+  });
+});
+
+describe("takesOverClaim", () => {
+  const passkey = { kind: "passkey" as const, userVerified: true, committed: { requestId: "req_1", decision: "approve" as const, payloadSha256: null, expiresAt: NOW + 1 } };
+
+  it("is a passkey decision by a session other than the claiming one (the console has none)", () => {
+    expect(takesOverClaim(state({ claimHash: "s1" }), { sessionHash: "s2", authority: passkey })).toBe(true);
+    expect(takesOverClaim(state({ claimHash: "s1" }), { sessionHash: null, authority: passkey })).toBe(true);
+    expect(takesOverClaim(state({ claimHash: "s1" }), { sessionHash: "s1", authority: passkey })).toBe(false);
+    expect(takesOverClaim(state(), { sessionHash: null, authority: passkey })).toBe(false);
+    expect(takesOverClaim(state({ claimHash: "s1" }), { sessionHash: "s1", authority: { kind: "email_binding" } })).toBe(false);
   });
 });
 
