@@ -3,13 +3,21 @@
  * other than the one that claimed a request may open it and decide it with a passkey, audited as
  * `claim_taken_over`; an email-bound account keeps RFC 8628 §5.5's strict claim.
  */
-import { describe, expect, it } from "vitest";
-import type { ConsoleRequestsBody, DecideAnswerBody, PasskeyChallengeAnswerBody } from "../../core/wire";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { ConsoleRequestsBody, DecideAnswerBody, LookupAnswerBody, PasskeyChallengeAnswerBody } from "../../core/wire";
 import { auditUntil, call, lookupAs, newAgent, poll, requestCredential, type Answer } from "./support/api";
 import { consoleHeaders, signIn } from "./support/operators";
+import { captureEmail, decodeBody, until } from "./support/outbound";
 import { decideWith, passkeyAccount, pendingRequest, signDecision } from "./support/passkey-decisions";
 
 const VALUE = "sk_live_taken_over";
+const LINK = /https:\/\/keyferry\.test\/approve#link=([\w.-]+)/;
+
+const lookupByLink = (link: string) => call<Answer<LookupAnswerBody>>("POST", "/v1/approvals/lookup", { json: { link_token: link } });
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe("a request claimed by a browser that vanished", () => {
   it("with passkeys: another browser opens it (200), decides it with a passkey, and the agent receives it", async () => {
@@ -38,6 +46,19 @@ describe("a request claimed by a browser that vanished", () => {
     const takenOver = events.find((e) => e.type === "claim_taken_over")!;
     expect(takenOver.actor).toMatchObject({ operator_id: account.operatorId, email: account.email, passkey_id: webauthn.id, user_verified: true });
     expect(takenOver.request_id).toBe(events.find((e) => e.type === "approved")!.request_id);
+  });
+
+  it("with passkeys: the signed link opens a claimed request in another browser too", async () => {
+    const emails = captureEmail();
+    const account = await passkeyAccount();
+    const vaultKey = `link-${crypto.randomUUID().slice(0, 8)}`;
+    await requestCredential(account.apiKey, { vault_key: vaultKey });
+    const email = await until(() => emails.find((e) => decodeBody(e.raw).includes(vaultKey)), "an email");
+    const link = decodeBody(email.raw).match(LINK)![1]!;
+    const a = await lookupByLink(link);
+    const b = await lookupByLink(link);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(b.headers.get("Set-Cookie")).toMatch(/^__Host-kf_approval=/);
   });
 
   it("with passkeys: the claiming browser's own passkey decision takes nothing over", async () => {
