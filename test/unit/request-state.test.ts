@@ -233,7 +233,7 @@ describe("takesOverClaim", () => {
     expect(takesOverClaim(state({ claimHash: "s1" }), { sessionHash: null, authority: passkey })).toBe(true);
     expect(takesOverClaim(state({ claimHash: "s1" }), { sessionHash: "s1", authority: passkey })).toBe(false);
     expect(takesOverClaim(state(), { sessionHash: null, authority: passkey })).toBe(false);
-    expect(takesOverClaim(state({ claimHash: "s1" }), { sessionHash: "s1", authority: { kind: "email_binding" } })).toBe(false);
+    expect(takesOverClaim(state({ claimHash: "s1" }), { sessionHash: "s2", authority: { kind: "email_binding" } })).toBe(false);
   });
 });
 
