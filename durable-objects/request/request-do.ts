@@ -49,7 +49,8 @@ export class RequestDO extends DurableObject<Env> {
       // The object holds one request at a time: a new one replaces the tables of an earlier one.
       sql.exec("DROP TABLE IF EXISTS request");
       sql.exec("DROP TABLE IF EXISTS dpop_jti");
-      for (const statement of SCHEMA) sql.exec(statement);
+      // `dpop_jti` only for a bound request: each table made is rows written (bench/README.md, "Cost per handoff").
+      for (const statement of input.details.dpopJkt ? SCHEMA : SCHEMA.slice(0, 1)) sql.exec(statement);
       sql.exec(
         "INSERT INTO request (id, handle_tag, status, expires_at, interval, details) VALUES (1, ?, 'pending', ?, ?, ?)",
         input.handleTag,
@@ -119,7 +120,7 @@ export class RequestDO extends DurableObject<Env> {
     const payload = this.ctx.storage.transactionSync(() => {
       const row = sql.exec<{ payload: string | null }>("SELECT payload FROM request").toArray()[0];
       sql.exec("UPDATE request SET status = ?, claim_hash = NULL, payload = NULL, details = ?", next.status, JSON.stringify(tombstone));
-      sql.exec("DELETE FROM dpop_jti");
+      if (record.details.dpopJkt) sql.exec("DELETE FROM dpop_jti");
       return row?.payload ?? null;
     });
     const { details } = record;
@@ -134,8 +135,11 @@ export class RequestDO extends DurableObject<Env> {
   async lookup(input: { email: string | null; linkRequestId: string | null; sessionHash: string; actor: Actor }): Promise<LookupResult> {
     const record = this.#record;
     if (!record) return { reason: "not_found" };
-    const { next, answer } = transitions.lookup(record, factsOf(record), input, Date.now());
-    this.#store(record, next);
+    const now = Date.now();
+    const { next, answer } = transitions.lookup(record, factsOf(record), input, now);
+    // The look-up that claims the request is kept with the claim, and audited with what follows.
+    const claims = answer.reason === "ok" && next.claimHash !== record.claimHash;
+    this.#store(record, next, claims ? { details: { ...record.details, lookedUp: { at: now, detail: actorDetail(input.actor) } } } : {});
     switch (answer.reason) {
       case "wrong_email":
         this.#audit(record, {
@@ -146,7 +150,6 @@ export class RequestDO extends DurableObject<Env> {
         if (answer.locked) this.#announce(record, { type: "decided", status: "denied" });
         return { reason: "wrong_email", locked: answer.locked };
       case "ok":
-        this.#audit(record, { type: "looked_up", detail: actorDetail(input.actor) });
         return { reason: "ok", view: viewOf(record) };
       default:
         return answer;
@@ -164,6 +167,7 @@ export class RequestDO extends DurableObject<Env> {
     const status = answer.reason;
     this.#audit(record, {
       type: status,
+      ...lookedUpOf(record),
       actor: record.details.operatorEmail,
       detail: actorDetail(input.actor),
       release: status === "denied",
@@ -234,7 +238,7 @@ export class RequestDO extends DurableObject<Env> {
       return;
     }
     if (record && (record.status === "pending" || record.status === "approved")) {
-      this.#audit(record, { type: "expired", release: true });
+      this.#audit(record, { type: "expired", release: true, ...lookedUpOf(record) });
     }
     for (const ws of this.ctx.getWebSockets()) announceOn(ws, { type: "expired" });
     this.#record = null;
@@ -249,18 +253,18 @@ export class RequestDO extends DurableObject<Env> {
   #load(): void {
     const sql = this.ctx.storage.sql;
     const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
-    // A request made before v1.1 lives on (at most one TTL) in the table shape it was made with.
-    if (tables.has("request") && !tables.has("dpop_jti")) for (const statement of MIGRATE_TO_V1_1) sql.exec(statement);
     const row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
+    // A request made before v1.1 lives on (at most one TTL) in the table shape it was made with.
+    if (row && row.replay_reported === undefined) for (const statement of MIGRATE_TO_V1_1) sql.exec(statement);
     this.#record = row ? recordOf(row) : null;
-    this.#jtis = new Set(row ? sql.exec<{ jti: string }>("SELECT jti FROM dpop_jti").toArray().map((r) => r.jti) : []);
+    this.#jtis = new Set(row && (tables.has("dpop_jti") || row.replay_reported === undefined) ? sql.exec<{ jti: string }>("SELECT jti FROM dpop_jti").toArray().map((r) => r.jti) : []);
   }
 
   /**
    * Stores what a transition changed (nothing, for most polls) and mirrors it in memory; a bound
    * poll's `jti` too, and an approval's payload in the same row write as its state.
    */
-  #store(record: RequestRecord, next: RequestState, extra: { proof?: PollProof | null; payload?: string | null } = {}): void {
+  #store(record: RequestRecord, next: RequestState, extra: { proof?: PollProof | null; payload?: string | null; details?: RequestDetails } = {}): void {
     const sql = this.ctx.storage.sql;
     if (extra.proof) {
       sql.exec("INSERT OR IGNORE INTO dpop_jti (jti) VALUES (?)", extra.proof.jti);
@@ -268,15 +272,16 @@ export class RequestDO extends DurableObject<Env> {
     }
     if (next === record) return;
     sql.exec(
-      "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, payload = COALESCE(?, payload)",
+      "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, payload = COALESCE(?, payload), details = COALESCE(?, details)",
       next.status,
       next.interval,
       next.failedAttempts,
       next.claimHash,
       next.replayReported ? 1 : 0,
       extra.payload ?? null,
+      extra.details ? JSON.stringify(extra.details) : null,
     );
-    Object.assign(record, next);
+    Object.assign(record, next, extra.details ? { details: extra.details } : {});
   }
 
   /** Audit events go to the account's log in the background; a failure there never fails the request. */
@@ -291,3 +296,5 @@ export class RequestDO extends DurableObject<Env> {
   }
 }
 
+/** The claiming look-up, for the event that follows it (RequestDetails.lookedUp). */
+const lookedUpOf = (record: RequestRecord) => (record.details.lookedUp ? { lookedUp: record.details.lookedUp } : {});
