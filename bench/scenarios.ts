@@ -64,14 +64,17 @@ export function issue(url: string, agents: Agent[], connections: number): Scenar
 }
 
 /**
- * Well-behaved polling over many pending requests: round robin over a pool large enough that no
- * request is polled sooner than its 1 s interval. A slow_down would still count as served (noted).
+ * Well-behaved polling over many pending requests, as agents that each poll at their interval and
+ * never early: the round robin skips a request polled less than `intervalMs` ago (plus a margin
+ * for the trip). Should every request of the pool be that recent, the poll is sent anyway and
+ * counted `early`: the pool was too small for the rate, and its slow_down answers say so.
  */
-export function poll(url: string, pool: Pending[], connections: number, duration: number): Scenario {
+export function poll(url: string, pool: Pending[], connections: number, duration: number, intervalMs = 1000): Scenario {
   let next = 0;
   // Made before the run, so the load generator, which shares the machine, spends nothing on them.
   const bodies = pool.map((p) => JSON.stringify({ device_code: p.deviceCode }));
-  const notes = { authorization_pending: 0, slow_down: 0 };
+  const lastSent = new Float64Array(bodies.length);
+  const notes = { authorization_pending: 0, slow_down: 0, early: 0 };
   return {
     name: "poll",
     url,
@@ -83,7 +86,17 @@ export function poll(url: string, pool: Pending[], connections: number, duration
         path: "/v1/credentials/poll",
         headers: JSON_HEADERS,
         setup: (request) => {
-          request.body = bodies[next++ % bodies.length]!;
+          const now = performance.now();
+          let index = next++ % bodies.length;
+          for (let tries = 1; now - lastSent[index]! < intervalMs + 50; tries++) {
+            if (tries >= bodies.length) {
+              notes.early++;
+              break;
+            }
+            index = next++ % bodies.length;
+          }
+          lastSent[index] = now;
+          request.body = bodies[index]!;
         },
         check: (status, body) => {
           const code = errorCodeOf(body);
