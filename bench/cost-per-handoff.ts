@@ -5,7 +5,8 @@
  * CPU is the runtime's own workerd process time (worker and objects together) over the same span.
  * Four variants: over the return channel or polling (5 s interval, the operator deciding after
  * 60 s), each with the operator's email, then with a webhook added. Each variant has a runtime of
- * its own, with a request lifetime just long enough, so that its expiry alarms fall in the span.
+ * its own, one after the other, with a request lifetime just long enough that its expiry alarms
+ * fall in the span (about 3 minutes in all).
  */
 import { readFile } from "node:fs/promises";
 import { usdPerMillion, type HandoffMeters } from "./cost-meter.ts";
@@ -70,7 +71,7 @@ async function pollingHandoff(base: string, agent: Agent, i: number): Promise<nu
   return slowDowns;
 }
 
-async function measureVariant(variant: Variant, handoffs: number) {
+export async function measureVariant(variant: Variant, handoffs: number) {
   const ttlSeconds = variant.channel === "polling" ? 75 : 10;
   const receiver = variant.webhook ? await startWebhookReceiver(0) : null;
   const runtime = await startRuntime({ REQUEST_TTL_SECONDS: String(ttlSeconds), POLL_INTERVAL_SECONDS: String(POLL_INTERVAL_S), ALLOW_HTTP_WEBHOOKS: "true" }, { metered: true });
@@ -110,16 +111,15 @@ async function measureVariant(variant: Variant, handoffs: number) {
   }
 }
 
-/** The four variants; the two polling ones side by side (each waits out a minute). */
+/** The four variants (a polling one waits out its minute). */
 export async function measureCostPerHandoff(log: (line: string) => void, handoffs = 10) {
   const returnChannel = await measureVariant({ channel: "return_channel", webhook: false }, handoffs);
   log(`cost: return channel ${JSON.stringify(returnChannel)}`);
   const returnChannelWebhook = await measureVariant({ channel: "return_channel", webhook: true }, handoffs);
   log(`cost: return channel + webhook ${JSON.stringify(returnChannelWebhook)}`);
-  const [polling, pollingWebhook] = await Promise.all([
-    measureVariant({ channel: "polling", webhook: false }, handoffs),
-    measureVariant({ channel: "polling", webhook: true }, handoffs),
-  ]);
+  // One runtime at a time: its CPU is read from its own workerd processes (bench/runtime.ts).
+  const polling = await measureVariant({ channel: "polling", webhook: false }, handoffs);
+  const pollingWebhook = await measureVariant({ channel: "polling", webhook: true }, handoffs);
   log(`cost: polling ${JSON.stringify(polling)}; + webhook ${JSON.stringify(pollingWebhook)}`);
   return {
     note: "per handoff, issuance to expiry; CPU is workerd's process time (worker and objects); usd_per_million at list prices beyond the included amounts (bench/README.md)",

@@ -116,7 +116,8 @@ async function main() {
     // Twice what the do-read probe could poll in one interval, so that the probe never has to poll
     // early (scenarios.poll skips recent ones); at most 6,000: live objects hold about 3 file
     // descriptors each, against a limit of 20,000.
-    const pollPoolSize = Math.min(6000, Math.max(500, Math.ceil((readProbe.rps * 2) / 5) * 5));
+    // (the probe is short and the machine shared: 2,000 at least).
+    const pollPoolSize = Math.min(6000, Math.max(2000, Math.ceil((readProbe.rps * 2) / 5) * 5));
     // Enough prepared slots for one issuance run of about SECONDS at the do-create ceiling.
     const issueAccounts = Math.max(20, Math.ceil((createProbe.rps * SECONDS * 1.1) / 5));
     log(`set-up: ${pollPoolSize / 5} accounts for ${pollPoolSize} pending requests, ${issueAccounts * ROUNDS} accounts for issuance`);
@@ -168,7 +169,7 @@ async function main() {
     await warm.dispose();
     await fresh.dispose();
   }
-  log("cost per handoff: meters from issuance to expiry, four variants (about 2 minutes)");
+  log("cost per handoff: meters from issuance to expiry, four variants (about 3 minutes)");
   const costPerHandoff = await measureCostPerHandoff(log);
 
   const runs = aggregate(rounds);

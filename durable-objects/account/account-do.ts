@@ -223,9 +223,10 @@ export class AccountDO extends DurableObject<Env> {
     const account = this.#account();
     this.ctx.storage.transactionSync(() => {
       if (event.release && event.requestId) this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", event.requestId);
-      // The operator's look-up, carried by the decision that followed it (one call instead of two).
-      if (event.lookedUp) this.#record({ type: "looked_up", requestId: event.requestId, agentId: event.agentId, detail: event.lookedUp.detail }, event.lookedUp.at);
-      this.#record(event, now);
+      // The operator's look-up, carried by the decision that followed it: one call and one row
+      // instead of two of each; the log reads it back as its own `looked_up` event (./audit-log.ts).
+      const { lookedUp } = event;
+      this.#record(lookedUp ? { ...event, detail: { ...event.detail, looked_up: { at: lookedUp.at, ...lookedUp.detail } } } : event, now);
       if (account) this.#notifier.enqueueFor(account, event, now);
     });
     await this.#notifier.sendDue(account);

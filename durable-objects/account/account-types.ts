@@ -32,7 +32,7 @@ export interface AuditEventInput {
   request?: RequestSummary;
   /** CIBA ping mode: set on a decision, so the agent can be told (CIBA Core §10.2). */
   ping?: PingTarget;
-  /** The operator's look-up that came before a decision, recorded with it as its own `looked_up` event. */
+  /** The operator's look-up that came before a decision, stored in its row and read back as a `looked_up` event. */
   lookedUp?: { at: number; detail: Record<string, string> };
 }
 

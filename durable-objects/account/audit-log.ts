@@ -89,7 +89,11 @@ export function requestedSince(sql: SqlStorage, agentId: string, since: number):
   return times;
 }
 
-/** The log, newest first (the worker renders it for the admin API). */
+/**
+ * The log, newest first (the worker renders it for the admin API). A decision or expiry that
+ * carries the look-up before it (`detail.looked_up`, stored in the same row: one row written instead
+ * of two) is read back as two events, the `looked_up` right before it.
+ */
 export function readAudit(sql: SqlStorage): AuditRecord[] {
   return sql
     .exec<{ at: number; type: string; request_id: string | null; agent_id: string | null; actor: string | null; detail: string | null }>(
@@ -97,12 +101,18 @@ export function readAudit(sql: SqlStorage): AuditRecord[] {
       AUDIT_LIMIT + AUDIT_NOISE_LIMIT,
     )
     .toArray()
-    .map((row) => ({
-      at: row.at,
-      type: row.type as AuditRecord["type"],
-      ...(row.request_id ? { requestId: row.request_id } : {}),
-      ...(row.agent_id ? { agentId: row.agent_id } : {}),
-      ...(row.actor ? { actor: row.actor } : {}),
-      ...(row.detail ? { detail: JSON.parse(row.detail) as AuditDetail } : {}),
-    }));
+    .flatMap((row) => {
+      const ids = { ...(row.request_id ? { requestId: row.request_id } : {}), ...(row.agent_id ? { agentId: row.agent_id } : {}) };
+      const { looked_up: lookedUp, ...detail } = row.detail ? (JSON.parse(row.detail) as AuditDetail & { looked_up?: { at: number } & AuditDetail }) : {};
+      const record: AuditRecord = {
+        at: row.at,
+        type: row.type as AuditRecord["type"],
+        ...ids,
+        ...(row.actor ? { actor: row.actor } : {}),
+        ...(row.detail ? { detail: detail as AuditDetail } : {}),
+      };
+      if (!lookedUp) return [record];
+      const { at, ...lookupDetail } = lookedUp;
+      return [record, { at, type: "looked_up" as const, ...ids, detail: lookupDetail as AuditDetail }];
+    });
 }
