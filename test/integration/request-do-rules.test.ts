@@ -48,7 +48,7 @@ describe("a request made before v1.1", { timeout: 30_000 }, () => {
     const stub = requestObject(issued.user_code);
     // The v1 shape: no replay_reported column, no dpop_jti table.
     await runInDurableObject(stub, (_i, state) => {
-      state.storage.sql.exec("DROP TABLE dpop_jti");
+      state.storage.sql.exec("DROP TABLE IF EXISTS dpop_jti");
       state.storage.sql.exec("ALTER TABLE request DROP COLUMN replay_reported");
     });
     await evictDurableObject(stub);
