@@ -113,11 +113,11 @@ async function main() {
     // Large enough that no request is polled within its 1 s interval even if polling outruns the
     // do-read probe (a slow_down raises that request's interval for good, so they would compound);
     // at most 4,000: live objects hold about 3 file descriptors each, against a limit of 20,000.
-    // Twice what the do-read probe could poll in one interval, so that the probe never has to poll
-    // early (scenarios.poll skips recent ones); at most 6,000: live objects hold about 3 file
-    // descriptors each, against a limit of 20,000.
-    // (the probe is short and the machine shared: 2,000 at least).
-    const pollPoolSize = Math.min(6000, Math.max(2000, Math.ceil((readProbe.rps * 2) / 5) * 5));
+    // Twice what the do-read probe could poll in one interval (the probe is short and the machine
+    // shared: 2,000 at least), so that no poll need be early (scenarios.poll skips recent ones and
+    // caps its rate at what the pool allows); at most 4,000: live objects hold about 3 file
+    // descriptors each, against a limit of 20,000 (6,000 ran out, with do-read's 1,000 beside them).
+    const pollPoolSize = Math.min(4000, Math.max(2000, Math.ceil((readProbe.rps * 2) / 5) * 5));
     // Enough prepared slots for one issuance run of about SECONDS at the do-create ceiling.
     const issueAccounts = Math.max(20, Math.ceil((createProbe.rps * SECONDS * 1.1) / 5));
     log(`set-up: ${pollPoolSize / 5} accounts for ${pollPoolSize} pending requests, ${issueAccounts * ROUNDS} accounts for issuance`);

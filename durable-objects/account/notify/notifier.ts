@@ -122,7 +122,8 @@ export class Notifier {
    * if the object dies mid-attempt the alarm retries; when every row is settled the alarm goes.
    */
   async sendDue(account: NotifyAccount | undefined): Promise<void> {
-    const fresh = this.#fresh.splice(0);
+    // Only rows whose transaction committed (one that threw left its entries here, rolled back).
+    const fresh = this.#fresh.splice(0).filter((entry) => this.#outbox.has(entry.id));
     if (fresh.length > 0) return this.ctx.waitUntil(this.#attemptAll(account, fresh));
     // Nothing to send now; a notice held back by the cap still owes its summary at the window's end.
     if (this.#cap.summaryDueAt() !== null) await this.#reschedule();

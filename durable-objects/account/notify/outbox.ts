@@ -194,6 +194,10 @@ export class Outbox {
     return { reason: "rescheduled", nextAt };
   }
 
+  has(id: string): boolean {
+    return this.sql.exec("SELECT 1 FROM outbox WHERE id = ?", id).toArray().length > 0;
+  }
+
   /** When the alarm must next run for this table, or null when it is empty. */
   nextDueAt(): number | null {
     return this.sql.exec<{ at: number | null }>("SELECT MIN(next_at) AS at FROM outbox").one().at;
