@@ -43,6 +43,8 @@ export interface Context {
   cookie?: string | null;
   approvalToken?: string;
   approved?: boolean;
+  /** The poll run: which pool entry this connection's request polls. */
+  pollIndex?: number;
 }
 
 type SetupRequest = Parameters<NonNullable<RequestSpec["setup"]>>[0];

@@ -63,18 +63,22 @@ export function issue(url: string, agents: Agent[], connections: number): Scenar
   };
 }
 
+/** What a simulated agent leaves beyond its interval before polling again: the trip and timer jitter. */
+const POLL_MARGIN_MS = 250;
+
 /**
  * Well-behaved polling over many pending requests, as agents that each poll at their interval and
- * never early: the round robin skips a request polled less than `intervalMs` ago (plus a margin
- * for the trip). Should every request of the pool be that recent, the poll is sent anyway and
- * counted `early`. The rate is capped at what the pool allows, so none is: a run whose poll rate
- * sits at that cap (`overallRate`) was held by the pool, not by the server.
+ * never early (RFC 8628 §3.5): the round robin skips a request polled less than its interval (and
+ * POLL_MARGIN_MS) ago, and, were one ever answered `slow_down`, adds 5 s to its interval as a real
+ * client does. The run's rate is capped at what the pool allows, so a poll is never sent early;
+ * should every request still be recent, it is sent anyway and counted `early`.
  */
 export function poll(url: string, pool: Pending[], connections: number, duration: number, intervalMs = 1000): Scenario {
   let next = 0;
   // Made before the run, so the load generator, which shares the machine, spends nothing on them.
   const bodies = pool.map((p) => JSON.stringify({ device_code: p.deviceCode }));
   const lastSent = new Float64Array(bodies.length);
+  const intervals = new Float64Array(bodies.length).fill(intervalMs);
   const notes = { authorization_pending: 0, slow_down: 0, early: 0 };
   return {
     name: "poll",
@@ -82,16 +86,15 @@ export function poll(url: string, pool: Pending[], connections: number, duration
     connections,
     duration,
     notes,
-    // Never faster than the pool allows: each request at most once per interval (and its margin).
-    overallRate: Math.floor(bodies.length / ((intervalMs + 50) / 1000)),
+    overallRate: Math.floor(bodies.length / ((intervalMs + POLL_MARGIN_MS) / 1000)),
     requests: [
       {
         path: "/v1/credentials/poll",
         headers: JSON_HEADERS,
-        setup: (request) => {
+        setup: (request, context) => {
           const now = performance.now();
           let index = next++ % bodies.length;
-          for (let tries = 1; now - lastSent[index]! < intervalMs + 50; tries++) {
+          for (let tries = 1; now - lastSent[index]! < intervals[index]! + POLL_MARGIN_MS; tries++) {
             if (tries >= bodies.length) {
               notes.early++;
               break;
@@ -99,11 +102,13 @@ export function poll(url: string, pool: Pending[], connections: number, duration
             index = next++ % bodies.length;
           }
           lastSent[index] = now;
+          context.pollIndex = index;
           request.body = bodies[index]!;
         },
-        check: (status, body) => {
+        check: (status, body, context) => {
           const code = errorCodeOf(body);
           if (status !== 400 || (code !== "authorization_pending" && code !== "slow_down")) return "error";
+          if (code === "slow_down" && context.pollIndex !== undefined) intervals[context.pollIndex]! += 5000;
           notes[code]++;
           return "ok";
         },
