@@ -62,8 +62,6 @@ export interface Scenario {
   /** When set, latencies come from here (end-to-end per unit) instead of per request. */
   unitLatencies?: number[];
   notes?: Record<string, number>;
-  /** Requests per second over all connections at most (autocannon's `overallRate`). */
-  overallRate?: number;
 }
 
 export async function measure(scenario: Scenario): Promise<RunResult> {
@@ -93,7 +91,6 @@ export async function measure(scenario: Scenario): Promise<RunResult> {
     connections: scenario.connections,
     pipelining: 1,
     timeout: 10,
-    ...(scenario.overallRate ? { overallRate: scenario.overallRate } : {}),
     ...(scenario.amount ? { amount: scenario.amount } : { duration: scenario.duration ?? 10 }),
     requests,
   } as autocannon.Options);

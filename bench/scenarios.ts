@@ -70,8 +70,9 @@ const POLL_MARGIN_MS = 250;
  * Well-behaved polling over many pending requests, as agents that each poll at their interval and
  * never early (RFC 8628 §3.5): the round robin skips a request polled less than its interval (and
  * POLL_MARGIN_MS) ago, and, were one ever answered `slow_down`, adds 5 s to its interval as a real
- * client does. The run's rate is capped at what the pool allows, so a poll is never sent early;
- * should every request still be recent, it is sent anyway and counted `early`.
+ * client does. Should every request be that recent (the pool too small for the rate), the poll
+ * is sent anyway and counted `early`. (autocannon's `overallRate` would cap the rate, but it then
+ * resends a connection's previous request without calling `setupRequest`: the same request, early.)
  */
 export function poll(url: string, pool: Pending[], connections: number, duration: number, intervalMs = 1000): Scenario {
   let next = 0;
@@ -86,7 +87,6 @@ export function poll(url: string, pool: Pending[], connections: number, duration
     connections,
     duration,
     notes,
-    overallRate: Math.floor(bodies.length / ((intervalMs + POLL_MARGIN_MS) / 1000)),
     requests: [
       {
         path: "/v1/credentials/poll",
