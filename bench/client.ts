@@ -4,6 +4,7 @@
  */
 import type { DeviceAuthorizationBody } from "../core/wire.ts";
 import { api as call, createAccountAndAgent, lookup as lookupAs, operatorDecides, type AccountAndAgent } from "../test/e2e/support/api.ts";
+export { sleep } from "../test/support/sleep.ts";
 
 export type Agent = AccountAndAgent;
 
@@ -84,7 +85,6 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[index]!;
 }
 
-export const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /**
  * Counts a run's errors by kind: a transport error's code, or the unexpected answer. `run` wraps one

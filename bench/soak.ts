@@ -121,7 +121,7 @@ async function main() {
       delivery_ms: { p50: round(percentile(sortedDelivery, 50)), p99: round(percentile(sortedDelivery, 99)) },
       handoff_ms: { p50: round(percentile(sortedHandoff, 50)), p99: round(percentile(sortedHandoff, 99)) },
       delivered_audit_events: deliveredEvents,
-      // The second poll of each delivered code is a replay (CONTRACT.md "Replay alarm"): one alert per request.
+      // The second poll of each delivered code is a replay (README, "Contract notes": replay alarm): one alert per request.
       replay_detected_audit_events: replayAudits,
       webhooks: {
         failure_rate: round(WEBHOOK_FAILURE_RATE),

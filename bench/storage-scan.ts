@@ -2,7 +2,7 @@
  * What a runtime left in its persist directory, read after it stopped: RequestDO rows counted per
  * SQLite file, split into live rows (`status != 'delivered'`: pending, approved, denied; none may
  * be left after expiry) and tombstones (`status = 'delivered'`, kept without payload until the
- * request's original expiry by design, for the replay alarm; CONTRACT.md "Replay alarm"); and,
+ * request's original expiry by design, for the replay alarm; README, "Contract notes"); and,
  * for the soak, every file searched as bytes for secrets that must not be there.
  */
 import { readdirSync, readFileSync } from "node:fs";

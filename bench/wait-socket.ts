@@ -1,9 +1,10 @@
 /**
- * The agent's side of the return channel (CONTRACT.md "Return channel"), as a benchmark client
+ * The agent's side of the return channel (README, "Contract notes": return channel), as a benchmark client
  * opens it: Node 22's global WebSocket on `GET /v1/credentials/wait`, offering `keyferry.v1` and
  * `keyferry.device-code.<device_code>` (as sdk/src/return-channel.ts and
  * test/e2e/return-channel.test.ts do). No reconnect: a drop is counted, not retried.
  */
+import { RETURN_CHANNEL_PROTOCOL, WAIT_DEVICE_CODE_PREFIX } from "../core/wire.ts";
 
 export interface WaitSocket {
   /** Resolves when the server selected `keyferry.v1`; rejects on refusal or another protocol. */
@@ -14,9 +15,9 @@ export interface WaitSocket {
 }
 
 export function openWaitSocket(base: string, deviceCode: string): WaitSocket {
-  const ws = new WebSocket(`${base.replace(/^http/, "ws")}/v1/credentials/wait`, ["keyferry.v1", `keyferry.device-code.${deviceCode}`]);
+  const ws = new WebSocket(`${base.replace(/^http/, "ws")}/v1/credentials/wait`, [RETURN_CHANNEL_PROTOCOL, `${WAIT_DEVICE_CODE_PREFIX}${deviceCode}`]);
   const opened = new Promise<void>((resolve, reject) => {
-    ws.addEventListener("open", () => (ws.protocol === "keyferry.v1" ? resolve() : reject(new Error(`protocol ${ws.protocol || "none"}`))));
+    ws.addEventListener("open", () => (ws.protocol === RETURN_CHANNEL_PROTOCOL ? resolve() : reject(new Error(`protocol ${ws.protocol || "none"}`))));
     ws.addEventListener("error", () => reject(new Error("refused")));
     ws.addEventListener("close", (event) => reject(new Error(`closed ${event.code} before open`)));
   });

@@ -14,7 +14,7 @@ export const JKT_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 const MAX_PROOF_LENGTH = 8 * 1024;
 const MAX_JTI_LENGTH = 256;
 
-export type DpopProofResult = { reason: "ok"; jkt: string; jti: string } | { reason: "invalid"; why: string };
+export type DpopProofResult = { reason: "ok"; jkt: string; jti: string; iat: number } | { reason: "invalid"; why: string };
 
 /**
  * Checks one `DPoP` header value: a `dpop+jwt` signed by the public JWK in its own header, for this
@@ -39,7 +39,7 @@ export async function checkDpopProof(proof: string, expected: { htm: string; htu
   if (typeof htu !== "string" || !expected.htu.includes(withoutQuery(htu))) return { reason: "invalid", why: "htu" };
   if (typeof iat !== "number" || Math.abs(now / 1000 - iat) > DPOP_MAX_AGE_SECONDS) return { reason: "invalid", why: "iat" };
   if (typeof jti !== "string" || jti.length === 0 || jti.length > MAX_JTI_LENGTH) return { reason: "invalid", why: "jti" };
-  return { reason: "ok", jkt: await calculateJwkThumbprint(jwk, "sha256"), jti };
+  return { reason: "ok", jkt: await calculateJwkThumbprint(jwk, "sha256"), jti, iat };
 }
 
 function withoutQuery(url: string): string {

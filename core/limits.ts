@@ -1,8 +1,9 @@
-/** Numbers every side (worker, approval page, SDK, tests) must agree on; the README states them. */
+/** Numbers every side (worker, approval page, SDK, tests) must agree on; the README states them. The SDK bundles this file (sdk/build.mjs). */
 export const MAX_ACTIVE_REQUESTS_PER_ACCOUNT = 5;
 export const MAX_FAILED_ATTEMPTS = 5;
 /** RFC 8628 §3.5: each slow_down raises the interval by 5 seconds, for good. */
 export const SLOW_DOWN_STEP_SECONDS = 5;
+/** RFC 8628 §3.2: the polling interval when none is given (the server's default; the SDK's when an answer has none). */
 export const DEFAULT_INTERVAL_SECONDS = 5;
 export const DEFAULT_TTL_SECONDS = 600;
 export const MIN_TTL_SECONDS = 5;
@@ -16,3 +17,11 @@ export const MAX_VAULT_ITEMS_PER_AGENT = 1000;
 export const MAX_ISSUED_PER_AGENT_PER_MINUTE = 10;
 /** CIBA `requested_expiry` is raised to this (or the configured lifetime, when shorter): slots cannot be churned. */
 export const MIN_REQUESTED_EXPIRY_SECONDS = 60;
+/**
+ * Return-channel sockets open at once on one request; the next is refused with 429. An agent's
+ * sockets are bounded with no count of their own: only a pending or approved request accepts one,
+ * and each holds one of its account's MAX_ACTIVE_REQUESTS_PER_ACCOUNT slots (so at most 20).
+ */
+export const MAX_WAITS_PER_REQUEST = 4;
+/** The Retry-After of that refusal: a socket ends at the decision or when its agent leaves. */
+export const WAIT_RETRY_AFTER_SECONDS = 30;

@@ -25,13 +25,31 @@ export interface RequestState {
   replayReported: boolean;
 }
 
+/**
+ * What a delivered request keeps until its expiry (README, "Contract notes": replay alarm): who asked
+ * for what, for the replay alarm's audit event, and the API key's hash that tells its agent apart on
+ * the token endpoint. No payload, no key, no user code, no operator email: nothing to read a
+ * credential or a code from, by type.
+ */
+export interface Tombstone {
+  requestId: string;
+  accountId: string;
+  agent: { id: string; name: string; email: string | null };
+  apiKeyHash: string;
+  description: string;
+  vaultKey: string;
+  bindingMessage: string | null;
+  protocol: "device" | "ciba";
+  createdAt: number;
+}
+
 /** What a request is, fixed at creation (except the key hash, which a revocation voids). */
 export interface RequestFacts {
   requestId: string;
   agentId: string;
   apiKeyHash: string;
-  /** Lower-cased. */
-  operatorEmail: string;
+  /** Lower-cased; null for a delivered request (its tombstone keeps none). */
+  operatorEmail: string | null;
   protocol: "device" | "ciba";
   /** RFC 9449 §10: the thumbprint of the key every poll must prove; null for an unbound request. */
   dpopJkt: string | null;
@@ -46,29 +64,36 @@ export interface Transition<A> {
 export const isExpired = (state: RequestState, now: number) => now >= state.expiresAt;
 const same = <A>(state: RequestState, answer: A): Transition<A> => ({ next: state, answer });
 
-export type PollAnswer =
-  | { reason: "authorization_pending" | "access_denied" | "expired_token" | "invalid_client" | "invalid_dpop_proof" }
+/** Where a poll and a wait answer alike: the request is finished, the caller is not its agent, or the proof fails. */
+export type GateAnswer =
+  | { reason: "access_denied" | "expired_token" | "invalid_client" | "invalid_dpop_proof" }
   | { reason: "invalid_grant"; replay: boolean }
-  | { reason: "slow_down"; interval: number }
-  | { reason: "deliver" };
+  /** The proof is by the request's key; whether its `jti` was seen before is unknown yet: ask, then try again. */
+  | { reason: "check_jti" };
+
+export type PollAnswer = GateAnswer | { reason: "authorization_pending" } | { reason: "slow_down"; interval: number } | { reason: "deliver" };
 
 export interface PollInput {
   /** The handle's tag is this request's (not an earlier one's under the same user code). */
   tagMatches: boolean;
   /** Given on the OAuth token endpoint: the authenticated client must be the agent that asked. */
   client: { agentId: string; keyHash: string } | null;
-  /** A checked proof (core/dpop.ts), with whether its `jti` was seen for this request before. */
-  dpop: { jkt: string; jtiSeen: boolean } | null;
+  /**
+   * A checked proof (core/dpop.ts), with whether its `jti` was seen before by its key (RFC 9449
+   * §11.1, across requests); `jtiSeen: null` until that was asked (answered `check_jti`).
+   */
+  dpop: { jkt: string; jtiSeen: boolean | null } | null;
   /** When the previous poll arrived, whatever it was answered; null for the first. */
   lastPollAt: number | null;
 }
 
 /**
- * One poll (RFC 8628 §3.4–3.5, CIBA Core §11). Only a pending request is throttled: a decided one
- * answers at once, so the poll that follows a return-channel announcement is never slow_down.
- * A proof failure consumes nothing (RFC 9449 §4.3): no state changes and the poll does not count.
+ * What a poll and a wait check first, in this order: the handle, the expiry, a delivered code (the
+ * replay alarm, once, whoever asks), the client, the proof; then a denied request. `null`: a
+ * pending or approved request its own agent asks about, with a fresh proof where it is bound.
+ * A proof failure consumes nothing (RFC 9449 §4.3): no state changes.
  */
-export function poll(state: RequestState, facts: RequestFacts, input: PollInput, now: number): Transition<PollAnswer> {
+function gate(state: RequestState, facts: RequestFacts, input: Omit<PollInput, "lastPollAt">, now: number): Transition<GateAnswer> | null {
   if (!input.tagMatches) return same(state, isExpired(state, now) ? { reason: "expired_token" } : { reason: "invalid_grant", replay: false });
   if (isExpired(state, now)) return same(state, { reason: "expired_token" });
   if (state.status === "delivered") {
@@ -80,21 +105,38 @@ export function poll(state: RequestState, facts: RequestFacts, input: PollInput,
     if (input.client.agentId !== facts.agentId) return same(state, { reason: "invalid_grant", replay: false });
     if (input.client.keyHash !== facts.apiKeyHash) return same(state, { reason: "invalid_client" });
   }
-  if (facts.dpopJkt !== null && (input.dpop === null || input.dpop.jkt !== facts.dpopJkt || input.dpop.jtiSeen)) {
-    return same(state, { reason: "invalid_dpop_proof" });
+  if (facts.dpopJkt !== null) {
+    if (input.dpop === null || input.dpop.jkt !== facts.dpopJkt || input.dpop.jtiSeen === true) return same(state, { reason: "invalid_dpop_proof" });
+    if (input.dpop.jtiSeen === null) return same(state, { reason: "check_jti" });
   }
-  switch (state.status) {
-    case "denied":
-      return same(state, { reason: "access_denied" });
-    case "approved":
-      return { next: { ...state, status: "delivered", claimHash: null }, answer: { reason: "deliver" } };
-    case "pending":
-      if (input.lastPollAt !== null && now - input.lastPollAt < state.interval * 1000) {
-        const interval = state.interval + SLOW_DOWN_STEP_SECONDS;
-        return { next: { ...state, interval }, answer: { reason: "slow_down", interval } };
-      }
-      return same(state, { reason: "authorization_pending" });
+  if (state.status === "denied") return same(state, { reason: "access_denied" });
+  return null;
+}
+
+/**
+ * One poll (RFC 8628 §3.4–3.5, CIBA Core §11). Only a pending request is throttled: a decided one
+ * answers at once, so the poll that follows a return-channel announcement is never slow_down.
+ */
+export function poll(state: RequestState, facts: RequestFacts, input: PollInput, now: number): Transition<PollAnswer> {
+  const refused = gate(state, facts, input, now);
+  if (refused) return refused;
+  if (state.status === "approved") return { next: { ...state, status: "delivered", claimHash: null }, answer: { reason: "deliver" } };
+  if (input.lastPollAt !== null && now - input.lastPollAt < state.interval * 1000) {
+    const interval = state.interval + SLOW_DOWN_STEP_SECONDS;
+    return { next: { ...state, interval }, answer: { reason: "slow_down", interval } };
   }
+  return same(state, { reason: "authorization_pending" });
+}
+
+export type WaitAnswer = GateAnswer | { reason: "listen"; approved: boolean };
+
+/**
+ * A wait on the return channel (README, "Return channel"): the poll's checks in the poll's order
+ * (a wait on a delivered code raises the replay alarm as a poll would), then `listen` where a poll
+ * would deliver or be pending. `approved`: announce it at once (the next poll delivers).
+ */
+export function wait(state: RequestState, facts: RequestFacts, input: Omit<PollInput, "lastPollAt">, now: number): Transition<WaitAnswer> {
+  return gate(state, facts, input, now) ?? same(state, { reason: "listen", approved: state.status === "approved" });
 }
 
 export type LookupAnswer =
@@ -131,25 +173,79 @@ export function lookup(state: RequestState, facts: RequestFacts, input: LookupIn
   return { next: state.claimHash === null ? { ...state, claimHash: input.sessionHash } : state, answer: { reason: "ok" } };
 }
 
-export type DecideAnswer = { reason: "approved" | "denied" | "invalid_token" };
+export type DecideAnswer =
+  | { reason: "approved" }
+  | { reason: "denied" }
+  | { reason: "invalid_token" }
+  | { reason: "access_denied" }
+  | { reason: "passkey_required"; enrolled: boolean };
 
 /**
- * The operator's explicit decision: only the claiming session may make it, only once, before
- * expiry, and only for the request its approval token was made for (`requestId`, when the token
- * carries one: a token cannot decide a later request under the same user code).
+ * Who is deciding (DESIGN.md, v1.2 "Who decides"), as the RequestDO established it before the
+ * transition:
+ * - `passkey`: an assertion whose signature verified against a passkey of the request's account
+ *   (WebAuthn L3 §7.2), with what its single-use challenge committed to and the UV flag it carried;
+ * - `unverified`: an assertion was sent but did not verify (unknown or removed passkey, another
+ *   account's, a used or unknown challenge, a bad signature or counter);
+ * - `missing`: the account has a passkey (`enrolled`), or the deployment requires one, and none was sent;
+ * - `email_binding`: the account has no passkey and none is required: the v1 rule (the session that
+ *   claimed the request after typing the operator's email) decides.
  */
-export function decide(
-  state: RequestState,
-  facts: RequestFacts,
-  input: { sessionHash: string; decision: "approve" | "deny"; requestId?: string | null },
-  now: number,
-): Transition<DecideAnswer> {
+export type DecisionAuthority =
+  | { kind: "passkey"; userVerified: boolean; committed: DecisionCommitment }
+  | { kind: "unverified" }
+  | { kind: "missing"; enrolled: boolean }
+  | { kind: "email_binding" };
+
+/** What a decision challenge commits to; the assertion over it signs exactly this. */
+export interface DecisionCommitment {
+  requestId: string;
+  decision: "approve" | "deny";
+  /** base64url SHA-256 of the exact credential string sent with an approval; null for a denial. */
+  payloadSha256: string | null;
+  /** Unix ms: a challenge lasts 5 minutes. */
+  expiresAt: number;
+}
+
+export interface DecideInput {
+  /** The approval page's session (RFC 8628 §5.5 claim); null from the console. */
+  sessionHash: string | null;
+  decision: "approve" | "deny";
+  /** The request the approval token was made for: a token cannot decide a later request under the same user code. */
+  requestId?: string | null;
+  /** base64url SHA-256 of the credential string sent with this decision; null when none was. */
+  payloadSha256?: string | null;
+  authority: DecisionAuthority;
+}
+
+/**
+ * The operator's explicit decision, only once, before expiry, for the request its token names, and
+ * only by a verified person: a passkey assertion with user verification whose challenge committed
+ * to this request, this decision and this payload; or, for an account without passkeys, the
+ * session that claimed the request. Every refusal changes nothing (and counts no attempt).
+ */
+export function decide(state: RequestState, facts: RequestFacts, input: DecideInput, now: number): Transition<DecideAnswer> {
   if (input.requestId != null && input.requestId !== facts.requestId) return same(state, { reason: "invalid_token" });
-  if (isExpired(state, now) || state.status !== "pending" || state.claimHash !== input.sessionHash) {
-    return same(state, { reason: "invalid_token" });
+  if (isExpired(state, now) || state.status !== "pending") return same(state, { reason: "invalid_token" });
+  const { authority } = input;
+  switch (authority.kind) {
+    case "missing":
+      return same(state, { reason: "passkey_required", enrolled: authority.enrolled });
+    case "unverified":
+      return same(state, { reason: "access_denied" });
+    case "passkey": {
+      const signed = authority.committed;
+      const signedFor =
+        signed.requestId === facts.requestId && signed.decision === input.decision && signed.payloadSha256 === (input.payloadSha256 ?? null) && now < signed.expiresAt;
+      if (!signedFor || !authority.userVerified) return same(state, { reason: "access_denied" });
+      break;
+    }
+    case "email_binding":
+      if (input.sessionHash === null || state.claimHash !== input.sessionHash) return same(state, { reason: "invalid_token" });
   }
-  const status = input.decision === "approve" ? "approved" : "denied";
-  return { next: { ...state, status }, answer: { reason: status } };
+  return input.decision === "approve"
+    ? { next: { ...state, status: "approved" }, answer: { reason: "approved" } }
+    : { next: { ...state, status: "denied" }, answer: { reason: "denied" } };
 }
 
 export type RevokeAnswer = { reason: "revoked"; wasLive: boolean } | { reason: "unchanged" };

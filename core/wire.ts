@@ -4,6 +4,7 @@
  * the SDK and the tests read answers as them.
  * Field names are the wire's (snake_case); domain values inside the worker are camelCase.
  */
+import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import type { JWK } from "jose";
 
 /** RFC 6749 §5.2: every error answer. */
@@ -18,6 +19,9 @@ export interface AccountBody {
   account_id: string;
   name: string;
   operator_email: string;
+  /** `POST /v1/admin/accounts` only: the first operator (owner) and its enrolment link. */
+  operator_id?: string;
+  invitation_url?: string;
 }
 
 /** `GET` and `PATCH /v1/admin/accounts/{id}`: the account without its webhook secret. */
@@ -32,12 +36,24 @@ export interface AccountUpdatedBody extends AccountDetailBody {
   webhook_secret?: string;
 }
 
+/** A decision's actor; the passkey fields are null under the email binding. */
+export interface DecisionActorBody {
+  operator_id: string | null;
+  email: string;
+  passkey_id: string | null;
+  aaguid: string | null;
+  user_verified: boolean | null;
+  ip: string;
+  user_agent: string;
+}
+
 export interface AuditEventBody {
   at: string;
   type: string;
   request_id?: string;
   agent_id?: string;
-  actor?: string;
+  /** "admin" or an email, or for a decision who made it. */
+  actor?: string | DecisionActorBody;
   detail?: Record<string, unknown>;
 }
 
@@ -107,7 +123,7 @@ export interface ApprovalRequestBody {
   agent: { id: string; name: string; email: string | null };
   account_id: string;
   /** The account the request is for; `operator_email` is masked (`o•••@example.com`). */
-  account?: { id: string; name: string; operator_email: string };
+  account: { id: string; name: string; operator_email: string };
   description: string;
   vault_key: string;
   expires_at: string;
@@ -118,6 +134,8 @@ export interface ApprovalRequestBody {
   encryption_key: JWK;
   /** The formatted user code, or null where the operator came by link or CIBA. */
   user_code: string | null;
+  /** The account has a passkey: every decision is signed with one (challenge, then decide with `webauthn`). */
+  passkey_required?: boolean;
 }
 
 export interface LookupAnswerBody {
@@ -125,7 +143,15 @@ export interface LookupAnswerBody {
   request: ApprovalRequestBody;
 }
 
-export type DecideBody = { approval_token: string } & (
+/** `POST /v1/approvals/challenge`: `payload_sha256` is the base64url SHA-256 of the exact credential string to be sent. */
+export interface DecisionChallengeBody {
+  approval_token: string;
+  decision: "approve" | "deny";
+  payload_sha256?: string;
+}
+
+/** `webauthn`: the AuthenticationResponseJSON for that challenge, where the account has passkeys. */
+export type DecideBody = { approval_token: string; webauthn?: unknown } & (
   | { decision: "deny" }
   | { decision: "approve"; credential_value: string }
   | { decision: "approve"; credential_jwe: string }
@@ -133,6 +159,11 @@ export type DecideBody = { approval_token: string } & (
 
 export interface DecideAnswerBody {
   status: "approved" | "denied";
+}
+
+/** `POST /v1/approvals/challenge`, the console's `…/challenge` and `/v1/console/sign-in/options`: the options for `navigator.credentials.get()` (WebAuthn L3 §5.5). */
+export interface PasskeyChallengeAnswerBody {
+  public_key: PublicKeyCredentialRequestOptionsJSON;
 }
 
 // ---- Vault -------------------------------------------------------------------------------------
@@ -150,4 +181,94 @@ export interface VaultItemBody {
 
 export interface VaultListBody {
   items: VaultStoredBody[];
+}
+
+// ---- Return channel ----------------------------------------------------------------------------
+
+/** `GET /v1/credentials/wait` (README, "Return channel"): the subprotocol the server selects. */
+export const RETURN_CHANNEL_PROTOCOL = "keyferry.v1";
+/**
+ * The other offered subprotocols carry what a poll carries in its body and headers, never in the
+ * URL (which proxies and logs keep): one handle, and a DPoP proof for a bound request where the
+ * client cannot send a `DPoP` header (a browser's WebSocket).
+ */
+export const WAIT_DEVICE_CODE_PREFIX = "keyferry.device-code.";
+export const WAIT_AUTH_REQ_ID_PREFIX = "keyferry.auth-req-id.";
+export const WAIT_DPOP_PREFIX = "keyferry.dpop.";
+
+// ---- Console -----------------------------------------------------------------------------------
+
+/** A pending request as `GET /v1/console/requests` lists it (README, "Console"). */
+export interface ConsoleRequestBody {
+  request_id: string;
+  agent: { id: string; name: string; email: string | null };
+  description: string;
+  vault_key: string;
+  expires_at: string;
+  binding_message?: string;
+  /** End-to-end mode: the agent's key and its fingerprint, as the approval page shows it. */
+  fingerprint?: string;
+  public_key?: JWK;
+  /** The key the browser encrypts the credential to (`public_key`, or the request's own). */
+  encryption_key: JWK;
+}
+
+export interface ConsoleRequestsBody {
+  requests: ConsoleRequestBody[];
+}
+
+/** `GET /v1/console/agents` (owners): the account's agents, never their keys. */
+export interface AgentListBody {
+  agents: Array<{ agent_id: string; name: string; email: string | null; created_at: string }>;
+}
+
+/** An operator (README, "Operators and passkeys"), as the admin API and the console show one. */
+export interface OperatorBody {
+  operator_id: string;
+  email: string;
+  name: string;
+  role: "owner" | "approver";
+}
+
+/** 201 to an invitation: the operator and its enrolment link (single use, 24 h). */
+export interface OperatorInvitedBody extends OperatorBody {
+  invitation_url: string;
+}
+
+/** `GET …/operators`: each operator with its passkeys. */
+export interface OperatorListBody {
+  operators: Array<OperatorBody & { passkeys: Array<{ passkey_id: string; aaguid: string; created_at: string; last_used_at: string | null }> }>;
+}
+
+/** `POST /v1/console/enrol/options`: the options for `navigator.credentials.create()` (WebAuthn L3 §5.4), and who is invited. */
+export interface EnrolOptionsBody {
+  public_key: PublicKeyCredentialCreationOptionsJSON;
+  operator: OperatorBody;
+}
+
+/** `POST /v1/console/sign-in` and `GET /v1/console/session`: who is signed in, to which account, until when. */
+export interface ConsoleSessionBody {
+  operator: OperatorBody;
+  account_id: string;
+  expires_at: string;
+}
+
+/** 201 to `POST /v1/console/enrol`: signed in, and the new passkey's ID. */
+export interface EnrolledBody extends ConsoleSessionBody {
+  passkey_id: string;
+}
+
+/** `GET` and `PATCH /v1/console/settings` (owners): the notification settings only; a new webhook's secret once. */
+export type NotificationSettingsBody = Pick<AccountUpdatedBody, "webhook_url" | "webhook_format" | "webhook_secret">;
+
+// ---- Push (README, "Push to your phone") -------------------------------------------------------
+
+/** `GET /v1/console/push`: the VAPID public key (uncompressed P-256 point, base64url) for `PushManager.subscribe`. */
+export interface PushKeyBody {
+  application_server_key: string;
+}
+
+/** `POST /v1/console/push-subscriptions`. */
+export interface PushSubscriptionCreatedBody {
+  subscription_id: string;
 }

@@ -1,16 +1,20 @@
 // `npm run dev`: a local Keyferry on a fresh clone with no manual setup.
-// 1. Creates .dev.vars (gitignored) with a random ADMIN_TOKEN and TOKEN_SIGNING_KEY if missing,
+// 1. Creates .dev.vars (gitignored) with a random ADMIN_TOKEN, TOKEN_SIGNING_KEY and VAPID_PRIVATE_KEY if missing,
 //    keeping any value already there.
 // 2. Runs `wrangler dev --persist-to .wrangler/state` (Durable Objects survive restarts), passing
 //    on any extra arguments (e.g. `npm run dev -- --port 9000`) and signals.
 // 3. Sets PUBLIC_BASE_URL to its own URL unless given (`--var PUBLIC_BASE_URL:…` or .dev.vars): the
 //    links in emails and webhooks are built only from it, never from a request's Host header.
-// 4. Once the server answers, prints the URL, the admin token and the curl lines to get started.
+// 4. Once the server answers, prints the URL, the admin token and the curl lines to get started,
+//    and an enrolment link for the first operator: on first run it creates an account ("My team",
+//    owner KEYFERRY_OPERATOR_EMAIL or you@example.com, remembered in the persist directory), later
+//    runs re-invite that owner (a fresh single-use link; earlier ones are withdrawn).
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { delimiter, dirname, join } from "node:path";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { vapidKeyPair } from "./vapid-key.mjs";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const DEV_VARS = join(ROOT, ".dev.vars");
@@ -38,13 +42,15 @@ function ensureDevVars() {
   // TOKEN_SIGNING_KEY: base64url of 32 random bytes (the worker's HMAC key for device codes).
   if (!vars.ADMIN_TOKEN) missing.ADMIN_TOKEN = randomBytes(24).toString("base64url");
   if (!vars.TOKEN_SIGNING_KEY) missing.TOKEN_SIGNING_KEY = randomBytes(32).toString("base64url");
+  // VAPID_PRIVATE_KEY: the Web Push signing key (RFC 8292), a P-256 private JWK on one line, quoted.
+  if (!vars.VAPID_PRIVATE_KEY) missing.VAPID_PRIVATE_KEY = `'${vapidKeyPair().privateJwk}'`;
   const names = Object.keys(missing);
   if (names.length > 0) {
     const header = existing ? "" : "# Local secrets for `npm run dev` (gitignored). Made by scripts/dev.mjs.\n";
     const separator = existing && !existing.endsWith("\n") ? "\n" : "";
     const lines = names.map((name) => `${name}=${missing[name]}\n`).join("");
     writeFileSync(DEV_VARS, existing + separator + header + lines, { mode: 0o600 });
-    console.log(`[keyferry] wrote ${names.join(" and ")} to .dev.vars`);
+    console.log(`[keyferry] wrote ${names.join(", ")} to .dev.vars`);
   }
   return { ...vars, ...missing };
 }
@@ -73,7 +79,40 @@ function adminTokenFrom(args, fallback) {
   return token;
 }
 
-function banner(url, adminToken) {
+const DEV_ACCOUNT_FILE = "keyferry-dev-account.json";
+
+/** The first operator's enrolment link: the dev account is made once, its owner re-invited on every run. */
+async function firstOperator(url, adminToken, persistDir) {
+  const file = resolve(ROOT, persistDir, DEV_ACCOUNT_FILE);
+  const headers = { authorization: `Bearer ${adminToken}`, "content-type": "application/json" };
+  const post = async (path, body) => {
+    const res = await fetch(`${url}${path}`, { method: "POST", headers, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
+    return { status: res.status, body: await res.json().catch(() => ({})) };
+  };
+  try {
+    const saved = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : null;
+    if (saved?.account_id && saved.operator_email) {
+      const again = await post(`/v1/admin/accounts/${saved.account_id}/operators`, { email: saved.operator_email });
+      if (again.status === 201) return { ...saved, invitation_url: again.body.invitation_url };
+    }
+    const operatorEmail = process.env.KEYFERRY_OPERATOR_EMAIL || "you@example.com";
+    const created = await post("/v1/admin/accounts", { name: "My team", operator_email: operatorEmail });
+    if (created.status !== 201) return null;
+    writeFileSync(file, JSON.stringify({ account_id: created.body.account_id, operator_email: operatorEmail }) + "\n");
+    return { account_id: created.body.account_id, operator_email: operatorEmail, invitation_url: created.body.invitation_url };
+  } catch {
+    return null;
+  }
+}
+
+function operatorBanner(operator) {
+  if (!operator) return " (Could not create the first operator's account; use the curl lines above.)";
+  return ` Your account ${operator.account_id}, owner ${operator.operator_email}: enrol a passkey (single use, 24 h):
+   ${operator.invitation_url}
+ Then agents of this account (create one as above with this account_id) ask; you approve with the passkey.`;
+}
+
+function banner(url, adminToken, operator) {
   const json = "-H 'Content-Type: application/json'";
   const auth = `-H 'Authorization: Bearer ${adminToken}'`;
   console.log(`
@@ -90,6 +129,8 @@ function banner(url, adminToken) {
      -d '{"name": "my-agent"}'
 
  Approval page: ${url}/approve
+
+${operatorBanner(operator)}
 ──────────────────────────────────────────────────────────────────────────────
 `);
 }
@@ -120,6 +161,8 @@ const port = option(forwarded, "--port") ?? "8787";
 const ip = option(forwarded, "--ip") ?? "localhost";
 const fallbackUrl = `http://${ip.includes(":") ? `[${ip}]` : ip}:${port}`.replace("0.0.0.0", "localhost");
 if (!vars.PUBLIC_BASE_URL && !hasVar(forwarded, "PUBLIC_BASE_URL")) args.push("--var", `PUBLIC_BASE_URL:${fallbackUrl}`);
+// Push services want a contact for the sender (RFC 8292 §2.1); locally any mailto: will do.
+if (!hasVar(forwarded, "VAPID_SUBJECT")) args.push("--var", "VAPID_SUBJECT:mailto:keyferry@localhost");
 
 // node_modules/.bin first on PATH: wrangler's `#!/usr/bin/env node` then finds the project's Node 22
 // (the `node` devDependency) even when this script is started by an older system Node.
@@ -159,4 +202,6 @@ wrangler.on("exit", (code, signal) => {
 });
 
 const currentUrl = () => (readyUrl ?? fallbackUrl).replace("0.0.0.0", "localhost");
-if (await waitUntilReady(currentUrl, () => running)) banner(currentUrl(), adminToken);
+if (await waitUntilReady(currentUrl, () => running)) {
+  banner(currentUrl(), adminToken, await firstOperator(currentUrl(), adminToken, option(forwarded, "--persist-to") ?? join(".wrangler", "state")));
+}

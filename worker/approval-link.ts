@@ -11,8 +11,8 @@ let warnedNoBaseUrl = false;
 /**
  * `${PUBLIC_BASE_URL}/approve#link=<token>`: the token rides in the fragment, which browsers never
  * send, so it stays out of server and proxy logs and `Referer` (README, "Notifications that survive outages"). The link is
- * never built from the request's Host header, which the caller controls (issue 11, finding 7):
- * without PUBLIC_BASE_URL there is no link.
+ * never built from the request's Host header, which the caller controls (a forged Host would mail
+ * the operator a link to the caller's own site): without PUBLIC_BASE_URL there is no link.
  */
 export async function approvalUrl(env: Env, issued: { userCode: string; requestId: string; expiresAt: number }): Promise<string | null> {
   const base = env.PUBLIC_BASE_URL?.trim().replace(/\/+$/, "");

@@ -3,17 +3,20 @@
  * turned into the key binding of a new request or the proof of a poll. A header that is present but
  * not a valid proof is refused at once (§4.3), before any Durable Object is touched.
  */
-import { checkDpopProof } from "../core/dpop";
+import { DPOP_MAX_AGE_SECONDS, checkDpopProof } from "../core/dpop";
 import type { PollProof } from "../durable-objects/request/request-types";
 import { baseUrl } from "./config";
 import { HttpError } from "./errors";
+import { sha256 } from "./hashing";
 
 export const invalidDpopProof = (description = "The DPoP proof is missing or invalid for this request.") =>
   new HttpError(400, "invalid_dpop_proof", description);
 
-/** The poll's proof, or null when it carries none; throws invalid_dpop_proof for a bad one. */
-export async function dpopProof(request: Request, env: Env): Promise<PollProof | null> {
-  const header = request.headers.get("DPoP");
+/**
+ * The call's proof, or null when it carries none; throws invalid_dpop_proof for a bad one. `header`:
+ * the proof where it did not come as the `DPoP` header (a return-channel subprotocol).
+ */
+export async function dpopProof(request: Request, env: Env, header = request.headers.get("DPoP")): Promise<PollProof | null> {
   if (header === null) return null;
   // One proof only (§4.3 point 1); a repeated header arrives joined by a comma.
   if (header.includes(",")) throw invalidDpopProof();
@@ -25,7 +28,7 @@ export async function dpopProof(request: Request, env: Env): Promise<PollProof |
     console.log("DPoP proof refused:", checked.why);
     throw invalidDpopProof();
   }
-  return { jkt: checked.jkt, jti: checked.jti };
+  return { jkt: checked.jkt, jti: await sha256(checked.jti), until: (checked.iat + DPOP_MAX_AGE_SECONDS) * 1000 };
 }
 
 /**

@@ -19,10 +19,12 @@ export type ErrorCode =
   | "unknown_user_id"
   | "invalid_binding_message"
   | "already_claimed"
+  | "passkey_required"
   | "not_found"
   | "method_not_allowed"
   | "too_many_requests"
   | "vault_full"
+  | "too_many_subscriptions"
   | "server_error";
 
 /** An error as the wire shows it. */

@@ -7,6 +7,10 @@ import { HttpError, renderError } from "./errors";
 import * as admin from "./routes/admin";
 import * as approvals from "./routes/approvals";
 import * as ciba from "./routes/ciba";
+import * as consoleAccount from "./routes/console-account";
+import * as consoleRequests from "./routes/console-requests";
+import * as consoleAuth from "./routes/console-auth";
+import * as consolePush from "./routes/console-push";
 import * as credentials from "./routes/credentials";
 import * as oauth from "./routes/oauth";
 import * as pages from "./routes/pages";
@@ -36,20 +40,45 @@ route("/v1/credentials/poll", { post: credentials.pollCredential });
 route("/v1/credentials/wait", { get: credentials.waitForDecision });
 
 route("/v1/approvals/lookup", { post: approvals.lookup });
+route("/v1/approvals/challenge", { post: approvals.challenge });
 route("/v1/approvals/decide", { post: approvals.decide });
+
+// The operator console (README, "Console"): behind the session cookie, scoped to its account.
+route("/v1/console/requests", { get: consoleRequests.listRequests });
+route("/v1/console/requests/live", { get: consoleRequests.liveRequests });
+route("/v1/console/requests/:request_id/challenge", { post: consoleRequests.challenge });
+route("/v1/console/requests/:request_id/decide", { post: consoleRequests.decide });
+route("/v1/console/audit", { get: consoleAccount.auditLog });
+route("/v1/console/agents", { get: consoleAccount.listAgents, post: consoleAccount.createAgent });
+route("/v1/console/agents/:agent_id", { delete: consoleAccount.deleteAgent });
+route("/v1/console/operators", { get: consoleAccount.getOperators, post: consoleAccount.addOperator });
+route("/v1/console/operators/:operator_id", { delete: consoleAccount.deleteOperator });
+route("/v1/console/push", { get: consolePush.pushKey });
+route("/v1/console/push-subscriptions", { post: consolePush.subscribe });
+route("/v1/console/push-subscriptions/:subscription_id", { delete: consolePush.unsubscribe });
+route("/v1/console/settings", { get: consoleAccount.getSettings, patch: consoleAccount.updateSettings });
+route("/v1/console/enrol/options", { post: consoleAuth.enrolOptions });
+route("/v1/console/enrol", { post: consoleAuth.enrol });
+route("/v1/console/sign-in/options", { post: consoleAuth.signInOptions });
+route("/v1/console/sign-in", { post: consoleAuth.signIn });
+route("/v1/console/session", { get: consoleAuth.currentSession, delete: consoleAuth.signOut });
 
 route("/v1/admin/accounts", { post: admin.createAccount });
 route("/v1/admin/accounts/:account_id", { get: admin.getAccount, patch: admin.updateAccount });
 route("/v1/admin/accounts/:account_id/agents", { post: admin.createAgent });
 route("/v1/admin/accounts/:account_id/agents/:agent_id", { delete: admin.deleteAgent });
 route("/v1/admin/accounts/:account_id/audit", { get: admin.auditLog });
+route("/v1/admin/accounts/:account_id/operators", { post: admin.createOperator, get: admin.getOperators });
+route("/v1/admin/accounts/:account_id/operators/:operator_id", { delete: admin.deleteOperator });
 
 route("/v1/vault", { get: vault.listItems });
 route("/v1/vault/:vault_key", { get: vault.getItem, put: vault.putItem, delete: vault.deleteItem });
 
 route("/", { get: pages.home });
 route("/approve", { get: pages.approvePage });
+route("/console", { get: pages.consolePage });
 route("/assets/*", { get: pages.asset });
+route("/console-sw.js", { get: pages.asset });
 
 router.all("*", () => {
   throw new HttpError(404, "not_found", "No such endpoint.");

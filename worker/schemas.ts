@@ -5,7 +5,7 @@ import { MAX_DESCRIPTION_LENGTH, VAULT_KEY_PATTERN } from "../core/limits";
 
 const base64urlString = z.string().regex(/^[A-Za-z0-9_-]+$/, "must be base64url");
 
-/** The agent's ephemeral ECDH public key (P-256 or X25519; sdk/README.md, `credentials.request`). A private key is refused. */
+/** The agent's ephemeral ECDH public key (P-256 or X25519; sdk/README.md, "credentials.request()"). A private key is refused. */
 export const publicJwkSchema = z
   .object(
     {

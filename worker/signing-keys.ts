@@ -8,16 +8,19 @@ import { base64url } from "jose";
 import { requireSecret } from "./config";
 import { HttpError } from "./errors";
 
-export type KeyUse = "token" | "handle" | "api_key";
+export type KeyUse = "token" | "handle" | "api_key" | "operator";
 
 /** HKDF `info` per derived use (RFC 5869 §3.2): one key per purpose, none usable for another. */
 const DERIVED_KEY_INFO: Record<Exclude<KeyUse, "token">, Uint8Array> = {
   handle: new TextEncoder().encode("keyferry polling handle v1"),
   api_key: new TextEncoder().encode("keyferry api key v1"),
+  // Invitations, console session cookies, WebAuthn user handles and sign-in challenges: each message
+  // starts with its own prefix (worker/console/signed-fields.ts), so none stands in for another.
+  operator: new TextEncoder().encode("keyferry operator v1"),
 };
 const HMAC = { name: "HMAC", hash: "SHA-256" } as const;
 
-const caches: Record<KeyUse, Map<string, CryptoKey>> = { token: new Map(), handle: new Map(), api_key: new Map() };
+const caches: Record<KeyUse, Map<string, CryptoKey>> = { token: new Map(), handle: new Map(), api_key: new Map(), operator: new Map() };
 
 export async function hmacKey(env: Env, use: KeyUse): Promise<CryptoKey> {
   const encoded = requireSecret(env, "TOKEN_SIGNING_KEY");

@@ -1,8 +1,11 @@
 import type { JWK } from "jose";
-import type { ApprovalRequestBody, DecideAnswerBody, DecideBody, LookupBody } from "../../core/wire";
+import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/browser";
+import type { ApprovalRequestBody, DecideAnswerBody, DecideBody, DecisionChallengeBody, LookupBody } from "../../core/wire";
 
 /** What the look-up tells the operator about a request, with the optional fields made explicit. */
-export interface ApprovalRequest extends Omit<ApprovalRequestBody, "account" | "binding_message" | "public_key"> {
+export interface ApprovalRequest extends Omit<ApprovalRequestBody, "account" | "binding_message" | "public_key" | "passkey_required"> {
+  /** Every decision is signed with an operator's passkey (false: the email binding, with a warning). */
+  passkey_required: boolean;
   /** Absent from servers that predate it. */
   account: NonNullable<ApprovalRequestBody["account"]> | null;
   binding_message: string | null;
@@ -40,8 +43,15 @@ export function lookup(input: LookupBody): Promise<ApiResult<LookupResult>> {
 /** The page only ever sends a JWE: the credential is encrypted before it leaves the browser. */
 export type Decision = { decision: "deny" } | { decision: "approve"; credential_jwe: string };
 
-export function decide(approvalToken: string, decision: Decision): Promise<ApiResult<DecideAnswerBody["status"]>> {
-  return call("/v1/approvals/decide", { approval_token: approvalToken, ...decision } satisfies DecideBody, (body) => {
+/** A passkey challenge committing to this decision and the exact JWE (its SHA-256); the browser signs it. */
+export function challenge(approvalToken: string, body: Omit<DecisionChallengeBody, "approval_token">): Promise<ApiResult<PublicKeyCredentialRequestOptionsJSON>> {
+  return call("/v1/approvals/challenge", { approval_token: approvalToken, ...body } satisfies DecisionChallengeBody, (answer) =>
+    isRecord(answer) && isRecord(answer.public_key) && typeof answer.public_key.challenge === "string" ? (answer.public_key as unknown as PublicKeyCredentialRequestOptionsJSON) : null,
+  );
+}
+
+export function decide(approvalToken: string, decision: Decision, webauthn?: AuthenticationResponseJSON): Promise<ApiResult<DecideAnswerBody["status"]>> {
+  return call("/v1/approvals/decide", { approval_token: approvalToken, ...decision, ...(webauthn ? { webauthn } : {}) } satisfies DecideBody, (body) => {
     const status = isRecord(body) ? body.status : undefined;
     return status === "approved" || status === "denied" ? status : null;
   });
@@ -113,6 +123,7 @@ function parseLookup(body: unknown): Omit<LookupResult, "serverNow"> | null {
       binding_message: typeof r.binding_message === "string" && r.binding_message !== "" ? r.binding_message : null,
       public_key: isJwk(r.public_key) ? r.public_key : null,
       encryption_key: r.encryption_key,
+      passkey_required: r.passkey_required === true,
     },
   };
 }

@@ -24,6 +24,8 @@ const PLAIN_IDS = [
   "binding-row",
   "binding-message",
   "e2e-box",
+  "passkey-box",
+  "no-passkey-warning",
   "fingerprint",
   "credential-count",
   "done-title",

@@ -29,6 +29,14 @@ export function decideMessage(f: ApiError): string {
   switch (f.error) {
     case "invalid_token":
       return "This request was already decided or has expired, so nothing was changed. Ask the agent to make a new request if you still need to.";
+    case "passkey_cancelled":
+      return "Your passkey did not sign the decision (cancelled, or no passkey of this account on this device). Nothing was decided; try again.";
+    case "passkey_required":
+      return f.status === 403
+        ? "This deployment requires a passkey for every decision, and no operator of this account has one yet. Ask the admin to invite you."
+        : "This account's decisions must be signed with a passkey. Reload the page and try again.";
+    case "access_denied":
+      return "Your passkey's signature was not accepted for this decision (a passkey of another account, or one that was removed). Nothing was decided.";
     case "already_claimed":
       return "This request belongs to another browser session. Open it again from the start in the browser you used first.";
     case "invalid_request":

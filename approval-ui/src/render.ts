@@ -45,6 +45,8 @@ function renderReview(ui: Elements, state: ReviewState): void {
   ui.bindingRow.hidden = request.binding_message === null;
   setText(ui.bindingMessage, request.binding_message ?? "");
   ui.e2eBox.hidden = state.fingerprint === null || state.fingerprint === "unreadable";
+  ui.passkeyBox.hidden = !state.request.passkey_required;
+  ui.noPasskeyWarning.hidden = state.request.passkey_required;
   setText(ui.fingerprint, ui.e2eBox.hidden ? "" : (state.fingerprint ?? ""));
 
   const expired = state.secondsLeft <= 0;

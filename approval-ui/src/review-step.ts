@@ -1,3 +1,4 @@
+import type { AuthenticationResponseJSON } from "@simplewebauthn/browser";
 import { keyFingerprint } from "../../core/fingerprint";
 import { MAX_CREDENTIAL_BYTES } from "../../core/limits";
 import { decide, type ApiError, type Decision, type LookupResult } from "./api";
@@ -5,6 +6,7 @@ import { startCountdown } from "./countdown";
 import type { Elements } from "./elements";
 import { encryptCredential } from "./encrypt";
 import { decideMessage } from "./messages";
+import { signDecision } from "./passkey";
 import type { Entry, ReviewState, Store } from "./state";
 
 export interface ReviewStep {
@@ -68,8 +70,18 @@ export function wireReview(store: Store, ui: Elements): ReviewStep {
   async function send(state: ReviewState, decision: Decision, busy: "sending" | "denying"): Promise<void> {
     const approvalToken = state.approvalToken;
     if (approvalToken === null) return;
-    store.set({ ...(current() ?? state), error: "", status: "", busy });
-    const result = await decide(approvalToken, decision);
+    store.set({ ...(current() ?? state), error: "", status: state.request.passkey_required ? "Confirm with your passkey…" : "", busy });
+    let webauthn: AuthenticationResponseJSON | undefined;
+    if (state.request.passkey_required) {
+      const signed = await signDecision(approvalToken, decision);
+      if (!signed.ok) {
+        const now = current();
+        if (now) store.set(afterFailure({ ...now, busy: null, status: "" }, signed.failure));
+        return;
+      }
+      webauthn = signed.value;
+    }
+    const result = await decide(approvalToken, decision, webauthn);
     const now = current();
     if (!now) return;
     if (result.ok) {

@@ -18,16 +18,46 @@ import type {
   UpdateAccountResult,
 } from "./account-types";
 import { ACCOUNT_SCHEMA, ACCOUNT_SCHEMA_VERSION, accountSchemaVersion, migrateAccount } from "./account-schema";
+import { answerClose } from "../request/wait-channel";
+import {
+  acceptConsoleSocket,
+  announceRequestsChanged,
+  closeOperatorSockets,
+  pendingConsoleRequest,
+  pendingConsoleRequests,
+  settleConsoleView,
+  storeConsoleView,
+  type ConsoleRequest,
+} from "./console-feed";
 import { Notifier, webhookFormatOf, type NotifyAccount } from "./notify/notifier";
 import type { WebhookFormat } from "./notify/notice-types";
 import type { AgentIdentity, RequestDetails } from "../request/request-types";
 import { summaryOf } from "../request/request-views";
+import type { AuthenticationResponseJSON, RegistrationResponseJSON, RelyingParty } from "../../core/webauthn";
+import { Operators, type SessionOpening } from "./operators";
+import { PushSubscriptions } from "./push-subscriptions";
+import type { PushSubscriptionRecord } from "./notify/web-push";
+import type {
+  AddOperatorResult,
+  BeginEnrolmentResult,
+  CompleteEnrolmentResult,
+  DecisionPasskeys,
+  ListOperatorsResult,
+  NewOperatorInput,
+  Operator,
+  OperatorPasskey,
+  RemoveOperatorResult,
+  SessionResult,
+  SignInResult,
+} from "./operator-types";
 
 type AccountRow = NotifyAccount & { created_at: number };
 type AgentRow = { agent_id: string; name: string; email: string | null; key_hash: string; ping_endpoint: string | null };
 
 export class AccountDO extends DurableObject<Env> {
   /** The outbox and its alarm (durable-objects/account/notify/notifier.ts). */
+  readonly #operators = new Operators(this.ctx.storage);
+  readonly #push = new PushSubscriptions(this.ctx.storage.sql);
   readonly #notifier = new Notifier(this.ctx, this.env);
   /**
    * Whether the tables exist. The constructor only reads: an object reached for an account that
@@ -52,19 +82,111 @@ export class AccountDO extends DurableObject<Env> {
     this.#schemaReady = true;
   }
 
-  /** The account ID is freshly drawn by the worker, so the object is new. */
-  async create(input: { accountId: string; name: string; operatorEmail: string }): Promise<Account> {
+  /** The account ID is freshly drawn by the worker, so the object is new; `owner` is its first operator. */
+  async create(input: { accountId: string; name: string; operatorEmail: string; owner: NewOperatorInput }): Promise<Account> {
     this.#ensureSchema();
     const now = Date.now();
-    this.ctx.storage.sql.exec(
-      "INSERT INTO account (id, account_id, name, operator_email, created_at) VALUES (1, ?, ?, ?, ?)",
-      input.accountId,
-      input.name,
-      input.operatorEmail,
-      now,
-    );
-    this.#record({ type: "account_created", actor: "admin" }, now);
+    this.ctx.storage.transactionSync(() => {
+      this.ctx.storage.sql.exec(
+        "INSERT INTO account (id, account_id, name, operator_email, created_at) VALUES (1, ?, ?, ?, ?)",
+        input.accountId,
+        input.name,
+        input.operatorEmail,
+        now,
+      );
+      this.#record({ type: "account_created", actor: "admin" }, now);
+      this.#addOperator(input.owner, "admin", now);
+    });
+    await this.#notifier.sendDue(this.#account());
     return this.#view(this.#account()!);
+  }
+
+  // ---- Operators and passkeys (./operators.ts; README, "Operators and passkeys") ----------------
+
+  /** The operator (or a re-invitation of an existing one), its invitation and the invitation's email, in one transaction. */
+  async addOperator(input: NewOperatorInput, by: string): Promise<AddOperatorResult> {
+    if (!this.#account()) return { reason: "not_found" };
+    const added = this.ctx.storage.transactionSync(() => this.#addOperator(input, by, Date.now()));
+    if (!added) return { reason: "email_taken" };
+    await this.#notifier.sendDue(this.#account());
+    return { reason: "created", operator: added };
+  }
+
+  async operatorByEmail(email: string): Promise<Operator | null> {
+    return this.#account() ? this.#operators.byEmail(email) : null;
+  }
+
+  async listOperators(): Promise<ListOperatorsResult> {
+    if (!this.#account()) return { reason: "not_found" };
+    return { reason: "found", operators: this.#operators.list() };
+  }
+
+  async removeOperator(operatorId: string, by: string): Promise<RemoveOperatorResult> {
+    if (!this.#account()) return { reason: "not_found" };
+    const removed = this.ctx.storage.transactionSync(() => {
+      this.#push.removeOperator(operatorId);
+      return this.#operators.remove(operatorId);
+    });
+    if (!removed) return { reason: "not_found" };
+    this.#record({ type: "operator_removed", actor: by, detail: { operator_id: operatorId, email: removed.email } });
+    closeOperatorSockets(this.ctx, operatorId);
+    return { reason: "removed" };
+  }
+
+  /** A browser of a live operator subscribes to pushes (README, "Push to your phone"); null when it has the most. */
+  async addPushSubscription(operatorId: string, subscription: PushSubscriptionRecord, subscriptionId: string): Promise<string | null> {
+    if (!this.#account() || !this.#operators.byId(operatorId)) return null;
+    return this.#push.add(operatorId, subscription, subscriptionId, Date.now());
+  }
+
+  async removePushSubscription(operatorId: string, subscriptionId: string): Promise<boolean> {
+    return this.#account() ? this.#push.remove(operatorId, subscriptionId) : false;
+  }
+
+  async beginEnrolment(operatorId: string, invitationHash: string, challenge: string): Promise<BeginEnrolmentResult> {
+    return this.#account() ? this.#operators.beginEnrolment(operatorId, invitationHash, challenge) : { reason: "invalid_invitation" };
+  }
+
+  async completeEnrolment(input: { operatorId: string; invitationHash: string; response: RegistrationResponseJSON; party: RelyingParty; session: SessionOpening }): Promise<CompleteEnrolmentResult> {
+    if (!this.#account()) return { reason: "invalid_invitation" };
+    const result = await this.#operators.completeEnrolment(input.operatorId, input.invitationHash, input.response, input.party, input.session);
+    if (result.reason === "enrolled") this.#record({ type: "passkey_enrolled", actor: result.operator.email, detail: { operator_id: input.operatorId, passkey_id: result.passkeyId } });
+    return result;
+  }
+
+  async signIn(input: { operatorId: string; response: AuthenticationResponseJSON; challenge: { value: string; expiresAt: number }; party: RelyingParty; session: SessionOpening }): Promise<SignInResult> {
+    if (!this.#account()) return { reason: "refused", detail: "no such account" };
+    return this.#operators.signIn(input.operatorId, input.response, input.challenge, input.party, input.session);
+  }
+
+  async consoleSession(sessionHash: string): Promise<SessionResult> {
+    return this.#account() ? this.#operators.session(sessionHash) : { reason: "invalid_session" };
+  }
+
+  async endConsoleSession(sessionHash: string): Promise<void> {
+    if (this.#account()) this.#operators.endSession(sessionHash);
+  }
+
+  /** For the RequestDO: whether decisions need a passkey, and which. */
+  async decisionPasskeys(): Promise<DecisionPasskeys> {
+    return this.#account() ? this.#operators.decisionPasskeys() : { required: false, credentials: [] };
+  }
+
+  /** For the RequestDO: a passkey of this account and its operator, or null (another account's, or removed). */
+  async operatorPasskey(credentialId: string): Promise<OperatorPasskey | null> {
+    return this.#account() ? this.#operators.passkey(credentialId) : null;
+  }
+
+  async passkeyUsed(credentialId: string, counter: number): Promise<void> {
+    if (this.#account()) this.#operators.recordUse(credentialId, counter);
+  }
+
+  #addOperator(input: NewOperatorInput, by: string, now: number): Operator | null {
+    const operator = this.#operators.add(input.operator, input.invitationHash, input.invitationExpiresAt);
+    if (!operator) return null;
+    this.#notifier.enqueueEmail(operator.email, input.invitationEmail.subject, input.invitationEmail.text, now);
+    this.#record({ type: "operator_invited", actor: by, detail: { operator_id: operator.operatorId, email: operator.email, role: operator.role } }, now);
+    return operator;
   }
 
   async get(): Promise<AccountResult> {
@@ -73,7 +195,7 @@ export class AccountDO extends DurableObject<Env> {
   }
 
   /** Setting a webhook URL draws a new signing secret, returned once. */
-  async update(input: { operatorEmail?: string; webhookUrl?: string | null; webhookFormat?: WebhookFormat }): Promise<UpdateAccountResult> {
+  async update(input: { operatorEmail?: string; webhookUrl?: string | null; webhookFormat?: WebhookFormat }, actor = "admin"): Promise<UpdateAccountResult> {
     if (!this.#account()) return { reason: "not_found" };
     let webhookSecret: string | null = null;
     const sql = this.ctx.storage.sql;
@@ -87,7 +209,7 @@ export class AccountDO extends DurableObject<Env> {
     });
     this.#record({
       type: "account_updated",
-      actor: "admin",
+      actor,
       detail: { fields: Object.keys(input).map((key) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)) },
     });
     return { reason: "updated", account: this.#view(this.#account()!), webhookSecret };
@@ -99,7 +221,7 @@ export class AccountDO extends DurableObject<Env> {
     email: string | null;
     keyHash: string;
     pingEndpoint: string | null;
-  }): Promise<AddAgentResult> {
+  }, actor = "admin"): Promise<AddAgentResult> {
     if (!this.#account()) return { reason: "not_found" };
     this.ctx.storage.sql.exec(
       "INSERT INTO agents (agent_id, name, email, key_hash, ping_endpoint, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -110,7 +232,7 @@ export class AccountDO extends DurableObject<Env> {
       input.pingEndpoint,
       Date.now(),
     );
-    this.#record({ type: "agent_created", agentId: input.agentId, actor: "admin" });
+    this.#record({ type: "agent_created", agentId: input.agentId, actor });
     return { reason: "created", agent: { id: input.agentId, name: input.name, email: input.email } };
   }
 
@@ -119,7 +241,7 @@ export class AccountDO extends DurableObject<Env> {
    * codes stay listed until `revocationsDone`, so a delete whose revocations failed is finished by
    * its retry instead of answering "no such agent" with requests left live.
    */
-  async deleteAgent(agentId: string): Promise<{ reason: "deleted"; activeUserCodes: string[]; purgeVault: boolean } | { reason: "not_found" }> {
+  async deleteAgent(agentId: string, actor = "admin"): Promise<{ reason: "deleted"; activeUserCodes: string[]; purgeVault: boolean } | { reason: "not_found" }> {
     if (!this.#schemaReady) return { reason: "not_found" };
     const sql = this.ctx.storage.sql;
     const found = sql.exec("SELECT 1 FROM agents WHERE agent_id = ?", agentId).toArray().length > 0;
@@ -129,8 +251,9 @@ export class AccountDO extends DurableObject<Env> {
         sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) VALUES (?, '')", agentId);
         sql.exec("DELETE FROM agents WHERE agent_id = ?", agentId);
         sql.exec("DELETE FROM active_requests WHERE agent_id = ?", agentId);
-        this.#record({ type: "agent_deleted", agentId, actor: "admin" });
+        this.#record({ type: "agent_deleted", agentId, actor });
       });
+      announceRequestsChanged(this.ctx);
     }
     const pending = sql
       .exec<{ user_code: string }>("SELECT user_code FROM pending_revocations WHERE agent_id = ?", agentId)
@@ -206,12 +329,15 @@ export class AccountDO extends DurableObject<Env> {
       if (sql.exec("SELECT 1 FROM active_requests WHERE request_id = ?", input.requestId).toArray().length === 0) return false;
       const notice = { request: summaryOf(details, input.expiresAt), approvalUrl: input.approvalUrl, userCode: details.protocol === "device" ? details.userCode : null };
       this.#notifier.enqueueRequested(account, notice, now);
+      // The console lists it from here on (./console-feed.ts): its object exists.
+      storeConsoleView(sql, notice.request, { publicKey: details.publicKey, encryptionKey: details.encryptionKey });
       return true;
     });
     if (!held) {
       await requestObject.revoke();
       return { reason: "invalid_client" };
     }
+    announceRequestsChanged(this.ctx);
     await this.#notifier.sendDue(account);
     return { reason: "ok", agent, operatorEmail: account.operator_email, pingEndpoint: row.ping_endpoint };
   }
@@ -221,16 +347,51 @@ export class AccountDO extends DurableObject<Env> {
     this.#ensureSchema();
     const now = Date.now();
     const account = this.#account();
-    this.ctx.storage.transactionSync(() => {
+    const consoleChanged = this.ctx.storage.transactionSync(() => {
+      const settled = settleConsoleView(this.ctx.storage.sql, event);
       if (event.release && event.requestId) this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", event.requestId);
       // The operator's look-up, carried by the decision that followed it: one call and one row
       // instead of two of each; the log reads it back as its own `looked_up` event (./audit-log.ts).
       const { lookedUp } = event;
       this.#record(lookedUp ? { ...event, detail: { ...event.detail, looked_up: { at: lookedUp.at, ...lookedUp.detail } } } : event, now);
       if (account) this.#notifier.enqueueFor(account, event, now);
+      return settled;
     });
+    if (consoleChanged) announceRequestsChanged(this.ctx);
     await this.#notifier.sendDue(account);
   }
+
+  /** The console's pending requests (./console-feed.ts); none for an account that does not exist. */
+  async consoleRequests(): Promise<{ reason: "found"; requests: ConsoleRequest[] } | { reason: "not_found" }> {
+    if (!this.#account()) return { reason: "not_found" };
+    return { reason: "found", requests: pendingConsoleRequests(this.ctx.storage.sql, Date.now()) };
+  }
+
+  /** One pending request of this account, and the user code its object is addressed by. */
+  async consoleRequest(requestId: string): Promise<{ reason: "found"; request: ConsoleRequest; userCode: string } | { reason: "not_found" }> {
+    const found = this.#schemaReady ? pendingConsoleRequest(this.ctx.storage.sql, requestId, Date.now()) : null;
+    return found ? { reason: "found", request: found.view, userCode: found.userCode } : { reason: "not_found" };
+  }
+
+  async listAgents(): Promise<{ reason: "found"; agents: (AgentIdentity & { createdAt: number })[] } | { reason: "not_found" }> {
+    if (!this.#account()) return { reason: "not_found" };
+    const rows = this.ctx.storage.sql.exec<AgentRow & { created_at: number }>("SELECT * FROM agents ORDER BY created_at").toArray();
+    return { reason: "found", agents: rows.map((row) => ({ ...identityOf(row), createdAt: row.created_at })) };
+  }
+
+  /** The console's live socket (./console-feed.ts); the worker checked the operator's session. */
+  override async fetch(request: Request): Promise<Response> {
+    return acceptConsoleSocket(this.ctx, request);
+  }
+
+  /** Console sockets only listen. */
+  override async webSocketMessage(): Promise<void> {}
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    answerClose(ws, code);
+  }
+
+  override async webSocketError(): Promise<void> {}
 
   /** Works the outbox: each due notification is attempted once, then acknowledged, retried or audited. */
   override async alarm(): Promise<void> {

@@ -1,3 +1,4 @@
+import type { DecisionActorBody } from "../../core/wire";
 import type { RequestSummary, WebhookFormat } from "./notify/notice-types";
 import type { AgentIdentity, PingTarget, RequestDetails } from "../request/request-types";
 
@@ -18,13 +19,20 @@ export type AuditEventType =
   | "denied"
   | "delivered"
   | "expired"
-  | "replay_detected";
+  | "replay_detected"
+  | "operator_invited"
+  | "operator_removed"
+  | "passkey_enrolled";
+
+/** Who made a decision (README, "Operators and passkeys"): stored and shown as is. */
+export type DecisionActor = DecisionActorBody;
 
 export interface AuditEventInput {
   type: AuditEventType;
   requestId?: string;
   agentId?: string;
-  actor?: string;
+  /** "admin", an email, or a decision's actor. */
+  actor?: string | DecisionActor;
   detail?: Record<string, unknown>;
   /** The request is finished: free its active slot. */
   release?: boolean;
@@ -43,7 +51,7 @@ export interface AuditRecord {
   type: AuditEventType;
   requestId?: string;
   agentId?: string;
-  actor?: string;
+  actor?: string | DecisionActor;
   detail?: AuditDetail;
 }
 

@@ -5,7 +5,7 @@
  * evicted only among themselves, so they can never push a decision (`looked_up`, `approved`,
  * `denied`, `locked`, `delivered`, `expired`, `replay_detected`) or an admin change out of the log.
  */
-import type { AuditDetail, AuditEventInput, AuditRecord } from "./account-types";
+import type { AuditDetail, AuditEventInput, AuditRecord, DecisionActor } from "./account-types";
 
 /** Non-noise events kept, newest first. */
 export const AUDIT_LIMIT = 1000;
@@ -54,7 +54,7 @@ export function recordAudit(sql: SqlStorage, event: Omit<AuditEventInput, "relea
     event.type,
     event.requestId ?? null,
     event.agentId ?? null,
-    event.actor ?? null,
+    typeof event.actor === "object" ? JSON.stringify(event.actor) : (event.actor ?? null),
     event.detail ? JSON.stringify(event.detail) : null,
   );
   if (key !== null) {
@@ -108,7 +108,8 @@ export function readAudit(sql: SqlStorage): AuditRecord[] {
         at: row.at,
         type: row.type as AuditRecord["type"],
         ...ids,
-        ...(row.actor ? { actor: row.actor } : {}),
+        // A decision's actor is a JSON object; older events and admin changes, a plain string.
+        ...(row.actor ? { actor: row.actor.startsWith("{") ? (JSON.parse(row.actor) as DecisionActor) : row.actor } : {}),
         ...(row.detail ? { detail: detail as AuditDetail } : {}),
       };
       if (!lookedUp) return [record];

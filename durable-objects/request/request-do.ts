@@ -1,7 +1,7 @@
 /**
  * One Durable Object per credential request, addressed by `idFromName(user code)` (DESIGN.md).
  * It holds the request's state, its TTL alarm, the failed-attempt counter, the one-time encrypted
- * payload, the DPoP `jti`s seen and the agents waiting on the return channel; see
+ * payload and the agents waiting on the return channel; see
  * durable-objects/request/README.md for the tables. The rules are core/request-state.ts's whole
  * transitions: this class stores what they return, inside one transaction, and carries out their
  * answer (audit, announce, ping). The alarm erases everything at the original expiry.
@@ -10,17 +10,22 @@ import { DurableObject } from "cloudflare:workers";
 import * as transitions from "../../core/request-state";
 import { REVOKED_KEY_HASH, isExpired, type RequestState } from "../../core/request-state";
 import type { AuditEventInput } from "../account/account-types";
-import { MIGRATE_TO_V1_1, SCHEMA, recordOf, type Row } from "./request-schema";
+import { SCHEMA, recordOf, type Row } from "./request-schema";
 import { actorDetail, factsOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
-import { WAIT_CLIENT, WAIT_HANDLE_TAG, announceOn, parseClient, refusal } from "./wait-channel";
+import { judgeWithProof } from "./judge-with-proof";
+import { DECISION_CHALLENGE_SCHEMA, DECISION_CHALLENGE_TTL_MS, DecisionChallenges, decisionActor, establishAuthority, newChallenge } from "./decision-authority";
+import { acceptWait, announceOn, answerClose, closeQuietly, refusal, waitInput } from "./wait-channel";
 import type {
   Actor,
   CreateResult,
   DecideInput,
   DecideResult,
+  DecisionChallengeResult,
   LookupResult,
   PollProof,
   PollResult,
+  DeliveredRecord,
+  LiveRecord,
   RequestDetails,
   RequestRecord,
   WaitMessage,
@@ -33,8 +38,8 @@ export class RequestDO extends DurableObject<Env> {
   #record: RequestRecord | null = null;
   /** When the previous poll arrived. Memory only: losing it on eviction forgets one throttle. */
   #lastPollAt: number | null = null;
-  /** The `jti`s of this request's DPoP proofs (RFC 9449 §11.1), mirrored from `dpop_jti`. */
-  #jtis = new Set<string>();
+  /** Decision challenges issued and not yet used (./decision-authority.ts). */
+  readonly #challenges = new DecisionChallenges(this.ctx.storage.sql);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -48,9 +53,8 @@ export class RequestDO extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => {
       // The object holds one request at a time: a new one replaces the tables of an earlier one.
       sql.exec("DROP TABLE IF EXISTS request");
-      sql.exec("DROP TABLE IF EXISTS dpop_jti");
-      // `dpop_jti` only for a bound request: each table made is rows written (bench/README.md, "Cost per handoff").
-      for (const statement of input.details.dpopJkt ? SCHEMA : SCHEMA.slice(0, 1)) sql.exec(statement);
+      sql.exec("DROP TABLE IF EXISTS decision_challenges");
+      for (const statement of SCHEMA) sql.exec(statement);
       sql.exec(
         "INSERT INTO request (id, handle_tag, status, expires_at, interval, details) VALUES (1, ?, 'pending', ?, ?, ?)",
         input.handleTag,
@@ -70,70 +74,73 @@ export class RequestDO extends DurableObject<Env> {
       handleTag: input.handleTag,
     };
     this.#lastPollAt = null;
-    this.#jtis = new Set();
     await this.ctx.storage.setAlarm(input.expiresAt);
     return { reason: "created" };
   }
 
   /**
    * A poll with the device code or auth_req_id (RFC 8628 §3.4). The hot path: memory only, except
-   * a write when the state changes (slow_down's raised interval, a bound request's `jti`, delivery).
-   * `client` is given on the OAuth token endpoint; `proof` when the poll carried a valid DPoP proof.
+   * a write when the state changes (slow_down's raised interval, delivery, the first replay) and,
+   * for a bound request, the key's `jti` object's answer. `client` is given on the OAuth token
+   * endpoint; `proof` when the poll carried a valid DPoP proof.
    */
-  poll(handleTag: string, client: { agentId: string; keyHash: string } | null, proof: PollProof | null = null, actor: Actor | null = null): PollResult {
-    const record = this.#record;
-    if (!record) return { reason: "invalid_grant" };
-    const now = Date.now();
-    const facts = factsOf(record);
-    const dpop = proof && { jkt: proof.jkt, jtiSeen: this.#jtis.has(proof.jti) };
-    const input = { tagMatches: record.handleTag === handleTag, client, dpop, lastPollAt: this.#lastPollAt };
-    const { next, answer } = transitions.poll(record, facts, input, now);
+  async poll(handleTag: string, client: { agentId: string; keyHash: string } | null, proof: PollProof | null = null, actor: Actor | null = null): Promise<PollResult> {
+    const judged = await judgeWithProof(this.env, () => this.#record, proof, (record, dpop, now) =>
+      transitions.poll(record, factsOf(record), { tagMatches: record.handleTag === handleTag, client, dpop, lastPollAt: this.#lastPollAt }, now),
+    );
+    if (!judged) return { reason: "invalid_grant" };
+    const { record, next, answer, now } = judged;
     switch (answer.reason) {
       case "invalid_grant":
-        if (answer.replay) {
-          this.#store(record, next);
-          this.#audit(record, { type: "replay_detected", detail: actor ? actorDetail(actor) : {} });
-        }
+        if (answer.replay) this.#replayed(record, next, actor);
         return { reason: "invalid_grant" };
-      case "invalid_client":
+      case "check_jti":
       case "invalid_dpop_proof":
+        return { reason: "invalid_dpop_proof" };
+      case "invalid_client":
       case "expired_token":
         // Not a poll of this request by its agent: it consumes nothing, not even the throttle.
         return answer;
       case "deliver":
         this.#lastPollAt = now;
-        return this.#deliver(record, next);
+        // Only an approved (live) request is delivered.
+        return record.status === "delivered" ? { reason: "invalid_grant" } : this.#deliver(record, next);
       default:
         this.#lastPollAt = now;
-        this.#store(record, next, { proof: facts.dpopJkt !== null ? proof : null });
+        this.#store(record, next);
         return answer;
     }
+  }
+
+  /** A delivered handle came back: the first time, the operator hears of it (`replay_detected`). */
+  #replayed(record: RequestRecord, next: RequestState, actor: Actor | null): void {
+    this.#store(record, next);
+    this.#audit(record, { type: "replay_detected", detail: actor ? actorDetail(actor) : {} });
   }
 
   /**
    * Returns the payload and, in the same synchronous step, leaves only a tombstone: the handle's tag,
    * the expiry and what the audit summary needs. Exactly once, however many polls race.
    */
-  #deliver(record: RequestRecord, next: RequestState): PollResult {
+  #deliver(record: LiveRecord, next: RequestState): PollResult {
     const tombstone = tombstoneOf(record.details);
     const sql = this.ctx.storage.sql;
     const payload = this.ctx.storage.transactionSync(() => {
       const row = sql.exec<{ payload: string | null }>("SELECT payload FROM request").toArray()[0];
       sql.exec("UPDATE request SET status = ?, claim_hash = NULL, payload = NULL, details = ?", next.status, JSON.stringify(tombstone));
-      if (record.details.dpopJkt) sql.exec("DELETE FROM dpop_jti");
       return row?.payload ?? null;
     });
     const { details } = record;
-    Object.assign(record, next, { details: tombstone });
-    this.#jtis.clear();
+    const delivered: DeliveredRecord = { ...next, status: "delivered", details: tombstone, handleTag: record.handleTag };
+    this.#record = delivered;
     if (payload === null) return { reason: "invalid_grant" };
-    this.#audit(record, { type: "delivered", release: true });
+    this.#audit(delivered, { type: "delivered", release: true });
     return { reason: "delivered", details, payload };
   }
 
   /** The operator's look-up: by code and email, or by a signed approval link (`email` null). */
   async lookup(input: { email: string | null; linkRequestId: string | null; sessionHash: string; actor: Actor }): Promise<LookupResult> {
-    const record = this.#record;
+    const record = this.#live();
     if (!record) return { reason: "not_found" };
     const now = Date.now();
     const { next, answer } = transitions.lookup(record, factsOf(record), input, now);
@@ -156,19 +163,49 @@ export class RequestDO extends DurableObject<Env> {
     }
   }
 
-  /** Approve (with the payload already encrypted to `encryptionKey`) or deny. */
+  /**
+   * A decision challenge (README, "Operators and passkeys"): single use, 5 minutes, committing to
+   * this request, the decision and the payload's digest; allowCredentials are the account's passkeys.
+   */
+  async challenge(input: { requestId: string; decision: "approve" | "deny"; payloadSha256: string | null }): Promise<DecisionChallengeResult> {
+    const open = () => this.#record && this.#record.details.requestId === input.requestId && this.#record.status === "pending" && !isExpired(this.#record, Date.now());
+    if (!open()) return { reason: "invalid_token" };
+    const passkeys = await this.#account(this.#record!.details.accountId).decisionPasskeys();
+    if (!passkeys.required) return { reason: "not_enrolled" };
+    const commitment = { requestId: input.requestId, decision: input.decision, payloadSha256: input.payloadSha256 };
+    const challenge = await newChallenge(commitment);
+    if (!open()) return { reason: "invalid_token" };
+    this.#challenges.store(challenge, { ...commitment, expiresAt: Date.now() + DECISION_CHALLENGE_TTL_MS }, Date.now());
+    return { reason: "ok", challenge, allowCredentials: passkeys.credentials };
+  }
+
+  /** Approve (with the payload already encrypted to `encryptionKey`) or deny, by a verified person. */
   async decide(input: DecideInput): Promise<DecideResult> {
-    const record = this.#record;
+    const live = this.#live();
+    if (!live) return { reason: "invalid_token" };
+    const account = this.#account(live.details.accountId);
+    const { authority, signer } = await establishAuthority(input.webauthn, {
+      account,
+      challenges: this.#challenges,
+      party: input.party,
+      requirePasskey: this.env.REQUIRE_PASSKEY === "true",
+    });
+    // Read again: the request may have changed while the assertion was checked.
+    const record = this.#live();
     if (!record) return { reason: "invalid_token" };
-    const { next, answer } = transitions.decide(record, factsOf(record), input, Date.now());
-    if (answer.reason === "invalid_token") return { reason: "invalid_token" };
-    // State and payload in one row write.
-    this.#store(record, next, { payload: answer.reason === "approved" ? input.payload : null });
+    const { next, answer } = transitions.decide(record, factsOf(record), { ...input, authority }, Date.now());
+    if (answer.reason !== "approved" && answer.reason !== "denied") return answer;
+    // State and payload in one row write; the unused challenges go with the decision.
+    this.ctx.storage.transactionSync(() => {
+      this.#store(record, next, { payload: answer.reason === "approved" ? input.payload : null });
+      this.#challenges.clear();
+    });
+    if (signer) this.ctx.waitUntil(account.passkeyUsed(signer.passkey.credential.credentialId, signer.newCounter).catch(() => console.error("passkey use not recorded")));
     const status = answer.reason;
     this.#audit(record, {
       type: status,
       ...lookedUpOf(record),
-      actor: record.details.operatorEmail,
+      actor: decisionActor(signer, record.details.operatorEmail, input.actor),
       detail: actorDetail(input.actor),
       release: status === "denied",
       // CIBA Core §10.2: the account's outbox pings the agent, durably.
@@ -181,7 +218,7 @@ export class RequestDO extends DurableObject<Env> {
 
   /** The agent was deleted: the request ends as denied and its key no longer matches anything. Idempotent. */
   async revoke(): Promise<void> {
-    const record = this.#record;
+    const record = this.#live();
     if (!record) return;
     const { next, answer } = transitions.revoke(record, factsOf(record), Date.now());
     if (answer.reason === "unchanged") return;
@@ -195,37 +232,40 @@ export class RequestDO extends DurableObject<Env> {
   }
 
   /**
-   * The return channel (README, "Contract notes"): the worker has checked the handle and forwards the upgrade
-   * with its tag. A finished request is refused before the upgrade with the poll's reason; a live
-   * one keeps the socket through the Hibernation API, tagged with the handle's tag, so a waiting
-   * agent costs no object in memory. An already decided request is announced at once.
+   * The return channel (README, "Return channel"): the worker has checked the handle and the proof
+   * and forwards the upgrade with what it checked (wait-channel.ts). The poll's checks decide, in the
+   * poll's order (core's `wait`); a refusal comes before the upgrade with the poll's reason. A live
+   * request keeps the socket through the Hibernation API, tagged with the handle's tag, so a waiting
+   * agent costs no object in memory; an already approved one is announced at once.
    */
   override async fetch(request: Request): Promise<Response> {
-    const record = this.#record;
-    const now = Date.now();
-    const tag = request.headers.get(WAIT_HANDLE_TAG);
-    const client = parseClient(request.headers.get(WAIT_CLIENT));
-    if (!record || !tag || record.handleTag !== tag) return refusal(record && tag && isExpired(record, now) ? "expired_token" : "invalid_grant");
-    if (client && client.agentId !== record.details.agent.id) return refusal("invalid_grant");
-    if (client && client.keyHash !== record.details.apiKeyHash) return refusal("invalid_client");
-    if (isExpired(record, now)) return refusal("expired_token");
-    if (record.status === "delivered") return refusal("invalid_grant");
-    if (record.status === "denied") return refusal("access_denied");
-    const [clientEnd, serverEnd] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
-    this.ctx.acceptWebSocket(serverEnd, [tag]);
-    if (record.status === "approved") announceOn(serverEnd, { type: "decided", status: "approved" });
-    return new Response(null, { status: 101, webSocket: clientEnd, headers: { "Sec-WebSocket-Protocol": "keyferry.v1" } });
+    const input = waitInput(request.headers);
+    const judged = await judgeWithProof(this.env, () => this.#record, input.proof, (record, dpop, now) =>
+      transitions.wait(record, factsOf(record), { tagMatches: record.handleTag === input.tag, client: input.client, dpop }, now),
+    );
+    if (!judged) return refusal("invalid_grant");
+    const { record, next, answer } = judged;
+    switch (answer.reason) {
+      case "listen":
+        break;
+      case "invalid_grant":
+        if (answer.replay) this.#replayed(record, next, input.actor);
+        return refusal("invalid_grant");
+      case "check_jti":
+        return refusal("invalid_dpop_proof");
+      default:
+        return refusal(answer.reason);
+    }
+    return acceptWait(this.ctx, record.handleTag, answer.approved);
   }
 
-  /** The socket only listens: whatever the agent sends is ignored. */
-  override async webSocketMessage(): Promise<void> {}
+  /** The socket only listens: anything the agent sends ends it (1008, RFC 6455 §7.4.1), so it cannot keep waking the object. */
+  override async webSocketMessage(ws: WebSocket): Promise<void> {
+    closeQuietly(ws, 1008, "the return channel only listens");
+  }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
-    try {
-      ws.close(code === 1005 || code === 1006 ? 1000 : code);
-    } catch {
-      // already closed
-    }
+    answerClose(ws, code);
   }
 
   override async webSocketError(): Promise<void> {}
@@ -242,8 +282,17 @@ export class RequestDO extends DurableObject<Env> {
     }
     for (const ws of this.ctx.getWebSockets()) announceOn(ws, { type: "expired" });
     this.#record = null;
-    this.#jtis = new Set();
     await this.ctx.storage.deleteAll();
+  }
+
+  /** The request unless it is a delivered one's tombstone, which has nothing to look up, decide or revoke. */
+  #live(): LiveRecord | null {
+    const record = this.#record;
+    return record && record.status !== "delivered" ? record : null;
+  }
+
+  #account(accountId: string) {
+    return this.env.ACCOUNTS.get(this.env.ACCOUNTS.idFromName(accountId));
   }
 
   #announce(record: RequestRecord, message: WaitMessage): void {
@@ -253,25 +302,19 @@ export class RequestDO extends DurableObject<Env> {
   #load(): void {
     const sql = this.ctx.storage.sql;
     const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
+    // A request made before passkeys lives on (at most one TTL) without the challenges table.
+    if (tables.has("request") && !tables.has("decision_challenges")) sql.exec(DECISION_CHALLENGE_SCHEMA);
     const row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
-    // A request made before v1.1 lives on (at most one TTL) in the table shape it was made with.
-    if (row && row.replay_reported === undefined) for (const statement of MIGRATE_TO_V1_1) sql.exec(statement);
     this.#record = row ? recordOf(row) : null;
-    this.#jtis = new Set(row && (tables.has("dpop_jti") || row.replay_reported === undefined) ? sql.exec<{ jti: string }>("SELECT jti FROM dpop_jti").toArray().map((r) => r.jti) : []);
   }
 
   /**
-   * Stores what a transition changed (nothing, for most polls) and mirrors it in memory; a bound
-   * poll's `jti` too, and an approval's payload in the same row write as its state.
+   * Stores what a transition changed (nothing, for most polls) and mirrors it in memory; an
+   * approval's payload in the same row write as its state.
    */
-  #store(record: RequestRecord, next: RequestState, extra: { proof?: PollProof | null; payload?: string | null; details?: RequestDetails } = {}): void {
-    const sql = this.ctx.storage.sql;
-    if (extra.proof) {
-      sql.exec("INSERT OR IGNORE INTO dpop_jti (jti) VALUES (?)", extra.proof.jti);
-      this.#jtis.add(extra.proof.jti);
-    }
+  #store(record: RequestRecord, next: RequestState, extra: { payload?: string | null; details?: RequestDetails } = {}): void {
     if (next === record) return;
-    sql.exec(
+    this.ctx.storage.sql.exec(
       "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, payload = COALESCE(?, payload), details = COALESCE(?, details)",
       next.status,
       next.interval,
@@ -297,4 +340,4 @@ export class RequestDO extends DurableObject<Env> {
 }
 
 /** The claiming look-up, for the event that follows it (RequestDetails.lookedUp). */
-const lookedUpOf = (record: RequestRecord) => (record.details.lookedUp ? { lookedUp: record.details.lookedUp } : {});
+const lookedUpOf = (record: LiveRecord) => (record.details.lookedUp ? { lookedUp: record.details.lookedUp } : {});

@@ -1,6 +1,7 @@
 /** The RequestDO's tables (durable-objects/request/README.md) and how a row becomes the in-memory record. */
 import type { RequestStatus } from "../../core/request-state";
 import type { RequestDetails, RequestRecord } from "./request-types";
+import { DECISION_CHALLENGE_SCHEMA } from "./decision-authority";
 
 export const SCHEMA = [
   `CREATE TABLE request (
@@ -15,11 +16,8 @@ export const SCHEMA = [
     details TEXT NOT NULL,
     payload TEXT
   )`,
-  "CREATE TABLE dpop_jti (jti TEXT PRIMARY KEY)",
+  DECISION_CHALLENGE_SCHEMA,
 ];
-
-/** Brings a table made before the return channel, DPoP and the replay alarm to this shape. */
-export const MIGRATE_TO_V1_1 = ["ALTER TABLE request ADD COLUMN replay_reported INTEGER NOT NULL DEFAULT 0", SCHEMA[1]!];
 
 export type Row = {
   handle_tag: string;
@@ -28,10 +26,9 @@ export type Row = {
   interval: number;
   failed_attempts: number;
   claim_hash: string | null;
-  replay_reported?: number;
+  replay_reported: number;
   details: string;
 };
-
 
 export function recordOf(row: Row): RequestRecord {
   return {
@@ -40,7 +37,6 @@ export function recordOf(row: Row): RequestRecord {
     interval: row.interval,
     failedAttempts: row.failed_attempts,
     claimHash: row.claim_hash,
-    // Absent in rows written before the replay alarm existed.
     replayReported: row.replay_reported === 1,
     details: JSON.parse(row.details) as RequestDetails,
     handleTag: row.handle_tag,

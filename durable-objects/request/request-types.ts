@@ -1,5 +1,6 @@
 import type { JWK } from "jose";
-import type { RequestState } from "../../core/request-state";
+import type { RequestState, Tombstone } from "../../core/request-state";
+import type { AuthenticationResponseJSON, RelyingParty } from "../../core/webauthn";
 
 export interface AgentIdentity {
   id: string;
@@ -12,8 +13,8 @@ export interface RequestDetails {
   requestId: string;
   userCode: string;
   accountId: string;
-  /** The account's name at creation (absent in requests made before it was kept). */
-  accountName?: string;
+  /** The account's name at creation. */
+  accountName: string;
   agent: AgentIdentity;
   /** Hash of the API key that made the request: the OAuth token endpoint must see the same client. */
   apiKeyHash: string;
@@ -31,9 +32,8 @@ export interface RequestDetails {
   wrappedPrivateKey: string | null;
   /** CIBA ping mode (CIBA Core §10.2): where and with which bearer to say the request was decided. */
   ping: PingTarget | null;
-  /** RFC 9449 §10: the thumbprint of the DPoP key every poll must prove; null (or absent, in rows
-   * written before v1.1) for an unbound request. */
-  dpopJkt?: string | null;
+  /** RFC 9449 §10: the thumbprint of the DPoP key every poll must prove; null for an unbound request. */
+  dpopJkt: string | null;
   createdAt: number;
   /**
    * The look-up that claimed the request (who, from where, when), stored in the claim's own row
@@ -50,19 +50,24 @@ export interface PingTarget {
   authReqId: string;
 }
 
-export interface RequestRecord extends RequestState {
-  details: RequestDetails;
+interface RecordOf<Status extends RequestState["status"], Details> extends RequestState {
+  status: Status;
+  details: Details;
   /** The handle's HMAC tag (worker/handles.ts): a keyed hash of the handle and its secret. */
   handleTag: string;
 }
+
+export type LiveRecord = RecordOf<"pending" | "approved" | "denied", RequestDetails>;
+export type DeliveredRecord = RecordOf<"delivered", Tombstone>;
+/** A request as its object holds it: live, with all it is; or delivered, with only its tombstone. */
+export type RequestRecord = LiveRecord | DeliveredRecord;
 
 /** What the approval page may show of a request. */
 export interface RequestView {
   requestId: string;
   userCode: string;
   accountId: string;
-  /** Null for a request made before the name was kept with it. */
-  accountName: string | null;
+  accountName: string;
   operatorEmail: string;
   agent: AgentIdentity;
   description: string;
@@ -81,10 +86,15 @@ export type PollResult =
   | { reason: "slow_down"; interval: number }
   | { reason: "delivered"; details: RequestDetails; payload: string };
 
-/** A poll's DPoP proof, checked by the worker (core/dpop.ts): whose key signed it, and its `jti`. */
+/**
+ * A poll's or a wait's DPoP proof, checked by the worker (core/dpop.ts): whose key signed it, the
+ * SHA-256 of its `jti` (a fixed size, whatever the client sent), and until when (Unix ms) a proof
+ * of that age is accepted, so how long its `jti` must be remembered (RFC 9449 §11.1).
+ */
 export interface PollProof {
   jkt: string;
   jti: string;
+  until: number;
 }
 
 /** Who is calling, for the audit log. */
@@ -94,13 +104,18 @@ export interface Actor {
 }
 
 export interface DecideInput {
-  sessionHash: string;
+  /** The approval page's claiming session; null from the console, where only a passkey decides. */
+  sessionHash: string | null;
   decision: "approve" | "deny";
   payload: string | null;
+  /** base64url SHA-256 of the exact credential string sent (what a passkey challenge committed to). */
+  payloadSha256: string | null;
+  /** The operator's assertion for a challenge from `challenge`, if any. */
+  webauthn: AuthenticationResponseJSON | null;
+  party: RelyingParty;
   actor: Actor;
-  /** The request the approval token was made for (issue 11): a mismatch is invalid_token. Optional
-   * until every token carries it. */
-  requestId?: string | null;
+  /** The request the approval token was made for: a token cannot decide a later request under the same user code. */
+  requestId: string;
 }
 
 /** The return channel's messages (README, "Contract notes": return channel). */
@@ -113,4 +128,12 @@ export type LookupResult =
 
 export type DecideResult =
   | { reason: "approved" | "denied"; details: RequestDetails }
-  | { reason: "invalid_token" };
+  | { reason: "invalid_token" | "access_denied" }
+  /** `enrolled`: the account has a passkey (else the deployment requires one and none is enrolled). */
+  | { reason: "passkey_required"; enrolled: boolean };
+
+export type DecisionChallengeResult =
+  | { reason: "ok"; challenge: string; allowCredentials: { id: string; transports: string[] }[] }
+  | { reason: "invalid_token" }
+  /** The account has no passkey: its decisions keep the email binding. */
+  | { reason: "not_enrolled" };

@@ -1,47 +1,22 @@
 /** Pure shapes of a request's record: the transitions' facts, the tombstone, what the page and the audit see. */
-import type { RequestFacts } from "../../core/request-state";
+import type { RequestFacts, Tombstone } from "../../core/request-state";
 import type { RequestSummary } from "../account/account-types";
-import type { Actor, RequestDetails, RequestRecord, RequestView } from "./request-types";
+import type { Actor, LiveRecord, RequestDetails, RequestRecord, RequestView } from "./request-types";
 
 export function factsOf(record: RequestRecord): RequestFacts {
   const { details } = record;
-  return {
-    requestId: details.requestId,
-    agentId: details.agent.id,
-    apiKeyHash: details.apiKeyHash,
-    operatorEmail: details.operatorEmail,
-    protocol: details.protocol,
-    dpopJkt: details.dpopJkt ?? null,
-  };
+  const { requestId, apiKeyHash, protocol } = details;
+  if (record.status === "delivered") return { requestId, agentId: details.agent.id, apiKeyHash, protocol, operatorEmail: null, dpopJkt: null };
+  return { requestId, agentId: details.agent.id, apiKeyHash, protocol, operatorEmail: record.details.operatorEmail, dpopJkt: record.details.dpopJkt };
 }
 
-/**
- * What a delivered request keeps until its expiry: who asked and for what (the replay alarm's audit
- * summary), the key hash that tells its agent on the token endpoint; no payload, no key, no code.
- */
-export function tombstoneOf(details: RequestDetails): RequestDetails {
+/** A delivered request's tombstone (core/request-state.ts): who asked and for what, nothing more. */
+export function tombstoneOf(details: RequestDetails): Tombstone {
   const { requestId, accountId, agent, apiKeyHash, description, vaultKey, bindingMessage, protocol, createdAt } = details;
-  return {
-    requestId,
-    accountId,
-    agent,
-    apiKeyHash,
-    description,
-    vaultKey,
-    bindingMessage,
-    protocol,
-    createdAt,
-    userCode: "",
-    operatorEmail: "",
-    publicKey: null,
-    encryptionKey: {},
-    wrappedPrivateKey: null,
-    ping: null,
-    dpopJkt: null,
-  };
+  return { requestId, accountId, agent, apiKeyHash, description, vaultKey, bindingMessage, protocol, createdAt };
 }
 
-export function summaryOf(details: RequestDetails, expiresAt: number): RequestSummary {
+export function summaryOf(details: Tombstone, expiresAt: number): RequestSummary {
   return {
     requestId: details.requestId,
     accountId: details.accountId,
@@ -58,13 +33,13 @@ export function actorDetail(actor: Actor): Record<string, string> {
   return { ip: actor.ip, user_agent: actor.userAgent.slice(0, 256) };
 }
 
-export function viewOf(record: RequestRecord): RequestView {
+export function viewOf(record: LiveRecord): RequestView {
   const { details } = record;
   return {
     requestId: details.requestId,
     userCode: details.userCode,
     accountId: details.accountId,
-    accountName: details.accountName ?? null,
+    accountName: details.accountName,
     operatorEmail: details.operatorEmail,
     agent: details.agent,
     description: details.description,

@@ -18,7 +18,7 @@ export interface ClientOptions {
   /** A `fetch` to use instead of the global one. */
   fetch?: FetchLike;
   /**
-   * How to open the return channel (README "Return channel"): default the runtime's global
+   * How to open the return channel (sdk/README.md, "credentials.waitForApproval()"): default the runtime's global
    * WebSocket (Node 22+, Bun, Deno, Workers) unless a custom `fetch` is given, since the socket would
    * bypass that transport (a proxy, a test double); `false` to poll only.
    */

@@ -11,4 +11,6 @@ export type { WebSocketFactory, WebSocketLike } from "./return-channel";
 export type { Clock, Sleep } from "./sleep";
 export type { Vault, VaultCallOptions, VaultItem } from "./vault";
 export { VAULT_FORMAT, VAULT_HKDF_INFO, VAULT_HKDF_SALT } from "./vault-crypto";
-export { SLOW_DOWN_STEP_SECONDS, type ApprovedCredential, type WaitOptions } from "./wait";
+export type { ApprovedCredential, WaitOptions } from "./wait";
+/** RFC 8628 §3.5: each `slow_down` raises the polling interval by this many seconds, for good. */
+export { SLOW_DOWN_STEP_SECONDS } from "../../core/limits";

@@ -1,5 +1,6 @@
 import { exportJWK, generateKeyPair, type JWK } from "jose";
 import { keyFingerprint } from "../../core/fingerprint";
+import { DEFAULT_INTERVAL_SECONDS, MAX_DESCRIPTION_LENGTH } from "../../core/limits";
 import { createDpopKey, type DpopKey } from "./dpop";
 import { KeyferryError } from "./errors";
 import { callApi, errorFromResponse, type HttpContext } from "./http";
@@ -71,8 +72,8 @@ export async function requestCredential(
 ): Promise<CredentialRequest> {
   if (typeof options !== "object" || options === null) throw new KeyferryError("INVALID_ARGUMENT", "request options are required");
   const { description, endToEnd = true, hint, dpop: keyBound = true } = options;
-  if (typeof description !== "string" || description.trim() === "" || description.length > 200) {
-    throw new KeyferryError("INVALID_ARGUMENT", "description must be 1-200 characters");
+  if (typeof description !== "string" || description.trim() === "" || description.length > MAX_DESCRIPTION_LENGTH) {
+    throw new KeyferryError("INVALID_ARGUMENT", `description must be 1-${MAX_DESCRIPTION_LENGTH} characters`);
   }
   const vaultKey = checkVaultKey(options.vaultKey);
   if (hint !== undefined && hint !== "code" && hint !== "push") {
@@ -101,8 +102,7 @@ export async function requestCredential(
   const answer = asObject(response.body, WHAT);
   const deviceCode = stringField(answer, "device_code", WHAT);
   const expiresIn = positiveIntegerField(answer, "expires_in", WHAT);
-  // RFC 8628 §3.2: interval is optional, 5 s when absent.
-  const interval = answer.interval === undefined ? 5 : positiveIntegerField(answer, "interval", WHAT);
+  const interval = answer.interval === undefined ? DEFAULT_INTERVAL_SECONDS : positiveIntegerField(answer, "interval", WHAT);
   const userCode = optionalStringField(answer, "user_code", WHAT);
   const verificationUri = optionalHttpUrl(answer, "verification_uri");
   const verificationUriComplete = optionalHttpUrl(answer, "verification_uri_complete");

@@ -1,3 +1,5 @@
+import { RETURN_CHANNEL_PROTOCOL, WAIT_DEVICE_CODE_PREFIX, WAIT_DPOP_PREFIX } from "../../core/wire";
+import { dpopProof, type DpopKey } from "./dpop";
 import type { Clock } from "./sleep";
 
 /** The part of a WebSocket the return channel uses: the standard browser API (Node 22+, Bun, Deno, Workers). */
@@ -13,7 +15,7 @@ export type WebSocketFactory = (url: string, protocols: string[]) => WebSocketLi
 /** What the server said on the socket: the operator decided (the next poll is served at once), or the TTL passed. */
 export type ChannelNews = "decided" | "expired";
 
-export const SUBPROTOCOL = "keyferry.v1";
+export const SUBPROTOCOL = RETURN_CHANNEL_PROTOCOL;
 /** First reconnect delay after a drop; doubles on each failure up to the maximum. */
 export const RECONNECT_MIN_MS = 1000;
 export const RECONNECT_MAX_MS = 30_000;
@@ -30,8 +32,10 @@ export function waitUrl(baseUrl: string): string {
 }
 
 /**
- * One wait's return channel (README "Return channel"): a WebSocket offering `keyferry.v1` and
- * `keyferry.device-code.<code>` (the code never goes in the URL, which proxies and logs keep). It
+ * One wait's return channel (sdk/README.md, "credentials.waitForApproval()"): a WebSocket offering `keyferry.v1` and
+ * `keyferry.device-code.<code>` (the code never goes in the URL, which proxies and logs keep), and
+ * for a key-bound request `keyferry.dpop.<proof>`, a fresh DPoP proof for each connection (RFC 9449
+ * §4: a browser's WebSocket cannot send the `DPoP` header). It
  * only tells the wait when to poll; the credential itself always comes from the poll. A drop or
  * refusal schedules a reconnect with exponential backoff; meanwhile the wait polls as before.
  * Nothing here is shared between waits.
@@ -41,6 +45,8 @@ export class ReturnChannel {
   readonly #url: string;
   readonly #protocols: string[];
   readonly #now: Clock;
+  /** The request's DPoP key, for a bound request; and the URL its proofs name (`htu`: the HTTP one). */
+  readonly #dpop: { key: DpopKey; htu: string } | undefined;
   #socket: WebSocketLike | undefined;
   #state: "closed" | "connecting" | "open" = "closed";
   #news: ChannelNews | undefined;
@@ -51,11 +57,12 @@ export class ReturnChannel {
   #openedAt = 0;
   readonly #waiters = new Set<() => void>();
 
-  constructor(factory: WebSocketFactory, baseUrl: string, deviceCode: string, now: Clock) {
+  constructor(factory: WebSocketFactory, baseUrl: string, deviceCode: string, now: Clock, dpop?: DpopKey) {
     this.#factory = factory;
     this.#url = waitUrl(baseUrl);
-    this.#protocols = [SUBPROTOCOL, `keyferry.device-code.${deviceCode}`];
+    this.#protocols = [SUBPROTOCOL, `${WAIT_DEVICE_CODE_PREFIX}${deviceCode}`];
     this.#now = now;
+    this.#dpop = dpop && { key: dpop, htu: `${baseUrl}/v1/credentials/wait` };
   }
 
   get open(): boolean {
@@ -103,9 +110,30 @@ export class ReturnChannel {
   }
 
   #connect(): void {
+    const dpop = this.#dpop;
+    if (!dpop) {
+      this.#open(this.#protocols);
+      return;
+    }
+    this.#state = "connecting";
+    dpopProof(dpop.key, "GET", dpop.htu, this.#now()).then(
+      (proof) => {
+        // The wait may have ended while the proof was signed.
+        if (this.#final || this.#state !== "connecting" || this.#socket) return;
+        this.#open([...this.#protocols, `${WAIT_DPOP_PREFIX}${proof}`]);
+      },
+      () => {
+        if (this.#final) return;
+        this.#dropped();
+        this.#notify();
+      },
+    );
+  }
+
+  #open(protocols: string[]): void {
     let socket: WebSocketLike;
     try {
-      socket = this.#factory(this.#url, this.#protocols);
+      socket = this.#factory(this.#url, protocols);
     } catch {
       this.#dropped();
       return;

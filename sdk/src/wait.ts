@@ -1,3 +1,4 @@
+import { DEFAULT_INTERVAL_SECONDS, SLOW_DOWN_STEP_SECONDS } from "../../core/limits";
 import { dpopProof, type DpopKey } from "./dpop";
 import { KeyferryError } from "./errors";
 import { abortedError, callApi, errorFromResponse, readServerError, type ApiResponse, type HttpContext } from "./http";
@@ -20,8 +21,6 @@ export interface WaitOptions {
   returnChannel?: boolean;
 }
 
-/** RFC 8628 §3.5: `slow_down` raises the interval by 5 seconds for all later polls. */
-export const SLOW_DOWN_STEP_SECONDS = 5;
 /** Network failures and 5xx answers in a row that a wait rides out before giving up with the error. */
 export const MAX_TRANSIENT_FAILURES = 3;
 /** With the channel open, one poll this long after the request's expiry in case the server's `expired` was lost. */
@@ -37,7 +36,7 @@ type PollOutcome =
 
 /**
  * Waits for the operator's decision and returns the credential. By default on the return channel
- * (README "Return channel"): a WebSocket on which the server announces the decision, after which
+ * (sdk/README.md, "credentials.waitForApproval()"): a WebSocket on which the server announces the decision, after which
  * one poll delivers the credential at once. Where the runtime has no WebSocket, or while the socket
  * is down (it reconnects with backoff while the request lives), it polls `POST /v1/credentials/poll`
  * like oauth4webapi's device-flow loop (RFC 8628 §3.4-3.5): one poll per `interval`, +5 s for good
@@ -65,7 +64,7 @@ export async function waitForApproval(
   if (signal?.aborted) throw abortedError(signal);
 
   const request = pending.get(deviceCode);
-  let interval = request?.interval ?? options.interval ?? 5;
+  let interval = request?.interval ?? options.interval ?? DEFAULT_INTERVAL_SECONDS;
   const start = clock.now();
   const deadline = timeout === undefined ? Number.POSITIVE_INFINITY : start + timeout;
   const liveUntil = request?.expiresAt ?? Number.POSITIVE_INFINITY;
@@ -73,7 +72,7 @@ export async function waitForApproval(
   // a client that did not make the request polls at once.
   let nextPollAt = request ? Math.max(request.requestedAt + interval * 1000, request.nextPollAt ?? 0) : start;
   let failures = 0;
-  const channel = webSocket && options.returnChannel !== false ? new ReturnChannel(webSocket, http.baseUrl, deviceCode, clock.now) : undefined;
+  const channel = webSocket && options.returnChannel !== false ? new ReturnChannel(webSocket, http.baseUrl, deviceCode, clock.now, request?.dpop) : undefined;
 
   try {
     for (;;) {
@@ -86,7 +85,7 @@ export async function waitForApproval(
       if (news !== "decided") {
         channel?.maintain(liveUntil);
         const pollAt = channel?.open ? Math.max(liveUntil + EXPIRY_GRACE_MS, nextPollAt) : nextPollAt;
-        // No reconnect once the request is past its expiry (README "Return channel": while it lives).
+        // No reconnect once the request is past its expiry (sdk/README.md, "credentials.waitForApproval()": while the request lives).
         const reconnectAt = channel && channel.reconnectAt < liveUntil ? channel.reconnectAt : Number.POSITIVE_INFINITY;
         const wakeAt = Math.min(pollAt, reconnectAt);
         if (wakeAt > deadline) {

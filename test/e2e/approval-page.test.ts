@@ -3,11 +3,13 @@
 // approval links, and the phone and desktop layouts (README, "A handoff in five requests").
 import { randomBytes } from "node:crypto";
 import { compactDecrypt, exportJWK, generateKeyPair, type JWK } from "jose";
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { Browser, BrowserContextOptions, Page } from "playwright-core";
+import { describe, expect, test } from "vitest";
 import { keyFingerprint } from "../../core/fingerprint";
 import { pollCredential, pollUntilSettled, requestCredential, type DeviceAuthorization } from "./support/approval";
-import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
+import { browserAvailable, createAccountAndAgent } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
+import { useBrowser } from "./support/use-browser";
 import { waitForEmail } from "./support/receiver";
 
 /** expect.poll with room for a loaded machine: vitest's default of 1 s is too tight for a real browser. */
@@ -50,20 +52,8 @@ async function lookUp(page: Page, authorization: DeviceAuthorization, email: str
 }
 
 describe.skipIf(!browserAvailable())("approval page", () => {
-  let server: DevServer;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-
-  beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
-    browser = await launchBrowser();
-  });
-
-  afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => {});
-    await browser?.close();
-    await server?.stop();
-  });
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
+  const browser = useBrowser();
 
   async function newAgent(name = "deploy-bot") {
     return createAccountAndAgent(server, { agentName: name, agentEmail: `${name}@example.com` });
@@ -77,7 +67,6 @@ describe.skipIf(!browserAvailable())("approval page", () => {
 
   async function page(options?: BrowserContextOptions) {
     const opened = await openPage(browser, options);
-    contexts.push(opened.context);
     return opened;
   }
 
@@ -210,7 +199,7 @@ describe.skipIf(!browserAvailable())("approval page", () => {
     await newRequest(agent.apiKey, { description: "Link look-up", vault_key: vaultKey });
     const email = await waitForEmail(server, (e) => e.text.includes(vaultKey), 15_000);
     // Whichever form the mail carries (the query string before links moved to the fragment), open the fragment form.
-    const token = /\/approve[?#]link=([\w.-]+)/.exec(email.text)?.[1];
+    const token = /\/approve#link=([\w.-]+)/.exec(email.text)?.[1];
     expect(token, email.text).toBeTruthy();
     const { page: p, sent, problems } = await page();
 

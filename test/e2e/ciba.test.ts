@@ -4,12 +4,13 @@
 // endpoint with its bearer token (CIBA Core 1.0 §7, §10.2; README, "Device flow or push").
 import { randomBytes } from "node:crypto";
 import * as client from "openid-client";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { beforeAll, describe, expect, it } from "vitest";
 import { verifyWebhook } from "../../core/webhook-signature";
 import type { AccountUpdatedBody, AgentCreatedBody } from "../../core/wire";
 import { decide, lookup } from "./support/approval";
-import { api, browserAvailable, createAccountAndAgent, launchBrowser, type DevServer } from "./support/dev-server";
+import { api, browserAvailable, createAccountAndAgent, type DevServer } from "./support/dev-server";
+import { useBrowser } from "./support/use-browser";
 import { useNotificationServer } from "./support/notification-server";
 import { signatureIsValid, startReceiver, waitForEmail, type Receiver, type Received } from "./support/receiver";
 
@@ -142,21 +143,10 @@ describe("CIBA with openid-client against wrangler dev", () => {
   });
 
   describe.skipIf(!browserAvailable())("operator in Chromium, from the webhook's approval_url", () => {
-    let browser: Browser;
-    const contexts: BrowserContext[] = [];
-
-    beforeAll(async () => {
-      browser = await launchBrowser();
-    });
-
-    afterAll(async () => {
-      for (const context of contexts) await context.close().catch(() => {});
-      await browser?.close();
-    });
+    const browser = useBrowser();
 
     async function openLink(url: string): Promise<Page> {
       const context = await browser.newContext();
-      contexts.push(context);
       const page = await context.newPage();
       await page.goto(url);
       // Link mode: nothing to type, and nothing happens before the operator presses Continue.

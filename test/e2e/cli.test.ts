@@ -9,9 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CompactEncrypt, importJWK } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { decide, lookup } from "./support/approval";
-import { createAccountAndAgent, startDevServer, type DevServer } from "./support/dev-server";
+import { createAccountAndAgent } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "sdk/dist/cli.js");
@@ -82,7 +83,7 @@ async function closedPort(): Promise<number> {
 }
 
 describe("keyferry CLI", () => {
-  let server: DevServer;
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", REQUEST_TTL_SECONDS: String(TTL_SECONDS) } });
   let ids: Awaited<ReturnType<typeof createAccountAndAgent>>;
   let home: string;
   let env: Record<string, string>;
@@ -104,13 +105,9 @@ describe("keyferry CLI", () => {
 
   beforeAll(async () => {
     execFileSync(process.execPath, [join(ROOT, "sdk/build.mjs")], { cwd: ROOT, stdio: "inherit" });
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", REQUEST_TTL_SECONDS: String(TTL_SECONDS) } });
     ids = await createAccountAndAgent(server, { agentName: "cli-agent" });
     home = mkdtempSync(join(tmpdir(), "keyferry-cli-"));
     env = { HOME: home, KEYFERRY_URL: server.url, KEYFERRY_API_KEY: ids.apiKey };
-  });
-  afterAll(async () => {
-    await server?.stop();
   });
 
   it("prints help through the package bin (npx keyferry --help)", async () => {

@@ -2,13 +2,14 @@
 // the operator approving through the page's JSON calls.
 import { randomBytes } from "node:crypto";
 import * as client from "openid-client";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, createAccountAndAgent, startDevServer, type DevServer } from "./support/dev-server";
+import { describe, expect, it } from "vitest";
+import { api, createAccountAndAgent, type DevServer } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 import { lookup, operatorDecides, pollCredential, requestCredential } from "./support/approval";
+import { sleep } from "../support/sleep";
 
 const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 const USER_CODE = /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/;
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 interface Exchange {
   url: string;
@@ -50,14 +51,7 @@ function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: 
 }
 
 describe("device authorization grant (RFC 8628) with openid-client", () => {
-  let server: DevServer;
-
-  beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
 
   it("publishes RFC 8414 metadata for the device code and CIBA grants", async () => {
     const res = await api(server, "GET", "/.well-known/oauth-authorization-server");
@@ -239,14 +233,7 @@ describe("device authorization grant (RFC 8628) with openid-client", () => {
 });
 
 describe("device authorization grant expiry", () => {
-  let server: DevServer;
-
-  beforeAll(async () => {
-    server = await startDevServer({ vars: { REQUEST_TTL_SECONDS: "5", POLL_INTERVAL_SECONDS: "1" } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useDevServer({ vars: { REQUEST_TTL_SECONDS: "5", POLL_INTERVAL_SECONDS: "1" } });
 
   it("answers expired_token once the request outlives REQUEST_TTL_SECONDS", async () => {
     const agent = await agentClient(server);

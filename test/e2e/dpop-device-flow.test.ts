@@ -3,21 +3,15 @@
 import { randomBytes } from "node:crypto";
 import { calculateJwkThumbprint, exportJWK } from "jose";
 import * as client from "openid-client";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, createAccountAndAgent, startDevServer, type DevServer } from "./support/dev-server";
+import { describe, expect, it } from "vitest";
+import { api, createAccountAndAgent } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 import { operatorDecides, pollCredential } from "./support/approval";
 
 const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 
 describe("DPoP-bound device flow with openid-client", () => {
-  let server: DevServer;
-
-  beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
 
   it("completes with getDPoPHandle and dpop_jkt; a poll without the proof is refused and does not consume the delivery", async () => {
     const ids = await createAccountAndAgent(server, { agentName: "dpop-bot", agentEmail: "bot@example.com" });

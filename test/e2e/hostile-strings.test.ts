@@ -3,11 +3,13 @@
 // even need the CSP to stop it (a CSP violation would mean markup reached the DOM).
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { requestCredential } from "./support/approval";
 import { watchedPage } from "./support/watched-page";
-import { api, browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
+import { api, browserAvailable, createAccountAndAgent } from "./support/dev-server";
+import { useBrowser } from "./support/use-browser";
+import { useDevServer } from "./support/use-dev-server";
 
 /** expect.poll with room for a loaded machine: vitest's default of 1 s is too tight for a real browser. */
 const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
@@ -19,7 +21,7 @@ const HOSTILE_DESCRIPTION = `<script>window.__pwned=1</script>"'><svg onload=ale
  * entities and quotes are allowed, and must stay literal rather than be decoded into markup.
  */
 const HOSTILE_BINDING = "&lt;b&gt;bold&lt;/b&gt; &#60;i&#62;x ');alert(1);//";
-/** The vault key pattern (sdk/README.md, `credentials.request`) allows no markup characters; use its odd corners instead. */
+/** The vault key pattern (sdk/README.md, "credentials.request()") allows no markup characters; use its odd corners instead. */
 const VAULT_KEY = "a.B_c-9";
 
 /** Nothing ran, nothing was injected, nothing needed blocking. */
@@ -38,12 +40,11 @@ async function textOf(page: Page, id: string): Promise<{ text: string | null; ch
 }
 
 describe.skipIf(!browserAvailable())("hostile agent strings on the approval page", () => {
-  let server: DevServer;
-  let browser: Browser;
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", ALLOW_HTTP_WEBHOOKS: "true" } });
+  const browser = useBrowser();
   let hooks: Server;
   let hookUrl: string;
   const received: Array<{ approval_url?: string }> = [];
-  const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
     // A local webhook receiver, so that push (CIBA) requests can be opened from their approval link.
@@ -61,14 +62,9 @@ describe.skipIf(!browserAvailable())("hostile agent strings on the approval page
     });
     await new Promise<void>((done) => hooks.listen(0, "127.0.0.1", done));
     hookUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/hook`;
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", ALLOW_HTTP_WEBHOOKS: "true" } });
-    browser = await launchBrowser();
   });
 
   afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => {});
-    await browser?.close();
-    await server?.stop();
     await new Promise((done) => hooks?.close(done));
   });
 
@@ -78,7 +74,6 @@ describe.skipIf(!browserAvailable())("hostile agent strings on the approval page
     expect(asked.status, asked.text).toBe(200);
 
     const { context, page, dialogs, errors } = await watchedPage(browser);
-    contexts.push(context);
     await page.goto(asked.json.verification_uri_complete);
     await page.getByLabel("Email").fill(agent.operatorEmail);
     await page.getByRole("button", { name: "Continue" }).click();
@@ -123,7 +118,6 @@ describe.skipIf(!browserAvailable())("hostile agent strings on the approval page
     expect(preview.status).toBe(200);
 
     const { context, page, dialogs, errors } = await watchedPage(browser);
-    contexts.push(context);
     await page.goto(approvalUrl);
     // Link mode: no code or email to type, and nothing happens before the operator presses Continue.
     await eventually(() => page.getByRole("button", { name: "Continue" }).isVisible()).toBe(true);

@@ -1,4 +1,4 @@
-// Issue 14: bad input to `keyferry mcp` (installed package, official MCP client, real `wrangler dev`):
+// Bad input to `keyferry mcp` (installed package, official MCP client, real `wrangler dev`):
 // unknown or malformed tool arguments, a vault key that does not exist, a command that is not found,
 // a server that is down, a refused API key, a denied and an expired request. Each is a clear MCP tool
 // error (`isError: true`), the server process keeps running, and no error carries a secret.
@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "../../sdk/src/index";
 import { operatorDecides } from "./support/approval";
-import { createAccountAndAgent, startDevServer, type DevServer } from "./support/dev-server";
+import { createAccountAndAgent } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 import { installedPackage, type InstalledPackage } from "./support/installed-package";
 import { keyferryCli, startMcp, type McpSession, type ToolResult } from "./support/mcp";
 
@@ -33,7 +34,7 @@ function expectToolError(result: ToolResult, pattern: RegExp) {
 
 describe("keyferry mcp: bad input is a tool error, never a crash or a leak", () => {
   let pkg: InstalledPackage;
-  let server: DevServer;
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", REQUEST_TTL_SECONDS: String(TTL_SECONDS) } });
   let env: Record<string, string>;
   let operatorEmail: string;
   const stored = `q${randomBytes(12).toString("hex")}`;
@@ -46,7 +47,6 @@ describe("keyferry mcp: bad input is a tool error, never a crash or a leak", () 
 
   beforeAll(async () => {
     pkg = await installedPackage();
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", REQUEST_TTL_SECONDS: String(TTL_SECONDS) } });
     const ids = await createAccountAndAgent(server, { agentName: "mcp-bad-input" });
     operatorEmail = ids.operatorEmail;
     const home = mkdtempSync(join(tmpdir(), "keyferry-mcp-bad-"));
@@ -59,12 +59,11 @@ describe("keyferry mcp: bad input is a tool error, never a crash or a leak", () 
     for (const session of sessions) {
       // Still running after everything below, and answering.
       expect(session.alive()).toBe(true);
-      await session.client.ping();
+      await session.ping();
       expect(session.stderr()).not.toMatch(/\n\s+at /);
       for (const message of session.received) expect(message).not.toContain(stored);
       await session.close();
     }
-    await server?.stop();
   });
 
   it("rejects unknown, missing and malformed arguments, and the tool --allow-run did not enable", async () => {
@@ -74,7 +73,8 @@ describe("keyferry mcp: bad input is a tool error, never a crash or a leak", () 
     expectToolError(await session.call("wait_for_credential", {}), /vault_key/);
     expectToolError(await session.call("request_credential", { description: "x", vault_key: "bad name!" }), /vault_key must be 1-128 characters/);
     expectToolError(await session.call("request_credential", { description: "", vault_key: "a" }), /description/);
-    expectToolError(await session.call("run_with_credentials", { command: ["true"], secrets: {} }), /run_with_credentials not found/);
+    // The v2 SDK answers an unknown tool with a protocol error (-32602), not a tool result.
+    await expect(session.call("run_with_credentials", { command: ["true"], secrets: {} })).rejects.toThrow(/-32602.*run_with_credentials not found/);
   });
 
   it("names a vault key that does not exist, a command that is not found, and cuts long output without leaking a secret's head", async () => {
@@ -88,7 +88,7 @@ describe("keyferry mcp: bad input is a tool error, never a crash or a leak", () 
     expectToolError(notFound, /^command not found: no-such-command-keyferry$/);
     expectToolError(
       await session.call("run_with_credentials", { command: [process.execPath], secrets: { "1BAD": "stored-secret" } }),
-      /Invalid key in record at secrets\.1BAD/,
+      /secrets\.1BAD: Invalid key in record/,
     );
 
     // 64 KiB are kept: the secret starts 6 bytes before the cut, so only its head would be in the output.

@@ -9,6 +9,7 @@ import { api, createAccountAndAgent } from "./support/dev-server";
 import { useNotificationServer } from "./support/notification-server";
 import { decide, lookup, pollCredential, pollUntilSettled, requestCredential } from "./support/approval";
 import { closedPort, signatureIsValid, waitForEmail } from "./support/receiver";
+import { sleep } from "../support/sleep";
 
 const USER_CODE_SHOWN = /\b[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}\b/;
 const LINK = /(https?:\/\/[^\s]+\/approve#link=([\w.-]+))/;
@@ -124,7 +125,7 @@ describe("operator notifications against wrangler dev", () => {
     // Backed off rather than hammered (the outbox's first delay is 2.5 to 7.5 s).
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(2_000);
     // Delivered on the second try: nothing more comes, and nothing is audited as failed.
-    await new Promise((done) => setTimeout(done, 6_000));
+    await sleep(6_000);
     expect(hooks.received).toHaveLength(2);
     expect((await audit(agent.accountId)).filter((e) => e.type === "notification_failed")).toEqual([]);
   });
@@ -185,7 +186,7 @@ describe("operator notifications against wrangler dev", () => {
     const deadline = Date.now() + 20_000;
     while (!failed && Date.now() < deadline) {
       failed = (await audit(agent.accountId)).find((e) => e.type === "notification_failed");
-      if (!failed) await new Promise((done) => setTimeout(done, 500));
+      if (!failed) await sleep(500);
     }
     expect(failed, "no notification_failed event within 20 s").toBeDefined();
     expect(failed!.detail).toMatchObject({ channel: "webhook", event: "credential.requested", attempts: 1, status: 400 });

@@ -1,4 +1,4 @@
-// Issue 14: `sdk/` packs into an installable `keyferry` package. The tarball installs into a fresh
+// `sdk/` packs into an installable `keyferry` package. The tarball installs into a fresh
 // project from the registry (its only dependency, jose), its types check under `tsc --strict` with
 // `moduleResolution: nodenext`, the SDK imports at run time, and the bin runs through `npx`.
 import { execFile } from "node:child_process";

@@ -5,12 +5,13 @@ import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CompactEncrypt, compactDecrypt, exportJWK, generateKeyPair, importJWK } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CREDENTIAL_JWE_ALG, CREDENTIAL_JWE_HEADER } from "../../core/jwe";
-import { createAccountAndAgent, startDevServer, type DevServer } from "./support/dev-server";
+import { createAccountAndAgent } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 import { decide, lookup, pollCredential, pollUntilSettled, requestCredential } from "./support/approval";
+import { sleep } from "../support/sleep";
 
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /** A value no file could contain by chance. */
 function distinctiveSecret(): string {
@@ -57,14 +58,7 @@ async function filesRevealing(dir: string, value: string): Promise<{ scanned: nu
 }
 
 describe("no plaintext credential at rest", () => {
-  let server: DevServer;
-
-  beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
 
   async function expectNoPlaintext(secret: string) {
     const { scanned, revealing } = await filesRevealing(server.persistDir, secret);

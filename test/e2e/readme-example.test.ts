@@ -11,7 +11,9 @@ import { keyFingerprint } from "../../core/fingerprint";
 import { CREDENTIAL_JWE_ALG, CREDENTIAL_JWE_HEADER } from "../../core/jwe";
 import { createClient } from "../../sdk/src/index";
 import { decide, lookup } from "./support/approval";
-import { createAccountAndAgent, startDevServer, type DevServer } from "./support/dev-server";
+import { createAccountAndAgent } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
+import { sleep } from "../support/sleep";
 
 const ROOT = resolve(__dirname, "../..");
 
@@ -25,16 +27,14 @@ function readmeExample(): string {
 }
 
 describe("the README's SDK example", () => {
-  let server: DevServer;
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
   let dir: string;
 
   beforeAll(async () => {
     execFileSync(process.execPath, [join(ROOT, "sdk/build.mjs")], { cwd: ROOT, stdio: "ignore" });
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
     dir = mkdtempSync(join(tmpdir(), "keyferry-readme-"));
   });
   afterAll(async () => {
-    await server?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -61,7 +61,7 @@ describe("the README's SDK example", () => {
     const exited = new Promise<number | null>((done) => child.on("exit", done));
 
     const deadline = Date.now() + 30_000;
-    while (!/[B-Z]{4}-[B-Z]{4}/.test(output) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (!/[B-Z]{4}-[B-Z]{4}/.test(output) && Date.now() < deadline) await sleep(100);
     const userCode = output.match(/[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}/)?.[0];
     expect(userCode, output).toBeDefined();
 

@@ -1,4 +1,4 @@
-// The replay alarm end to end (CONTRACT.md "Replay alarm", "Webhook events"; issue 10): a delivered
+// The replay alarm end to end (README, "Contract notes": replay alarm, webhook events): a delivered
 // device code (or auth_req_id) polled again against a real `wrangler dev` is refused as before, and the
 // operator hears of it once: a signed `credential.replayed` webhook at a local receiver, an email (the
 // .eml file wrangler dev writes), and `replay_detected` in the audit log with the caller's IP and user agent.
@@ -7,9 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyWebhook } from "../../core/webhook-signature";
 import { createClient } from "../../sdk/src/index";
 import { decide, lookup, operatorDecides, requestCredential } from "./support/approval";
-import { api, createAccountAndAgent, startDevServer, type AccountAndAgent, type DevServer } from "./support/dev-server";
+import { api, createAccountAndAgent, type AccountAndAgent, type DevServer } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 import { useNotificationServer } from "./support/notification-server";
 import { sentEmails, signatureIsValid, startReceiver, waitForEmail, type Received, type Receiver } from "./support/receiver";
+import { sleep } from "../support/sleep";
 
 interface Hook {
   id: string;
@@ -29,7 +31,6 @@ interface AuditEvent {
 
 const uniqueVaultKey = (prefix: string) => `${prefix}-${randomBytes(4).toString("hex")}`;
 const parse = (hit: Received) => JSON.parse(hit.body) as Hook;
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 describe("replay alarm against wrangler dev", () => {
   // One wrangler dev (polls every second, http webhooks allowed) and a loopback receiver.
@@ -219,15 +220,13 @@ describe("replay alarm against wrangler dev", () => {
 
 describe("replay alarm after the request's expiry, against wrangler dev", () => {
   const TTL_SECONDS = 6;
-  let server: DevServer;
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", ALLOW_HTTP_WEBHOOKS: "true", REQUEST_TTL_SECONDS: String(TTL_SECONDS) } });
   let hooks: Receiver;
 
   beforeAll(async () => {
     hooks = await startReceiver();
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", ALLOW_HTTP_WEBHOOKS: "true", REQUEST_TTL_SECONDS: String(TTL_SECONDS) } });
   });
   afterAll(async () => {
-    await server?.stop();
     await hooks?.close();
   });
 

@@ -1,19 +1,13 @@
 // Pending requests live in Durable Object storage, so they survive a restart of `wrangler dev`
 // (same persist directory, same secrets: the device code stays verifiable).
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAccountAndAgent, startDevServer, type DevServer } from "./support/dev-server";
+import { describe, expect, it } from "vitest";
+import { createAccountAndAgent } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 import { decide, lookup, pollCredential, pollUntilSettled, requestCredential } from "./support/approval";
 
 describe("restarting wrangler dev", () => {
-  let server: DevServer;
-
-  beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
 
   it("keeps a pending request: it can be looked up, approved and delivered afterwards", async () => {
     const agent = await createAccountAndAgent(server);

@@ -1,25 +1,19 @@
-// The return channel survives a server restart (CONTRACT.md "Return channel"; sdk/README.md): the
+// The return channel survives a server restart (sdk/README.md, "credentials.waitForApproval()"): the
 // SDK's socket drops when `wrangler dev` restarts, the SDK reconnects with backoff while the request
 // lives, and the decision made after the restart arrives on the new socket; one poll delivers.
 import { randomBytes } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createClient } from "../../sdk/src/index";
 import { operatorDecides } from "./support/approval";
-import { createAccountAndAgent, startDevServer, type DevServer } from "./support/dev-server";
+import { createAccountAndAgent } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 import { traceSdk, type TraceStep } from "./support/sdk-trace";
+import { sleep } from "../support/sleep";
 
 const INTERVAL_SECONDS = 60;
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 describe("return channel across a wrangler dev restart", () => {
-  let server: DevServer;
-
-  beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: String(INTERVAL_SECONDS) } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: String(INTERVAL_SECONDS) } });
 
   it("the SDK reconnects after the socket drops and hears the decision on the new socket", { timeout: 240_000 }, async () => {
     const agent = await createAccountAndAgent(server, { agentName: "reconnecting" });
@@ -47,9 +41,12 @@ describe("return channel across a wrangler dev restart", () => {
     if (!result.ok) throw result.error;
     expect(result.value.credentialValue).toBe(secret);
 
-    // Every socket offered the same subprotocols; the decision came on the reopened one.
+    // Every socket offered the same subprotocols and a DPoP proof of its own; the decision came on the reopened one.
     expect(trace.sockets.length).toBeGreaterThanOrEqual(2);
-    for (const offered of trace.sockets) expect(offered.protocols).toEqual(["keyferry.v1", `keyferry.device-code.${req.deviceCode}`]);
+    for (const offered of trace.sockets) {
+      expect(offered.protocols).toEqual(["keyferry.v1", `keyferry.device-code.${req.deviceCode}`, expect.stringMatching(/^keyferry\.dpop\./)]);
+    }
+    expect(new Set(trace.sockets.map((offered) => offered.protocols[2])).size).toBe(trace.sockets.length);
     const decidedAt = trace.steps.findIndex((step) => step.kind === "message");
     expect(trace.steps[decidedAt]).toEqual({ kind: "message", socket, data: { type: "decided", status: "approved" } });
     // After it, exactly one poll, which delivered; any poll before it (while the socket was down) did not.

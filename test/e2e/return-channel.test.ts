@@ -1,7 +1,8 @@
 // The return channel against a real `wrangler dev`, with the runtime's own WebSocket client (Node 22):
 // the subprotocols negotiate as sdk/README.md says (`waitForApproval`), the decision arrives on the socket, the poll delivers.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAccountAndAgent, startDevServer, type DevServer } from "./support/dev-server";
+import { describe, expect, it } from "vitest";
+import { createAccountAndAgent, type DevServer } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 import { operatorDecides, pollCredential, requestCredential } from "./support/approval";
 
 function waitFor(server: DevServer, deviceCode: string) {
@@ -16,14 +17,7 @@ function waitFor(server: DevServer, deviceCode: string) {
 }
 
 describe("return channel against wrangler dev", () => {
-  let server: DevServer;
-
-  beforeAll(async () => {
-    server = await startDevServer();
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useDevServer();
 
   it("selects keyferry.v1, announces the approval, closes 1000, and the next poll delivers at once", async () => {
     const agent = await createAccountAndAgent(server);

@@ -1,26 +1,18 @@
-// Issue 3's browser check: the SDK asks (end-to-end by default), the operator approves on the real
+// The SDK in front of a real browser: the SDK asks (end-to-end by default), the operator approves on the real
 // page in Chromium, and the SDK receives the value. The page must show the fingerprint the SDK
 // printed, and none of the page's own requests may carry the plaintext.
 import { randomBytes } from "node:crypto";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createClient } from "../../sdk/src/index";
-import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
+import { browserAvailable, createAccountAndAgent } from "./support/dev-server";
+import { useBrowser } from "./support/use-browser";
+import { useDevServer } from "./support/use-dev-server";
 
 const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 100 });
 
 describe.skipIf(!browserAvailable())("SDK request approved in a real browser", () => {
-  let server: DevServer;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
-    browser = await launchBrowser();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
+  const browser = useBrowser();
 
   it("shows the SDK's fingerprint, keeps the plaintext in the browser, and hands the value to the SDK", async () => {
     const ids = await createAccountAndAgent(server, { agentName: "sdk-agent" });

@@ -1,4 +1,4 @@
-// The return channel end to end (CONTRACT.md "Return channel"; issue 10): the SDK, the CLI and a CIBA
+// The return channel end to end (README, "Contract notes": return channel; sdk/README.md, "credentials.waitForApproval()"): the SDK, the CLI and a CIBA
 // waiter receive the credential against a real `wrangler dev`. The poll interval is 60 s and every wait
 // gives up after 45 s, so polling alone could never deliver in time: a credential that arrives came
 // because the socket said `decided`. The instrumented tests (support/sdk-trace.ts) also record the
@@ -10,13 +10,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CompactEncrypt, importJWK } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createClient, type KeyferryError } from "../../sdk/src/index";
 import { decide, lookup, operatorDecides } from "./support/approval";
-import { api, createAccountAndAgent, startDevServer, type AccountAndAgent, type DevServer } from "./support/dev-server";
+import { api, createAccountAndAgent, type AccountAndAgent, type DevServer } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 import { waitForEmail } from "./support/receiver";
 import { traceSdk } from "./support/sdk-trace";
 import { openWaitSocket, tryUpgrade, waitUrl } from "./support/wait-socket";
+import { sleep } from "../support/sleep";
 
 const INTERVAL_SECONDS = 60;
 /** Shorter than one interval: a wait that had to poll its way to the credential would time out. */
@@ -57,14 +59,7 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 }
 
 describe("credentials over the return channel against wrangler dev", () => {
-  let server: DevServer;
-
-  beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: String(INTERVAL_SECONDS) } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: String(INTERVAL_SECONDS) } });
 
   it("the SDK learns of the approval on the socket and collects the credential with exactly one poll", async () => {
     const agent = await createAccountAndAgent(server, { agentName: "channel-sdk" });
@@ -86,8 +81,8 @@ describe("credentials over the return channel against wrangler dev", () => {
     console.log(`approval → credential in the SDK over the return channel: ${Date.now() - approvedAt} ms (poll interval ${INTERVAL_SECONDS} s)`);
     expect(result.value).toEqual({ vaultKey: "channel-key", description: "Channel key", credentialValue: secret });
 
-    // One socket, the device code only in a subprotocol, never in the URL.
-    expect(trace.sockets).toEqual([{ url: waitUrl(server), protocols: ["keyferry.v1", `keyferry.device-code.${req.deviceCode}`] }]);
+    // One socket, the device code and the request's DPoP proof only in subprotocols, never in the URL.
+    expect(trace.sockets).toEqual([{ url: waitUrl(server), protocols: ["keyferry.v1", `keyferry.device-code.${req.deviceCode}`, expect.stringMatching(/^keyferry\.dpop\./)] }]);
     // In order: the socket opened, said `decided`, and then exactly one poll (key-bound) delivered.
     const beforeClose = trace.steps.filter((step) => step.kind !== "close");
     expect(beforeClose).toEqual([
@@ -177,7 +172,7 @@ describe("credentials over the return channel against wrangler dev", () => {
     let userCode: string | undefined;
     for (const deadline = Date.now() + 60_000; !userCode && Date.now() < deadline; ) {
       userCode = /Code:\s+([A-Z]{4}-[A-Z]{4})/.exec(request.stdout())?.[1];
-      if (!userCode) await new Promise((resolve) => setTimeout(resolve, 50));
+      if (!userCode) await sleep(50);
     }
     expect(userCode, request.stdout()).toBeDefined();
     await approve(server, agent, userCode!, secret);
@@ -192,7 +187,7 @@ describe("credentials over the return channel against wrangler dev", () => {
     void request.done.then(() => (exited = true));
     let wakeUps = 0;
     while (!exited && wakeUps < 15) {
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      await sleep(2_000);
       if (exited) break;
       expect((await lookup(server, { link_token: linkToken! })).res.status).toBe(404);
       wakeUps += 1;
@@ -262,14 +257,7 @@ describe("credentials over the return channel against wrangler dev", () => {
 
 describe("expiry over the return channel against wrangler dev", () => {
   const TTL_SECONDS = 8;
-  let server: DevServer;
-
-  beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: String(INTERVAL_SECONDS), REQUEST_TTL_SECONDS: String(TTL_SECONDS) } });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: String(INTERVAL_SECONDS), REQUEST_TTL_SECONDS: String(TTL_SECONDS) } });
 
   it("the SDK hears `expired` at the TTL and fails with EXPIRED_TOKEN without polling at all", async () => {
     const agent = await createAccountAndAgent(server, { agentName: "channel-expired" });

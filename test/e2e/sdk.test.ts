@@ -3,11 +3,12 @@
 // waitForApproval → the client-side encrypted vault.
 import { randomBytes } from "node:crypto";
 import { CompactEncrypt, base64url, importJWK, type JWK } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { keyFingerprint } from "../../core/fingerprint";
 import { createClient, KeyferryError, type KeyferryClient } from "../../sdk/src/index";
 import { decide, lookup } from "./support/approval";
-import { api, createAccountAndAgent, startDevServer, type DevServer } from "./support/dev-server";
+import { api, createAccountAndAgent, type DevServer } from "./support/dev-server";
+import { useDevServer } from "./support/use-dev-server";
 
 /** What the approval page does in the operator's browser: a JWE to the request's encryption key. */
 async function encryptForRequest(value: string, encryptionKey: JWK): Promise<string> {
@@ -37,17 +38,13 @@ function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: 
 }
 
 describe("agent SDK against wrangler dev", () => {
-  let server: DevServer;
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
   let ids: Awaited<ReturnType<typeof createAccountAndAgent>>;
   let ferry: KeyferryClient;
 
   beforeAll(async () => {
-    server = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1" } });
     ids = await createAccountAndAgent(server, { agentName: "sdk-agent", agentEmail: "sdk@example.com" });
     ferry = createClient({ baseUrl: server.url, apiKey: ids.apiKey, masterSeed: randomBytes(32) });
-  });
-  afterAll(async () => {
-    await server?.stop();
   });
 
   it("delivers an end-to-end encrypted credential and keeps it in the vault as ciphertext only", async () => {

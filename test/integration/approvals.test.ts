@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { auditUntil, call, lookupAs, newAgent, poll, requestCredential } from "./support/api";
+import { auditUntil, call, lookupAs, newAgent, poll, requestCredential, type Answer } from "./support/api";
+import type { DecideAnswerBody } from "../../core/wire";
 
 describe("operator look-up", () => {
   it("shows who asks, what for and until when, and sets a strict session cookie", async () => {
@@ -78,8 +79,8 @@ describe("operator decision", () => {
   it("approves once: the approval token is single-use", async () => {
     const { looked } = await lookedUp();
     const body = { approval_token: looked.body.approval_token, decision: "approve", credential_value: "v" };
-    expect((await call("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json: body })).body).toEqual({ status: "approved" });
-    const again = await call("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json: { ...body, decision: "deny" } });
+    expect((await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json: body })).body).toEqual({ status: "approved" });
+    const again = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json: { ...body, decision: "deny" } });
     expect(again.status).toBe(403);
     expect(again.body.error).toBe("invalid_token");
   });
@@ -87,16 +88,16 @@ describe("operator decision", () => {
   it("refuses a decision without the claiming browser's cookie (CSRF, session spying)", async () => {
     const { looked } = await lookedUp();
     const body = { approval_token: looked.body.approval_token, decision: "approve", credential_value: "v" };
-    expect((await call("POST", "/v1/approvals/decide", { json: body })).status).toBe(403);
+    expect((await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", { json: body })).status).toBe(403);
     const otherBrowser = await lookupAs("BBBB-BBBB", "x@example.com"); // gets a cookie of its own
-    expect((await call("POST", "/v1/approvals/decide", { headers: { Cookie: otherBrowser.cookie ?? "kf_approval=x" }, json: body })).status).toBe(403);
+    expect((await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", { headers: { Cookie: otherBrowser.cookie ?? "kf_approval=x" }, json: body })).status).toBe(403);
   });
 
   it("refuses forged or tampered approval tokens", async () => {
     const { looked } = await lookedUp();
     const [h, p] = (looked.body.approval_token as string).split(".");
     for (const token of [`${h}.${p}.AAAA`, "nope", `${h}.${p}`]) {
-      const answer = await call("POST", "/v1/approvals/decide", {
+      const answer = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
         headers: { Cookie: looked.cookie! },
         json: { approval_token: token, decision: "deny" },
       });
@@ -118,13 +119,13 @@ describe("operator decision", () => {
       [{ approval_token: looked.body.approval_token, decision: "approve", credential_value: "a", credential_jwe: "b" }, "credential"],
     ];
     for (const [json, field] of cases) {
-      const answer = await call("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json });
+      const answer = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json });
       expect(answer.status, field).toBe(400);
       expect(answer.body.error).toBe("invalid_request");
       expect(answer.body.error_description).toContain(field);
     }
     // Nothing was decided by any of those.
-    const ok = await call("POST", "/v1/approvals/decide", {
+    const ok = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.cookie! },
       json: { approval_token: looked.body.approval_token, decision: "deny" },
     });
@@ -133,7 +134,7 @@ describe("operator decision", () => {
 
   it("answers 413 for a body larger than any decision needs", async () => {
     const { looked } = await lookedUp();
-    const answer = await call("POST", "/v1/approvals/decide", {
+    const answer = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.cookie! },
       json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "x".repeat(200_000) },
     });

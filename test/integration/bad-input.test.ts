@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { admin, bearer, call, newAgent, requestCredential } from "./support/api";
+import { admin, bearer, call, newAgent, requestCredential, type Answer, type ApiResponse, type PollAnswer } from "./support/api";
 import { forgeHandle } from "./support/forgery";
+import type { AccountBody, BackchannelAuthenticationBody, DeviceAuthorizationBody, LookupAnswerBody, TokenBody } from "../../core/wire";
 
 /** Every error is 4xx, in the contract's shape, and carries no stack trace or internal detail. */
-function expectCleanError(answer: { status: number; body: any; headers: Headers }, status?: number) {
+function expectCleanError(answer: ApiResponse<Answer>, status?: number) {
   if (status) expect(answer.status).toBe(status);
   expect(answer.status).toBeGreaterThanOrEqual(400);
   expect(answer.status).toBeLessThan(500);
@@ -16,12 +17,12 @@ describe("bad input gets a clear 4xx and changes nothing", () => {
   it("refuses malformed JSON, wrong media types and wrong shapes on the agent API", async () => {
     const { apiKey } = await newAgent();
     const auth = bearer(apiKey);
-    expectCleanError(await call("POST", "/v1/credentials/request", { headers: { ...auth, "Content-Type": "application/json" }, body: "{nope" }), 400);
-    expectCleanError(await call("POST", "/v1/credentials/request", { headers: { ...auth, "Content-Type": "text/plain" }, body: "{}" }), 415);
-    expectCleanError(await call("POST", "/v1/credentials/request", { headers: auth, body: "{}" }), 415);
-    expectCleanError(await call("POST", "/v1/credentials/request", { headers: auth, json: [] }), 400);
-    expectCleanError(await call("POST", "/v1/credentials/request", { headers: auth, json: null }), 400);
-    expectCleanError(await call("POST", "/v1/credentials/request", { headers: { ...auth, "Content-Type": "application/json" }, body: new Uint8Array([0xff, 0xfe, 0x7b]) }), 400);
+    expectCleanError(await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: { ...auth, "Content-Type": "application/json" }, body: "{nope" }), 400);
+    expectCleanError(await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: { ...auth, "Content-Type": "text/plain" }, body: "{}" }), 415);
+    expectCleanError(await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: auth, body: "{}" }), 415);
+    expectCleanError(await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: auth, json: [] }), 400);
+    expectCleanError(await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: auth, json: null }), 400);
+    expectCleanError(await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: { ...auth, "Content-Type": "application/json" }, body: new Uint8Array([0xff, 0xfe, 0x7b]) }), 400);
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ vault_key: "k" }, "description"],
       [{ description: "", vault_key: "k" }, "description"],
@@ -37,7 +38,7 @@ describe("bad input gets a clear 4xx and changes nothing", () => {
       [{ description: "d", vault_key: "k", public_key: { kty: "EC", crv: "P-256", x: "A".repeat(43), y: "A".repeat(43), d: "A".repeat(43) } }, "public_key"],
     ];
     for (const [json, field] of cases) {
-      const answer = await call("POST", "/v1/credentials/request", { headers: auth, json });
+      const answer = await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: auth, json });
       expectCleanError(answer, 400);
       expect(answer.body.error).toBe("invalid_request");
       expect(answer.body.error_description).toContain(field);
@@ -48,15 +49,15 @@ describe("bad input gets a clear 4xx and changes nothing", () => {
 
   it("refuses oversized bodies with 413 without reading them", async () => {
     const { apiKey } = await newAgent();
-    expectCleanError(await call("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "x".repeat(20_000), vault_key: "k" } }), 413);
-    expectCleanError(await call("POST", "/v1/credentials/poll", { json: { device_code: "x".repeat(20_000) } }), 413);
-    expectCleanError(await call("POST", "/v1/approvals/lookup", { json: { user_code: "x".repeat(10_000), email: "e" } }), 413);
-    expectCleanError(await call("POST", "/v1/admin/accounts", { headers: admin, json: { name: "x".repeat(10_000), operator_email: "a@b.c" } }), 413);
+    expectCleanError(await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "x".repeat(20_000), vault_key: "k" } }), 413);
+    expectCleanError(await call<PollAnswer>("POST", "/v1/credentials/poll", { json: { device_code: "x".repeat(20_000) } }), 413);
+    expectCleanError(await call<Answer<LookupAnswerBody>>("POST", "/v1/approvals/lookup", { json: { user_code: "x".repeat(10_000), email: "e" } }), 413);
+    expectCleanError(await call<Answer<AccountBody>>("POST", "/v1/admin/accounts", { headers: admin, json: { name: "x".repeat(10_000), operator_email: "a@b.c" } }), 413);
   });
 
   it("refuses broken authorization headers with 401 invalid_client", async () => {
     for (const header of ["", "Bearer", "Bearer ", "Basic abc", "Bearer kf1.acc_x.agt_y.z", "Bearer \u00e9", "bearer kf1", `Bearer ${"k".repeat(5000)}`]) {
-      const answer = await call("POST", "/v1/credentials/request", {
+      const answer = await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", {
         headers: header ? { Authorization: header } : {},
         json: { description: "d", vault_key: "k" },
       });
@@ -66,34 +67,34 @@ describe("bad input gets a clear 4xx and changes nothing", () => {
   });
 
   it("answers poll errors for malformed codes and bodies", async () => {
-    expectCleanError(await call("POST", "/v1/credentials/poll", { json: {} }), 400);
-    expectCleanError(await call("POST", "/v1/credentials/poll", { json: { device_code: 12 } }), 400);
-    const malformed = await call("POST", "/v1/credentials/poll", { json: { device_code: "eyJhbGciOiJub25lIn0.e30." } });
+    expectCleanError(await call<PollAnswer>("POST", "/v1/credentials/poll", { json: {} }), 400);
+    expectCleanError(await call<PollAnswer>("POST", "/v1/credentials/poll", { json: { device_code: 12 } }), 400);
+    const malformed = await call<PollAnswer>("POST", "/v1/credentials/poll", { json: { device_code: "eyJhbGciOiJub25lIn0.e30." } });
     expectCleanError(malformed, 400);
     expect(malformed.body.error).toBe("invalid_grant");
   });
 
   it("answers unknown paths 404 and wrong methods 405, in the same shape", async () => {
-    expectCleanError(await call("GET", "/v1/nothing-here"), 404);
-    const wrongMethod = await call("GET", "/v1/credentials/request");
+    expectCleanError(await call<Answer>("GET", "/v1/nothing-here"), 404);
+    const wrongMethod = await call<Answer>("GET", "/v1/credentials/request");
     expectCleanError(wrongMethod, 405);
     expect(wrongMethod.headers.get("Allow")).toBe("POST");
-    expectCleanError(await call("DELETE", "/oauth/token"), 405);
+    expectCleanError(await call<Answer>("DELETE", "/oauth/token"), 405);
   });
 
   it("refuses a forged device code or auth_req_id (one character of a real tag changed) on every poll endpoint", async () => {
     const { agentId, apiKey, operatorEmail } = await newAgent();
     const client = { Authorization: `Basic ${btoa(`${agentId}:${apiKey}`)}` };
     const deviceCode = await forgeHandle((await requestCredential(apiKey)).body.device_code);
-    const started = await call("POST", "/oauth/bc-authorize", {
+    const started = await call<Answer<BackchannelAuthenticationBody>>("POST", "/oauth/bc-authorize", {
       headers: client,
       form: { login_hint: operatorEmail, description: "AWS key", vault_key: "aws" },
     });
     const authReqId = await forgeHandle(started.body.auth_req_id);
     const answers = [
-      await call("POST", "/v1/credentials/poll", { json: { device_code: deviceCode } }),
-      await call("POST", "/oauth/token", { headers: client, form: { grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: deviceCode } }),
-      await call("POST", "/oauth/token", { headers: client, form: { grant_type: "urn:openid:params:grant-type:ciba", auth_req_id: authReqId } }),
+      await call<PollAnswer>("POST", "/v1/credentials/poll", { json: { device_code: deviceCode } }),
+      await call<Answer<TokenBody>>("POST", "/oauth/token", { headers: client, form: { grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: deviceCode } }),
+      await call<Answer<TokenBody>>("POST", "/oauth/token", { headers: client, form: { grant_type: "urn:openid:params:grant-type:ciba", auth_req_id: authReqId } }),
     ];
     for (const answer of answers) {
       expectCleanError(answer, 400);

@@ -1,7 +1,8 @@
 import { compactDecrypt, exportJWK, generateKeyPair } from "jose";
 import { describe, expect, it } from "vitest";
-import { approve, call, encryptForRequest, lookupAs, newAgent, poll, requestCredential } from "./support/api";
+import { approve, call, encryptForRequest, lookupAs, newAgent, poll, requestCredential, type Answer } from "./support/api";
 import { forgeHandle } from "./support/forgery";
+import type { DecideAnswerBody } from "../../core/wire";
 
 describe("device flow through the worker and its Durable Objects", () => {
   it("issues an RFC 8628 §3.2 response with a formatted user code", async () => {
@@ -63,7 +64,7 @@ describe("device flow through the worker and its Durable Objects", () => {
     expect(looked.body.request.public_key).toEqual({ kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y });
     expect(looked.body.request.encryption_key).toEqual(looked.body.request.public_key);
     // The service never sees an end-to-end credential: a plaintext value is refused, naming the field.
-    const refused = await call("POST", "/v1/approvals/decide", {
+    const refused = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.cookie! },
       json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "e2e-secret" },
     });
@@ -72,14 +73,14 @@ describe("device flow through the worker and its Durable Objects", () => {
     expect(refused.body.error_description).toMatch(/^credential_value: /);
     // ...and changes nothing: the same token then approves with the browser's JWE.
     const jwe = await encryptForRequest(looked.body.request.encryption_key, "e2e-secret");
-    const decided = await call("POST", "/v1/approvals/decide", {
+    const decided = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.cookie! },
       json: { approval_token: looked.body.approval_token, decision: "approve", credential_jwe: jwe },
     });
     expect(decided.status).toBe(200);
     const delivered = await poll(issued.body.device_code);
     expect(Object.keys(delivered.body).sort()).toEqual(["credential_jwe", "description", "vault_key"]);
-    const { plaintext } = await compactDecrypt(delivered.body.credential_jwe, privateKey);
+    const { plaintext } = await compactDecrypt(delivered.body.credential_jwe!, privateKey);
     expect(new TextDecoder().decode(plaintext)).toBe("e2e-secret");
   });
 
@@ -94,7 +95,7 @@ describe("device flow through the worker and its Durable Objects", () => {
     const { apiKey, operatorEmail } = await newAgent();
     const issued = await requestCredential(apiKey);
     const looked = await lookupAs(issued.body.user_code, operatorEmail);
-    const denied = await call("POST", "/v1/approvals/decide", {
+    const denied = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.cookie! },
       json: { approval_token: looked.body.approval_token, decision: "deny" },
     });

@@ -1,32 +1,20 @@
-import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, type JWK } from "jose";
 import { describe, expect, it } from "vitest";
-import { approve, bearer, call, newAgent } from "./support/api";
+import { approve, bearer, call, newAgent, type Answer, type PollAnswer } from "./support/api";
+import { ORIGIN, dpopKey, proof } from "./support/dpop";
+import type { BackchannelAuthenticationBody, DeviceAuthorizationBody, TokenBody } from "../../core/wire";
 
 /** README, "Contract notes", DPoP (RFC 9449): a bound request is delivered only to a fresh proof by its key. */
-const ORIGIN = "https://keyferry.test";
 const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 
-async function dpopKey() {
-  const { privateKey, publicKey } = await generateKeyPair("ES256");
-  const jwk = await exportJWK(publicKey);
-  return { privateKey, jwk, jkt: await calculateJwkThumbprint(jwk) };
-}
-
-function proof(key: { privateKey: CryptoKey; jwk: JWK }, claims: { htm?: string; htu?: string; iat?: number; jti?: string } = {}) {
-  return new SignJWT({ htm: "POST", htu: `${ORIGIN}/v1/credentials/poll`, iat: Math.floor(Date.now() / 1000), jti: crypto.randomUUID(), ...claims })
-    .setProtectedHeader({ alg: "ES256", typ: "dpop+jwt", jwk: key.jwk })
-    .sign(key.privateKey);
-}
-
 const pollWith = (deviceCode: string, dpop?: string) =>
-  call("POST", "/v1/credentials/poll", { json: { device_code: deviceCode }, headers: dpop ? { DPoP: dpop } : {} });
+  call<PollAnswer>("POST", "/v1/credentials/poll", { json: { device_code: deviceCode }, headers: dpop ? { DPoP: dpop } : {} });
 
 describe("DPoP-bound delivery", { timeout: 30_000 }, () => {
   it("refuses a missing proof, another key, the wrong htu or htm, a stale iat and a reused jti, consuming nothing", async () => {
     const { apiKey, operatorEmail } = await newAgent();
     const key = await dpopKey();
     const other = await dpopKey();
-    const issued = (await call("POST", "/v1/credentials/request", {
+    const issued = (await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", {
       headers: bearer(apiKey),
       json: { description: "Stripe", vault_key: "stripe", dpop_jkt: key.jkt },
     })).body;
@@ -55,7 +43,7 @@ describe("DPoP-bound delivery", { timeout: 30_000 }, () => {
   it("refuses a reused jti while the request is pending, and the refusal consumes nothing", async () => {
     const { apiKey, operatorEmail } = await newAgent();
     const key = await dpopKey();
-    const issued = (await call("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v", dpop_jkt: key.jkt } })).body;
+    const issued = (await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v", dpop_jkt: key.jkt } })).body;
     const first = await proof(key);
     expect((await pollWith(issued.device_code, first)).body.error).toBe("authorization_pending");
     expect((await pollWith(issued.device_code, first)).body.error).toBe("invalid_dpop_proof");
@@ -67,15 +55,15 @@ describe("DPoP-bound delivery", { timeout: 30_000 }, () => {
     const { apiKey, agentId, operatorEmail } = await newAgent();
     const key = await dpopKey();
     const basic = { Authorization: `Basic ${btoa(`${agentId}:${apiKey}`)}` };
-    const started = await call("POST", "/oauth/device_authorization", {
+    const started = await call<Answer<DeviceAuthorizationBody>>("POST", "/oauth/device_authorization", {
       headers: { ...basic, DPoP: await proof(key, { htu: `${ORIGIN}/oauth/device_authorization` }) },
       form: { description: "GitHub", vault_key: "gh" },
     });
     expect(started.status).toBe(200);
     await approve(started.body.user_code, operatorEmail, "ghp_bound");
     const form = { grant_type: DEVICE_GRANT, device_code: started.body.device_code };
-    expect((await call("POST", "/oauth/token", { headers: basic, form })).body.error).toBe("invalid_dpop_proof");
-    const token = await call("POST", "/oauth/token", { headers: { ...basic, DPoP: await proof(key, { htu: `${ORIGIN}/oauth/token` }) }, form });
+    expect((await call<Answer<TokenBody>>("POST", "/oauth/token", { headers: basic, form })).body.error).toBe("invalid_dpop_proof");
+    const token = await call<Answer<TokenBody>>("POST", "/oauth/token", { headers: { ...basic, DPoP: await proof(key, { htu: `${ORIGIN}/oauth/token` }) }, form });
     expect(token.body).toMatchObject({ access_token: "ghp_bound", token_type: "DPoP" });
   });
 
@@ -83,11 +71,11 @@ describe("DPoP-bound delivery", { timeout: 30_000 }, () => {
     const { apiKey, agentId } = await newAgent();
     const key = await dpopKey();
     const basic = { Authorization: `Basic ${btoa(`${agentId}:${apiKey}`)}` };
-    const started = await call("POST", "/oauth/bc-authorize", { headers: basic, form: { description: "AWS", vault_key: "aws", dpop_jkt: key.jkt } });
+    const started = await call<Answer<BackchannelAuthenticationBody>>("POST", "/oauth/bc-authorize", { headers: basic, form: { description: "AWS", vault_key: "aws", dpop_jkt: key.jkt } });
     expect(started.status).toBe(200);
     const form = { grant_type: "urn:openid:params:grant-type:ciba", auth_req_id: started.body.auth_req_id };
-    expect((await call("POST", "/oauth/token", { headers: basic, form })).body.error).toBe("invalid_dpop_proof");
-    const pending = await call("POST", "/oauth/token", { headers: { ...basic, DPoP: await proof(key, { htu: `${ORIGIN}/oauth/token` }) }, form });
+    expect((await call<Answer<TokenBody>>("POST", "/oauth/token", { headers: basic, form })).body.error).toBe("invalid_dpop_proof");
+    const pending = await call<Answer<TokenBody>>("POST", "/oauth/token", { headers: { ...basic, DPoP: await proof(key, { htu: `${ORIGIN}/oauth/token` }) }, form });
     expect(pending.body.error).toBe("authorization_pending");
   });
 
@@ -95,14 +83,14 @@ describe("DPoP-bound delivery", { timeout: 30_000 }, () => {
     const { apiKey } = await newAgent();
     const key = await dpopKey();
     const other = await dpopKey();
-    const mismatch = await call("POST", "/v1/credentials/request", {
+    const mismatch = await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", {
       headers: { ...bearer(apiKey), DPoP: await proof(key, { htu: `${ORIGIN}/v1/credentials/request` }) },
       json: { description: "d", vault_key: "v", dpop_jkt: other.jkt },
     });
     expect(mismatch.body.error).toBe("invalid_dpop_proof");
-    const malformed = await call("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v", dpop_jkt: "short" } });
+    const malformed = await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v", dpop_jkt: "short" } });
     expect(malformed.body).toMatchObject({ error: "invalid_request", error_description: expect.stringContaining("dpop_jkt") });
-    const metadata = await call("GET", "/.well-known/oauth-authorization-server");
+    const metadata = await call<Record<string, unknown>>("GET", "/.well-known/oauth-authorization-server");
     expect(metadata.body.dpop_signing_alg_values_supported).toContain("ES256");
   });
 });

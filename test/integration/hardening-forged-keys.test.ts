@@ -1,10 +1,11 @@
 import { env } from "cloudflare:workers";
 import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { admin, call, newAgent } from "./support/api";
+import { admin, call, newAgent, type Answer } from "./support/api";
+import type { AccountUpdatedBody, AgentCreatedBody, AuditLogBody, BackchannelAuthenticationBody, DeviceAuthorizationBody, TokenBody, VaultListBody, VaultStoredBody } from "../../core/wire";
 
 /**
- * Issue 11.1: unauthenticated traffic makes no storage. A forged API key (right shape, made-up IDs,
+ * Unauthenticated traffic makes no storage. A forged API key (right shape, made-up IDs,
  * or a real key with one character changed) is refused at the edge by its tag, before any Durable
  * Object is reached; and an object reached for an account that does not exist writes nothing.
  */
@@ -32,16 +33,16 @@ const objectCounts = async () => ({
 function callsWith(agentId: string, key: string) {
   const form = { description: "d", vault_key: "v" };
   return [
-    () => call("GET", "/v1/vault", { headers: { Authorization: `Bearer ${key}` } }),
-    () => call("PUT", "/v1/vault/item", { headers: { Authorization: `Bearer ${key}` }, json: { ciphertext: "c" } }),
-    () => call("POST", "/v1/credentials/request", { headers: { Authorization: `Bearer ${key}` }, json: form }),
-    () => call("POST", "/oauth/device_authorization", { headers: basic(agentId, key), form }),
-    () => call("POST", "/oauth/bc-authorize", { headers: basic(agentId, key), form }),
-    () => call("POST", "/oauth/token", { form: { grant_type: "urn:openid:params:grant-type:ciba", auth_req_id: "x", client_id: agentId, client_secret: key } }),
+    () => call<Answer<VaultListBody>>("GET", "/v1/vault", { headers: { Authorization: `Bearer ${key}` } }),
+    () => call<Answer<VaultStoredBody>>("PUT", "/v1/vault/item", { headers: { Authorization: `Bearer ${key}` }, json: { ciphertext: "c" } }),
+    () => call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: { Authorization: `Bearer ${key}` }, json: form }),
+    () => call<Answer<DeviceAuthorizationBody>>("POST", "/oauth/device_authorization", { headers: basic(agentId, key), form }),
+    () => call<Answer<BackchannelAuthenticationBody>>("POST", "/oauth/bc-authorize", { headers: basic(agentId, key), form }),
+    () => call<Answer<TokenBody>>("POST", "/oauth/token", { form: { grant_type: "urn:openid:params:grant-type:ciba", auth_req_id: "x", client_id: agentId, client_secret: key } }),
   ];
 }
 
-describe("hardening 11.1: forged API keys never reach a Durable Object", () => {
+describe("forged API keys never reach a Durable Object", () => {
   it("refuses 60 forged keys on every key-taking route with 401 invalid_client and creates no object", async () => {
     const real = await newAgent();
     const before = await objectCounts();
@@ -68,16 +69,16 @@ describe("hardening 11.1: forged API keys never reach a Durable Object", () => {
     expect(calls).toBeGreaterThanOrEqual(60);
     expect(await objectCounts()).toEqual(before);
     // The real key still works: the tag check refuses forgeries, not keys.
-    expect((await call("GET", "/v1/vault", { headers: { Authorization: `Bearer ${real.apiKey}` } })).status).toBe(200);
+    expect((await call<Answer<VaultListBody>>("GET", "/v1/vault", { headers: { Authorization: `Bearer ${real.apiKey}` } })).status).toBe(200);
   });
 
   it("an admin read of an account that does not exist makes no tables (no writes in the constructor)", async () => {
     // The plugin lists every object that was instantiated, written or not, so the tables are counted.
     for (let i = 0; i < 3; i++) {
       const id = randomId("acc");
-      expect((await call("GET", `/v1/admin/accounts/${id}`, { headers: admin })).status).toBe(404);
-      expect((await call("GET", `/v1/admin/accounts/${id}/audit`, { headers: admin })).status).toBe(404);
-      expect((await call("POST", `/v1/admin/accounts/${id}/agents`, { headers: admin, json: { name: "x" } })).status).toBe(404);
+      expect((await call<Answer<AccountUpdatedBody>>("GET", `/v1/admin/accounts/${id}`, { headers: admin })).status).toBe(404);
+      expect((await call<Answer<AuditLogBody>>("GET", `/v1/admin/accounts/${id}/audit`, { headers: admin })).status).toBe(404);
+      expect((await call<Answer<AgentCreatedBody>>("POST", `/v1/admin/accounts/${id}/agents`, { headers: admin, json: { name: "x" } })).status).toBe(404);
       expect((await call("DELETE", `/v1/admin/accounts/${id}/agents/${randomId("agt")}`, { headers: admin })).status).toBe(404);
       const tables = await runInDurableObject(env.ACCOUNTS.get(env.ACCOUNTS.idFromName(id)), (_instance, state) =>
         state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' ESCAPE '\\'").toArray(),

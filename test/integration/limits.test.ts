@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { call, lookupAs, newAgent, requestCredential } from "./support/api";
+import { call, lookupAs, newAgent, requestCredential, type Answer, type ApiResponse } from "./support/api";
+import type { DecideAnswerBody, LookupAnswerBody } from "../../core/wire";
 
 describe("limits", () => {
   it("allows 5 active requests per account; the 6th gets 429 with Retry-After until one ends", async () => {
@@ -19,7 +20,7 @@ describe("limits", () => {
 
     // A denial ends a request and frees its slot.
     const looked = await lookupAs(issued[0]!.user_code, operatorEmail);
-    await call("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json: { approval_token: looked.body.approval_token, decision: "deny" } });
+    await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json: { approval_token: looked.body.approval_token, decision: "deny" } });
     expect((await requestCredential(apiKey)).status).toBe(200);
     expect((await requestCredential(apiKey)).status).toBe(429);
   });
@@ -34,9 +35,9 @@ describe("limits", () => {
 
   it("rate-limits approval look-ups per IP address with the Rate Limiting binding", async () => {
     const ip = `198.51.100.${Math.floor(Math.random() * 250)}`;
-    let limited: Awaited<ReturnType<typeof call<Record<string, any>>>> | undefined;
+    let limited: ApiResponse<Answer<LookupAnswerBody>> | undefined;
     for (let i = 0; i < 80 && !limited; i++) {
-      const answer = await call("POST", "/v1/approvals/lookup", {
+      const answer = await call<Answer<LookupAnswerBody>>("POST", "/v1/approvals/lookup", {
         headers: { "CF-Connecting-IP": ip },
         json: { user_code: "BBBB-BBBB", email: "x@example.com" },
       });
@@ -46,7 +47,7 @@ describe("limits", () => {
     expect(limited?.body.error).toBe("too_many_requests");
     expect(limited?.headers.get("Retry-After")).toBe("60");
     // Another address is not affected.
-    const other = await call("POST", "/v1/approvals/lookup", {
+    const other = await call<Answer<LookupAnswerBody>>("POST", "/v1/approvals/lookup", {
       headers: { "CF-Connecting-IP": "192.0.2.200" },
       json: { user_code: "BBBB-BBBB", email: "x@example.com" },
     });

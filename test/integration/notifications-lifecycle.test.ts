@@ -1,13 +1,17 @@
 // Webhook events for a request's whole lifecycle, the Slack-compatible format, CIBA pings through
-// the same outbox, and the per-account cap on operator notices (issue 11, finding 2).
-import { afterEach, describe, expect, it, vi } from "vitest";
+// the same outbox, and the per-account cap on operator notices (a flood of requests must not flood the operator).
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { RequestSummary } from "../../durable-objects/account/account-types";
 import { verifyWebhook } from "../../core/webhook-signature";
-import { admin, approve, call, newAgent, poll, requestCredential } from "./support/api";
+import { admin, approve, call, newAgent, poll, requestCredential, type Answer } from "./support/api";
 import { captureEmail, captureOutbound, decodeBody, until } from "./support/outbound";
 import { accountObject, advanceAndRunAlarm, eventually, outboxRows } from "./support/outbox";
+import type { AccountUpdatedBody, AgentCreatedBody, AuditLogBody, BackchannelAuthenticationBody, DecideAnswerBody, LookupAnswerBody, TokenBody } from "../../core/wire";
 
 afterEach(() => vi.restoreAllMocks());
+// Every new account emails its owner an invitation: captured from the start, since a real send through
+// the local send_email binding leaves a later test's spy on it unseen.
+beforeEach(() => void captureEmail());
 
 const CIBA_GRANT = "urn:openid:params:grant-type:ciba";
 const basic = (id: string, secret: string) => ({ Authorization: `Basic ${btoa(`${id}:${secret}`)}` });
@@ -17,10 +21,10 @@ async function withWebhook(path: string, format?: "keyferry" | "slack", agentNam
   const hooks = captureOutbound(undefined, (url) => url.endsWith(`/${path}`));
   const agent = await newAgent();
   if (agentName) {
-    const renamed = await call("POST", `/v1/admin/accounts/${agent.accountId}/agents`, { headers: admin, json: { name: agentName } });
+    const renamed = await call<Answer<AgentCreatedBody>>("POST", `/v1/admin/accounts/${agent.accountId}/agents`, { headers: admin, json: { name: agentName } });
     Object.assign(agent, { agentId: renamed.body.agent_id, apiKey: renamed.body.api_key });
   }
-  const patched = await call("PATCH", `/v1/admin/accounts/${agent.accountId}`, {
+  const patched = await call<Answer<AccountUpdatedBody>>("PATCH", `/v1/admin/accounts/${agent.accountId}`, {
     headers: admin,
     json: { webhook_url: `https://hooks.example.com/${path}`, ...(format ? { webhook_format: format } : {}) },
   });
@@ -28,7 +32,14 @@ async function withWebhook(path: string, format?: "keyferry" | "slack", agentNam
   return { ...agent, emails, hooks, secret: patched.body.webhook_secret as string };
 }
 
-const events = (hooks: Array<{ body: string }>) => hooks.map((hook) => JSON.parse(hook.body) as Record<string, any>);
+/** The fields of a sent webhook event these tests read by name; the rest they match as objects. */
+interface SentEvent {
+  id: string;
+  type: string;
+  request: { id: string; agent: { id: string } };
+  held_back_by_type?: Record<string, number>;
+}
+const events = (hooks: Array<{ body: string }>) => hooks.map((hook) => JSON.parse(hook.body) as SentEvent);
 
 function summary(accountId: string, agentId: string, requestId = `req_${crypto.randomUUID().replace(/-/g, "").slice(0, 20)}`): RequestSummary {
   return {
@@ -66,8 +77,8 @@ describe("webhook events for the whole lifecycle", () => {
   it("a denial is credential.denied; expiry and a replay (from the request's object) are credential.expired and .replayed", async () => {
     const { apiKey, accountId, agentId, operatorEmail, hooks, emails } = await withWebhook("endings");
     const issued = await requestCredential(apiKey);
-    const looked = await call("POST", "/v1/approvals/lookup", { json: { user_code: issued.body.user_code, email: operatorEmail } });
-    await call("POST", "/v1/approvals/decide", {
+    const looked = await call<Answer<LookupAnswerBody>>("POST", "/v1/approvals/lookup", { json: { user_code: issued.body.user_code, email: operatorEmail } });
+    await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.headers.get("Set-Cookie")!.split(";")[0]! },
       json: { approval_token: looked.body.approval_token, decision: "deny" },
     });
@@ -118,12 +129,12 @@ describe('webhook_format: "slack"', () => {
 
   it("refuses an unknown format, naming the field, and shows the format on the account", async () => {
     const { accountId } = await newAgent();
-    const bad = await call("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_format: "teams" } });
+    const bad = await call<Answer<AccountUpdatedBody>>("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_format: "teams" } });
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ error: "invalid_request", error_description: expect.stringContaining("webhook_format") });
-    expect((await call("GET", `/v1/admin/accounts/${accountId}`, { headers: admin })).body.webhook_format).toBe("keyferry");
-    await call("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_format: "slack" } });
-    expect((await call("GET", `/v1/admin/accounts/${accountId}`, { headers: admin })).body.webhook_format).toBe("slack");
+    expect((await call<Answer<AccountUpdatedBody>>("GET", `/v1/admin/accounts/${accountId}`, { headers: admin })).body.webhook_format).toBe("keyferry");
+    await call<Answer<AccountUpdatedBody>>("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_format: "slack" } });
+    expect((await call<Answer<AccountUpdatedBody>>("GET", `/v1/admin/accounts/${accountId}`, { headers: admin })).body.webhook_format).toBe("slack");
   });
 });
 
@@ -132,16 +143,16 @@ describe("CIBA ping through the outbox", () => {
     const emails = captureEmail();
     const pings = captureOutbound((_r, n) => new Response(null, { status: n === 1 ? 500 : 204 }), (url) => url.endsWith("/ciba-retried"));
     const { accountId } = await newAgent();
-    const agent = await call("POST", `/v1/admin/accounts/${accountId}/agents`, {
+    const agent = await call<Answer<AgentCreatedBody>>("POST", `/v1/admin/accounts/${accountId}/agents`, {
       headers: admin,
       json: { name: "pinged", backchannel_client_notification_endpoint: "https://hooks.example.com/ciba-retried" },
     });
     const auth = basic(agent.body.agent_id, agent.body.api_key);
-    const started = await call("POST", "/oauth/bc-authorize", { headers: auth, form: { description: "d", vault_key: "ping-retried", client_notification_token: "agent-callback-secret" } });
+    const started = await call<Answer<BackchannelAuthenticationBody>>("POST", "/oauth/bc-authorize", { headers: auth, form: { description: "d", vault_key: "ping-retried", client_notification_token: "agent-callback-secret" } });
     const email = await until(() => emails.find((e) => decodeBody(e.raw).includes("ping-retried")), "the email");
     const link = decodeBody(email.raw).match(/approve#link=([\w.-]+)/)![1]!;
-    const looked = await call("POST", "/v1/approvals/lookup", { json: { link_token: link } });
-    await call("POST", "/v1/approvals/decide", {
+    const looked = await call<Answer<LookupAnswerBody>>("POST", "/v1/approvals/lookup", { json: { link_token: link } });
+    await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
       headers: { Cookie: looked.headers.get("Set-Cookie")!.split(";")[0]! },
       json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "pinged-value" },
     });
@@ -152,7 +163,7 @@ describe("CIBA ping through the outbox", () => {
     expect(retried.body).toBe(pings[0]!.body);
     expect(retried.headers.get("Authorization")).toBe("Bearer agent-callback-secret");
     expect(JSON.parse(retried.body)).toEqual({ auth_req_id: started.body.auth_req_id });
-    const token = await call("POST", "/oauth/token", { headers: auth, form: { grant_type: CIBA_GRANT, auth_req_id: started.body.auth_req_id } });
+    const token = await call<Answer<TokenBody>>("POST", "/oauth/token", { headers: auth, form: { grant_type: CIBA_GRANT, auth_req_id: started.body.auth_req_id } });
     expect(token.body.access_token).toBe("pinged-value");
   });
 });
@@ -170,7 +181,7 @@ describe("the notification cap", () => {
     await until(() => (hooks.length >= 20 ? hooks : undefined), "the burst");
     expect((await outboxRows(accountId)).filter((r) => r.channel === "webhook")).toEqual([]);
     expect(hooks).toHaveLength(20);
-    const audit = await call("GET", `/v1/admin/accounts/${accountId}/audit`, { headers: admin });
+    const audit = await call<Answer<AuditLogBody>>("GET", `/v1/admin/accounts/${accountId}/audit`, { headers: admin });
     expect(audit.body.events.filter((e: { type: string }) => e.type === "expired")).toHaveLength(30);
 
     await advanceAndRunAlarm(accountId, 10 * 60_000 + 1);
@@ -188,11 +199,11 @@ describe("the notification cap", () => {
 
   it("never holds back a security alert: after a full burst from agent B, a replay of agent A's code is sent, webhook and email", async () => {
     const { accountId, agentId, apiKey, operatorEmail, hooks, emails } = await withWebhook("alerts");
-    const other = await call("POST", `/v1/admin/accounts/${accountId}/agents`, { headers: admin, json: { name: "noisy-b" } });
+    const other = await call<Answer<AgentCreatedBody>>("POST", `/v1/admin/accounts/${accountId}/agents`, { headers: admin, json: { name: "noisy-b" } });
     const account = accountObject(accountId);
     // Agent B's 20 notices fill the burst; its 21st is held back.
     for (let i = 0; i < 21; i++) {
-      const request = { ...summary(accountId, other.body.agent_id as string), description: `noise ${i}` };
+      const request = { ...summary(accountId, other.body.agent_id!), description: `noise ${i}` };
       await account.recordRequestEvent({ type: "expired", requestId: request.requestId, agentId: request.agent.id, release: true, request });
     }
     await until(() => (hooks.length >= 20 ? hooks : undefined), "the burst");

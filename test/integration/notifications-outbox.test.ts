@@ -5,9 +5,10 @@
 import { abortAllDurableObjects, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BASE_DELAY_MS, LEASE_MS, RETRY_WINDOW_MS } from "../../durable-objects/account/notify/outbox";
-import { admin, auditUntil, call, newAgent, requestCredential } from "./support/api";
+import { admin, auditUntil, call, newAgent, requestCredential, type Answer } from "./support/api";
 import { captureEmail, captureOutbound, until } from "./support/outbound";
 import { accountObject, advanceAndRunAlarm, eventually, outboxRows, type OutboxRow } from "./support/outbox";
+import type { AccountUpdatedBody } from "../../core/wire";
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -21,7 +22,7 @@ const dueIn = (row: OutboxRow) => Math.max(0, row.next_at - Date.now()) + 1;
 async function requestWithWebhook(path: string) {
   captureEmail();
   const agent = await newAgent();
-  const patched = await call("PATCH", `/v1/admin/accounts/${agent.accountId}`, { headers: admin, json: { webhook_url: `https://hooks.example.com/${path}` } });
+  const patched = await call<Answer<AccountUpdatedBody>>("PATCH", `/v1/admin/accounts/${agent.accountId}`, { headers: admin, json: { webhook_url: `https://hooks.example.com/${path}` } });
   expect(patched.status).toBe(200);
   const issued = await requestCredential(agent.apiKey);
   expect(issued.status).toBe(200);

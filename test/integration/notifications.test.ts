@@ -1,11 +1,15 @@
 import { env, exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { captureEmail, captureOutbound, decodeBody, until } from "./support/outbound";
 import { verifyWebhook } from "../../core/webhook-signature";
 import { approvalUrl } from "../../worker/approval-link";
-import { admin, auditUntil, bearer, call, lookupAs, newAgent, poll, requestCredential } from "./support/api";
+import { admin, auditUntil, bearer, call, lookupAs, newAgent, poll, requestCredential, type Answer } from "./support/api";
+import type { AccountUpdatedBody, DecideAnswerBody, LookupAnswerBody } from "../../core/wire";
 
 afterEach(() => vi.restoreAllMocks());
+// Every new account emails its owner an invitation: captured from the start, since a real send through
+// the local send_email binding leaves a later test's spy on it unseen.
+beforeEach(() => void captureEmail());
 
 const LINK = /https:\/\/keyferry\.test\/approve#link=([\w.-]+)/;
 
@@ -29,12 +33,12 @@ describe("operator notifications", () => {
     captureEmail();
     const hooks = captureOutbound(undefined, (url) => url.endsWith("/chat"));
     const { apiKey, accountId } = await newAgent();
-    const patched = await call("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_url: "https://hooks.example.com/chat" } });
+    const patched = await call<Answer<AccountUpdatedBody>>("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_url: "https://hooks.example.com/chat" } });
     expect(patched.body.webhook_format).toBe("keyferry");
     const issued = await requestCredential(apiKey);
     expect(issued.status).toBe(200);
     const hook = await until(() => hooks[0], "a webhook");
-    expect(await verifyWebhook(patched.body.webhook_secret, hook.body, hook.headers.get("Keyferry-Signature"))).toBe(true);
+    expect(await verifyWebhook(patched.body.webhook_secret!, hook.body, hook.headers.get("Keyferry-Signature"))).toBe(true);
     const payload = JSON.parse(hook.body);
     expect(payload).toMatchObject({
       id: expect.stringMatching(/^evt_[0-9a-f]{32}$/),
@@ -90,22 +94,22 @@ describe("approval links", () => {
   it("opens the request without an email, claims it for that browser, and approves", async () => {
     const { apiKey } = await newAgent();
     const { issued, link } = await linkFor(apiKey);
-    expect((await call("GET", `/approve#link=${link}`)).status).toBe(200); // a preview bot's GET decides nothing
-    const looked = await call("POST", "/v1/approvals/lookup", { json: { link_token: link } });
+    expect((await call<Answer>("GET", `/approve#link=${link}`)).status).toBe(200); // a preview bot's GET decides nothing
+    const looked = await call<Answer<LookupAnswerBody>>("POST", "/v1/approvals/lookup", { json: { link_token: link } });
     expect(looked.status).toBe(200);
     expect(looked.body.request.user_code).toBeNull();
     const cookie = looked.headers.get("Set-Cookie")!.split(";")[0]!;
-    expect((await call("POST", "/v1/approvals/lookup", { json: { link_token: link } })).status).toBe(409);
-    await call("POST", "/v1/approvals/decide", { headers: { Cookie: cookie }, json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "via-link" } });
+    expect((await call<Answer<LookupAnswerBody>>("POST", "/v1/approvals/lookup", { json: { link_token: link } })).status).toBe(409);
+    await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", { headers: { Cookie: cookie }, json: { approval_token: looked.body.approval_token, decision: "approve", credential_value: "via-link" } });
     expect((await poll(issued.body.device_code)).body.credential_value).toBe("via-link");
-    expect((await call("POST", "/v1/approvals/lookup", { headers: { Cookie: cookie }, json: { link_token: link } })).status).toBe(404);
+    expect((await call<Answer<LookupAnswerBody>>("POST", "/v1/approvals/lookup", { headers: { Cookie: cookie }, json: { link_token: link } })).status).toBe(404);
   });
 
   it("refuses forged and malformed links", async () => {
     const { apiKey } = await newAgent();
     const { link } = await linkFor(apiKey);
     const [h, p] = link.split(".");
-    expect((await call("POST", "/v1/approvals/lookup", { json: { link_token: `${h}.${p}.AAAA` } })).status).toBe(404);
-    expect((await call("POST", "/v1/approvals/lookup", { json: { link_token: "x" } })).status).toBe(404);
+    expect((await call<Answer<LookupAnswerBody>>("POST", "/v1/approvals/lookup", { json: { link_token: `${h}.${p}.AAAA` } })).status).toBe(404);
+    expect((await call<Answer<LookupAnswerBody>>("POST", "/v1/approvals/lookup", { json: { link_token: "x" } })).status).toBe(404);
   });
 });

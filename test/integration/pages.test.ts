@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { call } from "./support/api";
+import { call, type Answer } from "./support/api";
 
 describe("approval page", () => {
   it("is served with strict security headers and never cached, whatever the query", async () => {
-    for (const path of ["/approve", "/approve?user_code=WDJB-MJHT", "/approve?link=abc"]) {
+    for (const path of ["/approve", "/approve?user_code=WDJB-MJHT", "/approve#link=abc"]) {
       const page = await call("GET", path);
       expect(page.status).toBe(200);
       expect(page.headers.get("Content-Type")).toContain("text/html");
@@ -19,7 +19,7 @@ describe("approval page", () => {
   });
 
   it("decides nothing on GET: opening a link is not consuming it", async () => {
-    const page = await call("GET", "/approve?user_code=WDJB-MJHT&decision=approve");
+    const page = await call<Answer>("GET", "/approve?user_code=WDJB-MJHT&decision=approve");
     expect(page.status).toBe(200);
     expect(typeof page.body).toBe("string");
   });

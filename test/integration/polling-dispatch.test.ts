@@ -3,9 +3,10 @@
  * request is dispatched, it must be answered the same: the same codes, the same shape, the same 405s.
  */
 import { describe, expect, it } from "vitest";
-import { call, newAgent, poll, requestCredential } from "./support/api";
+import { call, newAgent, poll, requestCredential, type Answer, type ApiResponse, type PollAnswer } from "./support/api";
+import type { TokenBody } from "../../core/wire";
 
-const expectShape = (answer: { status: number; body: any; headers: Headers }, status: number, error: string) => {
+const expectShape = (answer: ApiResponse<Answer>, status: number, error: string) => {
   expect(answer.status).toBe(status);
   expect(answer.body.error).toBe(error);
   expect(Object.keys(answer.body).sort()).toEqual(["error", "error_description"]);
@@ -18,22 +19,22 @@ describe("polling endpoints dispatched ahead of the route table", () => {
     const { body } = await requestCredential(apiKey);
     expectShape(await poll(body.device_code), 400, "authorization_pending");
     // A trailing slash is not taken by the fast path; the table still routes it to the same handler.
-    const viaTable = await call("POST", "/v1/credentials/poll/", { json: { device_code: body.device_code } });
+    const viaTable = await call<Answer>("POST", "/v1/credentials/poll/", { json: { device_code: body.device_code } });
     expectShape(viaTable, 400, "slow_down");
   });
 
   it("names device_code for every body that is not an object with a string device_code", async () => {
     for (const json of [[], null, 7, "kfd1", { device_code: null }, { device_code: ["x"] }, { code: "x" }]) {
-      const answer = await call("POST", "/v1/credentials/poll", { json });
+      const answer = await call<PollAnswer>("POST", "/v1/credentials/poll", { json });
       expectShape(answer, 400, "invalid_request");
       expect(answer.body.error_description).toBe("device_code: must be a string");
     }
   });
 
   it("keeps the media type and JSON checks (size: bad-input.test.ts)", async () => {
-    expectShape(await call("POST", "/v1/credentials/poll", { headers: { "Content-Type": "text/plain" }, body: "{}" }), 415, "invalid_request");
-    expectShape(await call("POST", "/v1/credentials/poll", { headers: { "Content-Type": "application/json" }, body: "{nope" }), 400, "invalid_request");
-    expectShape(await call("POST", "/oauth/token", { headers: { "Content-Type": "application/json" }, body: "{}" }), 415, "invalid_request");
+    expectShape(await call<PollAnswer>("POST", "/v1/credentials/poll", { headers: { "Content-Type": "text/plain" }, body: "{}" }), 415, "invalid_request");
+    expectShape(await call<PollAnswer>("POST", "/v1/credentials/poll", { headers: { "Content-Type": "application/json" }, body: "{nope" }), 400, "invalid_request");
+    expectShape(await call<Answer<TokenBody>>("POST", "/oauth/token", { headers: { "Content-Type": "application/json" }, body: "{}" }), 415, "invalid_request");
   });
 
   it("reads the poll body leniently: bytes that are not UTF-8 can only make the code unknown", async () => {
@@ -47,15 +48,15 @@ describe("polling endpoints dispatched ahead of the route table", () => {
     };
     const code = JSON.stringify({ device_code: body.device_code });
     // One byte of the real code replaced by an invalid one: refused as an unknown code, not decoded into it.
-    expectShape(await call("POST", "/v1/credentials/poll", { headers: json, body: bytes(code, code.length - 3) }), 400, "invalid_grant");
-    expectShape(await call("POST", "/v1/credentials/poll", { headers: json, body: bytes(code, 0) }), 400, "invalid_request");
+    expectShape(await call<PollAnswer>("POST", "/v1/credentials/poll", { headers: json, body: bytes(code, code.length - 3) }), 400, "invalid_grant");
+    expectShape(await call<PollAnswer>("POST", "/v1/credentials/poll", { headers: json, body: bytes(code, 0) }), 400, "invalid_request");
     // The request itself was not touched: its first real poll is still pending, not slow_down.
     expectShape(await poll(body.device_code), 400, "authorization_pending");
   });
 
   it("leaves other methods and look-alike paths to the table: 405 with Allow, 404", async () => {
     for (const path of ["/v1/credentials/poll", "/oauth/token"]) {
-      const answer = await call("GET", path);
+      const answer = await call<Answer>("GET", path);
       expectShape(answer, 405, "method_not_allowed");
       expect(answer.headers.get("Allow")).toBe("POST");
     }

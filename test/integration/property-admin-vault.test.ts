@@ -1,16 +1,17 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { VAULT_KEY_PATTERN } from "../../core/limits";
-import { admin, bearer, call, newAgent } from "./support/api";
+import { admin, bearer, call, newAgent, type Answer } from "./support/api";
 import { RUNS, badVaultKey, contentType, expectCleanRefusal, headerValue, hostileBody, hostileJson, hostileString, pathSegment } from "./support/hostile";
+import type { AccountUpdatedBody, AuditLogBody, VaultItemBody, VaultListBody, VaultStoredBody } from "../../core/wire";
 
 /**
  * Property: the admin API and the vault refuse hostile tokens, paths and bodies in the contract's
  * shape, and neither the account (settings, agents, audit log) nor the vault changes.
  */
 
-const auditOf = async (accountId: string) => (await call("GET", `/v1/admin/accounts/${accountId}/audit`, { headers: admin })).body.events;
-const accountOf = async (accountId: string) => (await call("GET", `/v1/admin/accounts/${accountId}`, { headers: admin })).body;
+const auditOf = async (accountId: string) => (await call<Answer<AuditLogBody>>("GET", `/v1/admin/accounts/${accountId}/audit`, { headers: admin })).body.events;
+const accountOf = async (accountId: string) => (await call<Answer<AccountUpdatedBody>>("GET", `/v1/admin/accounts/${accountId}`, { headers: admin })).body;
 
 /** A string no email parser accepts: it has no "@". */
 const notAnEmail = fc.oneof(hostileString.filter((s) => !s.includes("@")), fc.constantFrom(null, 1, [], {}, "@", "a@", "@b", "a@@b"));
@@ -83,8 +84,8 @@ describe("property: hostile input on the admin API and the vault changes nothing
   it("the vault refuses hostile keys, bodies and tokens, and keeps what it holds", async () => {
     const { apiKey, accountId } = await newAgent();
     const auth = bearer(apiKey).Authorization;
-    expect((await call("PUT", "/v1/vault/kept", { headers: { Authorization: auth }, json: { ciphertext: "eyJ.kept" } })).status).toBe(200);
-    const listBefore = (await call("GET", "/v1/vault", { headers: { Authorization: auth } })).body;
+    expect((await call<Answer<VaultStoredBody>>("PUT", "/v1/vault/kept", { headers: { Authorization: auth }, json: { ciphertext: "eyJ.kept" } })).status).toBe(200);
+    const listBefore = (await call<Answer<VaultListBody>>("GET", "/v1/vault", { headers: { Authorization: auth } })).body;
     const badKeyPath = badVaultKey
       .filter((k): k is string => typeof k === "string" && k.length > 0)
       .map((k) => {
@@ -126,8 +127,8 @@ describe("property: hostile input on the admin API and the vault changes nothing
       ),
       RUNS,
     );
-    expect((await call("GET", "/v1/vault", { headers: { Authorization: auth } })).body).toEqual(listBefore);
-    expect((await call("GET", "/v1/vault/kept", { headers: { Authorization: auth } })).body.ciphertext).toBe("eyJ.kept");
+    expect((await call<Answer<VaultListBody>>("GET", "/v1/vault", { headers: { Authorization: auth } })).body).toEqual(listBefore);
+    expect((await call<Answer<VaultItemBody>>("GET", "/v1/vault/kept", { headers: { Authorization: auth } })).body.ciphertext).toBe("eyJ.kept");
     // The account behind the key saw nothing either.
     expect((await auditOf(accountId)).map((e: { type: string }) => e.type)).not.toContain("request_refused");
   });

@@ -3,8 +3,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { signHandle } from "../../worker/handles";
 import { signToken } from "../../worker/tokens";
-import { admin, bearer, call, newAgent, poll, requestCredential } from "./support/api";
+import { admin, bearer, call, newAgent, poll, requestCredential, type Answer, type PollAnswer } from "./support/api";
 import { RUNS, badVaultKey, contentType, expectCleanRefusal, headerSafe, headerValue, hostileBody, hostileJson, hostileString, requestRow } from "./support/hostile";
+import type { AuditLogBody, DeviceAuthorizationBody } from "../../core/wire";
 
 /**
  * Property: whatever malformed body, header or code an agent or OAuth client sends, the answer is
@@ -13,7 +14,7 @@ import { RUNS, badVaultKey, contentType, expectCleanRefusal, headerSafe, headerV
  */
 
 const auditTypes = async (accountId: string) =>
-  ((await call("GET", `/v1/admin/accounts/${accountId}/audit`, { headers: admin })).body.events as Array<{ type: string }>).map((e) => e.type);
+  ((await call<Answer<AuditLogBody>>("GET", `/v1/admin/accounts/${accountId}/audit`, { headers: admin })).body.events as Array<{ type: string }>).map((e) => e.type);
 
 /** The account still has all 5 active slots free: nothing was issued. */
 async function expectAllSlotsFree(apiKey: string) {
@@ -57,7 +58,7 @@ describe("property: hostile input on the agent API changes nothing", () => {
           fc.record({ auth: hostileString.map((s) => headerSafe(`Bearer kf1.${accountId}.${s}`)), type: fc.constant("application/json"), body: fc.constant('{"description":"d","vault_key":"k"}') }),
         ),
         async ({ auth, type, body }) => {
-          const answer = await call("POST", "/v1/credentials/request", { headers: { Authorization: auth, "Content-Type": type }, body });
+          const answer = await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: { Authorization: auth, "Content-Type": type }, body });
           expectCleanRefusal(answer);
         },
       ),
@@ -96,7 +97,7 @@ describe("property: hostile input on the agent API changes nothing", () => {
         ),
         async (input) => {
           const { type, body } = await input;
-          const answer = await call("POST", "/v1/credentials/poll", { headers: { "Content-Type": type }, body });
+          const answer = await call<PollAnswer>("POST", "/v1/credentials/poll", { headers: { "Content-Type": type }, body });
           expectCleanRefusal(answer);
           expect(answer.body.error).not.toMatch(/^(authorization_pending|slow_down)$/);
         },

@@ -5,9 +5,10 @@ import { describe, expect, it } from "vitest";
 import { normalizeUserCode } from "../../core/user-code";
 import { signHandle } from "../../worker/handles";
 import { signToken } from "../../worker/tokens";
-import { admin, call, newAgent, poll, requestCredential } from "./support/api";
+import { admin, call, newAgent, poll, requestCredential, type Answer } from "./support/api";
 import { RUNS, contentType, expectCleanRefusal, headerSafe, headerValue, hostileBody, hostileJson, hostileString, requestRow } from "./support/hostile";
 import { requestStub } from "../../worker/stubs";
+import type { AuditLogBody, DecideAnswerBody, LookupAnswerBody } from "../../core/wire";
 
 /**
  * Property: the approval endpoints refuse whatever a hostile page, bot or guesser sends, and a
@@ -15,7 +16,7 @@ import { requestStub } from "../../worker/stubs";
  */
 
 const auditTypes = async (accountId: string) =>
-  ((await call("GET", `/v1/admin/accounts/${accountId}/audit`, { headers: admin })).body.events as Array<{ type: string }>).map((e) => e.type);
+  ((await call<Answer<AuditLogBody>>("GET", `/v1/admin/accounts/${accountId}/audit`, { headers: admin })).body.events as Array<{ type: string }>).map((e) => e.type);
 
 async function pendingRequest() {
   const agent = await newAgent();
@@ -63,7 +64,7 @@ describe("property: hostile input on the approval endpoints changes nothing", ()
         headerValue,
         async (input, cookie, ip) => {
           const { type, body } = await input;
-          const answer = await call("POST", "/v1/approvals/lookup", {
+          const answer = await call<Answer<LookupAnswerBody>>("POST", "/v1/approvals/lookup", {
             headers: { "Content-Type": type, Cookie: cookie || undefined, "CF-Connecting-IP": ip || undefined },
             body,
           });
@@ -105,7 +106,7 @@ describe("property: hostile input on the approval endpoints changes nothing", ()
         ),
         cookieHeader,
         async (input, cookie) => {
-          const answer = await call("POST", "/v1/approvals/decide", { headers: { "Content-Type": input.type, Cookie: cookie || undefined }, body: input.body });
+          const answer = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", { headers: { "Content-Type": input.type, Cookie: cookie || undefined }, body: input.body });
           expectCleanRefusal(answer);
         },
       ),

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { approve, auditUntil, call, newAgent, poll, requestCredential } from "./support/api";
+import { approve, auditUntil, call, newAgent, poll, requestCredential, type PollAnswer } from "./support/api";
 
 /** README, "Contract notes", replay alarm: a delivered code polled again is invalid_grant and alerts the operator once. */
 const replayPoll = (deviceCode: string, ip: string, userAgent: string) =>
-  call("POST", "/v1/credentials/poll", { json: { device_code: deviceCode }, headers: { "CF-Connecting-IP": ip, "User-Agent": userAgent } });
+  call<PollAnswer>("POST", "/v1/credentials/poll", { json: { device_code: deviceCode }, headers: { "CF-Connecting-IP": ip, "User-Agent": userAgent } });
 
 describe("replay alarm", { timeout: 30_000 }, () => {
   it("answers invalid_grant to every replay and records replay_detected once, with the caller's ip and user agent", async () => {

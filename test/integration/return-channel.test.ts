@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { approve, call, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
+import { approve, call, lookupAs, newAgent, normalized, poll, requestCredential, type Answer } from "./support/api";
 import { authReqIdProtocols, deviceCodeProtocols, openWait } from "./support/wait";
+import type { BackchannelAuthenticationBody, DecideAnswerBody } from "../../core/wire";
 
 /** README, "Contract notes", return channel: the request's object announces the decision or the expiry, then closes 1000. */
 const requestObject = (userCode: string) => env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode)));
@@ -33,7 +34,7 @@ describe("return channel", { timeout: 30_000 }, () => {
     const issued = (await requestCredential(apiKey)).body;
     const waiters = await Promise.all([1, 2].map(() => openWait(deviceCodeProtocols(issued.device_code))));
     const looked = await lookupAs(issued.user_code, operatorEmail);
-    await call("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json: { approval_token: looked.body.approval_token, decision: "deny" } });
+    await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json: { approval_token: looked.body.approval_token, decision: "deny" } });
     for (const waiter of waiters) expect(await waiter.message).toEqual({ type: "decided", status: "denied" });
     expect((await poll(issued.device_code)).body.error).toBe("access_denied");
   });
@@ -64,7 +65,7 @@ describe("return channel", { timeout: 30_000 }, () => {
   it("works for a CIBA auth_req_id with the agent's API key, and refuses another agent's key", async () => {
     const { apiKey, agentId } = await newAgent();
     const other = await newAgent();
-    const started = await call("POST", "/oauth/bc-authorize", { headers: basic(agentId, apiKey), form: { description: "AWS key", vault_key: "aws" } });
+    const started = await call<Answer<BackchannelAuthenticationBody>>("POST", "/oauth/bc-authorize", { headers: basic(agentId, apiKey), form: { description: "AWS key", vault_key: "aws" } });
     const authReqId = started.body.auth_req_id as string;
     const stranger = await openWait(authReqIdProtocols(authReqId), { Authorization: `Bearer ${other.apiKey}` });
     expect(stranger.status).toBe(400);
@@ -74,8 +75,9 @@ describe("return channel", { timeout: 30_000 }, () => {
     // The operator's link look-up and decision, made on the request's object as the approval routes make them.
     const userCode = authReqId.split(".")[1]!;
     const actor = { ip: "192.0.2.1", userAgent: "test" };
-    expect((await requestObject(userCode).lookup({ email: null, linkRequestId: null, sessionHash: "s1", actor })).reason).toBe("ok");
-    await requestObject(userCode).decide({ sessionHash: "s1", decision: "deny", payload: null, actor });
+    const looked = await requestObject(userCode).lookup({ email: null, linkRequestId: null, sessionHash: "s1", actor });
+    if (looked.reason !== "ok") throw new Error(looked.reason);
+    await requestObject(userCode).decide({ sessionHash: "s1", decision: "deny", payload: null, payloadSha256: null, webauthn: null, party: { rpId: "keyferry.test", origin: "https://keyferry.test" }, actor, requestId: looked.view.requestId });
     expect(await waiter.message).toEqual({ type: "decided", status: "denied" });
   });
 });

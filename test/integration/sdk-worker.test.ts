@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import { createClient } from "../../sdk/src/index";
 import type { FetchLike } from "../../sdk/src/http";
 import { fakeClock } from "../unit/sdk-fakes";
-import { call, lookupAs, newAgent } from "./support/api";
+import { call, lookupAs, newAgent, type Answer } from "./support/api";
+import type { DecideAnswerBody } from "../../core/wire";
 
 const BASE_URL = "https://keyferry.test";
 const workerFetch: FetchLike = (input, init) => exports.default.fetch(new Request(input, init));
@@ -31,7 +32,7 @@ describe("sdk against the worker inside workerd", () => {
     const jwe = await new CompactEncrypt(new TextEncoder().encode("sk_live_workerd"))
       .setProtectedHeader({ alg: "ECDH-ES+A256KW", enc: "A256GCM" })
       .encrypt(key);
-    const decided = await call("POST", "/v1/approvals/decide", {
+    const decided = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", {
       headers: { Cookie: found.cookie },
       json: { approval_token: found.body.approval_token, decision: "approve", credential_jwe: jwe },
     });

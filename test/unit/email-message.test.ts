@@ -6,6 +6,7 @@ const details: RequestDetails = {
   requestId: "req_x",
   userCode: "WDJBMJHT",
   accountId: "acc_123",
+  accountName: "Acme",
   agent: { id: "agt_1", name: "evil\r\nBcc: victim@example.com", email: "bot@example.com" },
   apiKeyHash: "h",
   operatorEmail: "ops@example.com",
@@ -17,6 +18,7 @@ const details: RequestDetails = {
   encryptionKey: { kty: "EC" },
   wrappedPrivateKey: null,
   ping: null,
+  dpopJkt: null,
   createdAt: 0,
 };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide, lookup, poll, revoke, type PollInput, type RequestFacts, type RequestState } from "../../core/request-state";
+import { decide, lookup, poll, revoke, wait, type PollAnswer, type PollInput, type RequestFacts, type RequestState, type WaitAnswer } from "../../core/request-state";
 
 const NOW = 1_700_000_000_000;
 const state = (over: Partial<RequestState> = {}): RequestState => ({
@@ -73,6 +73,63 @@ describe("poll (RFC 8628 §3.4–3.5)", () => {
     }
     expect(poll(approved, bound, polled({ dpop: { jkt: "jkt1", jtiSeen: false } }), NOW).answer).toEqual({ reason: "deliver" });
   });
+
+  it("asks whether a proof by the bound key was seen (check_jti) only once every earlier check passed", () => {
+    const bound = facts({ dpopJkt: "jkt1" });
+    const asking = polled({ dpop: { jkt: "jkt1", jtiSeen: null } });
+    expect(poll(state(), bound, asking, NOW).answer).toEqual({ reason: "check_jti" });
+    expect(poll(state({ status: "delivered" }), bound, asking, NOW).answer).toEqual({ reason: "invalid_grant", replay: true });
+    expect(poll(state(), bound, asking, NOW + 600_000).answer).toEqual({ reason: "expired_token" });
+    expect(poll(state(), bound, polled({ dpop: { jkt: "jkt2", jtiSeen: null } }), NOW).answer).toEqual({ reason: "invalid_dpop_proof" });
+    // An unbound request never asks.
+    expect(poll(state(), facts(), asking, NOW).answer).toEqual({ reason: "authorization_pending" });
+  });
+});
+
+describe("wait (the return channel) and poll agree", () => {
+  /** What a poll's answer means for a wait: where a poll would deliver or say pending, a wait listens. */
+  const asWait = (answer: PollAnswer, status: RequestState["status"]): WaitAnswer =>
+    answer.reason === "deliver" || answer.reason === "authorization_pending" || answer.reason === "slow_down"
+      ? { reason: "listen", approved: status === "approved" }
+      : answer;
+  const agent = { agentId: "agt_1", keyHash: "kh1" };
+  const cases: Array<[string, RequestState, RequestFacts, Omit<PollInput, "lastPollAt">, WaitAnswer["reason"]]> = [
+    ["pending", state(), facts(), polled(), "listen"],
+    ["approved", state({ status: "approved", claimHash: "s1" }), facts(), polled(), "listen"],
+    ["denied", state({ status: "denied" }), facts(), polled(), "access_denied"],
+    ["expired", state({ expiresAt: NOW }), facts(), polled(), "expired_token"],
+    ["delivered", state({ status: "delivered" }), facts(), polled(), "invalid_grant"],
+    ["delivered, replay reported", state({ status: "delivered", replayReported: true }), facts(), polled(), "invalid_grant"],
+    ["stale handle", state(), facts(), polled({ tagMatches: false }), "invalid_grant"],
+    ["bound without proof", state({ status: "approved" }), facts({ dpopJkt: "jkt1" }), polled(), "invalid_dpop_proof"],
+    ["bound, another key", state(), facts({ dpopJkt: "jkt1" }), polled({ dpop: { jkt: "jkt2", jtiSeen: false } }), "invalid_dpop_proof"],
+    ["bound, jti seen", state({ status: "approved" }), facts({ dpopJkt: "jkt1" }), polled({ dpop: { jkt: "jkt1", jtiSeen: true } }), "invalid_dpop_proof"],
+    ["bound, jti not asked yet", state(), facts({ dpopJkt: "jkt1" }), polled({ dpop: { jkt: "jkt1", jtiSeen: null } }), "check_jti"],
+    ["bound, fresh proof", state({ status: "approved" }), facts({ dpopJkt: "jkt1" }), polled({ dpop: { jkt: "jkt1", jtiSeen: false } }), "listen"],
+    ["wrong client", state({ status: "approved" }), facts(), polled({ client: { agentId: "agt_2", keyHash: "kh2" } }), "invalid_grant"],
+    ["the agent's revoked key", state(), facts(), polled({ client: { ...agent, keyHash: "old" } }), "invalid_client"],
+    ["the agent", state({ status: "approved" }), facts(), polled({ client: agent }), "listen"],
+    ["denied, another client", state({ status: "denied" }), facts(), polled({ client: { agentId: "agt_2", keyHash: "kh2" } }), "invalid_grant"],
+    ["delivered, bound, no proof", state({ status: "delivered" }), facts({ dpopJkt: "jkt1" }), polled(), "invalid_grant"],
+    ["delivered, the agent's revoked key", state({ status: "delivered" }), facts(), polled({ client: { ...agent, keyHash: "old" } }), "invalid_grant"],
+    ["expired, another client", state({ expiresAt: NOW }), facts(), polled({ client: { agentId: "agt_2", keyHash: "kh2" } }), "expired_token"],
+  ];
+
+  it.each(cases)("%s", (_name, s, f, input, expected) => {
+    const waited = wait(s, f, input, NOW);
+    const polledOnce = poll(s, f, { ...input, lastPollAt: null }, NOW);
+    expect(waited.answer.reason).toBe(expected);
+    expect(waited.answer).toEqual(asWait(polledOnce.answer, s.status));
+    // The same state follows, except what only a poll changes (delivery).
+    expect(waited.next).toEqual(polledOnce.answer.reason === "deliver" ? s : polledOnce.next);
+  });
+
+  it("raises the replay alarm once on a delivered code, as a poll does", () => {
+    const first = wait(state({ status: "delivered" }), facts(), polled(), NOW);
+    expect(first.answer).toEqual({ reason: "invalid_grant", replay: true });
+    expect(first.next.replayReported).toBe(true);
+    expect(wait(first.next, facts(), polled(), NOW).answer).toEqual({ reason: "invalid_grant", replay: false });
+  });
 });
 
 describe("lookup", () => {
@@ -117,14 +174,13 @@ describe("lookup", () => {
 describe("decide", () => {
   it("lets only the claiming session decide, once, before expiry, for the request its token names", () => {
     const claimed = state({ claimHash: "s1" });
-    const approve = { sessionHash: "s1", decision: "approve" as const };
+    const approve = { sessionHash: "s1", decision: "approve" as const, requestId: "req_1", authority: { kind: "email_binding" as const } };
     expect(decide(claimed, facts(), approve, NOW)).toEqual({ next: { ...claimed, status: "approved" }, answer: { reason: "approved" } });
     expect(decide(claimed, facts(), { ...approve, decision: "deny" }, NOW).answer).toEqual({ reason: "denied" });
     expect(decide(claimed, facts(), { ...approve, sessionHash: "s2" }, NOW).answer).toEqual({ reason: "invalid_token" });
     expect(decide(state({ claimHash: "s1", status: "approved" }), facts(), approve, NOW).answer).toEqual({ reason: "invalid_token" });
     expect(decide(claimed, facts(), approve, NOW + 600_000).answer).toEqual({ reason: "invalid_token" });
     expect(decide(claimed, facts(), { ...approve, requestId: "req_other" }, NOW).answer).toEqual({ reason: "invalid_token" });
-    expect(decide(claimed, facts(), { ...approve, requestId: "req_1" }, NOW).answer).toEqual({ reason: "approved" });
   });
 });
 

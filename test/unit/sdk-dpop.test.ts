@@ -1,4 +1,4 @@
-// Key-bound delivery in the SDK (RFC 9449, README "Key-bound delivery"): every request is bound to
+// Key-bound delivery in the SDK (RFC 9449, sdk/README.md, "credentials.request()"): every request is bound to
 // a fresh ES256 key by default, its thumbprint sent as dpop_jkt, and every poll carries a fresh
 // proof by that key; a refused proof consumes nothing and is reported as such.
 import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, jwtVerify, type JWK } from "jose";

@@ -1,7 +1,8 @@
-// The SDK's return channel (README "Return channel"): it waits on a WebSocket, polls once at the
+// The SDK's return channel (sdk/README.md, "credentials.waitForApproval()"): it waits on a WebSocket, polls once at the
 // decision, fails at `expired`, falls back to polling while the socket is down and reconnects with
 // backoff while the request lives; the caller's AbortSignal ends everything. A fake socket and a
 // clock that only moves when the test says so: no real waiting.
+import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader } from "jose";
 import { describe, expect, it, vi } from "vitest";
 import { createClient } from "../../sdk/src/index";
 import { globalWebSocketFactory, RECONNECT_MAX_MS } from "../../sdk/src/return-channel";
@@ -56,8 +57,8 @@ function track<T>(promise: Promise<T>) {
 }
 
 describe("sdk return channel", () => {
-  it("offers keyferry.v1 and the device code as subprotocols, polls nothing while open, and polls once at the decision", async () => {
-    const { ferry, clock, ws, pollTimes, decide } = agent();
+  it("offers keyferry.v1, the device code and a DPoP proof as subprotocols, polls nothing while open, and polls once at the decision", async () => {
+    const { ferry, clock, ws, api, pollTimes, decide } = agent();
     const req = await ferry.credentials.request(REQUEST);
     const t0 = clock.now();
     const wait = track(ferry.credentials.waitForApproval(req.deviceCode));
@@ -66,7 +67,13 @@ describe("sdk return channel", () => {
     const socket = ws.last();
     // The code travels only as a subprotocol: never in the URL, which proxies and logs keep.
     expect(socket.url).toBe("wss://keyferry.test/v1/credentials/wait");
-    expect(socket.protocols).toEqual(["keyferry.v1", `keyferry.device-code.${DEVICE_CODE}`]);
+    expect(socket.protocols).toEqual(["keyferry.v1", `keyferry.device-code.${DEVICE_CODE}`, expect.stringMatching(/^keyferry\.dpop\./)]);
+    // The request is bound to a DPoP key (the SDK's default): the wait proves it, for GET on the wait's HTTP URL (RFC 9449 §4.2).
+    const proof = socket.protocols[2]!.slice("keyferry.dpop.".length);
+    const header = decodeProtectedHeader(proof);
+    expect(header.typ).toBe("dpop+jwt");
+    expect(await calculateJwkThumbprint(header.jwk!)).toBe((api.exchanges[0]!.body as { dpop_jkt: string }).dpop_jkt);
+    expect(decodeJwt(proof)).toMatchObject({ htm: "GET", htu: "https://keyferry.test/v1/credentials/wait", iat: Math.floor(clock.now() / 1000) });
     socket.accept();
     await settle();
 
@@ -124,6 +131,8 @@ describe("sdk return channel", () => {
     const attempts = ws.sockets.map((s) => s.openedAt - t0);
     expect(attempts.slice(0, 5)).toEqual([0, 1000, 3000, 7000, 15000]);
     for (let i = 1; i < attempts.length; i++) expect(attempts[i]! - attempts[i - 1]!).toBeLessThanOrEqual(RECONNECT_MAX_MS);
+    // Each connection carries a proof of its own (a jti works once, RFC 9449 §11.1).
+    expect(new Set(ws.sockets.map((s) => s.protocols[2])).size).toBe(ws.sockets.length);
     // Polling went on at the interval all along, so a decision is never missed.
     expect(pollTimes.map((t) => t - t0)).toEqual([5000, 10000, 15000, 20000, 25000, 30000, 35000, 40000]);
 

@@ -1,9 +1,7 @@
 /** The approval page's JSON calls: `/v1/approvals/lookup` and `/v1/approvals/decide` (README, "Contract notes"). */
 import type { IRequest } from "itty-router";
-import { decodeProtectedHeader, type JWK } from "jose";
+import type { JWK } from "jose";
 import { z } from "zod";
-import { CREDENTIAL_JWE_ALG, CREDENTIAL_JWE_ENC } from "../../core/jwe";
-import { MAX_CREDENTIAL_BYTES, MAX_CREDENTIAL_JWE_BYTES } from "../../core/limits";
 import { formatUserCode, normalizeUserCode } from "../../core/user-code";
 import type { Actor } from "../../durable-objects/request/request-do";
 import type { LookupResult, RequestView } from "../../durable-objects/request/request-types";
@@ -11,10 +9,10 @@ import { existingSession, sessionFor } from "../approval-session";
 import { HttpError, badRequest } from "../errors";
 import { actorOf, clientIp, json, readJson } from "../http";
 import { rateLimitSubject } from "../ip";
-import { encryptToKey } from "../request-keys";
-import { requestStub } from "../stubs";
+import { challengeFieldsSchema, decideFieldsShape, decideRequest, issueDecisionChallenge, refineDecision, type DecisionTarget } from "../passkey-decision";
+import { accountStub, requestStub } from "../stubs";
 import { signToken, stringClaim, verifyToken } from "../tokens";
-import type { ApprovalRequestBody, DecideAnswerBody } from "../../core/wire";
+import type { ApprovalRequestBody } from "../../core/wire";
 
 const MAX_LOOKUP_BODY = 4 * 1024;
 /** A 16 KiB value JSON-escaped at worst, or a 32 KiB JWE, with room to spare. */
@@ -28,40 +26,8 @@ const lookupSchema = z.union(
   { error: "must have user_code and email, or link_token" },
 );
 
-const compactJwe = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-
-const decideSchema = z
-  .object({
-    approval_token: z.string({ error: "is required" }).max(8192),
-    decision: z.enum(["approve", "deny"], { error: 'must be "approve" or "deny"' }),
-    credential_value: z
-      .string({ error: "must be a string" })
-      .refine((v) => v.length > 0, "must not be empty")
-      .refine((v) => new TextEncoder().encode(v).byteLength <= MAX_CREDENTIAL_BYTES, `must be at most ${MAX_CREDENTIAL_BYTES} bytes`)
-      .optional(),
-    credential_jwe: z
-      .string({ error: "must be a string" })
-      .max(MAX_CREDENTIAL_JWE_BYTES, `must be at most ${MAX_CREDENTIAL_JWE_BYTES} bytes`)
-      .regex(compactJwe, "must be a compact JWE")
-      .refine(hasCredentialJweHeader, `must use alg ${CREDENTIAL_JWE_ALG} and enc ${CREDENTIAL_JWE_ENC}`)
-      .optional(),
-  })
-  .superRefine((body, ctx) => {
-    const given = Number(body.credential_value !== undefined) + Number(body.credential_jwe !== undefined);
-    if (body.decision === "approve" && given !== 1) {
-      ctx.addIssue({ code: "custom", path: ["credential_value"], message: "approve needs exactly one of credential_value or credential_jwe" });
-    }
-  });
-
-function hasCredentialJweHeader(jwe: string): boolean {
-  try {
-    const header = decodeProtectedHeader(jwe);
-    return header.alg === CREDENTIAL_JWE_ALG && header.enc === CREDENTIAL_JWE_ENC;
-  } catch {
-    return false;
-  }
-}
-
+const decideSchema = z.object({ approval_token: z.string({ error: "is required" }).max(8192), ...decideFieldsShape }).superRefine(refineDecision);
+const challengeSchema = challengeFieldsSchema.extend({ approval_token: z.string({ error: "is required" }).max(8192) });
 
 /**
  * Look-ups are limited twice: per caller (an IPv4 address or an IPv6 /64), and across the whole
@@ -99,6 +65,8 @@ export async function lookup(request: IRequest, env: Env): Promise<Response> {
   const result = await requestStub(env, userCode).lookup({ email, linkRequestId, sessionHash: session.hash, actor: actorOf(request) });
   if (result.reason !== "ok") throw lookupError(result);
   const { view } = result;
+  // Whether decisions need a passkey: the page then signs each one, or warns that they are not protected.
+  const { required: passkeyRequired } = await accountStub(env, view.accountId).decisionPasskeys();
   // The token names its request (`rid`) and says whether it is end-to-end (`e2e`): decide checks both.
   const approvalToken = await signToken(
     env,
@@ -107,7 +75,7 @@ export async function lookup(request: IRequest, env: Env): Promise<Response> {
     view.expiresAt,
   );
   return json(
-    { approval_token: approvalToken, request: requestJson(view, "link_token" in body) },
+    { approval_token: approvalToken, request: { ...requestJson(view, "link_token" in body), passkey_required: passkeyRequired } },
     200,
     session.setCookie ? { "Set-Cookie": session.setCookie } : {},
   );
@@ -128,7 +96,7 @@ function requestJson(view: RequestView, viaLink: boolean) {
     agent: view.agent,
     account_id: view.accountId,
     // Whose account this is, so a link forwarded from another account on this deployment shows it.
-    ...(view.accountName !== null ? { account: { id: view.accountId, name: view.accountName, operator_email: maskEmail(view.operatorEmail) } } : {}),
+    account: { id: view.accountId, name: view.accountName, operator_email: maskEmail(view.operatorEmail) },
     description: view.description,
     vault_key: view.vaultKey,
     expires_at: new Date(view.expiresAt).toISOString(),
@@ -141,8 +109,8 @@ function requestJson(view: RequestView, viaLink: boolean) {
 
 /**
  * An unknown code and a wrong email get one answer, byte for byte, so a caller cannot tell a live
- * code from a dead one without spending one of its failed attempts (README, "Limits"; the contract's
- * separate 403 for a wrong email is folded into this 404).
+ * code from a dead one without spending one of its failed attempts (README, "Contract notes":
+ * a separate 403 for a wrong email would be that tell, so it is folded into this 404).
  */
 const noMatch = () =>
   new HttpError(404, "not_found", "No pending request matches that code and email, or the link has expired. Attempts are limited.");
@@ -159,30 +127,30 @@ function lookupError(result: Exclude<LookupResult, { reason: "ok" }>): HttpError
   }
 }
 
-/** The operator's explicit decision (a GET never decides anything). */
-export async function decide(request: IRequest, env: Env): Promise<Response> {
-  const body = await readJson(request, decideSchema, MAX_DECIDE_BODY);
+/**
+ * The request an approval token names, for a browser holding a session: the token's request and
+ * user code, its encryption key and end-to-end flag (signed by the look-up).
+ */
+async function targetOf(request: Request, env: Env, approvalToken: string): Promise<DecisionTarget> {
   const invalidToken = new HttpError(403, "invalid_token", "This approval is no longer valid: it was used or it expired.");
-  const verified = await verifyToken(env, "approval", body.approval_token);
+  const verified = await verifyToken(env, "approval", approvalToken);
   const sessionHash = await existingSession(request);
   if (verified.reason !== "ok" || !sessionHash) throw invalidToken;
   const userCode = stringClaim(verified.claims, "uc");
   const requestId = stringClaim(verified.claims, "rid");
   const encryptionKey = verified.claims.ek as JWK | undefined;
   if (!userCode || !requestId || !encryptionKey) throw invalidToken;
-  // The page and the contract promise that an end-to-end credential never reaches the service.
-  if (verified.claims.e2e === true && body.credential_value !== undefined) {
-    throw badRequest("credential_value: this request is end-to-end encrypted; send credential_jwe, encrypted in the browser to its public_key");
-  }
-  let payload: string | null = null;
-  if (body.decision === "approve") {
-    payload = body.credential_jwe ?? (await encryptToKey(body.credential_value!, encryptionKey));
-  }
-  // `requestId` binds the token to the request it was issued for: a later request under the same
-  // user code refuses it (RequestDO.decide compares it once that input exists there).
-  const decision = { sessionHash, decision: body.decision, payload, actor: actorOf(request), requestId };
-  const result = await requestStub(env, userCode).decide(decision);
-  if (result.reason === "invalid_token") throw invalidToken;
-  return json({ status: result.reason } satisfies DecideAnswerBody);
+  return { userCode, requestId, sessionHash, encryptionKey, endToEnd: verified.claims.e2e === true };
 }
 
+/** A passkey challenge for one decision (README, "Operators and passkeys"). */
+export async function challenge(request: IRequest, env: Env): Promise<Response> {
+  const body = await readJson(request, challengeSchema, MAX_LOOKUP_BODY);
+  return issueDecisionChallenge(env, request, await targetOf(request, env, body.approval_token), body);
+}
+
+/** The operator's explicit decision (a GET never decides anything), signed by a passkey where the account has one. */
+export async function decide(request: IRequest, env: Env): Promise<Response> {
+  const body = await readJson(request, decideSchema, MAX_DECIDE_BODY);
+  return decideRequest(env, request, await targetOf(request, env, body.approval_token), body);
+}

@@ -6,8 +6,9 @@ import type { IRequest } from "itty-router";
 import { agentFromBearer } from "../auth";
 import { baseUrl } from "../config";
 import { deviceAuthorizationResponse, pushResponse } from "../device-response";
-import { WAIT_CLIENT, WAIT_HANDLE_TAG, WAIT_REFUSAL } from "../../durable-objects/request/wait-channel";
-import { dpopBinding, dpopProof } from "../dpop-header";
+import { MAX_WAITS_PER_REQUEST, WAIT_RETRY_AFTER_SECONDS } from "../../core/limits";
+import { WAIT_REFUSAL, waitHeaders } from "../../durable-objects/request/wait-channel";
+import { dpopBinding, dpopProof, invalidDpopProof } from "../dpop-header";
 import { HttpError, badRequest, errorResponse } from "../errors";
 import { verifyHandle, type HandleKind } from "../handles";
 import { actorOf, json, readJson, readJsonValue } from "../http";
@@ -15,7 +16,7 @@ import { issueRequest } from "../issue-request";
 import { pollRequest, pollWireError } from "../poll-request";
 import { isUsablePublicKey } from "../request-keys";
 import { credentialRequestSchema } from "../schemas";
-import type { PollSuccessBody } from "../../core/wire";
+import { RETURN_CHANNEL_PROTOCOL, WAIT_AUTH_REQ_ID_PREFIX, WAIT_DEVICE_CODE_PREFIX, WAIT_DPOP_PREFIX, type PollSuccessBody } from "../../core/wire";
 import { requestStub } from "../stubs";
 
 const MAX_REQUEST_BODY = 8 * 1024;
@@ -62,49 +63,63 @@ export async function pollCredential(request: Request, env: Env): Promise<Respon
   );
 }
 
-const PROTOCOL = "keyferry.v1";
 const HANDLE_PROTOCOLS: ReadonlyArray<[string, HandleKind]> = [
-  ["keyferry.device-code.", "device_code"],
-  ["keyferry.auth-req-id.", "auth_req_id"],
+  [WAIT_DEVICE_CODE_PREFIX, "device_code"],
+  [WAIT_AUTH_REQ_ID_PREFIX, "auth_req_id"],
 ];
 
 /**
- * The return channel (README, "Contract notes": return channel): a WebSocket on which the request's object
- * announces the decision or the expiry. The handle travels as a subprotocol, never in the URL. It
- * is checked here before any object is touched, so a forged, malformed or expired one is refused
- * before the upgrade with the poll's 400 body; the object refuses a finished request the same way.
+ * The return channel (README, "Return channel"): a WebSocket on which the request's object
+ * announces the decision or the expiry. The handle travels as a subprotocol, never in the URL; so
+ * does a bound request's DPoP proof (RFC 9449 §4, for `GET` on this URL) where the client cannot
+ * send it as the `DPoP` header. Both are checked here before any object is touched, so a forged,
+ * malformed or expired one is refused before the upgrade with the poll's 400 body; the object
+ * refuses by the poll's rules the same way, and a fifth socket on one request with 429.
  */
 export async function waitForDecision(request: IRequest, env: Env): Promise<Response> {
   if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
     throw new HttpError(426, "invalid_request", "This endpoint is a WebSocket: send Upgrade: websocket.", { Upgrade: "websocket" });
   }
   const offered = (request.headers.get("Sec-WebSocket-Protocol") ?? "").split(",").map((p) => p.trim());
-  if (!offered.includes(PROTOCOL)) throw badRequest(`Sec-WebSocket-Protocol: must offer ${PROTOCOL}`);
+  if (!offered.includes(RETURN_CHANNEL_PROTOCOL)) throw badRequest(`Sec-WebSocket-Protocol: must offer ${RETURN_CHANNEL_PROTOCOL}`);
   const handles = offered.flatMap((p) => HANDLE_PROTOCOLS.filter(([prefix]) => p.startsWith(prefix)).map(([prefix, kind]) => [kind, p.slice(prefix.length)] as const));
   const [named] = handles;
   if (!named || handles.length > 1) {
-    throw badRequest("Sec-WebSocket-Protocol: must name one keyferry.device-code.<device_code> or keyferry.auth-req-id.<auth_req_id>");
+    throw badRequest(`Sec-WebSocket-Protocol: must name one ${WAIT_DEVICE_CODE_PREFIX}<device_code> or ${WAIT_AUTH_REQ_ID_PREFIX}<auth_req_id>`);
   }
+  const proofs = offered.filter((p) => p.startsWith(WAIT_DPOP_PREFIX)).map((p) => p.slice(WAIT_DPOP_PREFIX.length));
+  const header = request.headers.get("DPoP");
+  if (header !== null) proofs.push(header);
+  // One proof only (RFC 9449 §4.3 point 1), whichever way it came.
+  if (proofs.length > 1) throw invalidDpopProof();
   const [kind, handle] = named;
   // An auth_req_id's waiter proves it is the agent where it can send headers (CIBA Core §7.1).
   const client = kind === "auth_req_id" && request.headers.has("Authorization") ? await agentFromBearer(request, env) : null;
   const verified = await verifyHandle(env, kind, handle);
   if (!verified) return errorResponse(pollWireError({ reason: "invalid_grant" }));
   if (Date.now() >= verified.expiresAt) return errorResponse(pollWireError({ reason: "expired_token" }));
+  const proof = await dpopProof(request, env, proofs[0] ?? null);
   const headers = new Headers(request.headers);
   // The object needs what was checked, not the secrets it was checked with.
   headers.delete("Authorization");
-  headers.set("Sec-WebSocket-Protocol", PROTOCOL);
-  headers.set(WAIT_HANDLE_TAG, verified.tag);
-  if (client) headers.set(WAIT_CLIENT, `${client.agentId} ${client.keyHash}`);
-  else headers.delete(WAIT_CLIENT);
+  headers.delete("DPoP");
+  headers.set("Sec-WebSocket-Protocol", RETURN_CHANNEL_PROTOCOL);
+  waitHeaders(headers, { tag: verified.tag, client: client && { agentId: client.agentId, keyHash: client.keyHash }, proof, actor: actorOf(request) });
   const answer = await requestStub(env, verified.userCode).fetch(new Request(request.url, { headers }));
   if (answer.status === 101) return answer;
   const reason = answer.headers.get(WAIT_REFUSAL);
   switch (reason) {
+    case "too_many_requests":
+      return errorResponse({
+        status: 429,
+        code: "too_many_requests",
+        description: `At most ${MAX_WAITS_PER_REQUEST} return-channel sockets per request: poll, or wait for one to close.`,
+        headers: { "Retry-After": String(WAIT_RETRY_AFTER_SECONDS) },
+      });
     case "expired_token":
     case "access_denied":
     case "invalid_client":
+    case "invalid_dpop_proof":
     case "invalid_grant":
       return errorResponse(pollWireError({ reason }));
     default:

@@ -25,8 +25,11 @@ async function fromAssets(env: Env, request: Request, path: string): Promise<Res
   return response;
 }
 
-/** `/approve`, with or without `?user_code=` or `?link=`: opening it never decides anything. */
+/** `/approve`, with or without `?user_code=` or `#link=`: opening it never decides anything. */
 export const approvePage = (request: IRequest, env: Env) => fromAssets(env, request, "/");
+
+/** `/console`, with or without `#invite=`: the fragment never reaches the server. */
+export const consolePage = (request: IRequest, env: Env) => fromAssets(env, request, "/console");
 
 export const asset = (request: IRequest, env: Env) => fromAssets(env, request, new URL(request.url).pathname);
 

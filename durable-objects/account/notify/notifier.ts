@@ -96,7 +96,7 @@ export class Notifier {
     }
     const type = webhookEventType(event.type);
     if (!type || type === "credential.requested" || !request) return;
-    const decidedBy = event.type === "locked" ? "locked" : (event.actor ?? null);
+    const decidedBy = event.type === "locked" ? "locked" : typeof event.actor === "object" ? event.actor.email : (event.actor ?? null);
     const caller = event.type === "replay_detected" ? (event.detail ?? null) : null;
     const email =
       type === "credential.replayed"
@@ -114,6 +114,11 @@ export class Notifier {
       now,
     );
     this.#enqueueNotice(account, notice.request, { type: "credential.requested", approvalUrl: notice.approvalUrl }, now, email);
+  }
+
+  /** A plain email to one address (an operator's invitation), through the same outbox; never capped. */
+  enqueueEmail(to: string, subject: string, text: string, now: number): void {
+    this.#store({ requestId: null, agentId: null, id: eventId(), channel: "email", type: "email", destination: to, body: mimeMessage(this.#from(), to, subject, text, now) }, now);
   }
 
   /**

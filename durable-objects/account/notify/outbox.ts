@@ -1,5 +1,5 @@
 /**
- * The account's outbox (README.md, "Outbox"): every notification the account owes someone
+ * The account's outbox (README, "Notifications that survive outages"): every notification the account owes someone
  * (webhook events, operator emails, CIBA pings) is a row here, written in the same transaction as
  * the audit event that causes it, and sent by the AccountDO's alarm. A row is deleted when the
  * receiver acknowledges it (2xx) or when it is final (a 4xx other than 408/429, or retried for

@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { ELICITATION_MODES, type ElicitationMode } from "../mcp/elicitation";
 import { CliError } from "./usage-error";
 
 export type CommandName = "init" | "request" | "get" | "list" | "delete" | "run" | "mcp";
@@ -23,6 +24,8 @@ export interface ParsedArgs {
   secrets: string[];
   /** `mcp`: offer the `run_with_credentials` tool. */
   allowRun: boolean;
+  /** `mcp`: when to show the approval URL by elicitation (default `auto`: when the client declares it). */
+  elicitation: ElicitationMode;
 }
 
 const OPTIONS = {
@@ -39,6 +42,7 @@ const OPTIONS = {
   "no-qr": { type: "boolean" },
   secret: { type: "string", multiple: true },
   "allow-run": { type: "boolean" },
+  elicitation: { type: "string" },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -50,7 +54,7 @@ const PER_COMMAND: Record<CommandName, { options: OptionName[]; positionals: num
   list: { options: [], positionals: 0 },
   delete: { options: [], positionals: 1 },
   run: { options: ["secret"], positionals: 0 },
-  mcp: { options: ["allow-run"], positionals: 0 },
+  mcp: { options: ["allow-run", "elicitation"], positionals: 0 },
 };
 
 /** Parses `keyferry [options] <command> [options] [-- command line]`. Throws `CliError` (exit 1). */
@@ -89,6 +93,10 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
     }
     if (commandLine.length > 0 && command !== "run") throw new CliError(`"--" is only for "run"`);
   }
+  const elicitation = (values.elicitation as string | undefined) ?? "auto";
+  if (!(ELICITATION_MODES as readonly string[]).includes(elicitation)) {
+    throw new CliError(`--elicitation must be one of ${ELICITATION_MODES.join(", ")}`);
+  }
 
   return {
     command,
@@ -107,6 +115,7 @@ export function parseCliArgs(argv: string[]): ParsedArgs {
     noQr: values["no-qr"] === true,
     secrets: (values.secret as string[] | undefined) ?? [],
     allowRun: values["allow-run"] === true,
+    elicitation: elicitation as ElicitationMode,
   };
 }
 

@@ -18,13 +18,23 @@ export function seedFilePath(args: ParsedArgs, env: Env): string {
 
 /** A client from flags and environment; `withSeed` also reads the master seed file. */
 export function clientFrom(args: ParsedArgs, env: Env, warn: (line: string) => void, withSeed: boolean): KeyferryClient {
+  return configuredClient(args, env, warn, withSeed).client;
+}
+
+/** The client and the secrets it was made with (`keyferry mcp` redacts them from command output). */
+export function configuredClient(
+  args: ParsedArgs,
+  env: Env,
+  warn: (line: string) => void,
+  withSeed: boolean,
+): { client: KeyferryClient; apiKey: string; masterSeed: Uint8Array | undefined } {
   const baseUrl = args.url ?? env.KEYFERRY_URL;
   if (!baseUrl) throw new CliError("no server: pass --url or set KEYFERRY_URL");
   const apiKey = args.apiKey ?? env.KEYFERRY_API_KEY;
   if (!apiKey) throw new CliError("no API key: set KEYFERRY_API_KEY (or pass --api-key)");
   const masterSeed = withSeed ? readSeed(seedFilePath(args, env), warn) : undefined;
   try {
-    return createClient({ baseUrl, apiKey, ...(masterSeed ? { masterSeed } : {}) });
+    return { client: createClient({ baseUrl, apiKey, ...(masterSeed ? { masterSeed } : {}) }), apiKey, masterSeed };
   } catch (error) {
     if (error instanceof KeyferryError) throw new CliError(error.message);
     throw error;

@@ -7,7 +7,7 @@ Usage:
   keyferry list
   keyferry delete NAME
   keyferry run --secret ENV_NAME=NAME [--secret ...] -- COMMAND [ARGS...]
-  keyferry mcp [--allow-run]
+  keyferry mcp [--allow-run] [--elicitation auto|url|none]
 
 Commands:
   init      Create a master seed file (mode 0600). It encrypts your vault; back it up, never share it.
@@ -16,8 +16,11 @@ Commands:
   list      List vault item names and update times.
   delete    Delete a vault item.
   run       Run COMMAND with vault items in its environment; exits with its exit code.
-  mcp       Serve the Model Context Protocol over stdio (tools request_credential, wait_for_credential,
-            list_credentials; run_with_credentials with --allow-run). See the README.
+  mcp       Serve the Model Context Protocol over stdio, 2025-11-25 and 2026-07-28 (tools
+            request_credential, wait_for_credential, list_credentials; run_with_credentials with
+            --allow-run, whose commands run as your own user). --elicitation: show the approval URL by
+            URL elicitation when the client declares it (auto), also when it does not (url: 2025-11-25
+            clients only), or never (none). See the README.
 
 Options (every command):
   --url URL             Keyferry server                 (env KEYFERRY_URL)

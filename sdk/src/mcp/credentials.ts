@@ -1,35 +1,35 @@
 // request_credential and wait_for_credential: ask the operator (device flow, end to end by default),
 // wait with progress, store the credential in the vault. Results name the vault key, never the value.
-import type { CallToolResult, ProgressToken, RequestId, ServerNotification } from "@modelcontextprotocol/sdk/types.js";
-import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { inputRequired, inputResponse, type CallToolResult, type ClientCapabilities, type InputRequiredResult, type ServerContext } from "@modelcontextprotocol/server";
 import type { KeyferryClient } from "../client";
 import { KeyferryError } from "../errors";
-import { elicitUrl, supportsUrlElicitation, type UrlElicitation } from "./elicitation";
+import { ApprovalStates, type ToolCall } from "./approval-state";
+import { approvalChannel, elicitUrl, type ElicitationMode, type UrlElicitation } from "./elicitation";
 import { formatDuration, instructions, PendingCredentials, type PendingCredential } from "./pending";
 import { describeError, toolError, toolResult } from "./results";
-
-/** What a tool handler gets from the MCP SDK that these tools use. */
-export interface CallContext {
-  signal: AbortSignal;
-  requestId: RequestId;
-  progressToken: ProgressToken | undefined;
-  sendNotification(notification: ServerNotification): Promise<void>;
-}
 
 export interface CredentialToolOptions {
   /** How long one wait_for_credential call waits before it answers "still pending" (many clients cut calls at 60 s). */
   waitSliceMs: number;
   /** How often progress is reported while waiting. */
   progressEveryMs: number;
+  elicitation: ElicitationMode;
+  /** What a 2025-11-25 client declared in initialize (undefined before, and on 2026-07-28). */
+  legacyCapabilities: () => ClientCapabilities | undefined;
   now: () => number;
 }
 
 const STORE_ATTEMPTS = 3;
 /** Answers a client never gives on `elicitation/create` do not hold the tool call past the request's life. */
 const MIN_ELICITATION_TIMEOUT_MS = 1_000;
+/** The key of the URL elicitation in a 2026-07-28 `inputRequests`/`inputResponses`. */
+const APPROVE = "approve";
 
-export function credentialTools(server: Server, ferry: KeyferryClient, options: CredentialToolOptions) {
+type RequestInput = { description: string; vault_key: string };
+
+export function credentialTools(ferry: KeyferryClient, options: CredentialToolOptions) {
   const pending = new PendingCredentials(options.now);
+  const states = new ApprovalStates();
 
   async function start(description: string, vaultKey: string, signal: AbortSignal): Promise<PendingCredential> {
     const existing = pending.get(vaultKey);
@@ -39,38 +39,77 @@ export function credentialTools(server: Server, ferry: KeyferryClient, options: 
     return pending.add(vaultKey, description, request, requestedAt);
   }
 
-  async function request(input: { description: string; vault_key: string }, context: CallContext): Promise<CallToolResult> {
-    const entry = await start(input.description, input.vault_key, context.signal);
-    if (entry.waiting) return toolError(`already waiting for "${entry.vaultKey}" in another call`);
-    const now = options.now();
-    const pendingFacts = facts(entry, now);
+  async function request(input: RequestInput, context: ServerContext): Promise<CallToolResult | InputRequiredResult> {
+    const call: ToolCall = { name: "request_credential", arguments: input };
+    const state = context.mcpReq.requestState<unknown>();
+    if (state !== undefined) return resume(call, state, context);
 
-    if (!supportsUrlElicitation(server)) {
-      // Clients without URL elicitation (or that cut long calls off): answer at once, in progress and
-      // result; wait_for_credential waits.
-      if (context.progressToken !== undefined) {
-        const total = Math.max(1, Math.round((entry.expiresAt - entry.requestedAt) / 1000));
-        await context
-          .sendNotification({ method: "notifications/progress", params: { progressToken: context.progressToken, progress: 0, total, message: instructions(entry, now) } })
-          .catch(() => undefined);
+    const entry = await start(input.description, input.vault_key, context.mcpReq.signal);
+    if (entry.waiting) return toolError(`already waiting for "${entry.vaultKey}" in another call`);
+    switch (approvalChannel(options.elicitation, context, options.legacyCapabilities())) {
+      case "text":
+        return answerAtOnce(entry, context);
+      case "input-required": {
+        // 2026-07-28: the client shows the URL, then retries this call with the state (resume below).
+        const { state: requestState, nonce } = await states.mint(call);
+        entry.stateNonce = nonce;
+        return inputRequired({ inputRequests: { [APPROVE]: inputRequired.elicitUrl({ url: entry.url, message: approvalMessage(entry) }) }, requestState });
       }
-      return toolResult(
-        `${instructions(entry, now)} Then call wait_for_credential with {"vault_key": "${entry.vaultKey}"}. ` +
-          `The credential goes into the vault, encrypted on this machine; it is never shown to you.`,
-        { status: "pending", ...pendingFacts },
+      case "elicitation-create":
+        return pushElicitation(entry, context);
+    }
+  }
+
+  /** The 2026-07-28 retry: a requestState we minted for this very call, unused, and the user's answer. */
+  async function resume(call: ToolCall, state: unknown, context: ServerContext): Promise<CallToolResult> {
+    const checked = typeof state === "string" ? await states.check(state, call, context) : { ok: false as const };
+    const entry = checked.ok ? pending.get(checked.vaultKey) : undefined;
+    if (!checked.ok || !entry || entry.stateNonce !== checked.nonce) {
+      return toolError(
+        "refused: the requestState is not one this server issued for this call, or it expired or was already used. " +
+          "Call request_credential again without it.",
       );
     }
+    entry.stateNonce = undefined; // spent: a replay of the same state is refused above
+    const answer = inputResponse(context.mcpReq.inputResponses, APPROVE);
+    if (answer.kind !== "elicit" || answer.action !== "accept") {
+      const action = answer.kind === "elicit" ? answer.action : "no answer";
+      return toolError(
+        `The user did not open the approval page (${action}). ${instructions(entry, options.now())} ` +
+          `If they approve later, call wait_for_credential with {"vault_key": "${entry.vaultKey}"}.`,
+        { status: "pending", ...facts(entry, options.now()) },
+      );
+    }
+    if (entry.waiting) return toolError(`already waiting for "${entry.vaultKey}" in another call`);
+    return waitAndStore(entry, context, undefined);
+  }
 
+  /** Clients without URL elicitation (or that cut long calls off): answer at once, in progress and result; wait_for_credential waits. */
+  async function answerAtOnce(entry: PendingCredential, context: ServerContext): Promise<CallToolResult> {
+    const now = options.now();
+    const progressToken = context.mcpReq._meta?.progressToken;
+    if (progressToken !== undefined) {
+      const total = Math.max(1, Math.round((entry.expiresAt - entry.requestedAt) / 1000));
+      await context.mcpReq
+        .notify({ method: "notifications/progress", params: { progressToken, progress: 0, total, message: instructions(entry, now) } })
+        .catch(() => undefined);
+    }
+    return toolResult(
+      `${instructions(entry, now)} Then call wait_for_credential with {"vault_key": "${entry.vaultKey}"}. ` +
+        `The credential goes into the vault, encrypted on this machine; it is never shown to you.`,
+      { status: "pending", ...facts(entry, now) },
+    );
+  }
+
+  /** 2025-11-25: `elicitation/create` (mode url) while this call stays open, then the wait. */
+  async function pushElicitation(entry: PendingCredential, context: ServerContext): Promise<CallToolResult> {
+    const pendingFacts = facts(entry, options.now());
     let elicitation: UrlElicitation;
     try {
-      elicitation = await elicitUrl(server, {
+      elicitation = await elicitUrl(context, {
         url: entry.url,
-        message:
-          `Approve Keyferry's request for "${entry.vaultKey}": ${entry.description}` +
-          (entry.keyFingerprint ? ` (the page must show key fingerprint ${entry.keyFingerprint})` : ""),
-        relatedRequestId: context.requestId,
-        signal: context.signal,
-        timeoutMs: Math.max(MIN_ELICITATION_TIMEOUT_MS, entry.expiresAt - now),
+        message: approvalMessage(entry),
+        timeoutMs: Math.max(MIN_ELICITATION_TIMEOUT_MS, entry.expiresAt - options.now()),
       });
     } catch {
       // The client failed or timed out on elicitation/create (or the call was cancelled): the request is still open.
@@ -94,7 +133,7 @@ export function credentialTools(server: Server, ferry: KeyferryClient, options: 
     }
   }
 
-  async function wait(input: { vault_key: string }, context: CallContext): Promise<CallToolResult> {
+  async function wait(input: { vault_key: string }, context: ServerContext): Promise<CallToolResult> {
     const entry = pending.get(input.vault_key);
     if (!entry) {
       return toolError(
@@ -106,7 +145,7 @@ export function credentialTools(server: Server, ferry: KeyferryClient, options: 
   }
 
   /** Waits for the decision (at most `sliceMs`, or until the request ends), then stores the credential. */
-  async function waitAndStore(entry: PendingCredential, context: CallContext, sliceMs: number | undefined): Promise<CallToolResult> {
+  async function waitAndStore(entry: PendingCredential, context: ServerContext, sliceMs: number | undefined): Promise<CallToolResult> {
     entry.waiting = true;
     const stopProgress = reportProgress(entry, context);
     try {
@@ -115,12 +154,12 @@ export function credentialTools(server: Server, ferry: KeyferryClient, options: 
         // Past the request's end the server answers expired_token: let that, not our slice, end the wait.
         const timeout = sliceMs !== undefined && sliceMs < left ? sliceMs : undefined;
         const approved = await ferry.credentials.waitForApproval(entry.deviceCode, {
-          signal: context.signal,
+          signal: context.mcpReq.signal,
           ...(timeout !== undefined ? { timeout } : {}),
         });
         entry.approvedValue = approved.credentialValue;
       }
-      await store(entry.vaultKey, entry.approvedValue, context.signal);
+      await store(entry.vaultKey, entry.approvedValue, context.mcpReq.signal);
       pending.delete(entry);
       return toolResult(
         `Approved. The credential is stored in the vault as "${entry.vaultKey}" (encrypted on this machine). ` +
@@ -178,8 +217,8 @@ export function credentialTools(server: Server, ferry: KeyferryClient, options: 
   }
 
   /** `notifications/progress` (when the client sent a progressToken) with the time left, until stopped. */
-  function reportProgress(entry: PendingCredential, context: CallContext): () => void {
-    const token = context.progressToken;
+  function reportProgress(entry: PendingCredential, context: ServerContext): () => void {
+    const token = context.mcpReq._meta?.progressToken;
     if (token === undefined) return () => undefined;
     const total = Math.max(1, Math.round((entry.expiresAt - entry.requestedAt) / 1000));
     let last = 0;
@@ -188,8 +227,8 @@ export function credentialTools(server: Server, ferry: KeyferryClient, options: 
       const progress = Math.max(last + 1, Math.round((now - entry.requestedAt) / 1000));
       last = progress;
       const message = `Waiting for the operator to approve "${entry.vaultKey}" at ${entry.url}: ${formatDuration(entry.expiresAt - now)} left`;
-      context
-        .sendNotification({ method: "notifications/progress", params: { progressToken: token, progress, total, message } })
+      context.mcpReq
+        .notify({ method: "notifications/progress", params: { progressToken: token, progress, total, message } })
         .catch(() => undefined);
     };
     send();
@@ -198,6 +237,13 @@ export function credentialTools(server: Server, ferry: KeyferryClient, options: 
   }
 
   return { request, wait };
+}
+
+function approvalMessage(entry: PendingCredential): string {
+  return (
+    `Approve Keyferry's request for "${entry.vaultKey}": ${entry.description}` +
+    (entry.keyFingerprint ? ` (the page must show key fingerprint ${entry.keyFingerprint})` : "")
+  );
 }
 
 function facts(entry: PendingCredential, now: number): Record<string, unknown> {

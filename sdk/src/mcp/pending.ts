@@ -15,6 +15,8 @@ export interface PendingCredential {
   expiresAt: number;
   /** A wait for it is running (one at a time). */
   waiting: boolean;
+  /** The nonce of the one 2026-07-28 requestState that may resume this request (./approval-state.ts). */
+  stateNonce?: string;
   /** Approved and decrypted, but not yet stored in the vault (the store failed): retried by the next wait. */
   approvedValue?: string;
 }

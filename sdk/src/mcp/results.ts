@@ -1,4 +1,4 @@
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult, InputRequiredResult } from "@modelcontextprotocol/server";
 import { KeyferryError } from "../errors";
 
 /** A successful tool result: text for the model, the same facts as structured content. */
@@ -21,7 +21,7 @@ export function describeError(error: unknown): string {
 }
 
 /** Runs a tool body; whatever it throws becomes a tool error rather than a JSON-RPC error or a crash. */
-export async function guarded(body: () => Promise<CallToolResult>): Promise<CallToolResult> {
+export async function guarded<T extends CallToolResult | InputRequiredResult>(body: () => Promise<T>): Promise<T | CallToolResult> {
   try {
     return await body();
   } catch (error) {

@@ -1,10 +1,16 @@
-// `run_with_credentials`: runs a command (no shell) with vault items in its environment and returns
-// its exit code and output, bounded in time and size, with every secret redacted (./redact.ts).
+// `run_with_credentials` (only with `keyferry mcp --allow-run`): runs a command (no shell) with vault
+// items in its environment and returns its exit code and output, bounded in time and size, with the
+// API key, the master seed and every vault value redacted (./redact.ts).
+//
+// The model picks the command, and it runs as the agent's own user: it can read whatever that user
+// can (the seed file, the MCP client's config), and a transformed value passes the redaction. The
+// API key is kept out of this process's startup environment (./key-handoff.ts) and the child's
+// environment holds only the secrets asked for; the rest is the user boundary, not ours to enforce.
 import { spawn } from "node:child_process";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { CallToolResult } from "@modelcontextprotocol/server";
 import type { KeyferryClient } from "../client";
 import { KeyferryError } from "../errors";
-import { createRedactor } from "./redact";
+import { createRedactor, type Secret } from "./redact";
 import { toolError, toolResult } from "./results";
 
 /** Wall-clock limit for one command; then SIGTERM, and SIGKILL after the grace. */
@@ -25,6 +31,7 @@ interface Captured {
 
 export async function runWithCredentials(
   ferry: KeyferryClient,
+  known: KnownSecrets,
   input: RunInput,
   baseEnv: Record<string, string | undefined>,
   signal: AbortSignal,
@@ -43,7 +50,9 @@ export async function runWithCredentials(
       throw error;
     }
   }
-  const redactor = createRedactor(wanted.map(([, vaultKey], i) => ({ vaultKey, value: values[i]! })));
+  // Every value this process could know, not only the ones asked for: a command can read other items
+  // (keyferry get) or this server's own key and seed. No secrets known, no run.
+  const redactor = createRedactor([...wanted.map(([, vaultKey], i) => ({ label: vaultKey, value: values[i]! })), ...(await known.all(signal))]);
 
   // The model picks the command: it gets the named secrets, not this server's own API key or seed path.
   const env: Record<string, string | undefined> = {};
@@ -125,4 +134,33 @@ function capture(stream: NodeJS.ReadableStream): () => Captured {
     kept += part.length;
   });
   return () => ({ text: Buffer.concat(chunks).toString("utf8"), truncated });
+}
+
+/**
+ * The API key, the master seed and every vault value, for redaction. Vault values are cached by
+ * name and `updatedAt`, so a run fetches only what changed since the last one.
+ */
+export class KnownSecrets {
+  readonly #ferry: KeyferryClient;
+  readonly #fixed: Secret[];
+  readonly #vault = new Map<string, { updatedAt: string; value: string }>();
+
+  constructor(ferry: KeyferryClient, apiKey: string, masterSeed: Uint8Array | undefined) {
+    this.#ferry = ferry;
+    this.#fixed = [{ label: "api-key", value: apiKey }, ...(masterSeed ? [{ label: "master-seed", value: masterSeed }] : [])];
+  }
+
+  async all(signal: AbortSignal): Promise<Secret[]> {
+    for (const { vaultKey, updatedAt } of await this.#ferry.vault.list({ signal })) {
+      if (this.#vault.get(vaultKey)?.updatedAt === updatedAt) continue;
+      try {
+        this.#vault.set(vaultKey, { updatedAt, value: await this.#ferry.vault.get(vaultKey, { signal }) });
+      } catch (error) {
+        // Deleted meanwhile, or sealed under another seed: this process cannot know its value either.
+        if (!(error instanceof KeyferryError && (error.code === "NOT_FOUND" || error.code === "DECRYPTION_FAILED" || error.code === "VAULT_KEY_MISMATCH"))) throw error;
+      }
+    }
+    // Deleted items stay: their value may still sit in a file a command prints.
+    return [...this.#fixed, ...[...this.#vault].map(([label, { value }]) => ({ label, value }))];
+  }
 }

@@ -1,12 +1,12 @@
-// The tools of `keyferry mcp`, exactly as sdk/README.md "MCP server: `keyferry mcp`" names them.
+// The tools of `keyferry mcp`, exactly as sdk/README.md, "MCP server: keyferry mcp" names them.
 // Input schemas are strict: an unknown argument is a tool error, not silently dropped.
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { McpServer } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import type { KeyferryClient } from "../client";
 import { VAULT_KEY_PATTERN } from "../../../core/limits";
-import { credentialTools, type CallContext, type CredentialToolOptions } from "./credentials";
+import type { credentialTools } from "./credentials";
 import { guarded, toolResult } from "./results";
-import { runWithCredentials } from "./run";
+import { runWithCredentials, type KnownSecrets } from "./run";
 
 const vaultKey = z
   .string()
@@ -14,29 +14,15 @@ const vaultKey = z
   .describe("The vault key name the credential is stored under, e.g. openai-api-key");
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-export interface ToolOptions extends CredentialToolOptions {
-  allowRun: boolean;
+export interface ToolOptions {
+  /** Offer run_with_credentials, redacting these. */
+  run: KnownSecrets | undefined;
   /** The environment a run_with_credentials command starts from (KEYFERRY_* removed). */
   env: Record<string, string | undefined>;
 }
 
-interface HandlerExtra {
-  signal: AbortSignal;
-  requestId: CallContext["requestId"];
-  _meta?: { progressToken?: CallContext["progressToken"] };
-  sendNotification: CallContext["sendNotification"];
-}
-
-const contextOf = (extra: HandlerExtra): CallContext => ({
-  signal: extra.signal,
-  requestId: extra.requestId,
-  progressToken: extra._meta?.progressToken,
-  sendNotification: extra.sendNotification,
-});
-
-export function registerTools(mcp: McpServer, ferry: KeyferryClient, options: ToolOptions): void {
-  const credentials = credentialTools(mcp.server, ferry, options);
-
+/** Registers the tools on one server instance; `credentials` (the pending requests) outlives it. */
+export function registerTools(mcp: McpServer, ferry: KeyferryClient, credentials: ReturnType<typeof credentialTools>, options: ToolOptions): void {
   mcp.registerTool(
     "request_credential",
     {
@@ -48,7 +34,7 @@ export function registerTools(mcp: McpServer, ferry: KeyferryClient, options: To
       inputSchema: z.strictObject({ description: z.string().min(1).max(200).describe("What is asked for, shown to the user"), vault_key: vaultKey }),
       annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
     },
-    (input, extra) => guarded(() => credentials.request(input, contextOf(extra))),
+    (input, context) => guarded(() => credentials.request(input, context)),
   );
 
   mcp.registerTool(
@@ -61,7 +47,7 @@ export function registerTools(mcp: McpServer, ferry: KeyferryClient, options: To
       inputSchema: z.strictObject({ vault_key: vaultKey }),
       annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
     },
-    (input, extra) => guarded(() => credentials.wait(input, contextOf(extra))),
+    (input, context) => guarded(() => credentials.wait(input, context)),
   );
 
   mcp.registerTool(
@@ -72,15 +58,16 @@ export function registerTools(mcp: McpServer, ferry: KeyferryClient, options: To
       inputSchema: z.strictObject({}),
       annotations: { readOnlyHint: true, openWorldHint: true },
     },
-    (_input, extra) =>
+    (_input, context) =>
       guarded(async () => {
-        const items = (await ferry.vault.list({ signal: extra.signal })).map((item) => ({ vault_key: item.vaultKey, updated_at: item.updatedAt }));
+        const items = (await ferry.vault.list({ signal: context.mcpReq.signal })).map((item) => ({ vault_key: item.vaultKey, updated_at: item.updatedAt }));
         const text = items.length === 0 ? "The vault is empty." : items.map((item) => `${item.vault_key}\t${item.updated_at}`).join("\n");
         return toolResult(text, { items });
       }),
   );
 
-  if (!options.allowRun) return;
+  const known = options.run;
+  if (!known) return;
   mcp.registerTool(
     "run_with_credentials",
     {
@@ -97,6 +84,6 @@ export function registerTools(mcp: McpServer, ferry: KeyferryClient, options: To
       }),
       annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: true },
     },
-    (input, extra) => guarded(() => runWithCredentials(ferry, input, options.env, extra.signal)),
+    (input, context) => guarded(() => runWithCredentials(ferry, known, input, options.env, context.mcpReq.signal)),
   );
 }

@@ -2,6 +2,7 @@
 // and the agent's plain endpoints, for tests that do not drive a browser.
 import type { DeviceAuthorizationBody } from "../../../core/wire";
 import { api } from "./api";
+import { sleep } from "../../support/sleep";
 
 // The operator's calls moved to ./api (shared with bench/); their old home keeps the names.
 export { APPROVAL_COOKIE, decide, lookup, operatorDecides, type LookedUpRequest, type Lookup } from "./api";
@@ -20,7 +21,6 @@ export function pollCredential(server: { url: string }, deviceCode: string) {
   );
 }
 
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /**
  * Polls the plain endpoint, honouring `interval` and `slow_down`, until the answer is no longer

@@ -8,14 +8,18 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { vapidKeyPair } from "../../../scripts/vapid-key.mjs";
 import { api } from "./api.ts";
 import { freePort } from "./free-port.ts";
+import { sleep } from "../../support/sleep.ts";
 
 export { api, cookieFrom, createAccountAndAgent, type AccountAndAgent, type ApiResponse } from "./api.ts";
 export { browserAvailable, launchBrowser } from "./chromium.ts";
 
 export interface DevServer {
   url: string;
+  /** PUBLIC_BASE_URL: `url`, or its http://localhost:<port> twin (`publicHost`). */
+  publicUrl: string;
   adminToken: string;
   persistDir: string;
   logs(): string;
@@ -28,6 +32,11 @@ export interface DevServerOptions {
   vars?: Record<string, string>;
   /** Reuse a persist directory; by default a fresh temporary one, removed by `stop()`. */
   persistDir?: string;
+  /**
+   * `localhost`: PUBLIC_BASE_URL is http://localhost:<port> (the server still listens on 127.0.0.1),
+   * for passkeys, whose RP ID must be a domain, never an IP address (WebAuthn L3 §5.1.3).
+   */
+  publicHost?: "127.0.0.1" | "localhost";
 }
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
@@ -65,7 +74,6 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /**
  * Starts `wrangler dev` and resolves once the worker answers its metadata path with a non-5xx.
@@ -92,7 +100,8 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   while (inspectorPort === port) inspectorPort = await freePort();
   const url = `http://127.0.0.1:${port}`;
   // PUBLIC_BASE_URL: emailed and webhook links are built only from it (never from the Host header).
-  const vars: Record<string, string> = { ADMIN_TOKEN: adminToken, TOKEN_SIGNING_KEY: secret(), PUBLIC_BASE_URL: url, ...opts.vars };
+  const publicUrl = opts.publicHost === "localhost" ? `http://localhost:${port}` : url;
+  const vars: Record<string, string> = { ADMIN_TOKEN: adminToken, TOKEN_SIGNING_KEY: secret(), VAPID_PRIVATE_KEY: vapidKeyPair().privateJwk, VAPID_SUBJECT: "mailto:ops@keyferry.test", PUBLIC_BASE_URL: publicUrl, ...opts.vars };
   const args = [
     WRANGLER, "dev",
     "--ip", "127.0.0.1",
@@ -170,6 +179,7 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
 
   return {
     url,
+    publicUrl,
     adminToken,
     persistDir,
     logs: () => log,

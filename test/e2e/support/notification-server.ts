@@ -1,13 +1,14 @@
 /**
  * One `wrangler dev` for a file of notification tests (polls every second, http webhooks allowed so
  * the loopback receivers can be used), the receivers its tests start, and the account's webhook
- * setting. Call it inside a `describe`: it registers the `beforeAll` that starts the server and the
- * `afterAll` that closes every receiver and stops it.
+ * setting. Call it first inside a `describe`: the server is `useDevServer`'s (started before the
+ * file's own hooks, stopped after them), and every receiver is closed after the file.
  */
 import { afterAll, beforeAll, expect } from "vitest";
 import type { AccountUpdatedBody } from "../../../core/wire";
-import { api, startDevServer, type DevServer } from "./dev-server";
+import { api, type DevServer } from "./dev-server";
 import { startReceiver, type Receiver } from "./receiver";
+import { useDevServer } from "./use-dev-server";
 
 export interface NotificationServer {
   /** The running server (read it inside a test or hook, once `beforeAll` has run). */
@@ -23,26 +24,18 @@ export interface NotificationServer {
 }
 
 export function useNotificationServer(options: { receiver?: boolean } = {}): NotificationServer {
-  let started: DevServer | undefined;
+  const server = useDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", ALLOW_HTTP_WEBHOOKS: "true" } });
   let hooks: Receiver | undefined;
   const receivers: Receiver[] = [];
   beforeAll(async () => {
     if (options.receiver) receivers.push((hooks = await startReceiver()));
-    started = await startDevServer({ vars: { POLL_INTERVAL_SECONDS: "1", ALLOW_HTTP_WEBHOOKS: "true" } });
   });
   afterAll(async () => {
     for (const receiver of receivers) await receiver.close();
-    await started?.stop();
   });
-  const running = (): DevServer => {
-    if (!started) throw new Error("the dev server is not started yet: use it inside a test");
-    return started;
-  };
-  const admin = () => ({ authorization: `Bearer ${running().adminToken}` });
+  const admin = () => ({ authorization: `Bearer ${server.adminToken}` });
   return {
-    get server() {
-      return running();
-    },
+    server,
     admin,
     async receiver(...args) {
       const receiver = await startReceiver(...args);
@@ -51,10 +44,10 @@ export function useNotificationServer(options: { receiver?: boolean } = {}): Not
     },
     started() {
       if (!hooks) throw new Error("no receiver: call useNotificationServer({ receiver: true })");
-      return { server: running(), hooks };
+      return { server, hooks };
     },
     async setWebhook(accountId, body) {
-      const patched = await api<AccountUpdatedBody>(running(), "PATCH", `/v1/admin/accounts/${accountId}`, body, admin());
+      const patched = await api<AccountUpdatedBody>(server, "PATCH", `/v1/admin/accounts/${accountId}`, body, admin());
       expect(patched.status, patched.text).toBe(200);
       expect(typeof patched.json.webhook_secret).toBe("string");
       return patched.json.webhook_secret!;

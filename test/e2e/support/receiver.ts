@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
+import { sleep } from "../../support/sleep";
 
 export interface Received {
   method: string;
@@ -28,7 +29,6 @@ export interface Receiver {
 /** The status to answer the n-th delivery (1-based) with; 204 by default. */
 export type Responder = (hit: Received, n: number) => number;
 
-const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
 /** A node:http server on 127.0.0.1 (random port) that records every request it gets. */
 export async function startReceiver(respond: Responder = () => 204): Promise<Receiver> {

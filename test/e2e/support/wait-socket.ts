@@ -1,4 +1,4 @@
-// The return channel's client end for end-to-end tests (CONTRACT.md "Return channel"): a socket on
+// The return channel's client end for end-to-end tests (README, "Contract notes": return channel): a socket on
 // `/v1/credentials/wait` with the runtime's own WebSocket (Node 22), and an upgrade attempt over
 // node:http that shows the status and body of a refusal (a WebSocket client only sees "error").
 import { request as httpRequest } from "node:http";

@@ -7,7 +7,7 @@ import { runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { expect } from "vitest";
 import { VAULT_KEY_PATTERN } from "../../../core/limits";
-import { normalized, type ApiResponse } from "./api";
+import { normalized, type Answer, type ApiResponse } from "./api";
 import { requestStub } from "../../../worker/stubs";
 
 /** Bounded runs: every property together stays well under a minute inside workerd. */
@@ -111,17 +111,18 @@ export const pathSegment = hostileString
  * The contract's refusal: a 4xx, exactly `{error, error_description}`, `Cache-Control: no-store`,
  * and nothing that looks like a stack trace or an internal message.
  */
-export function expectCleanRefusal(answer: ApiResponse<any>, allowed?: number[]): void {
+export function expectCleanRefusal(answer: ApiResponse<unknown>, allowed?: number[]): void {
   if (allowed) expect(allowed).toContain(answer.status);
   expect(answer.status).toBeGreaterThanOrEqual(400);
   expect(answer.status).toBeLessThan(500);
   expect(answer.headers.get("Cache-Control")).toContain("no-store");
   expect(answer.body).toBeTypeOf("object");
   expect(answer.body).not.toBeNull();
-  expect(Object.keys(answer.body).sort()).toEqual(["error", "error_description"]);
-  expect(answer.body.error).toMatch(/^[a-z_]+$/);
-  expect(answer.body.error_description).toBeTypeOf("string");
-  expect(JSON.stringify(answer.body)).not.toMatch(/\n\s+at |\bat .+:\d+:\d+|Error:|TypeError|SyntaxError|RangeError|\.ts\b|node_modules|workerd|internal error/);
+  const body = answer.body as Answer;
+  expect(Object.keys(body).sort()).toEqual(["error", "error_description"]);
+  expect(body.error).toMatch(/^[a-z_]+$/);
+  expect(body.error_description).toBeTypeOf("string");
+  expect(JSON.stringify(body)).not.toMatch(/\n\s+at |\bat .+:\d+:\d+|Error:|TypeError|SyntaxError|RangeError|\.ts\b|node_modules|workerd|internal error/);
 }
 
 /** A live request's stored state, straight from its Durable Object. */

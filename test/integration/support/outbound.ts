@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
+import { sleep } from "../../support/sleep";
 
 /**
  * Outbound POSTs the worker made (webhooks, CIBA pings), answered by `reply`; mocked in tests only.
@@ -22,12 +23,17 @@ export function captureOutbound(
   return sent;
 }
 
-/** Emails the worker sent through the send_email binding. */
-export function captureEmail() {
+/**
+ * Emails the worker sent through the send_email binding. Operator invitations (one per new account)
+ * are left out unless `invitations` is set: these tests count the notices a request causes.
+ */
+export function captureEmail(opts: { invitations?: boolean } = {}) {
   const sent: Array<{ from: string; to: string; raw: string }> = [];
-  vi.spyOn(env.EMAIL, "send").mockImplementation(async (message: any) => {
+  vi.spyOn(env.EMAIL, "send").mockImplementation(async (message) => {
     // Miniflare's local EmailMessage keeps the MIME text under this key.
-    sent.push({ from: message.from, to: message.to, raw: await new Response(message["EmailMessage::raw"]).text() });
+    const raw = await new Response((message as unknown as Record<string, ReadableStream>)["EmailMessage::raw"]).text();
+    if (!opts.invitations && /^Subject: Your Keyferry operator invitation\r?$/m.test(raw)) return { messageId: "<test@local>" };
+    sent.push({ from: String(message.from), to: String(message.to), raw });
     return { messageId: "<test@local>" };
   });
   return sent;
@@ -37,7 +43,7 @@ export async function until<T>(read: () => T | undefined, what: string): Promise
   for (let i = 0; i < 200; i++) {
     const value = read();
     if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await sleep(25);
   }
   throw new Error(`never saw ${what}`);
 }

@@ -1,5 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { sleep } from "../../support/sleep";
 
 export const accountObject = (accountId: string) => env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
 
@@ -44,7 +45,7 @@ export async function eventually<T>(read: () => Promise<T | undefined>, what: st
   for (let i = 0; i < 200; i++) {
     const value = await read();
     if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await sleep(25);
   }
   throw new Error(`never saw ${what}`);
 }

@@ -1,0 +1,24 @@
+/**
+ * Signing a decision with the operator's passkey (README, "Operators and passkeys"): a challenge that
+ * commits to this request, the decision and the SHA-256 of the exact JWE to be sent, then
+ * navigator.credentials.get through @simplewebauthn/browser (user verification required).
+ */
+import { startAuthentication, type AuthenticationResponseJSON } from "@simplewebauthn/browser";
+import { base64url } from "jose";
+import { challenge, type ApiResult, type Decision } from "./api";
+
+export async function signDecision(approvalToken: string, decision: Decision): Promise<ApiResult<AuthenticationResponseJSON>> {
+  const payloadSha256 = decision.decision === "approve" ? await sha256(decision.credential_jwe) : undefined;
+  const options = await challenge(approvalToken, { decision: decision.decision, ...(payloadSha256 ? { payload_sha256: payloadSha256 } : {}) });
+  if (!options.ok) return options;
+  try {
+    return { ok: true, value: await startAuthentication({ optionsJSON: options.value }) };
+  } catch {
+    // Cancelled, timed out, or no passkey of this account on this device.
+    return { ok: false, failure: { status: 0, error: "passkey_cancelled", description: "", retryAfter: null } };
+  }
+}
+
+async function sha256(text: string): Promise<string> {
+  return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))));
+}

@@ -1,0 +1,107 @@
+/**
+ * What the operator console reads from the account (README, "Console"): the summary of each pending
+ * request, kept on its `active_requests` row, and the console's live sockets.
+ *
+ * The summary is written once, by `issue` (the request object exists and the notice is being
+ * stored in the same transaction), and cleared by the request's decision; a listing is then one
+ * read of at most 5 rows in one call, instead of a call to each request's object per listing, which
+ * every open console repeats after every change.
+ *
+ * The sockets use the Hibernation API (as the return channel does, durable-objects/request/
+ * wait-channel.ts): an open console costs no object in memory. They only ever carry
+ * `{"type": "requests_changed"}`; the page then refetches the list with its cookie, so a socket
+ * never carries a request's content and a session ended since cannot read through it.
+ */
+import type { JWK } from "jose";
+import type { AuditEventType, RequestSummary } from "./account-types";
+
+/** The tag of every console socket; each also carries `op:<operator id>`. */
+const CONSOLE_TAG = "console";
+/** The header by which the worker says which operator's session it checked. */
+export const CONSOLE_OPERATOR = "Keyferry-Operator";
+
+/** A pending request as the console shows it; both keys are public keys. */
+export type ConsoleRequest = Omit<RequestSummary, "accountId"> & RequestKeys;
+
+/** The keys a new request's console summary needs besides its notice's summary. */
+export interface RequestKeys {
+  /** End-to-end mode: the agent's own key, which the browser encrypts to. */
+  publicKey: JWK | null;
+  /** The key the credential is encrypted to (`publicKey`, or the request's own). */
+  encryptionKey: JWK;
+}
+
+/** The column's migration for an account made before it (`ALTER TABLE` has no `IF NOT EXISTS`). */
+export function addConsoleColumn(sql: SqlStorage): void {
+  const has = sql.exec("SELECT 1 FROM pragma_table_info('active_requests') WHERE name = 'console_view'").toArray().length > 0;
+  if (!has) sql.exec("ALTER TABLE active_requests ADD COLUMN console_view TEXT");
+}
+
+export function storeConsoleView(sql: SqlStorage, summary: RequestSummary, keys: RequestKeys): void {
+  const { accountId: _account, ...shown } = summary;
+  const view: ConsoleRequest = { ...shown, publicKey: keys.publicKey, encryptionKey: keys.encryptionKey };
+  sql.exec("UPDATE active_requests SET console_view = ? WHERE request_id = ?", JSON.stringify(view), summary.requestId);
+}
+
+/** Events after which a request is no longer waiting for an operator. */
+const ENDS_WAITING: ReadonlySet<AuditEventType> = new Set(["approved", "denied", "locked", "expired", "delivered"]);
+
+/**
+ * Clears a decided request's summary (an approved request keeps its slot until delivery); true if
+ * the list changed. A releasing event deletes the row anyway, and an already cleared summary is not
+ * rewritten: only an approval costs a row here.
+ */
+export function settleConsoleView(sql: SqlStorage, event: { type: AuditEventType; requestId?: string | undefined; release?: boolean | undefined }): boolean {
+  if (!event.requestId || !ENDS_WAITING.has(event.type)) return false;
+  if (!event.release) sql.exec("UPDATE active_requests SET console_view = NULL WHERE request_id = ? AND console_view IS NOT NULL", event.requestId);
+  return true;
+}
+
+export function pendingConsoleRequests(sql: SqlStorage, now: number): ConsoleRequest[] {
+  return sql
+    .exec<{ console_view: string }>("SELECT console_view FROM active_requests WHERE console_view IS NOT NULL AND expires_at > ? ORDER BY expires_at", now)
+    .toArray()
+    .map((row) => JSON.parse(row.console_view) as ConsoleRequest);
+}
+
+/** One pending request of this account, with the user code that addresses its object. */
+export function pendingConsoleRequest(sql: SqlStorage, requestId: string, now: number): { view: ConsoleRequest; userCode: string } | null {
+  const row = sql
+    .exec<{ console_view: string; user_code: string }>(
+      "SELECT console_view, user_code FROM active_requests WHERE request_id = ? AND console_view IS NOT NULL AND expires_at > ?",
+      requestId,
+      now,
+    )
+    .toArray()[0];
+  return row ? { view: JSON.parse(row.console_view) as ConsoleRequest, userCode: row.user_code } : null;
+}
+
+/** Accepts a console's upgrade (the worker checked its session) through the Hibernation API. */
+export function acceptConsoleSocket(ctx: DurableObjectState, request: Request): Response {
+  const operatorId = request.headers.get(CONSOLE_OPERATOR);
+  if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket" || !operatorId) return new Response(null, { status: 400 });
+  const [clientEnd, serverEnd] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+  ctx.acceptWebSocket(serverEnd, [CONSOLE_TAG, `op:${operatorId}`]);
+  return new Response(null, { status: 101, webSocket: clientEnd });
+}
+
+export function announceRequestsChanged(ctx: DurableObjectState): void {
+  for (const ws of ctx.getWebSockets(CONSOLE_TAG)) {
+    try {
+      ws.send(JSON.stringify({ type: "requests_changed" }));
+    } catch {
+      // The console left: it refetches when it reconnects.
+    }
+  }
+}
+
+/** A removed operator's consoles are closed at once (their next refetch would be refused anyway). */
+export function closeOperatorSockets(ctx: DurableObjectState, operatorId: string): void {
+  for (const ws of ctx.getWebSockets(`op:${operatorId}`)) {
+    try {
+      ws.close(1008, "operator removed");
+    } catch {
+      // already closed
+    }
+  }
+}
