@@ -17,6 +17,14 @@ export const MAX_VAULT_ITEMS_PER_AGENT = 1000;
 export const MAX_ISSUED_PER_AGENT_PER_MINUTE = 10;
 /** CIBA `requested_expiry` is raised to this (or the configured lifetime, when shorter): slots cannot be churned. */
 export const MIN_REQUESTED_EXPIRY_SECONDS = 60;
+/** How long a DPoP-bound request keeps its delivered answer for its key (`DELIVERY_GRACE_SECONDS`). */
+export const DEFAULT_DELIVERY_GRACE_SECONDS = 60;
+
+/** `DELIVERY_GRACE_SECONDS` in ms: a whole number of seconds, 0 for single delivery; the default otherwise. */
+export function deliveryGraceMs(configured: string | undefined): number {
+  const seconds = /^\d{1,6}$/.test(configured?.trim() ?? "") ? Number(configured) : DEFAULT_DELIVERY_GRACE_SECONDS;
+  return seconds * 1000;
+}
 /**
  * Return-channel sockets open at once on one request; the next is refused with 429. An agent's
  * sockets are bounded with no count of their own: only a pending or approved request accepts one,

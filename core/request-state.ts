@@ -4,6 +4,8 @@
  * the next state (inside `transactionSync`) and carries out what the answer says; nothing here does I/O.
  *
  *   pending ── approve ──► approved ── poll ──► delivered (a tombstone until expires_at)
+ *                                   a DPoP-bound one keeps its answer for the grace window first:
+ *                                   redelivered to its key, erased by ack or at the window's end
  *      ├────── deny / 5 failed look-ups / revoke ──► denied
  *      └────── expires_at ──► expired (the alarm erases everything, tombstone included)
  */
@@ -23,13 +25,20 @@ export interface RequestState {
   claimHash: string | null;
   /** A replay of the delivered handle was reported: the operator hears of it once. */
   replayReported: boolean;
+  /**
+   * Unix ms: until then a delivered, DPoP-bound request keeps its answer and redelivers it to a
+   * proof by its key (README, "Nothing lost to a dropped response"); null once erased, or never kept.
+   */
+  graceEndsAt: number | null;
 }
 
 /**
  * What a delivered request keeps until its expiry (README, "Contract notes": replay alarm): who asked
  * for what, for the replay alarm's audit event, and the API key's hash that tells its agent apart on
- * the token endpoint. No payload, no key, no user code, no operator email: nothing to read a
- * credential or a code from, by type.
+ * the token endpoint, and the DPoP key's thumbprint (a public key's hash) that checks a late
+ * acknowledgement. No payload, no key, no user code, no operator email: nothing to read a credential
+ * or a code from, by type. A bound delivery's kept answer is not here: its record holds it apart
+ * for the grace window only (durable-objects/request/request-types.ts, `KeptAnswer`).
  */
 export interface Tombstone {
   requestId: string;
@@ -41,6 +50,7 @@ export interface Tombstone {
   bindingMessage: string | null;
   protocol: "device" | "ciba";
   createdAt: number;
+  dpopJkt: string | null;
 }
 
 /** What a request is, fixed at creation (except the key hash, which a revocation voids). */
@@ -62,6 +72,10 @@ export interface Transition<A> {
 }
 
 export const isExpired = (state: RequestState, now: number) => now >= state.expiresAt;
+/** The delivered answer is still kept (and may be redelivered) at `now`. */
+export const inGrace = (state: RequestState, now: number) => state.graceEndsAt !== null && now < state.graceEndsAt && !isExpired(state, now);
+/** When the object's alarm must next run: the grace window's end, else the expiry. */
+export const wakeAt = (state: RequestState) => Math.min(state.graceEndsAt ?? state.expiresAt, state.expiresAt);
 const same = <A>(state: RequestState, answer: A): Transition<A> => ({ next: state, answer });
 
 /** Where a poll and a wait answer alike: the request is finished, the caller is not its agent, or the proof fails. */
@@ -71,7 +85,11 @@ export type GateAnswer =
   /** The proof is by the request's key; whether its `jti` was seen before is unknown yet: ask, then try again. */
   | { reason: "check_jti" };
 
-export type PollAnswer = GateAnswer | { reason: "authorization_pending" } | { reason: "slow_down"; interval: number } | { reason: "deliver" };
+export type PollAnswer =
+  | GateAnswer
+  | { reason: "authorization_pending" }
+  | { reason: "slow_down"; interval: number }
+  | { reason: "deliver" | "redeliver" };
 
 export interface PollInput {
   /** The handle's tag is this request's (not an earlier one's under the same user code). */
@@ -85,18 +103,28 @@ export interface PollInput {
   dpop: { jkt: string; jtiSeen: boolean | null } | null;
   /** When the previous poll arrived, whatever it was answered; null for the first. */
   lastPollAt: number | null;
+  /** How long a bound request keeps its delivered answer (`DELIVERY_GRACE_SECONDS`); absent or 0: single delivery. */
+  graceMs?: number;
 }
 
 /**
  * What a poll and a wait check first, in this order: the handle, the expiry, a delivered code (the
  * replay alarm, once, whoever asks), the client, the proof; then a denied request. `null`: a
- * pending or approved request its own agent asks about, with a fresh proof where it is bound.
+ * pending or approved request its own agent asks about, with a fresh proof where it is bound, or a
+ * delivered one in its grace window asked about with a fresh proof by its key.
  * A proof failure consumes nothing (RFC 9449 §4.3): no state changes.
  */
 function gate(state: RequestState, facts: RequestFacts, input: Omit<PollInput, "lastPollAt">, now: number): Transition<GateAnswer> | null {
   if (!input.tagMatches) return same(state, isExpired(state, now) ? { reason: "expired_token" } : { reason: "invalid_grant", replay: false });
   if (isExpired(state, now)) return same(state, { reason: "expired_token" });
   if (state.status === "delivered") {
+    // Within the grace window the bound key's fresh proof passes (a poll redelivers, its first answer
+    // may have been lost); a used proof is a replay like any other (RFC 9449 §11.1).
+    const ownClient = input.client === null || (input.client.agentId === facts.agentId && input.client.keyHash === facts.apiKeyHash);
+    if (inGrace(state, now) && ownClient && facts.dpopJkt !== null && input.dpop?.jkt === facts.dpopJkt) {
+      if (input.dpop.jtiSeen === null) return same(state, { reason: "check_jti" });
+      if (!input.dpop.jtiSeen) return null;
+    }
     // Someone holds a code that was already redeemed, whoever they claim to be: tell the operator, once.
     if (state.replayReported) return same(state, { reason: "invalid_grant", replay: false });
     return { next: { ...state, replayReported: true }, answer: { reason: "invalid_grant", replay: true } };
@@ -120,7 +148,11 @@ function gate(state: RequestState, facts: RequestFacts, input: Omit<PollInput, "
 export function poll(state: RequestState, facts: RequestFacts, input: PollInput, now: number): Transition<PollAnswer> {
   const refused = gate(state, facts, input, now);
   if (refused) return refused;
-  if (state.status === "approved") return { next: { ...state, status: "delivered", claimHash: null }, answer: { reason: "deliver" } };
+  if (state.status === "delivered") return same(state, { reason: "redeliver" });
+  if (state.status === "approved") {
+    const graceEndsAt = facts.dpopJkt !== null && input.graceMs ? Math.min(now + input.graceMs, state.expiresAt) : null;
+    return { next: { ...state, status: "delivered", claimHash: null, graceEndsAt }, answer: { reason: "deliver" } };
+  }
   if (input.lastPollAt !== null && now - input.lastPollAt < state.interval * 1000) {
     const interval = state.interval + SLOW_DOWN_STEP_SECONDS;
     return { next: { ...state, interval }, answer: { reason: "slow_down", interval } };
@@ -133,10 +165,42 @@ export type WaitAnswer = GateAnswer | { reason: "listen"; approved: boolean };
 /**
  * A wait on the return channel (README, "Return channel"): the poll's checks in the poll's order
  * (a wait on a delivered code raises the replay alarm as a poll would), then `listen` where a poll
- * would deliver or be pending. `approved`: announce it at once (the next poll delivers).
+ * would deliver or be pending. `approved`: announce it at once (the next poll delivers). In a
+ * delivered request's grace window the bound key's fresh proof is refused like a delivered code but
+ * raises no alarm: there is nothing to wait for, and its poll gets the kept answer.
  */
 export function wait(state: RequestState, facts: RequestFacts, input: Omit<PollInput, "lastPollAt">, now: number): Transition<WaitAnswer> {
-  return gate(state, facts, input, now) ?? same(state, { reason: "listen", approved: state.status === "approved" });
+  const refused = gate(state, facts, input, now);
+  if (refused) return refused;
+  if (state.status === "delivered") return same(state, { reason: "invalid_grant", replay: false });
+  return same(state, { reason: "listen", approved: state.status === "approved" });
+}
+
+export type AckAnswer =
+  | { reason: "acknowledged" | "invalid_grant" | "expired_token" | "invalid_dpop_proof" | "not_bound" | "not_delivered" }
+  /** As in the gate: a proof by the bound key whose `jti` is yet to be asked about. */
+  | { reason: "check_jti" };
+
+/**
+ * The agent has stored what was delivered (`POST /v1/credentials/ack`): the grace window ends at
+ * once. Only a fresh proof by the bound key may end it; acknowledging again, or after the window,
+ * changes nothing and is still `acknowledged` (the agent may retry an ack whose answer it lost).
+ */
+export function acknowledge(state: RequestState, facts: RequestFacts, input: Pick<PollInput, "tagMatches" | "dpop">, now: number): Transition<AckAnswer> {
+  if (!input.tagMatches) return same(state, isExpired(state, now) ? { reason: "expired_token" } : { reason: "invalid_grant" });
+  if (isExpired(state, now)) return same(state, { reason: "expired_token" });
+  if (facts.dpopJkt === null) return same(state, { reason: "not_bound" });
+  const { dpop } = input;
+  if (dpop === null || dpop.jkt !== facts.dpopJkt || dpop.jtiSeen === true) return same(state, { reason: "invalid_dpop_proof" });
+  if (dpop.jtiSeen === null) return same(state, { reason: "check_jti" });
+  if (state.status !== "delivered") return same(state, { reason: "not_delivered" });
+  return { next: state.graceEndsAt === null ? state : { ...state, graceEndsAt: null }, answer: { reason: "acknowledged" } };
+}
+
+/** The alarm at the grace window's end: the kept answer goes (`ended`), the tombstone stays until expiry. */
+export function endGrace(state: RequestState, now: number): Transition<{ reason: "ended" | "unchanged" }> {
+  if (state.graceEndsAt === null || now < state.graceEndsAt) return same(state, { reason: "unchanged" });
+  return { next: { ...state, graceEndsAt: null }, answer: { reason: "ended" } };
 }
 
 export type LookupAnswer =

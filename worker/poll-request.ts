@@ -4,7 +4,7 @@
  * from the handle itself, even after the request's storage was erased (DESIGN.md).
  */
 import { base64url } from "jose";
-import type { Actor, PollProof, PollResult, RequestDetails } from "../durable-objects/request/request-types";
+import type { Actor, DeliveredDetails, PollProof, PollResult } from "../durable-objects/request/request-types";
 import { invalidClient, type WireError } from "./errors";
 import { verifyHandle, type HandleKind } from "./handles";
 import { openPayload } from "./request-keys";
@@ -44,7 +44,7 @@ export async function pollRequest(
   return deliver(result.details, result.payload, wrapSecret);
 }
 
-async function deliver(details: RequestDetails, payload: string, secret: Uint8Array): Promise<PollAnswer> {
+async function deliver(details: DeliveredDetails, payload: string, secret: Uint8Array): Promise<PollAnswer> {
   const { vaultKey, description } = details;
   const bound = Boolean(details.dpopJkt);
   if (details.publicKey || !details.wrappedPrivateKey) return { delivered: { vaultKey, description, bound, credentialJwe: payload } };

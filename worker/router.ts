@@ -37,6 +37,7 @@ route("/oauth/bc-authorize", { post: ciba.backchannelAuthorize });
 
 route("/v1/credentials/request", { post: credentials.requestCredential });
 route("/v1/credentials/poll", { post: credentials.pollCredential });
+route("/v1/credentials/ack", { post: credentials.acknowledgeCredential });
 route("/v1/credentials/wait", { get: credentials.waitForDecision });
 
 route("/v1/approvals/lookup", { post: approvals.lookup });

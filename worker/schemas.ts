@@ -43,3 +43,12 @@ export const credentialRequestSchema = z.object({
   hint: z.enum(["code", "push"], { error: 'must be "code" or "push"' }).optional(),
   dpop_jkt: dpopJktSchema.optional(),
 });
+
+/** `POST /v1/credentials/ack`: the handle of the delivery being acknowledged, one of the two kinds. */
+export const acknowledgementSchema = z.union(
+  [
+    z.object({ device_code: z.string({ error: "must be a string" }).min(1, "must not be empty"), auth_req_id: z.undefined({ error: "give device_code or auth_req_id, not both" }).optional() }),
+    z.object({ auth_req_id: z.string({ error: "must be a string" }).min(1, "must not be empty"), device_code: z.undefined({ error: "give device_code or auth_req_id, not both" }).optional() }),
+  ],
+  { error: "must name device_code or auth_req_id" },
+);

@@ -18,6 +18,8 @@ export type AuditEventType =
   | "approved"
   | "denied"
   | "delivered"
+  /** A bound request's kept answer served again to its key within the grace window. */
+  | "redelivered"
   | "expired"
   | "replay_detected"
   | "operator_invited"

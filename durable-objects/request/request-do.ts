@@ -8,10 +8,11 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import * as transitions from "../../core/request-state";
-import { REVOKED_KEY_HASH, isExpired, type RequestState } from "../../core/request-state";
+import { deliveryGraceMs } from "../../core/limits";
+import { REVOKED_KEY_HASH, isExpired, wakeAt, type AckAnswer, type RequestState } from "../../core/request-state";
 import type { AuditEventInput } from "../account/account-types";
-import { SCHEMA, recordOf, type Row } from "./request-schema";
-import { actorDetail, factsOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
+import { MIGRATE_TO_V1_2, SCHEMA, recordOf, type Row } from "./request-schema";
+import { actorDetail, factsOf, keptAnswerOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
 import { judgeWithProof } from "./judge-with-proof";
 import { DECISION_CHALLENGE_SCHEMA, DECISION_CHALLENGE_TTL_MS, DecisionChallenges, decisionActor, establishAuthority, newChallenge } from "./decision-authority";
 import { acceptWait, announceOn, answerClose, closeQuietly, refusal, waitInput } from "./wait-channel";
@@ -38,11 +39,14 @@ export class RequestDO extends DurableObject<Env> {
   #record: RequestRecord | null = null;
   /** When the previous poll arrived. Memory only: losing it on eviction forgets one throttle. */
   #lastPollAt: number | null = null;
+  /** How long a bound delivery is kept for its key (`DELIVERY_GRACE_SECONDS`). */
+  readonly #graceMs: number;
   /** Decision challenges issued and not yet used (./decision-authority.ts). */
   readonly #challenges = new DecisionChallenges(this.ctx.storage.sql);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.#graceMs = deliveryGraceMs(env.DELIVERY_GRACE_SECONDS);
     ctx.blockConcurrencyWhile(async () => this.#load());
   }
 
@@ -70,6 +74,7 @@ export class RequestDO extends DurableObject<Env> {
       failedAttempts: 0,
       claimHash: null,
       replayReported: false,
+      graceEndsAt: null,
       details: input.details,
       handleTag: input.handleTag,
     };
@@ -86,7 +91,7 @@ export class RequestDO extends DurableObject<Env> {
    */
   async poll(handleTag: string, client: { agentId: string; keyHash: string } | null, proof: PollProof | null = null, actor: Actor | null = null): Promise<PollResult> {
     const judged = await judgeWithProof(this.env, () => this.#record, proof, (record, dpop, now) =>
-      transitions.poll(record, factsOf(record), { tagMatches: record.handleTag === handleTag, client, dpop, lastPollAt: this.#lastPollAt }, now),
+      transitions.poll(record, factsOf(record), { tagMatches: record.handleTag === handleTag, client, dpop, lastPollAt: this.#lastPollAt, graceMs: this.#graceMs }, now),
     );
     if (!judged) return { reason: "invalid_grant" };
     const { record, next, answer, now } = judged;
@@ -105,6 +110,9 @@ export class RequestDO extends DurableObject<Env> {
         this.#lastPollAt = now;
         // Only an approved (live) request is delivered.
         return record.status === "delivered" ? { reason: "invalid_grant" } : this.#deliver(record, next);
+      case "redeliver":
+        // Only a delivered request in its grace window, to a fresh proof by its key, is redelivered to.
+        return record.status === "delivered" ? this.#redeliver(record, actor) : { reason: "invalid_grant" };
       default:
         this.#lastPollAt = now;
         this.#store(record, next);
@@ -120,22 +128,63 @@ export class RequestDO extends DurableObject<Env> {
 
   /**
    * Returns the payload and, in the same synchronous step, leaves only a tombstone: the handle's tag,
-   * the expiry and what the audit summary needs. Exactly once, however many polls race.
+   * the expiry and what the audit summary needs. Exactly once, however many polls race. A bound
+   * request with a grace window (`next.graceEndsAt`) also keeps its answer (`kept`: the payload and
+   * what opens it) until the alarm at the window's end or an acknowledgement.
    */
-  #deliver(record: LiveRecord, next: RequestState): PollResult {
+  async #deliver(record: LiveRecord, next: RequestState): Promise<PollResult> {
     const tombstone = tombstoneOf(record.details);
     const sql = this.ctx.storage.sql;
-    const payload = this.ctx.storage.transactionSync(() => {
-      const row = sql.exec<{ payload: string | null }>("SELECT payload FROM request").toArray()[0];
-      sql.exec("UPDATE request SET status = ?, claim_hash = NULL, payload = NULL, details = ?", next.status, JSON.stringify(tombstone));
-      return row?.payload ?? null;
+    const { payload, kept } = this.ctx.storage.transactionSync(() => {
+      const payload = sql.exec<{ payload: string | null }>("SELECT payload FROM request").toArray()[0]?.payload ?? null;
+      const kept = next.graceEndsAt !== null && payload !== null ? keptAnswerOf(record.details, payload) : null;
+      sql.exec(
+        "UPDATE request SET status = ?, claim_hash = NULL, payload = NULL, details = ?, grace_ends_at = ?, kept = ?",
+        next.status,
+        JSON.stringify(tombstone),
+        kept && next.graceEndsAt,
+        kept && JSON.stringify(kept),
+      );
+      return { payload, kept };
     });
     const { details } = record;
-    const delivered: DeliveredRecord = { ...next, status: "delivered", details: tombstone, handleTag: record.handleTag };
+    const delivered: DeliveredRecord = { ...next, status: "delivered", graceEndsAt: kept && next.graceEndsAt, details: tombstone, handleTag: record.handleTag, kept };
     this.#record = delivered;
+    if (kept) await this.ctx.storage.setAlarm(wakeAt(delivered));
     if (payload === null) return { reason: "invalid_grant" };
     this.#audit(delivered, { type: "delivered", release: true });
     return { reason: "delivered", details, payload };
+  }
+
+  /**
+   * The kept answer again, to a fresh proof by the bound key within the window (core/request-state.ts
+   * `poll`); that proof's `jti` is already its key's (DpopJtiDO), so it never gets a second one.
+   */
+  #redeliver(record: DeliveredRecord, actor: Actor | null): PollResult {
+    const { kept } = record;
+    if (!kept) return { reason: "invalid_grant" };
+    this.#audit(record, { type: "redelivered", detail: actor ? actorDetail(actor) : {} });
+    const { payload, publicKey, wrappedPrivateKey } = kept;
+    return { reason: "delivered", details: { ...record.details, publicKey, wrappedPrivateKey }, payload };
+  }
+
+  /** `POST /v1/credentials/ack`: the agent stored its credential, so the kept answer goes now (core/request-state.ts `acknowledge`). */
+  async acknowledge(handleTag: string, proof: PollProof): Promise<Exclude<AckAnswer, { reason: "check_jti" }>> {
+    const judged = await judgeWithProof(this.env, () => this.#record, proof, (record, dpop, now) =>
+      transitions.acknowledge(record, factsOf(record), { tagMatches: record.handleTag === handleTag, dpop }, now),
+    );
+    if (!judged) return { reason: "invalid_grant" };
+    const { record, next, answer } = judged;
+    if (answer.reason === "check_jti") return { reason: "invalid_dpop_proof" };
+    if (next !== record && record.status === "delivered") await this.#endGrace(record, next);
+    return answer;
+  }
+
+  /** Erases the kept answer, leaving the tombstone until expiry; the alarm moves to the expiry. */
+  async #endGrace(record: DeliveredRecord, next: RequestState): Promise<void> {
+    this.ctx.storage.sql.exec("UPDATE request SET grace_ends_at = NULL, kept = NULL");
+    Object.assign(record, next, { kept: null });
+    await this.ctx.storage.setAlarm(wakeAt(next));
   }
 
   /** The operator's look-up: by code and email, or by a signed approval link (`email` null). */
@@ -270,11 +319,14 @@ export class RequestDO extends DurableObject<Env> {
 
   override async webSocketError(): Promise<void> {}
 
-  /** TTL: tell waiting agents, then erase everything, tombstone included (DESIGN.md). */
+  /** The grace window's end erases the kept answer; the TTL tells waiting agents, then erases everything, tombstone included (DESIGN.md). */
   override async alarm(): Promise<void> {
     const record = this.#record;
-    if (record && !isExpired(record, Date.now())) {
-      await this.ctx.storage.setAlarm(record.expiresAt);
+    const now = Date.now();
+    if (record && !isExpired(record, now)) {
+      const { next, answer } = transitions.endGrace(record, now);
+      if (answer.reason === "ended" && record.status === "delivered") await this.#endGrace(record, next);
+      else await this.ctx.storage.setAlarm(wakeAt(record));
       return;
     }
     if (record && (record.status === "pending" || record.status === "approved")) {
@@ -304,7 +356,12 @@ export class RequestDO extends DurableObject<Env> {
     const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
     // A request made before passkeys lives on (at most one TTL) without the challenges table.
     if (tables.has("request") && !tables.has("decision_challenges")) sql.exec(DECISION_CHALLENGE_SCHEMA);
-    const row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
+    let row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
+    // A request made before the grace window lives on (at most one TTL) without its two columns.
+    if (row && !("grace_ends_at" in row)) {
+      for (const statement of MIGRATE_TO_V1_2) sql.exec(statement);
+      row = { ...row, grace_ends_at: null, kept: null };
+    }
     this.#record = row ? recordOf(row) : null;
   }
 
@@ -315,12 +372,13 @@ export class RequestDO extends DurableObject<Env> {
   #store(record: RequestRecord, next: RequestState, extra: { payload?: string | null; details?: RequestDetails } = {}): void {
     if (next === record) return;
     this.ctx.storage.sql.exec(
-      "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, payload = COALESCE(?, payload), details = COALESCE(?, details)",
+      "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, grace_ends_at = ?, payload = COALESCE(?, payload), details = COALESCE(?, details)",
       next.status,
       next.interval,
       next.failedAttempts,
       next.claimHash,
       next.replayReported ? 1 : 0,
+      next.graceEndsAt,
       extra.payload ?? null,
       extra.details ? JSON.stringify(extra.details) : null,
     );

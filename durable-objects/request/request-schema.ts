@@ -1,6 +1,6 @@
 /** The RequestDO's tables (durable-objects/request/README.md) and how a row becomes the in-memory record. */
-import type { RequestStatus } from "../../core/request-state";
-import type { RequestDetails, RequestRecord } from "./request-types";
+import type { Tombstone } from "../../core/request-state";
+import type { KeptAnswer, LiveRecord, RequestDetails, RequestRecord } from "./request-types";
 import { DECISION_CHALLENGE_SCHEMA } from "./decision-authority";
 
 export const SCHEMA = [
@@ -14,10 +14,18 @@ export const SCHEMA = [
     claim_hash TEXT,
     replay_reported INTEGER NOT NULL DEFAULT 0,
     details TEXT NOT NULL,
-    payload TEXT
+    payload TEXT,
+    grace_ends_at INTEGER,
+    kept TEXT
   )`,
   DECISION_CHALLENGE_SCHEMA,
 ];
+
+/**
+ * Brings a v1.1 table (a request made before the upgrade, alive for at most one TTL) to this shape:
+ * a bound delivery's grace window (README, "Nothing lost to a dropped response").
+ */
+export const MIGRATE_TO_V1_2 = ["ALTER TABLE request ADD COLUMN grace_ends_at INTEGER", "ALTER TABLE request ADD COLUMN kept TEXT"];
 
 export type Row = {
   handle_tag: string;
@@ -27,18 +35,26 @@ export type Row = {
   failed_attempts: number;
   claim_hash: string | null;
   replay_reported: number;
+  /** Absent in a v1.1 row until MIGRATE_TO_V1_2 ran. */
+  grace_ends_at?: number | null;
   details: string;
+  /** JSON `KeptAnswer`, through a bound delivery's grace window only. */
+  kept?: string | null;
 };
 
 export function recordOf(row: Row): RequestRecord {
-  return {
-    status: row.status as RequestStatus,
+  const state = {
     expiresAt: row.expires_at,
     interval: row.interval,
     failedAttempts: row.failed_attempts,
     claimHash: row.claim_hash,
     replayReported: row.replay_reported === 1,
-    details: JSON.parse(row.details) as RequestDetails,
+    graceEndsAt: row.grace_ends_at ?? null,
     handleTag: row.handle_tag,
   };
+  if (row.status === "delivered") {
+    const kept = row.kept ? (JSON.parse(row.kept) as KeptAnswer) : null;
+    return { ...state, status: "delivered", details: JSON.parse(row.details) as Tombstone, kept };
+  }
+  return { ...state, status: row.status as LiveRecord["status"], details: JSON.parse(row.details) as RequestDetails };
 }

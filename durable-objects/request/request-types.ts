@@ -58,8 +58,20 @@ interface RecordOf<Status extends RequestState["status"], Details> extends Reque
 }
 
 export type LiveRecord = RecordOf<"pending" | "approved" | "denied", RequestDetails>;
-export type DeliveredRecord = RecordOf<"delivered", Tombstone>;
-/** A request as its object holds it: live, with all it is; or delivered, with only its tombstone. */
+/**
+ * What a DPoP-bound delivery keeps through its grace window (README, "Nothing lost to a dropped
+ * response"), for a poll by its key whose answer was lost: the payload as delivered and what opens it.
+ * Stored as JSON in `request.kept`; only the redelivering poll reads it.
+ */
+export interface KeptAnswer {
+  payload: string;
+  publicKey: JWK | null;
+  wrappedPrivateKey: string | null;
+}
+
+/** A delivered request: its tombstone, and its kept answer while the grace window lasts (null after, or never kept). */
+export type DeliveredRecord = RecordOf<"delivered", Tombstone> & { kept: KeptAnswer | null };
+/** A request as its object holds it: live, with all it is; or delivered, with only its tombstone (and a kept answer for the window). */
 export type RequestRecord = LiveRecord | DeliveredRecord;
 
 /** What the approval page may show of a request. */
@@ -84,7 +96,10 @@ export type CreateResult = { reason: "created" } | { reason: "collision" };
 export type PollResult =
   | { reason: "authorization_pending" | "access_denied" | "expired_token" | "invalid_grant" | "invalid_client" | "invalid_dpop_proof" }
   | { reason: "slow_down"; interval: number }
-  | { reason: "delivered"; details: RequestDetails; payload: string };
+  | { reason: "delivered"; details: DeliveredDetails; payload: string };
+
+/** What a delivering poll's answer is made from: the tombstone's who-and-what, and what opens the payload. */
+export type DeliveredDetails = Tombstone & Omit<KeptAnswer, "payload">;
 
 /**
  * A poll's or a wait's DPoP proof, checked by the worker (core/dpop.ts): whose key signed it, the

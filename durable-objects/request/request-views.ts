@@ -1,19 +1,28 @@
 /** Pure shapes of a request's record: the transitions' facts, the tombstone, what the page and the audit see. */
 import type { RequestFacts, Tombstone } from "../../core/request-state";
 import type { RequestSummary } from "../account/account-types";
-import type { Actor, LiveRecord, RequestDetails, RequestRecord, RequestView } from "./request-types";
+import type { Actor, KeptAnswer, LiveRecord, RequestDetails, RequestRecord, RequestView } from "./request-types";
 
 export function factsOf(record: RequestRecord): RequestFacts {
   const { details } = record;
   const { requestId, apiKeyHash, protocol } = details;
-  if (record.status === "delivered") return { requestId, agentId: details.agent.id, apiKeyHash, protocol, operatorEmail: null, dpopJkt: null };
+  if (record.status === "delivered") return { requestId, agentId: details.agent.id, apiKeyHash, protocol, operatorEmail: null, dpopJkt: details.dpopJkt };
   return { requestId, agentId: details.agent.id, apiKeyHash, protocol, operatorEmail: record.details.operatorEmail, dpopJkt: record.details.dpopJkt };
 }
 
 /** A delivered request's tombstone (core/request-state.ts): who asked and for what, nothing more. */
 export function tombstoneOf(details: RequestDetails): Tombstone {
-  const { requestId, accountId, agent, apiKeyHash, description, vaultKey, bindingMessage, protocol, createdAt } = details;
-  return { requestId, accountId, agent, apiKeyHash, description, vaultKey, bindingMessage, protocol, createdAt };
+  const { requestId, accountId, agent, apiKeyHash, description, vaultKey, bindingMessage, protocol, createdAt, dpopJkt } = details;
+  return { requestId, accountId, agent, apiKeyHash, description, vaultKey, bindingMessage, protocol, createdAt, dpopJkt };
+}
+
+/**
+ * What a bound delivery keeps through its grace window: the payload as delivered (a JWE the service
+ * cannot open alone) and what a poll with the handle needs to open it (the agent's public key, or
+ * the request's private key wrapped under the handle's secret).
+ */
+export function keptAnswerOf(details: RequestDetails, payload: string): KeptAnswer {
+  return { payload, publicKey: details.publicKey, wrappedPrivateKey: details.wrappedPrivateKey };
 }
 
 export function summaryOf(details: Tombstone, expiresAt: number): RequestSummary {

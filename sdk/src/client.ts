@@ -1,3 +1,4 @@
+import { acknowledgeDelivery } from "./acknowledge";
 import { KeyferryError } from "./errors";
 import type { FetchLike, HttpContext } from "./http";
 import { parseMasterSeed, type MasterSeed } from "./master-seed";
@@ -34,6 +35,11 @@ export interface KeyferryClient {
     request(options: CredentialRequestOptions): Promise<CredentialRequest>;
     /** Waits for the operator's decision (return channel, else polling), then returns the decrypted credential. */
     waitForApproval(deviceCode: string, options?: WaitOptions): Promise<ApprovedCredential>;
+    /**
+     * After `waitForApproval(code, { acknowledge: false })` and storing the credential: the server may
+     * forget the answer it kept for a lost response (key-bound requests; a no-op otherwise).
+     */
+    acknowledge(deviceCode: string, options?: { signal?: AbortSignal }): Promise<void>;
   };
   vault: Vault;
 }
@@ -65,6 +71,7 @@ export function createClient(options: ClientOptions): KeyferryClient {
     credentials: {
       request: (requestOptions) => requestCredential(http, clock.now, pending, requestOptions),
       waitForApproval: (deviceCode, waitOptions) => waitForApproval(http, clock, webSocket, pending, deviceCode, waitOptions),
+      acknowledge: (deviceCode, ackOptions) => acknowledgeDelivery(http, clock.now, pending, deviceCode, ackOptions?.signal),
     },
     vault: createVault(http, vaultKey),
   };

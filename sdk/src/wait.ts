@@ -1,4 +1,5 @@
 import { DEFAULT_INTERVAL_SECONDS, SLOW_DOWN_STEP_SECONDS } from "../../core/limits";
+import { acknowledgeDelivery } from "./acknowledge";
 import { dpopProof, type DpopKey } from "./dpop";
 import { KeyferryError } from "./errors";
 import { abortedError, callApi, errorFromResponse, readServerError, type ApiResponse, type HttpContext } from "./http";
@@ -19,6 +20,12 @@ export interface WaitOptions {
   interval?: number;
   /** Wait on the return channel (default `true` where the client has a WebSocket); `false` polls only. */
   returnChannel?: boolean;
+  /**
+   * Acknowledge the delivery of a key-bound request once the credential is decrypted in hand (default
+   * `true`), so the server forgets the answer it kept for a lost response. `false`: call
+   * `credentials.acknowledge(deviceCode)` yourself once you have stored the credential.
+   */
+  acknowledge?: boolean;
 }
 
 /** Network failures and 5xx answers in a row that a wait rides out before giving up with the error. */
@@ -44,6 +51,10 @@ type PollOutcome =
  * In end-to-end mode the credential arrives as a JWE and is decrypted with the private key this
  * client kept; the keys are forgotten once the request is finished (delivered, denied, expired or
  * unknown). After `TIMEOUT`, `ABORTED` or `NETWORK` they are kept, so the wait can be resumed.
+ * A poll whose answer is lost (network error, 5xx) is retried, one interval apart, up to
+ * MAX_TRANSIENT_FAILURES times: a key-bound request's server keeps a delivered answer for its grace
+ * window (60 s by default) and serves it again to this client's key. The DPoP key is kept until the
+ * delivery is acknowledged (`acknowledge`).
  */
 export async function waitForApproval(
   http: HttpContext,
@@ -114,8 +125,7 @@ export async function waitForApproval(
           nextPollAt = polledAt + Math.max(interval, outcome.retryAfter) * 1000;
           break;
         case "approved":
-          pending.delete(deviceCode);
-          return await openCredential(outcome.body, request);
+          return await delivered(http, clock.now, pending, deviceCode, outcome.body, options.acknowledge !== false);
       }
       // A resumed wait (wait_for_credential's slices) never polls early (RFC 8628 §3.5).
       if (request) request.nextPollAt = nextPollAt;
@@ -123,6 +133,31 @@ export async function waitForApproval(
   } finally {
     channel?.close();
   }
+}
+
+/**
+ * The credential from a delivering poll. The request's private key goes at once; its DPoP key stays
+ * until the acknowledgement, which is best effort: unacknowledged, the server's window ends by itself.
+ */
+async function delivered(
+  http: HttpContext,
+  now: Clock,
+  pending: Map<string, PendingRequest>,
+  deviceCode: string,
+  body: Record<string, unknown>,
+  acknowledge: boolean,
+): Promise<ApprovedCredential> {
+  const request = pending.get(deviceCode);
+  let credential: ApprovedCredential;
+  try {
+    credential = await openCredential(body, request);
+  } catch (error) {
+    pending.delete(deviceCode);
+    throw error;
+  }
+  if (request) request.privateKey = undefined;
+  if (acknowledge) await acknowledgeDelivery(http, now, pending, deviceCode).catch(() => pending.delete(deviceCode));
+  return credential;
 }
 
 /**

@@ -151,6 +151,8 @@ describe("keyferry CLI", () => {
     const stored = await request.done;
     expect(stored.code, stored.stderr).toBe(0);
     expect(stored.stdout).toContain('Stored "deploy-token" in the vault');
+    // Stored, then acknowledged: the server forgot the answer it kept in case this one was lost.
+    expect(stored.stderr).not.toContain("could not acknowledge");
     expect(stored.stdout + stored.stderr).not.toContain(secret);
 
     const got = await cli(["get", "deploy-token"], env);

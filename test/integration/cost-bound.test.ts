@@ -1,9 +1,11 @@
 import { env } from "cloudflare:workers";
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CostMeter, type Meters } from "../../bench/cost-meter";
-import { admin, approve, call, newAgent, normalized, poll, requestCredential } from "./support/api";
+import { admin, approve, bearer, call, newAgent, normalized, poll, requestCredential, type Answer } from "./support/api";
 import { captureEmail, captureOutbound } from "./support/outbound";
+import { dpopKey, proof } from "./support/dpop";
+import type { DeviceAuthorizationBody } from "../../core/wire";
 import { forgeHandle, requestAccepts } from "./support/forgery";
 import { deviceCodeProtocols, openWait } from "./support/wait";
 import { accountStub, requestStub } from "../../worker/stubs";
@@ -97,6 +99,50 @@ describe("cost bound: the poll path", () => {
 });
 
 afterEach(() => vi.restoreAllMocks());
+
+describe(`cost of a DPoP-bound delivery's kept answer (README, "Nothing lost to a dropped response")`, () => {
+  /** A request bound to a fresh DPoP key, approved; `poll` polls it with a fresh proof by that key. */
+  async function approvedBoundRequest() {
+    const { apiKey, operatorEmail } = await newAgent();
+    const key = await dpopKey();
+    const issued = (await call<Answer<DeviceAuthorizationBody>>("POST", "/v1/credentials/request", { headers: bearer(apiKey), json: { description: "d", vault_key: "v", dpop_jkt: key.jkt } })).body;
+    await approve(issued.user_code, operatorEmail, "sk_bound_cost");
+    const poll = async () => call("POST", "/v1/credentials/poll", { json: { device_code: issued.device_code }, headers: { DPoP: await proof(key) } });
+    return { key, issued, request: requestObject(issued.user_code), poll };
+  }
+
+  it("costs a bound handoff one more alarm at delivery and one row update and an alarm run at the window's end", async () => {
+    const { request, poll } = await approvedBoundRequest();
+
+    // Delivery: the row update an unbound delivery makes too (the kept answer rides in it), and the
+    // alarm moved to the window's end (1 row in `_cf_METADATA`). The proof's jti goes to the key's
+    // DpopJtiDO, as every bound poll's does, window or not: nothing of it is the window's cost.
+    const beforeDelivery = await rowsWritten(request);
+    expect((await poll()).status).toBe(200);
+    expect((await rowsWritten(request)) - beforeDelivery).toBe(2);
+    // The window's end: the row update that erases the kept answer, and the alarm (the one that ran is
+    // cleared, the expiry's is set: 2 rows). An unbound handoff has none of these 3 nor the alarm above.
+    await runInDurableObject(request, (_i, state) => void state.storage.sql.exec("UPDATE request SET grace_ends_at = 0"));
+    await evictDurableObject(request);
+    const beforeEnd = await rowsWritten(request);
+    expect(await runDurableObjectAlarm(request)).toBe(true);
+    expect((await rowsWritten(request)) - beforeEnd).toBe(3);
+  });
+
+  it("ends the window at the agent's acknowledgement instead: one call, 2 rows, no alarm run", async () => {
+    const { key, issued, request, poll } = await approvedBoundRequest();
+    expect((await poll()).status).toBe(200);
+    const beforeAck = await rowsWritten(request);
+    const acked = await call("POST", "/v1/credentials/ack", {
+      json: { device_code: issued.device_code },
+      headers: { DPoP: await proof(key, { htu: "https://keyferry.test/v1/credentials/ack" }) },
+    });
+    expect(acked.status).toBe(204);
+    // The row update that erases the kept answer, the alarm moved back to the expiry.
+    expect((await rowsWritten(request)) - beforeAck).toBe(2);
+  });
+});
+
 
 /**
  * The meters of whole handoffs (bench/README.md, "Cost per handoff"), pinned: a change that adds a

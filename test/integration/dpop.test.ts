@@ -36,7 +36,7 @@ describe("DPoP-bound delivery", { timeout: 30_000 }, () => {
     const delivered = await pollWith(issued.device_code, used);
     expect(delivered.status).toBe(200);
     expect(delivered.body.credential_value).toBe("sk_bound");
-    // The same proof again: its jti was seen (and the request is delivered anyway).
+    // The same proof again: its jti was seen, so even within the grace window it gets no redelivery.
     expect((await pollWith(issued.device_code, used)).body.error).toBe("invalid_grant");
   });
 

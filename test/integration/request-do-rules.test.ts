@@ -49,12 +49,14 @@ describe("a delivered request's tombstone", { timeout: 30_000 }, () => {
     await approve(issued.user_code, operatorEmail, "sk_gone");
     expect((await poll(issued.device_code)).status).toBe(200);
     const row = await runInDurableObject(requestObject(issued.user_code), (_i, state) =>
-      state.storage.sql.exec<{ status: string; payload: string | null; details: string }>("SELECT status, payload, details FROM request").one(),
+      state.storage.sql.exec<{ status: string; payload: string | null; kept: string | null; details: string }>("SELECT status, payload, kept, details FROM request").one(),
     );
     expect(row.status).toBe("delivered");
     expect(row.payload).toBeNull();
+    // An unbound delivery keeps no answer; the DPoP key's thumbprint (null here) checks a bound one's late ack.
+    expect(row.kept).toBeNull();
     expect(Object.keys(JSON.parse(row.details)).sort()).toEqual(
-      ["accountId", "agent", "apiKeyHash", "bindingMessage", "createdAt", "description", "protocol", "requestId", "vaultKey"],
+      ["accountId", "agent", "apiKeyHash", "bindingMessage", "createdAt", "description", "dpopJkt", "protocol", "requestId", "vaultKey"],
     );
   });
 });

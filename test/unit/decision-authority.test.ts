@@ -3,7 +3,7 @@ import { decide, type RequestFacts, type RequestState } from "../../core/request
 import { establishAuthority, type AccountPasskeys, type DecisionChallenges } from "../../durable-objects/request/decision-authority";
 
 const NOW = 1_700_000_000_000;
-const state: RequestState = { status: "pending", expiresAt: NOW + 600_000, interval: 5, failedAttempts: 0, claimHash: "s1", replayReported: false };
+const state: RequestState = { status: "pending", expiresAt: NOW + 600_000, interval: 5, failedAttempts: 0, claimHash: "s1", replayReported: false, graceEndsAt: null };
 const facts: RequestFacts = { requestId: "req_1", agentId: "agt_1", apiKeyHash: "h", operatorEmail: "o@example.com", protocol: "device", dpopJkt: null };
 const party = { rpId: "keyferry.test", origin: "https://keyferry.test" };
 const noChallenges = { take: () => null } as unknown as DecisionChallenges;

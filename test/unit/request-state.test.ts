@@ -9,6 +9,7 @@ const state = (over: Partial<RequestState> = {}): RequestState => ({
   failedAttempts: 0,
   claimHash: null,
   replayReported: false,
+  graceEndsAt: null,
   ...over,
 });
 const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({
@@ -87,11 +88,25 @@ describe("poll (RFC 8628 §3.4–3.5)", () => {
 });
 
 describe("wait (the return channel) and poll agree", () => {
-  /** What a poll's answer means for a wait: where a poll would deliver or say pending, a wait listens. */
-  const asWait = (answer: PollAnswer, status: RequestState["status"]): WaitAnswer =>
-    answer.reason === "deliver" || answer.reason === "authorization_pending" || answer.reason === "slow_down"
-      ? { reason: "listen", approved: status === "approved" }
-      : answer;
+  /**
+   * What a poll's answer means for a wait: where a poll would deliver or say pending, a wait listens;
+   * where it would redeliver a kept answer (the grace window), a wait is refused as on any delivered
+   * code, without the replay alarm: it is the bound key's own fresh proof.
+   */
+  const asWait = (answer: PollAnswer, status: RequestState["status"]): WaitAnswer => {
+    switch (answer.reason) {
+      case "redeliver":
+        return { reason: "invalid_grant", replay: false };
+      case "deliver":
+      case "authorization_pending":
+      case "slow_down":
+        return { reason: "listen", approved: status === "approved" };
+      default:
+        return answer;
+    }
+  };
+  const inGrace = state({ status: "delivered", graceEndsAt: NOW + 60_000 });
+  const boundKey = facts({ dpopJkt: "jkt1" });
   const agent = { agentId: "agt_1", keyHash: "kh1" };
   const cases: Array<[string, RequestState, RequestFacts, Omit<PollInput, "lastPollAt">, WaitAnswer["reason"]]> = [
     ["pending", state(), facts(), polled(), "listen"],
@@ -113,6 +128,14 @@ describe("wait (the return channel) and poll agree", () => {
     ["delivered, bound, no proof", state({ status: "delivered" }), facts({ dpopJkt: "jkt1" }), polled(), "invalid_grant"],
     ["delivered, the agent's revoked key", state({ status: "delivered" }), facts(), polled({ client: { ...agent, keyHash: "old" } }), "invalid_grant"],
     ["expired, another client", state({ expiresAt: NOW }), facts(), polled({ client: { agentId: "agt_2", keyHash: "kh2" } }), "expired_token"],
+    ["in grace, the bound key, jti not asked yet", inGrace, boundKey, polled({ dpop: { jkt: "jkt1", jtiSeen: null } }), "check_jti"],
+    ["in grace, the bound key's fresh proof", inGrace, boundKey, polled({ dpop: { jkt: "jkt1", jtiSeen: false } }), "invalid_grant"],
+    ["in grace, the bound key's fresh proof, the agent", inGrace, boundKey, polled({ client: agent, dpop: { jkt: "jkt1", jtiSeen: false } }), "invalid_grant"],
+    ["in grace, the bound key's used proof", inGrace, boundKey, polled({ dpop: { jkt: "jkt1", jtiSeen: true } }), "invalid_grant"],
+    ["in grace, another key", inGrace, boundKey, polled({ dpop: { jkt: "jkt2", jtiSeen: null } }), "invalid_grant"],
+    ["in grace, no proof", inGrace, boundKey, polled(), "invalid_grant"],
+    ["in grace, another client", inGrace, boundKey, polled({ client: { agentId: "agt_2", keyHash: "kh2" }, dpop: { jkt: "jkt1", jtiSeen: false } }), "invalid_grant"],
+    ["after the window, the bound key's fresh proof", state({ status: "delivered", graceEndsAt: NOW }), boundKey, polled({ dpop: { jkt: "jkt1", jtiSeen: false } }), "invalid_grant"],
   ];
 
   it.each(cases)("%s", (_name, s, f, input, expected) => {
@@ -122,6 +145,16 @@ describe("wait (the return channel) and poll agree", () => {
     expect(waited.answer).toEqual(asWait(polledOnce.answer, s.status));
     // The same state follows, except what only a poll changes (delivery).
     expect(waited.next).toEqual(polledOnce.answer.reason === "deliver" ? s : polledOnce.next);
+  });
+
+  it("in the grace window: the poll redelivers, the wait is refused, neither raises the alarm for the bound key's fresh proof", () => {
+    const fresh = polled({ dpop: { jkt: "jkt1", jtiSeen: false } });
+    expect(poll(inGrace, boundKey, fresh, NOW)).toEqual({ next: inGrace, answer: { reason: "redeliver" } });
+    expect(wait(inGrace, boundKey, fresh, NOW)).toEqual({ next: inGrace, answer: { reason: "invalid_grant", replay: false } });
+    // A used proof, or any other caller, is the replay the alarm is for.
+    const used = polled({ dpop: { jkt: "jkt1", jtiSeen: true } });
+    expect(wait(inGrace, boundKey, used, NOW).answer).toEqual({ reason: "invalid_grant", replay: true });
+    expect(poll(inGrace, boundKey, used, NOW).answer).toEqual({ reason: "invalid_grant", replay: true });
   });
 
   it("raises the replay alarm once on a delivered code, as a poll does", () => {

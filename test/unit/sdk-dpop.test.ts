@@ -20,6 +20,8 @@ function agent(answers: Array<() => Response>) {
       requests.push(exchange);
       return json(200, { device_code: `dc-${requests.length}`, user_code: "WDJB-MJHT", verification_uri: "https://keyferry.test/approve", expires_in: 600, interval: 1 });
     }
+    // The acknowledgement after a delivery is not a poll (sdk-acknowledge.test.ts).
+    if (exchange.path !== "/prefix/v1/credentials/poll") return oauthError("not_found", 404);
     polls.push(exchange);
     return answers[Math.min(n++, answers.length - 1)]!();
   });

@@ -1,11 +1,13 @@
 /**
- * The agent API: `/v1/credentials/request`, `/v1/credentials/poll` and `/v1/credentials/wait`
- * (README, "A handoff in five requests" and "Contract notes").
+ * The agent API: `/v1/credentials/request`, `/v1/credentials/poll`, `/v1/credentials/ack` and
+ * `/v1/credentials/wait` (README, "A handoff in five requests" and "Contract notes" and "Nothing
+ * lost to a dropped response").
  */
 import type { IRequest } from "itty-router";
 import { agentFromBearer } from "../auth";
 import { baseUrl } from "../config";
 import { deviceAuthorizationResponse, pushResponse } from "../device-response";
+import { acknowledgeDelivery } from "../acknowledge-delivery";
 import { MAX_WAITS_PER_REQUEST, WAIT_RETRY_AFTER_SECONDS } from "../../core/limits";
 import { WAIT_REFUSAL, waitHeaders } from "../../durable-objects/request/wait-channel";
 import { dpopBinding, dpopProof, invalidDpopProof } from "../dpop-header";
@@ -15,7 +17,7 @@ import { actorOf, json, readJson, readJsonValue } from "../http";
 import { issueRequest } from "../issue-request";
 import { pollRequest, pollWireError } from "../poll-request";
 import { isUsablePublicKey } from "../request-keys";
-import { credentialRequestSchema } from "../schemas";
+import { acknowledgementSchema, credentialRequestSchema } from "../schemas";
 import { RETURN_CHANNEL_PROTOCOL, WAIT_AUTH_REQ_ID_PREFIX, WAIT_DEVICE_CODE_PREFIX, WAIT_DPOP_PREFIX, type PollSuccessBody } from "../../core/wire";
 import { requestStub } from "../stubs";
 
@@ -61,6 +63,14 @@ export async function pollCredential(request: Request, env: Env): Promise<Respon
       ? ({ vault_key: delivered.vaultKey, description: delivered.description, credential_jwe: delivered.credentialJwe } satisfies PollSuccessBody)
       : ({ vault_key: delivered.vaultKey, description: delivered.description, credential_value: delivered.credentialValue } satisfies PollSuccessBody),
   );
+}
+
+/** The agent stored what a DPoP-bound request delivered: its kept answer goes now (204). */
+export async function acknowledgeCredential(request: Request, env: Env): Promise<Response> {
+  const body = await readJson(request, acknowledgementSchema, MAX_REQUEST_BODY);
+  return typeof body.auth_req_id === "string"
+    ? acknowledgeDelivery(request, env, "auth_req_id", body.auth_req_id)
+    : acknowledgeDelivery(request, env, "device_code", body.device_code);
 }
 
 const HANDLE_PROTOCOLS: ReadonlyArray<[string, HandleKind]> = [

@@ -41,11 +41,11 @@ export async function request(args: ParsedArgs, env: Env, signal: AbortSignal): 
   const stopCountdown = startCountdown(req.expiresAt, process.stderr);
   let approved;
   try {
-    approved = await ferry.credentials.waitForApproval(req.deviceCode, { signal, ...(timeout ? { timeout } : {}) });
+    approved = await ferry.credentials.waitForApproval(req.deviceCode, { signal, acknowledge: false, ...(timeout ? { timeout } : {}) });
   } finally {
     stopCountdown();
   }
-  // The credential was delivered exactly once: ride out a short outage rather than lose it.
+  // Not yet acknowledged, the server keeps a key-bound delivery for a minute only: ride out a short outage rather than lose it.
   for (let attempt = 1; ; attempt++) {
     try {
       await ferry.vault.put(approved.vaultKey, approved.credentialValue);
@@ -56,6 +56,8 @@ export async function request(args: ParsedArgs, env: Env, signal: AbortSignal): 
       await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
     }
   }
+  // Stored: the server may forget the answer it kept in case this one was lost (best effort: it does anyway within a minute).
+  await ferry.credentials.acknowledge(req.deviceCode, { signal }).catch(() => warn("could not acknowledge the delivery; the server forgets it by itself"));
   out(`Approved. Stored "${approved.vaultKey}" in the vault (encrypted on this machine).\n`);
   return EXIT.OK;
 }

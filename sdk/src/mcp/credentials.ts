@@ -155,12 +155,15 @@ export function credentialTools(ferry: KeyferryClient, options: CredentialToolOp
         const timeout = sliceMs !== undefined && sliceMs < left ? sliceMs : undefined;
         const approved = await ferry.credentials.waitForApproval(entry.deviceCode, {
           signal: context.mcpReq.signal,
+          acknowledge: false,
           ...(timeout !== undefined ? { timeout } : {}),
         });
         entry.approvedValue = approved.credentialValue;
       }
       await store(entry.vaultKey, entry.approvedValue, context.mcpReq.signal);
       pending.delete(entry);
+      // Stored: the server may forget the answer it kept for a lost response (it does anyway within a minute).
+      await ferry.credentials.acknowledge(entry.deviceCode, { signal: context.mcpReq.signal }).catch(() => undefined);
       return toolResult(
         `Approved. The credential is stored in the vault as "${entry.vaultKey}" (encrypted on this machine). ` +
           `It is not shown here: use it with run_with_credentials, or "keyferry run --secret ENV_NAME=${entry.vaultKey} -- command".`,

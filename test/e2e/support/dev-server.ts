@@ -24,7 +24,8 @@ export interface DevServer {
   persistDir: string;
   logs(): string;
   stop(): Promise<void>;
-  restart(): Promise<void>;
+  /** Stops the process (`SIGTERM`, then `SIGKILL` after a grace; `{ kill: true }`: `SIGKILL` at once, a crash) and starts it again on the same storage. */
+  restart(options?: { kill?: boolean }): Promise<void>;
 }
 
 export interface DevServerOptions {
@@ -160,13 +161,15 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
     throw new Error(`wrangler dev was not ready within ${READY_TIMEOUT_MS / 1000} s. Logs:\n${log}`);
   }
 
-  async function halt(): Promise<void> {
+  async function halt(crash = false): Promise<void> {
     const proc = child;
     if (!proc?.pid) return;
     const pgid = proc.pid;
     child = undefined;
-    killGroup(pgid, "SIGTERM");
-    await Promise.race([exited, sleep(STOP_GRACE_MS)]);
+    if (!crash) {
+      killGroup(pgid, "SIGTERM");
+      await Promise.race([exited, sleep(STOP_GRACE_MS)]);
+    }
     // workerd runs in the same group and may outlive wrangler itself.
     killGroup(pgid, "SIGKILL");
     await exited;
@@ -187,8 +190,8 @@ async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
       await halt();
       if (ownsPersistDir && existsSync(persistDir)) await rm(persistDir, { recursive: true, force: true });
     },
-    async restart() {
-      await halt();
+    async restart(options = {}) {
+      await halt(options.kill === true);
       await launch();
     },
   };

@@ -43,6 +43,6 @@ export function useDevServer(options: DevServerOptions = {}): DevServer {
     },
     logs: () => running().logs(),
     stop: () => running().stop(),
-    restart: () => running().restart(),
+    restart: (options) => running().restart(options),
   };
 }
