@@ -1,9 +1,13 @@
-// An account made before the AccountDO's schema_version row (v1) is brought to the current tables
+// An account made before the AccountDO's schema_version row (v1, with or without the console's
+// tables) or at version 2 (before operators, push and the console) is brought to the current tables
 // when its object loads: rows kept, the webhook format moved onto the account row, the version set.
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { ACCOUNT_SCHEMA_VERSION } from "../../durable-objects/account/account-schema";
+import { OPERATOR_SCHEMA } from "../../durable-objects/account/operators";
+import { PUSH_SUBSCRIPTION_SCHEMA } from "../../durable-objects/account/push-subscriptions";
+import { newAgent, requestCredential } from "./support/api";
 
 /** The v1 tables as the previous release made them (AUTOINCREMENT, indexes, a settings table). */
 const V1 = [
@@ -54,6 +58,50 @@ describe("AccountDO schema versions", () => {
     expect(stored.tables.filter((name) => name.endsWith("_v1"))).toEqual([]);
     expect(stored.outbox).toEqual([{ id: "evt_1", attempts: 1, next_at: later }]);
     expect(stored.slots).toEqual([{ request_id: "req_1" }]);
+  });
+
+  it("migrates an account made by the console's code before the version row: operators, push and summaries kept", async () => {
+    const accountId = `acc_${crypto.randomUUID().replace(/-/g, "")}`;
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+    const later = Date.now() + 3_600_000;
+    const view = { requestId: "req_1", description: "pending", publicKey: null };
+    await runInDurableObject(stub, (_i, state) => {
+      const sql = state.storage.sql;
+      for (const statement of [...V1, "ALTER TABLE active_requests ADD COLUMN console_view TEXT", ...OPERATOR_SCHEMA, PUSH_SUBSCRIPTION_SCHEMA]) sql.exec(statement);
+      sql.exec("INSERT INTO account VALUES (1, ?, 'Console', 'owner@example.com', NULL, NULL, 1)", accountId);
+      sql.exec("INSERT INTO operators VALUES ('op_1', 'owner@example.com', 'Owner', 'owner', 1)");
+      sql.exec("INSERT INTO push_subscriptions VALUES ('sub_1', 'op_1', 'https://push.example.com/1', 'p', 'a', 1)");
+      sql.exec("INSERT INTO active_requests VALUES ('req_1', 'ABCDEFGH', 'agt_1', ?, ?)", later, JSON.stringify(view));
+    });
+    await evictDurableObject(stub);
+
+    expect(await stub.listOperators()).toMatchObject({ reason: "found", operators: [{ operatorId: "op_1", email: "owner@example.com" }] });
+    expect(await stub.consoleRequests()).toEqual({ reason: "found", requests: [view] });
+    const stored = await runInDurableObject(stub, (_i, state) => ({
+      version: state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+      subscriptions: state.storage.sql.exec("SELECT subscription_id FROM push_subscriptions").toArray(),
+    }));
+    expect(stored).toEqual({ version: ACCOUNT_SCHEMA_VERSION, subscriptions: [{ subscription_id: "sub_1" }] });
+  });
+
+  it("brings a version-2 account (no operators, push or console column) to the current tables; issuance then lists it", async () => {
+    const { apiKey, accountId } = await newAgent();
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+    await runInDurableObject(stub, (_i, state) => {
+      const sql = state.storage.sql;
+      for (const table of ["operators", "passkeys", "invitations", "console_sessions", "used_sign_in_challenges", "push_subscriptions"]) sql.exec(`DROP TABLE ${table}`);
+      sql.exec("ALTER TABLE active_requests DROP COLUMN console_view");
+      sql.exec("UPDATE schema_version SET version = 2");
+    });
+    await evictDurableObject(stub);
+
+    const issued = await requestCredential(apiKey);
+    expect(issued.status).toBe(200);
+    const listed = await stub.consoleRequests();
+    expect(listed.reason === "found" && listed.requests.map((r) => r.description)).toEqual(["Stripe secret key"]);
+    expect(await stub.listOperators()).toEqual({ reason: "found", operators: [] });
+    const version = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version);
+    expect(version).toBe(ACCOUNT_SCHEMA_VERSION);
   });
 
   it("writes nothing for an account that does not exist", async () => {
