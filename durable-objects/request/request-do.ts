@@ -14,7 +14,7 @@ import type { AuditEventInput } from "../account/account-types";
 import { MIGRATE_TO_V1_2, SCHEMA, recordOf, type Row } from "./request-schema";
 import { actorDetail, factsOf, keptAnswerOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
 import { judgeWithProof } from "./judge-with-proof";
-import { DECISION_CHALLENGE_SCHEMA, DECISION_CHALLENGE_TTL_MS, DecisionChallenges, decisionActor, establishAuthority, newChallenge } from "./decision-authority";
+import { DECISION_CHALLENGE_TTL_MS, DecisionChallenges, decisionActor, establishAuthority, newChallenge } from "./decision-authority";
 import { acceptWait, announceOn, answerClose, closeQuietly, refusal, waitInput } from "./wait-channel";
 import type {
   Actor,
@@ -58,6 +58,7 @@ export class RequestDO extends DurableObject<Env> {
       // The object holds one request at a time: a new one replaces the tables of an earlier one.
       sql.exec("DROP TABLE IF EXISTS request");
       sql.exec("DROP TABLE IF EXISTS decision_challenges");
+      this.#challenges.forget();
       for (const statement of SCHEMA) sql.exec(statement);
       sql.exec(
         "INSERT INTO request (id, handle_tag, status, expires_at, interval, details) VALUES (1, ?, 'pending', ?, ?, ?)",
@@ -335,6 +336,7 @@ export class RequestDO extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) announceOn(ws, { type: "expired" });
     this.#record = null;
     await this.ctx.storage.deleteAll();
+    this.#challenges.forget();
   }
 
   /** The request unless it is a delivered one's tombstone, which has nothing to look up, decide or revoke. */
@@ -354,8 +356,6 @@ export class RequestDO extends DurableObject<Env> {
   #load(): void {
     const sql = this.ctx.storage.sql;
     const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
-    // A request made before passkeys lives on (at most one TTL) without the challenges table.
-    if (tables.has("request") && !tables.has("decision_challenges")) sql.exec(DECISION_CHALLENGE_SCHEMA);
     let row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
     // A request made before the grace window lives on (at most one TTL) without its two columns.
     if (row && !("grace_ends_at" in row)) {
