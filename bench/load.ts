@@ -14,6 +14,8 @@ export interface RunResult {
   errors: number;
   /** Answers that were served as expected. */
   served: number;
+  /** slow_down answers drawn (RFC 8628 §3.5): 0 for a fair probe; reported by every run. */
+  slow_down?: number;
   /** Extra counters a scenario keeps, e.g. slow_down answers. */
   notes?: Record<string, number>;
 }
@@ -41,6 +43,8 @@ export interface Context {
   cookie?: string | null;
   approvalToken?: string;
   approved?: boolean;
+  /** The poll run: which pool entry this connection's request polls. */
+  pollIndex?: number;
 }
 
 type SetupRequest = Parameters<NonNullable<RequestSpec["setup"]>>[0];
@@ -100,6 +104,7 @@ export async function measure(scenario: Scenario): Promise<RunResult> {
     p99_ms: round(unitLatencies ? percentile(unitLatencies, 99) : result.latency.p99),
     errors: result.errors + result.timeouts + unexpected,
     served,
+    slow_down: scenario.notes?.slow_down ?? 0,
     ...(scenario.notes ? { notes: scenario.notes } : {}),
   };
 }
@@ -133,6 +138,7 @@ function combine(slices: RunResult[]): RunResult {
     p99_ms: middle((r) => r.p99_ms),
     errors: slices.reduce((sum, r) => sum + r.errors, 0),
     served,
+    slow_down: notes?.slow_down ?? 0,
     ...(notes ? { notes: { ...notes } } : {}),
   };
 }

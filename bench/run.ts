@@ -9,6 +9,7 @@ import { cpus, totalmem, release } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
 import { createAgents, issuePool, lookup as lookupOnce, mapLimit, sleep, api, type Agent, type Pending } from "./client.ts";
+import { measureCostPerHandoff } from "./cost-per-handoff.ts";
 import { measureDelivery } from "./delivery.ts";
 import { measureReturnChannelDelivery } from "./delivery-return-channel.ts";
 import { measure, measureAlternating, round, type RunResult } from "./load.ts";
@@ -74,6 +75,8 @@ function aggregate(rounds: RunResult[][]): RunResult[] {
       p99_ms: median(runs.map((r) => r.p99_ms)),
       errors: runs.reduce((sum, r) => sum + r.errors, 0),
       served: runs.reduce((sum, r) => sum + r.served, 0),
+      // Every run says how many slow_down answers it drew (a fair poll probe draws none).
+      slow_down: notes.slow_down ?? 0,
       ...(Object.keys(notes).length ? { notes } : {}),
     };
   });
@@ -110,7 +113,11 @@ async function main() {
     // Large enough that no request is polled within its 1 s interval even if polling outruns the
     // do-read probe (a slow_down raises that request's interval for good, so they would compound);
     // at most 4,000: live objects hold about 3 file descriptors each, against a limit of 20,000.
-    const pollPoolSize = Math.min(4000, Math.max(500, Math.ceil((readProbe.rps * 1.6) / 5) * 5));
+    // As many as the descriptors allow, whatever the probe said (a 2 s probe on a shared machine was
+    // off by up to 5× from the run that followed): live objects hold about 3 file descriptors each,
+    // against a limit of 20,000, and 6,000 ran out with do-read's 1,000 beside them. scenarios.poll
+    // never polls one of them early, and caps its rate at what they allow (bench/README.md).
+    const pollPoolSize = 4000;
     // Enough prepared slots for one issuance run of about SECONDS at the do-create ceiling.
     const issueAccounts = Math.max(20, Math.ceil((createProbe.rps * SECONDS * 1.1) / 5));
     log(`set-up: ${pollPoolSize / 5} accounts for ${pollPoolSize} pending requests, ${issueAccounts * ROUNDS} accounts for issuance`);
@@ -162,6 +169,8 @@ async function main() {
     await warm.dispose();
     await fresh.dispose();
   }
+  log("cost per handoff: meters from issuance to expiry, four variants (about 3 minutes)");
+  const costPerHandoff = await measureCostPerHandoff(log);
 
   const runs = aggregate(rounds);
   const by = (name: string) => runs.find((run) => run.name === name)!;
@@ -194,7 +203,7 @@ async function main() {
   else if (quick || roundsOnly) sockets = { skipped: "--quick: 10,000 agents waiting on return-channel sockets run only in the full bench" };
   else sockets = await measureReturnChannel10k(log).catch((error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }));
 
-  const results = { machine: info, runs, ratios, ratios_by_round: ratiosByRound, targets, delivery_ms: delivery, delivery_return_channel_ms: deliveryReturnChannel, memory, return_channel_10k: sockets, rounds };
+  const results = { machine: info, cost_per_handoff: costPerHandoff, runs, ratios, ratios_by_round: ratiosByRound, targets, delivery_ms: delivery, delivery_return_channel_ms: deliveryReturnChannel, memory, return_channel_10k: sockets, rounds };
   await writeFile(join(ROOT, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
   console.log("\n" + table(results) + "\n");
   log("wrote bench/results.json");

@@ -30,12 +30,12 @@ export interface Runtime {
   dispose(): Promise<void>;
 }
 
-/** Bundles worker/index.ts as wrangler would (ESM, workerd export conditions). */
-async function bundleWorker(): Promise<string> {
+/** Bundles worker/index.ts (or the metered entry) as wrangler would (ESM, workerd export conditions). */
+async function bundleWorker(metered: boolean): Promise<string> {
   await mkdir(TMP, { recursive: true });
-  const outfile = join(TMP, "keyferry.mjs");
+  const outfile = join(TMP, metered ? "keyferry-metered.mjs" : "keyferry.mjs");
   await build({
-    entryPoints: [join(ROOT, "worker/index.ts")],
+    entryPoints: [join(ROOT, metered ? "bench/workers/metered.ts" : "worker/index.ts")],
     outfile,
     bundle: true,
     format: "esm",
@@ -62,10 +62,12 @@ export interface RuntimeOptions {
   email?: "stub" | "miniflare";
   /** Keep RequestDO and do-read objects in memory (see above). */
   preventEviction?: boolean;
+  /** The worker with the cost meter (bench/workers/metered.ts). */
+  metered?: boolean;
 }
 
 export async function startRuntime(vars: Record<string, string>, opts: RuntimeOptions = {}): Promise<Runtime> {
-  const scriptPath = await bundleWorker();
+  const scriptPath = await bundleWorker(opts.metered ?? false);
   const date = await compatibilityDate();
   const adminToken = randomBytes(24).toString("base64url");
   const direct = [{ host: "127.0.0.1", port: 0, proxy: false }];

@@ -63,15 +63,24 @@ export function issue(url: string, agents: Agent[], connections: number): Scenar
   };
 }
 
+/** What a simulated agent leaves beyond its interval before polling again: the trip and timer jitter. */
+const POLL_MARGIN_MS = 250;
+
 /**
- * Well-behaved polling over many pending requests: round robin over a pool large enough that no
- * request is polled sooner than its 1 s interval. A slow_down would still count as served (noted).
+ * Well-behaved polling over many pending requests, as agents that each poll at their interval and
+ * never early (RFC 8628 §3.5): the round robin skips a request polled less than its interval (and
+ * POLL_MARGIN_MS) ago, and, were one ever answered `slow_down`, adds 5 s to its interval as a real
+ * client does. Should every request be that recent (the pool too small for the rate), the poll
+ * is sent anyway and counted `early`. (autocannon's `overallRate` would cap the rate, but it then
+ * resends a connection's previous request without calling `setupRequest`: the same request, early.)
  */
-export function poll(url: string, pool: Pending[], connections: number, duration: number): Scenario {
+export function poll(url: string, pool: Pending[], connections: number, duration: number, intervalMs = 1000): Scenario {
   let next = 0;
   // Made before the run, so the load generator, which shares the machine, spends nothing on them.
   const bodies = pool.map((p) => JSON.stringify({ device_code: p.deviceCode }));
-  const notes = { authorization_pending: 0, slow_down: 0 };
+  const lastSent = new Float64Array(bodies.length);
+  const intervals = new Float64Array(bodies.length).fill(intervalMs);
+  const notes = { authorization_pending: 0, slow_down: 0, early: 0 };
   return {
     name: "poll",
     url,
@@ -82,12 +91,24 @@ export function poll(url: string, pool: Pending[], connections: number, duration
       {
         path: "/v1/credentials/poll",
         headers: JSON_HEADERS,
-        setup: (request) => {
-          request.body = bodies[next++ % bodies.length]!;
+        setup: (request, context) => {
+          const now = performance.now();
+          let index = next++ % bodies.length;
+          for (let tries = 1; now - lastSent[index]! < intervals[index]! + POLL_MARGIN_MS; tries++) {
+            if (tries >= bodies.length) {
+              notes.early++;
+              break;
+            }
+            index = next++ % bodies.length;
+          }
+          lastSent[index] = now;
+          context.pollIndex = index;
+          request.body = bodies[index]!;
         },
-        check: (status, body) => {
+        check: (status, body, context) => {
           const code = errorCodeOf(body);
           if (status !== 400 || (code !== "authorization_pending" && code !== "slow_down")) return "error";
+          if (code === "slow_down" && context.pollIndex !== undefined) intervals[context.pollIndex]! += 5000;
           notes[code]++;
           return "ok";
         },

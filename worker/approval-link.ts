@@ -1,12 +1,9 @@
 /**
  * Every new request reaches its operator (DESIGN.md, anti-phishing): the worker signs the
- * one-click link, which only it can, and issuance hands the notice to the account's outbox
- * (durable-objects/account/notify/notifier.ts) in the same call that confirms the request's slot; the
- * outbox emails the operator and posts the webhook event durably, retrying across restarts.
+ * one-click link, which only it can, and issuance hands it to the account, whose outbox
+ * (durable-objects/account/notify/notifier.ts) stores the notice in the same step as the request's
+ * slot, then emails the operator and posts the webhook event durably, retrying across restarts.
  */
-import type { RequestedNotice } from "../durable-objects/account/notify/notifier";
-import type { RequestDetails } from "../durable-objects/request/request-types";
-import { summaryOf } from "../durable-objects/request/request-views";
 import { signToken } from "./tokens";
 
 let warnedNoBaseUrl = false;
@@ -26,13 +23,4 @@ export async function approvalUrl(env: Env, issued: { userCode: string; requestI
   }
   const token = await signToken(env, "approval_link", { uc: issued.userCode, rid: issued.requestId }, issued.expiresAt);
   return `${base}/approve#link=${token}`;
-}
-
-/** The new request's notice, stored by the account with its slot's confirmation (worker/issue-request.ts). */
-export async function requestedNotice(env: Env, details: RequestDetails, expiresAt: number): Promise<RequestedNotice> {
-  return {
-    request: summaryOf(details, expiresAt),
-    approvalUrl: await approvalUrl(env, { userCode: details.userCode, requestId: details.requestId, expiresAt }),
-    userCode: details.protocol === "device" ? details.userCode : null,
-  };
 }

@@ -5,15 +5,15 @@
 import type { JWK } from "jose";
 import { MIN_REQUESTED_EXPIRY_SECONDS } from "../core/limits";
 import { generateUserCode } from "../core/user-code";
-import type { AgentIdentity, RequestDetails } from "../durable-objects/request/request-types";
+import type { AgentIdentity } from "../durable-objects/request/request-types";
 import type { AgentCredentials } from "./auth";
 import { pollIntervalSeconds, requestTtlSeconds } from "./config";
 import { HttpError, invalidClient } from "./errors";
 import { signHandle, type HandleKind } from "./handles";
 import { newRequestId } from "./ids";
-import { requestedNotice } from "./approval-link";
+import { approvalUrl } from "./approval-link";
 import { createRequestKeyPair } from "./request-keys";
-import { accountStub, requestStub } from "./stubs";
+import { accountStub } from "./stubs";
 
 export interface IssueInput {
   description: string;
@@ -45,13 +45,16 @@ export interface IssuedRequest {
   agent: AgentIdentity;
   operatorEmail: string;
   pingEndpoint: string | null;
-  webhook: { url: string; secret: string } | null;
-  details: RequestDetails;
 }
 
 /** A user code is the object's name; a draw that hits a live request is retried (DESIGN.md). */
 const MAX_CODE_DRAWS = 4;
 
+/**
+ * One call to the account (bench/README.md, "Cost per handoff"): it authenticates the agent, holds
+ * the caps, creates the request object and stores the operator's notice. The worker draws the user
+ * code and signs what only it can sign (the handle, the approval link) beforehand.
+ */
 export async function issueRequest(env: Env, credentials: AgentCredentials, input: IssueInput): Promise<IssuedRequest> {
   const now = Date.now();
   const configured = requestTtlSeconds(env);
@@ -69,62 +72,51 @@ export async function issueRequest(env: Env, credentials: AgentCredentials, inpu
 
   for (let draw = 0; draw < MAX_CODE_DRAWS; draw++) {
     const userCode = generateUserCode();
-    const opened = await account.openRequest({
+    const { handle, tag } = await signHandle(env, input.handle, { userCode, expiresAt, secret });
+    const issued = await account.issue({
       agentId: credentials.agentId,
       keyHash: credentials.keyHash,
       requestId,
       userCode,
       expiresAt,
-      detail: { protocol: input.protocol, vault_key: input.vaultKey, end_to_end: input.publicKey !== null },
+      interval,
+      handleTag: tag,
+      details: {
+        requestId,
+        userCode,
+        accountId: credentials.accountId,
+        apiKeyHash: credentials.keyHash,
+        description: input.description,
+        vaultKey: input.vaultKey,
+        bindingMessage: input.bindingMessage ?? null,
+        protocol: input.protocol,
+        publicKey: input.publicKey,
+        encryptionKey: keys.publicJwk,
+        wrappedPrivateKey: keys.wrappedPrivateKey,
+        ping: input.ping ? { ...input.ping, authReqId: handle } : null,
+        dpopJkt: input.dpopJkt ?? null,
+        createdAt: now,
+      },
+      approvalUrl: await approvalUrl(env, { userCode, requestId, expiresAt }),
+      auditDetail: { protocol: input.protocol, vault_key: input.vaultKey, end_to_end: input.publicKey !== null },
     });
-    switch (opened.reason) {
+    switch (issued.reason) {
       case "invalid_client":
-        throw invalidClient(credentials.basic, "account: unknown agent or key hash at issuance");
+        throw invalidClient(credentials.basic, "account: unknown agent or key hash at issuance, or the agent was deleted meanwhile");
       case "too_many_requests":
         throw new HttpError(
           429,
           "too_many_requests",
-          opened.cause === "rate_limited"
+          issued.cause === "rate_limited"
             ? "This agent has opened the most requests it may in a minute; wait and ask again."
             : "This account already has the most active requests it may have.",
-          { "Retry-After": String(opened.retryAfterSeconds) },
+          { "Retry-After": String(issued.retryAfterSeconds) },
         );
+      case "collision":
+        continue;
       case "ok":
-        break;
+        return { handle, userCode, requestId, expiresAt, interval, agent: issued.agent, operatorEmail: issued.operatorEmail, pingEndpoint: issued.pingEndpoint };
     }
-    const { handle, tag } = await signHandle(env, input.handle, { userCode, expiresAt, secret });
-    const details: RequestDetails = {
-      requestId,
-      userCode,
-      accountId: credentials.accountId,
-      accountName: opened.accountName,
-      agent: opened.agent,
-      apiKeyHash: credentials.keyHash,
-      operatorEmail: opened.operatorEmail.trim().toLowerCase(),
-      description: input.description,
-      vaultKey: input.vaultKey,
-      bindingMessage: input.bindingMessage ?? null,
-      protocol: input.protocol,
-      publicKey: input.publicKey,
-      encryptionKey: keys.publicJwk,
-      wrappedPrivateKey: keys.wrappedPrivateKey,
-      ping: input.ping ? { ...input.ping, authReqId: handle } : null,
-      dpopJkt: input.dpopJkt ?? null,
-      createdAt: now,
-    };
-    const created = await requestStub(env, userCode).create({ details, handleTag: tag, expiresAt, interval });
-    if (created.reason === "collision") {
-      await account.releaseRequest(requestId);
-      continue;
-    }
-    // The agent may have been deleted since its slot was taken: its revocation could not reach an
-    // object that did not exist yet, so this request ends here instead of escaping it. Otherwise the
-    // account stores the operator's notice in the same step, before the agent has its answer.
-    if ((await account.confirmRequest(requestId, await requestedNotice(env, details, expiresAt), { publicKey: details.publicKey, encryptionKey: details.encryptionKey })).reason === "revoked") {
-      await requestStub(env, userCode).revoke();
-      throw invalidClient(credentials.basic, "account: the agent was deleted while its request was being created");
-    }
-    return { handle, userCode, requestId, expiresAt, interval, agent: opened.agent, operatorEmail: opened.operatorEmail, pingEndpoint: opened.pingEndpoint, webhook: opened.webhook, details };
   }
   throw new HttpError(503, "server_error", "Could not allocate a user code; try again.", { "Retry-After": "1" });
 }

@@ -5,7 +5,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { MAX_ACTIVE_REQUESTS_PER_ACCOUNT, MAX_ISSUED_PER_AGENT_PER_MINUTE } from "../../core/limits";
-import { readAudit, recordAudit } from "./audit-log";
+import { readAudit, recordAudit, requestedSince } from "./audit-log";
 import type {
   Account,
   AccountResult,
@@ -13,14 +13,14 @@ import type {
   AuditEventInput,
   AuditResult,
   AuthenticateResult,
-  OpenRequestResult,
+  IssueInput,
+  IssueResult,
   UpdateAccountResult,
 } from "./account-types";
-import { ACCOUNT_SCHEMA } from "./account-schema";
+import { ACCOUNT_SCHEMA, ACCOUNT_SCHEMA_VERSION, accountSchemaVersion, migrateAccount } from "./account-schema";
 import { answerClose } from "../request/wait-channel";
 import {
   acceptConsoleSocket,
-  addConsoleColumn,
   announceRequestsChanged,
   closeOperatorSockets,
   pendingConsoleRequest,
@@ -28,11 +28,11 @@ import {
   settleConsoleView,
   storeConsoleView,
   type ConsoleRequest,
-  type RequestKeys,
 } from "./console-feed";
-import { Notifier, type RequestedNotice } from "./notify/notifier";
-import type { WebhookFormat } from "./notify/webhook-body";
-import type { AgentIdentity } from "../request/request-types";
+import { Notifier, webhookFormatOf, type NotifyAccount } from "./notify/notifier";
+import type { WebhookFormat } from "./notify/notice-types";
+import type { AgentIdentity, RequestDetails } from "../request/request-types";
+import { summaryOf } from "../request/request-views";
 import type { AuthenticationResponseJSON, RegistrationResponseJSON, RelyingParty } from "../../core/webauthn";
 import { Operators, type SessionOpening } from "./operators";
 import { PushSubscriptions } from "./push-subscriptions";
@@ -51,21 +51,14 @@ import type {
   SignInResult,
 } from "./operator-types";
 
-type AccountRow = {
-  account_id: string;
-  name: string;
-  operator_email: string;
-  webhook_url: string | null;
-  webhook_secret: string | null;
-  created_at: number;
-};
+type AccountRow = NotifyAccount & { created_at: number };
 type AgentRow = { agent_id: string; name: string; email: string | null; key_hash: string; ping_endpoint: string | null };
 
 export class AccountDO extends DurableObject<Env> {
   /** The outbox and its alarm (durable-objects/account/notify/notifier.ts). */
   readonly #operators = new Operators(this.ctx.storage);
   readonly #push = new PushSubscriptions(this.ctx.storage.sql);
-  readonly #notifier = new Notifier(this.ctx, this.env, { account: () => this.#account(), audit: (event, now) => this.#record(event, now) });
+  readonly #notifier = new Notifier(this.ctx, this.env);
   /**
    * Whether the tables exist. The constructor only reads: an object reached for an account that
    * does not exist (a mistyped ID in the admin API) writes nothing and leaves no storage behind.
@@ -75,17 +68,17 @@ export class AccountDO extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    const tables = new Set(ctx.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
-    this.#schemaReady = tables.has("account");
-    // An account made before operators (or push) existed gains their tables (and nothing else changes).
-    if (this.#schemaReady && !tables.has("push_subscriptions")) for (const statement of ACCOUNT_SCHEMA) ctx.storage.sql.exec(statement);
-    if (this.#schemaReady) addConsoleColumn(ctx.storage.sql);
+    const version = accountSchemaVersion(ctx.storage.sql);
+    // An account made by an earlier version is brought up to date before its first call.
+    if (version > 0 && version < ACCOUNT_SCHEMA_VERSION) ctx.storage.transactionSync(() => migrateAccount(ctx.storage.sql, version));
+    this.#schemaReady = version > 0;
   }
 
-  /** Idempotent (`IF NOT EXISTS`): also adds tables that a later version introduced. */
   #ensureSchema(): void {
     if (this.#schemaReady) return;
-    for (const statement of ACCOUNT_SCHEMA) this.ctx.storage.sql.exec(statement);
+    this.ctx.storage.transactionSync(() => {
+      for (const statement of ACCOUNT_SCHEMA) this.ctx.storage.sql.exec(statement);
+    });
     this.#schemaReady = true;
   }
 
@@ -104,7 +97,7 @@ export class AccountDO extends DurableObject<Env> {
       this.#record({ type: "account_created", actor: "admin" }, now);
       this.#addOperator(input.owner, "admin", now);
     });
-    await this.#notifier.sendDue();
+    await this.#notifier.sendDue(this.#account());
     return this.#view(this.#account()!);
   }
 
@@ -115,7 +108,7 @@ export class AccountDO extends DurableObject<Env> {
     if (!this.#account()) return { reason: "not_found" };
     const added = this.ctx.storage.transactionSync(() => this.#addOperator(input, by, Date.now()));
     if (!added) return { reason: "email_taken" };
-    await this.#notifier.sendDue();
+    await this.#notifier.sendDue(this.#account());
     return { reason: "created", operator: added };
   }
 
@@ -212,7 +205,7 @@ export class AccountDO extends DurableObject<Env> {
         webhookSecret = input.webhookUrl === null ? null : `whsec_${randomHex(32)}`;
         sql.exec("UPDATE account SET webhook_url = ?, webhook_secret = ?", input.webhookUrl, webhookSecret);
       }
-      if (input.webhookFormat !== undefined) this.#notifier.setWebhookFormat(input.webhookFormat);
+      if (input.webhookFormat !== undefined) sql.exec("UPDATE account SET webhook_format = ?", input.webhookFormat);
     });
     this.#record({
       type: "account_updated",
@@ -278,26 +271,6 @@ export class AccountDO extends DurableObject<Env> {
     }
   }
 
-  /**
-   * Issuance's last step, once the request object exists. The slot is re-checked: a delete of the
-   * agent in between took it (and its revocation could not reach an object not yet created), so the
-   * request must end. While it holds, the operator's notice is stored in the same transaction and
-   * its first attempt starts at once (the alarm is only the outbox's retry).
-   */
-  async confirmRequest(requestId: string, notice: RequestedNotice, keys: RequestKeys): Promise<{ reason: "ok" } | { reason: "revoked" }> {
-    if (!this.#schemaReady) return { reason: "revoked" };
-    const held = this.ctx.storage.transactionSync(() => {
-      if (this.ctx.storage.sql.exec("SELECT 1 FROM active_requests WHERE request_id = ?", requestId).toArray().length === 0) return false;
-      this.#notifier.enqueueRequested(notice, Date.now());
-      storeConsoleView(this.ctx.storage.sql, notice.request, keys);
-      return true;
-    });
-    if (!held) return { reason: "revoked" };
-    announceRequestsChanged(this.ctx);
-    await this.#notifier.sendDue();
-    return { reason: "ok" };
-  }
-
   async authenticate(agentId: string, keyHash: string): Promise<AuthenticateResult> {
     const row = this.#agentRow(agentId, keyHash);
     const account = this.#account();
@@ -306,70 +279,86 @@ export class AccountDO extends DurableObject<Env> {
   }
 
   /**
-   * Authenticates the agent and takes one of the account's active-request slots in one step
-   * (README, "Contract notes": at most 5 pending or approved requests). Expired slots are freed lazily here,
-   * so a lost release can hold a slot only until its request expires.
+   * Issuance in one call (bench/README.md, "Cost per handoff"): authenticates the agent, holds it
+   * to its issuance count (at most 10 `requested` events a minute), takes one of the account's
+   * active-request slots (README, "Contract notes": at most 5 pending or approved requests), creates
+   * the request object, and stores the operator's notice. Expired slots are freed lazily here, so a
+   * lost release can hold a slot only until its request expires.
    */
-  async openRequest(input: {
-    agentId: string;
-    keyHash: string;
-    requestId: string;
-    userCode: string;
-    expiresAt: number;
-    detail: Record<string, unknown>;
-  }): Promise<OpenRequestResult> {
+  async issue(input: IssueInput): Promise<IssueResult> {
     const row = this.#agentRow(input.agentId, input.keyHash);
     const account = this.#account();
     if (!row || !account) return { reason: "invalid_client" };
     const agent = identityOf(row);
     const now = Date.now();
     const sql = this.ctx.storage.sql;
-    sql.exec("DELETE FROM active_requests WHERE expires_at <= ?", now);
-    // The minute's `requested` events are the issuance count: no row written for the limit itself.
-    const issued = sql
-      .exec<{ at: number }>("SELECT at FROM audit WHERE at > ? AND type = 'requested' AND agent_id = ? ORDER BY at", now - 60_000, agent.id)
-      .toArray();
-    if (issued.length >= MAX_ISSUED_PER_AGENT_PER_MINUTE) {
-      this.#record({ type: "request_refused", agentId: agent.id, detail: { reason: "rate_limited" } }, now);
-      return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((issued[0]!.at + 60_000 - now) / 1000)), cause: "rate_limited" };
-    }
-    const active = sql.exec<{ expires_at: number }>("SELECT expires_at FROM active_requests ORDER BY expires_at").toArray();
-    if (active.length >= MAX_ACTIVE_REQUESTS_PER_ACCOUNT) {
-      this.#record({ type: "request_refused", agentId: agent.id, detail: { reason: "too_many_requests" } }, now);
-      return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((active[0]!.expires_at - now) / 1000)), cause: "active_requests" };
-    }
-    sql.exec(
-      "INSERT INTO active_requests (request_id, user_code, agent_id, expires_at) VALUES (?, ?, ?, ?)",
-      input.requestId,
-      input.userCode,
-      agent.id,
-      input.expiresAt,
-    );
+    const refused = this.ctx.storage.transactionSync(() => {
+      sql.exec("DELETE FROM active_requests WHERE expires_at <= ?", now);
+      const issued = requestedSince(sql, agent.id, now - 60_000);
+      if (issued.length >= MAX_ISSUED_PER_AGENT_PER_MINUTE) {
+        this.#record({ type: "request_refused", agentId: agent.id, detail: { reason: "rate_limited" } }, now);
+        return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((issued[0]! + 60_000 - now) / 1000)), cause: "rate_limited" } as const;
+      }
+      const active = sql.exec<{ expires_at: number }>("SELECT expires_at FROM active_requests ORDER BY expires_at").toArray();
+      if (active.length >= MAX_ACTIVE_REQUESTS_PER_ACCOUNT) {
+        this.#record({ type: "request_refused", agentId: agent.id, detail: { reason: "too_many_requests" } }, now);
+        return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((active[0]!.expires_at - now) / 1000)), cause: "active_requests" } as const;
+      }
+      // The slot and the event that counts against the agent's minute, before the object exists:
+      // a concurrent issuance (this object's input gate opens while it awaits) sees both.
+      sql.exec("INSERT INTO active_requests (request_id, user_code, agent_id, expires_at) VALUES (?, ?, ?, ?)", input.requestId, input.userCode, agent.id, input.expiresAt);
+      this.#record({ type: "requested", requestId: input.requestId, agentId: agent.id, detail: input.auditDetail }, now);
+      return null;
+    });
+    if (refused) return refused;
 
-    this.#record({ type: "requested", requestId: input.requestId, agentId: agent.id, detail: input.detail }, now);
-    const webhook = account.webhook_url && account.webhook_secret ? { url: account.webhook_url, secret: account.webhook_secret } : null;
-    return { reason: "ok", agent, accountName: account.name, operatorEmail: account.operator_email, webhook, pingEndpoint: row.ping_endpoint };
-  }
-
-  /** Frees a slot without an audit event: issuance drew a user code that was taken, or failed. */
-  async releaseRequest(requestId: string): Promise<void> {
-    if (!this.#schemaReady) return;
-    this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", requestId);
+    const details: RequestDetails = { ...input.details, accountName: account.name, agent, operatorEmail: account.operator_email.trim().toLowerCase() };
+    const requestObject = this.env.REQUESTS.get(this.env.REQUESTS.idFromName(input.userCode));
+    const created = await requestObject.create({ details, handleTag: input.handleTag, expiresAt: input.expiresAt, interval: input.interval });
+    if (created.reason === "collision") {
+      // The user code is taken by a live request: the worker draws another, which is a new issuance.
+      this.ctx.storage.transactionSync(() => {
+        sql.exec("DELETE FROM active_requests WHERE request_id = ?", input.requestId);
+        sql.exec("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit WHERE type = 'requested' AND request_id = ?)", input.requestId);
+      });
+      return { reason: "collision" };
+    }
+    // The slot re-checked: a delete of the agent while the object was made took it (and its
+    // revocation could not reach an object that did not exist yet), so the request ends here.
+    const held = this.ctx.storage.transactionSync(() => {
+      if (sql.exec("SELECT 1 FROM active_requests WHERE request_id = ?", input.requestId).toArray().length === 0) return false;
+      const notice = { request: summaryOf(details, input.expiresAt), approvalUrl: input.approvalUrl, userCode: details.protocol === "device" ? details.userCode : null };
+      this.#notifier.enqueueRequested(account, notice, now);
+      // The console lists it from here on (./console-feed.ts): its object exists.
+      storeConsoleView(sql, notice.request, { publicKey: details.publicKey, encryptionKey: details.encryptionKey });
+      return true;
+    });
+    if (!held) {
+      await requestObject.revoke();
+      return { reason: "invalid_client" };
+    }
+    announceRequestsChanged(this.ctx);
+    await this.#notifier.sendDue(account);
+    return { reason: "ok", agent, operatorEmail: account.operator_email, pingEndpoint: row.ping_endpoint };
   }
 
   /** The audit event and the notifications it causes (outbox rows) are written in one transaction. */
   async recordRequestEvent(event: AuditEventInput): Promise<void> {
     this.#ensureSchema();
     const now = Date.now();
+    const account = this.#account();
     const consoleChanged = this.ctx.storage.transactionSync(() => {
       const settled = settleConsoleView(this.ctx.storage.sql, event);
       if (event.release && event.requestId) this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", event.requestId);
-      this.#record(event, now);
-      this.#notifier.enqueueFor(event, now);
+      // The operator's look-up, carried by the decision that followed it: one call and one row
+      // instead of two of each; the log reads it back as its own `looked_up` event (./audit-log.ts).
+      const { lookedUp } = event;
+      this.#record(lookedUp ? { ...event, detail: { ...event.detail, looked_up: { at: lookedUp.at, ...lookedUp.detail } } } : event, now);
+      if (account) this.#notifier.enqueueFor(account, event, now);
       return settled;
     });
     if (consoleChanged) announceRequestsChanged(this.ctx);
-    await this.#notifier.sendDue();
+    await this.#notifier.sendDue(account);
   }
 
   /** The console's pending requests (./console-feed.ts); none for an account that does not exist. */
@@ -407,7 +396,7 @@ export class AccountDO extends DurableObject<Env> {
   /** Works the outbox: each due notification is attempted once, then acknowledged, retried or audited. */
   override async alarm(): Promise<void> {
     this.#ensureSchema();
-    await this.#notifier.deliverDue();
+    await this.#notifier.deliverDue(this.#account());
   }
 
   async audit(): Promise<AuditResult> {
@@ -416,7 +405,7 @@ export class AccountDO extends DurableObject<Env> {
   }
 
   /** Appends an audit event (./audit-log.ts: noise is counted apart and never evicts a decision). */
-  #record(event: Omit<AuditEventInput, "release">, now = Date.now()): void {
+  #record(event: Omit<AuditEventInput, "release" | "lookedUp">, now = Date.now()): void {
     this.#ensureSchema();
     recordAudit(this.ctx.storage.sql, event, now);
   }
@@ -439,7 +428,7 @@ export class AccountDO extends DurableObject<Env> {
       name: row.name,
       operatorEmail: row.operator_email,
       webhookUrl: row.webhook_url,
-      webhookFormat: this.#notifier.webhookFormat(),
+      webhookFormat: webhookFormatOf(row),
       createdAt: row.created_at,
     };
   }

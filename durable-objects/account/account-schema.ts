@@ -1,23 +1,34 @@
 /**
- * The AccountDO's tables (durable-objects/account/README.md documents them), made idempotently by the first
- * write: the constructor only reads, so an object reached for an account that does not exist keeps
- * no storage.
+ * The AccountDO's tables (durable-objects/account/README.md documents them) and their version.
+ * A new account's tables are made by its first write: the constructor only reads, so an object
+ * reached for an account that does not exist keeps no storage. An account made by an earlier
+ * version is brought up to date when its object starts (`migrateAccount`), once, in one transaction.
+ *
+ * Shaped for what a handoff costs (bench/README.md, "Cost per handoff"): every index entry is a
+ * row written, so the hot tables have none beyond their key (`WITHOUT ROWID` keeps a text key in
+ * the table itself), and the audit log appends by rowid (no AUTOINCREMENT, whose counter is one
+ * more row per event).
  */
+import { addConsoleColumn } from "./console-feed";
 import { NOTIFY_SCHEMA } from "./notify/notifier";
 import { OPERATOR_SCHEMA } from "./operators";
 import { PUSH_SUBSCRIPTION_SCHEMA } from "./push-subscriptions";
 
+export const ACCOUNT_SCHEMA_VERSION = 3;
+
 export const ACCOUNT_SCHEMA = [
-  `CREATE TABLE IF NOT EXISTS account (
+  "CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
+  `CREATE TABLE account (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     account_id TEXT NOT NULL,
     name TEXT NOT NULL,
     operator_email TEXT NOT NULL,
     webhook_url TEXT,
     webhook_secret TEXT,
+    webhook_format TEXT NOT NULL DEFAULT 'keyferry',
     created_at INTEGER NOT NULL
   )`,
-  `CREATE TABLE IF NOT EXISTS agents (
+  `CREATE TABLE agents (
     agent_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     email TEXT,
@@ -25,30 +36,79 @@ export const ACCOUNT_SCHEMA = [
     ping_endpoint TEXT,
     created_at INTEGER NOT NULL
   )`,
-  `CREATE TABLE IF NOT EXISTS active_requests (
-    request_id TEXT PRIMARY KEY,
-    user_code TEXT NOT NULL,
-    agent_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    console_view TEXT
-  )`,
-  `CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    at INTEGER NOT NULL,
-    type TEXT NOT NULL,
-    request_id TEXT,
-    agent_id TEXT,
-    actor TEXT,
-    detail TEXT
-  )`,
-  "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at)",
+  // `console_view`: the pending request's summary as the console lists it (./console-feed.ts).
+  "CREATE TABLE active_requests (request_id TEXT PRIMARY KEY, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL, console_view TEXT) WITHOUT ROWID",
+  // `seq` is the rowid: the newest row is never the one evicted, so a number is never reused.
+  "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, actor TEXT, detail TEXT)",
+  // Repeated refusals and failed attempts, counted in one row per key and window (./audit-log.ts).
+  "CREATE TABLE audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
+  "CREATE INDEX audit_noise_by_key ON audit_noise (noise_key, window_end)",
+  // A deleted agent's requests still to be revoked (user_code '' stands for its vault's purge): a
+  // delete that failed half-way is finished by its retry.
+  "CREATE TABLE pending_revocations (agent_id TEXT NOT NULL, user_code TEXT NOT NULL, PRIMARY KEY (agent_id, user_code))",
   ...NOTIFY_SCHEMA,
   ...OPERATOR_SCHEMA,
   PUSH_SUBSCRIPTION_SCHEMA,
-  // Repeated refusals and failed attempts, counted in one row per key and window (./audit-log.ts).
+  `INSERT INTO schema_version (id, version) VALUES (1, ${ACCOUNT_SCHEMA_VERSION})`,
+];
+
+/**
+ * Version 1 (no `schema_version` row: made before it, with or without the console's tables) to 2:
+ * the tables above, rows kept; a table v1 lacked is made. A pending request's console summary is
+ * kept (the column is added first where the account had none).
+ */
+const FROM_V1 = [
+  "CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
+  "CREATE TABLE IF NOT EXISTS notify_settings (id INTEGER PRIMARY KEY CHECK (id = 1), webhook_format TEXT NOT NULL)",
+  "ALTER TABLE account ADD COLUMN webhook_format TEXT NOT NULL DEFAULT 'keyferry'",
+  "UPDATE account SET webhook_format = COALESCE((SELECT webhook_format FROM notify_settings), 'keyferry')",
+  "DROP TABLE notify_settings",
+  ...rebuild("active_requests", "request_id, user_code, agent_id, expires_at, console_view"),
+  ...rebuild("audit", "seq, at, type, request_id, agent_id, actor, detail"),
+  ...rebuild("outbox", "id, channel, type, request_id, agent_id, destination, body, bearer, created_at, attempts, next_at, last_status"),
+  "DROP TABLE IF EXISTS notice_window",
   "CREATE TABLE IF NOT EXISTS audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
   "CREATE INDEX IF NOT EXISTS audit_noise_by_key ON audit_noise (noise_key, window_end)",
-  // A deleted agent's requests still to be revoked (user_code '' stands for its vault's purge): a
-  // delete that failed half-way is finished by its retry.
   "CREATE TABLE IF NOT EXISTS pending_revocations (agent_id TEXT NOT NULL, user_code TEXT NOT NULL, PRIMARY KEY (agent_id, user_code))",
+  ...ACCOUNT_SCHEMA.filter((statement) => /^CREATE TABLE notice_window/.test(statement.trimStart())),
+  `INSERT INTO schema_version (id, version) VALUES (1, 2)`,
 ];
+
+/**
+ * Version 2 to 3: operators, passkeys, invitations, console sessions (./operators.ts), push
+ * subscriptions (./push-subscriptions.ts) and the console summary's column, none of which an
+ * account made at version 2 has.
+ */
+const FROM_V2 = [...OPERATOR_SCHEMA, PUSH_SUBSCRIPTION_SCHEMA, "UPDATE schema_version SET version = 3"];
+
+/** A v1 table renamed, made again in its new shape, its rows copied over (a missing one starts empty). */
+function rebuild(table: string, columns: string): string[] {
+  const create = ACCOUNT_SCHEMA.find((statement) => statement.trimStart().startsWith(`CREATE TABLE ${table} `))!;
+  return [
+    `CREATE TABLE IF NOT EXISTS ${table} (${columns})`,
+    `ALTER TABLE ${table} RENAME TO ${table}_v1`,
+    create,
+    `INSERT INTO ${table} (${columns}) SELECT ${columns} FROM ${table}_v1`,
+    `DROP TABLE ${table}_v1`,
+  ];
+}
+
+/** `MIGRATIONS[v]` brings version v to v + 1. */
+const MIGRATIONS: Record<number, string[]> = { 1: FROM_V1, 2: FROM_V2 };
+
+/** 0: no account here (no storage); 1: made before the version row; otherwise the stored version. */
+export function accountSchemaVersion(sql: SqlStorage): number {
+  const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
+  if (tables.has("schema_version")) return sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version;
+  return tables.has("account") ? 1 : 0;
+}
+
+/** Brings an existing account's tables to ACCOUNT_SCHEMA_VERSION. Call inside a transaction. */
+export function migrateAccount(sql: SqlStorage, from: number): void {
+  // `ALTER TABLE … ADD COLUMN` has no `IF NOT EXISTS`: the column is added here where it is missing,
+  // so a version-1 account's summaries are copied by its rebuild and version 2 gains the column.
+  addConsoleColumn(sql);
+  for (let version = from; version < ACCOUNT_SCHEMA_VERSION; version++) {
+    for (const statement of MIGRATIONS[version]!) sql.exec(statement);
+  }
+}

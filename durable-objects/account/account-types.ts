@@ -1,6 +1,8 @@
 import type { DecisionActorBody } from "../../core/wire";
-import type { WebhookFormat } from "./notify/webhook-body";
-import type { AgentIdentity, PingTarget } from "../request/request-types";
+import type { RequestSummary, WebhookFormat } from "./notify/notice-types";
+import type { AgentIdentity, PingTarget, RequestDetails } from "../request/request-types";
+
+export type { RequestSummary } from "./notify/notice-types";
 
 export type AuditEventType =
   | "account_created"
@@ -42,18 +44,8 @@ export interface AuditEventInput {
   request?: RequestSummary;
   /** CIBA ping mode: set on a decision, so the agent can be told (CIBA Core §10.2). */
   ping?: PingTarget;
-}
-
-/** A request as notifications describe it: who asks, for what, until when. */
-export interface RequestSummary {
-  requestId: string;
-  accountId: string;
-  agent: AgentIdentity;
-  description: string;
-  vaultKey: string;
-  expiresAt: number;
-  bindingMessage: string | null;
-  protocol: "device" | "ciba";
+  /** The operator's look-up that came before a decision, stored in its row and read back as a `looked_up` event. */
+  lookedUp?: { at: number; detail: Record<string, string> };
 }
 
 /** An audit event as stored; the worker renders it (core/wire.ts `AuditEventBody`). */
@@ -92,18 +84,29 @@ export type UpdateAccountResult = { reason: "updated"; account: Account; webhook
 export type AddAgentResult = { reason: "created"; agent: AgentIdentity } | { reason: "not_found" };
 export type AuditResult = { reason: "found"; events: AuditRecord[] } | { reason: "not_found" };
 
-export type OpenRequestResult =
-  | {
-      reason: "ok";
-      agent: AgentIdentity;
-      /** The account's name: the approval page shows whose request it is. */
-      accountName: string;
-      operatorEmail: string;
-      webhook: { url: string; secret: string } | null;
-      /** CIBA ping mode: the agent's registered `backchannel_client_notification_endpoint`. */
-      pingEndpoint: string | null;
-    }
+/** Issuance (AccountDO.issue): what the worker drew and signed; the account adds who asks. */
+export interface IssueInput {
+  agentId: string;
+  keyHash: string;
+  requestId: string;
+  userCode: string;
+  expiresAt: number;
+  interval: number;
+  /** The handle's tag (worker/handles.ts): the request object keeps it, never the handle. */
+  handleTag: string;
+  details: Omit<RequestDetails, "accountName" | "agent" | "operatorEmail">;
+  /** The signed one-click link for the operator's notice (only the worker holds the key). */
+  approvalUrl: string | null;
+  /** The `requested` event's detail. */
+  auditDetail: Record<string, unknown>;
+}
+
+export type IssueResult =
+  | { reason: "ok"; agent: AgentIdentity; operatorEmail: string; pingEndpoint: string | null }
+  /** The key is unknown, or the agent was deleted while its request was being made (the request is revoked). */
   | { reason: "invalid_client" }
+  /** The user code is held by a live request: draw another. */
+  | { reason: "collision" }
   /** `cause`: the account's active requests are at their cap, or the agent asked too often this minute. */
   | { reason: "too_many_requests"; retryAfterSeconds: number; cause: "active_requests" | "rate_limited" };
 

@@ -11,6 +11,8 @@ import type { AuditDetail, AuditEventInput, AuditRecord, DecisionActor } from ".
 export const AUDIT_LIMIT = 1000;
 /** Noise rows kept, newest first: each is already a count over a window. */
 export const AUDIT_NOISE_LIMIT = 200;
+/** The log is cut back to AUDIT_LIMIT once every this many events (so it holds at most this many more). */
+const EVICT_EVERY = 50;
 /** A run of the same noise is one event for this long from its first occurrence. */
 export const AUDIT_NOISE_WINDOW_MS = 10 * 60 * 1000;
 
@@ -64,13 +66,34 @@ export function recordAudit(sql: SqlStorage, event: Omit<AuditEventInput, "relea
     }
     return;
   }
+  // The eviction reads up to AUDIT_LIMIT rows: done every EVICT_EVERY events, not on each (rows read are billed too).
+  const seq = sql.exec<{ seq: number }>("SELECT last_insert_rowid() AS seq").one().seq;
+  if (seq % EVICT_EVERY !== 0) return;
   const cutoff = sql
     .exec<{ seq: number }>("SELECT seq FROM audit WHERE seq NOT IN (SELECT seq FROM audit_noise) ORDER BY seq DESC LIMIT 1 OFFSET ?", AUDIT_LIMIT)
     .toArray()[0];
   if (cutoff) sql.exec("DELETE FROM audit WHERE seq <= ? AND seq NOT IN (SELECT seq FROM audit_noise)", cutoff.seq);
 }
 
-/** The log, newest first (the worker renders it for the admin API). */
+/**
+ * An agent's `requested` events since `since`, oldest first: the issuance count, with no row
+ * written for it. Reads the log newest first and stops at the first older event, so it reads
+ * only the account's events of that span (the log keeps no index on time: one more row per event).
+ */
+export function requestedSince(sql: SqlStorage, agentId: string, since: number): number[] {
+  const times: number[] = [];
+  for (const row of sql.exec<{ at: number; type: string; agent_id: string | null }>("SELECT at, type, agent_id FROM audit ORDER BY seq DESC")) {
+    if (row.at <= since) break;
+    if (row.type === "requested" && row.agent_id === agentId) times.unshift(row.at);
+  }
+  return times;
+}
+
+/**
+ * The log, newest first (the worker renders it for the admin API). A decision or expiry that
+ * carries the look-up before it (`detail.looked_up`, stored in the same row: one row written instead
+ * of two) is read back as two events, the `looked_up` right before it.
+ */
 export function readAudit(sql: SqlStorage): AuditRecord[] {
   return sql
     .exec<{ at: number; type: string; request_id: string | null; agent_id: string | null; actor: string | null; detail: string | null }>(
@@ -78,13 +101,19 @@ export function readAudit(sql: SqlStorage): AuditRecord[] {
       AUDIT_LIMIT + AUDIT_NOISE_LIMIT,
     )
     .toArray()
-    .map((row) => ({
-      at: row.at,
-      type: row.type as AuditRecord["type"],
-      ...(row.request_id ? { requestId: row.request_id } : {}),
-      ...(row.agent_id ? { agentId: row.agent_id } : {}),
-      // A decision's actor is a JSON object; older events and admin changes, a plain string.
-      ...(row.actor ? { actor: row.actor.startsWith("{") ? (JSON.parse(row.actor) as DecisionActor) : row.actor } : {}),
-      ...(row.detail ? { detail: JSON.parse(row.detail) as AuditDetail } : {}),
-    }));
+    .flatMap((row) => {
+      const ids = { ...(row.request_id ? { requestId: row.request_id } : {}), ...(row.agent_id ? { agentId: row.agent_id } : {}) };
+      const { looked_up: lookedUp, ...detail } = row.detail ? (JSON.parse(row.detail) as AuditDetail & { looked_up?: { at: number } & AuditDetail }) : {};
+      const record: AuditRecord = {
+        at: row.at,
+        type: row.type as AuditRecord["type"],
+        ...ids,
+        // A decision's actor is a JSON object; older events and admin changes, a plain string.
+        ...(row.actor ? { actor: row.actor.startsWith("{") ? (JSON.parse(row.actor) as DecisionActor) : row.actor } : {}),
+        ...(row.detail ? { detail: detail as AuditDetail } : {}),
+      };
+      if (!lookedUp) return [record];
+      const { at, ...lookupDetail } = lookedUp;
+      return [record, { at, type: "looked_up" as const, ...ids, detail: lookupDetail as AuditDetail }];
+    });
 }

@@ -2,7 +2,7 @@
  * What the operator console reads from the account (README, "Console"): the summary of each pending
  * request, kept on its `active_requests` row, and the console's live sockets.
  *
- * The summary is written once, by `confirmRequest` (the request object exists and the notice is being
+ * The summary is written once, by `issue` (the request object exists and the notice is being
  * stored in the same transaction), and cleared by the request's decision; a listing is then one
  * read of at most 5 rows in one call, instead of a call to each request's object per listing, which
  * every open console repeats after every change.

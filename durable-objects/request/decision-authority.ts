@@ -36,10 +36,29 @@ export async function newChallenge(commitment: Omit<DecisionCommitment, "expires
   return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", message)));
 }
 
+/**
+ * The table is made by a request's first challenge: a `CREATE TABLE` is rows written (bench/README.md,
+ * "Cost per handoff"), and a request of an account without passkeys never asks for one.
+ */
 export class DecisionChallenges {
+  /** Whether the table exists; null until read (a new request's `forget` sets it to false). */
+  #made: boolean | null = null;
+
   constructor(private readonly sql: SqlStorage) {}
 
+  /** A new request replaced the tables (RequestDO.create drops this one). */
+  forget(): void {
+    this.#made = false;
+  }
+
+  #exists(): boolean {
+    this.#made ??= this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decision_challenges'").toArray().length > 0;
+    return this.#made;
+  }
+
   store(challenge: string, commitment: DecisionCommitment, now: number): void {
+    if (!this.#exists()) this.sql.exec(DECISION_CHALLENGE_SCHEMA);
+    this.#made = true;
     this.sql.exec("DELETE FROM decision_challenges WHERE expires_at <= ?", now);
     this.sql.exec(
       "INSERT INTO decision_challenges (challenge, request_id, decision, payload_sha256, expires_at) VALUES (?, ?, ?, ?, ?)",
@@ -57,6 +76,7 @@ export class DecisionChallenges {
 
   /** The challenge's commitment, consumed: whatever the assertion turns out to be, it cannot be tried twice. */
   take(challenge: string): DecisionCommitment | null {
+    if (!this.#exists()) return null;
     const row = this.sql.exec<ChallengeRow>("SELECT * FROM decision_challenges WHERE challenge = ?", challenge).toArray()[0];
     if (!row) return null;
     this.sql.exec("DELETE FROM decision_challenges WHERE challenge = ?", challenge);
@@ -64,7 +84,7 @@ export class DecisionChallenges {
   }
 
   clear(): void {
-    this.sql.exec("DELETE FROM decision_challenges");
+    if (this.#exists()) this.sql.exec("DELETE FROM decision_challenges");
   }
 }
 

@@ -14,7 +14,7 @@ import type { AuditEventInput } from "../account/account-types";
 import { MIGRATE_TO_V1_2, SCHEMA, recordOf, type Row } from "./request-schema";
 import { actorDetail, factsOf, keptAnswerOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
 import { judgeWithProof } from "./judge-with-proof";
-import { DECISION_CHALLENGE_SCHEMA, DECISION_CHALLENGE_TTL_MS, DecisionChallenges, decisionActor, establishAuthority, newChallenge } from "./decision-authority";
+import { DECISION_CHALLENGE_TTL_MS, DecisionChallenges, decisionActor, establishAuthority, newChallenge } from "./decision-authority";
 import { acceptWait, announceOn, answerClose, closeQuietly, refusal, waitInput } from "./wait-channel";
 import type {
   Actor,
@@ -58,6 +58,7 @@ export class RequestDO extends DurableObject<Env> {
       // The object holds one request at a time: a new one replaces the tables of an earlier one.
       sql.exec("DROP TABLE IF EXISTS request");
       sql.exec("DROP TABLE IF EXISTS decision_challenges");
+      this.#challenges.forget();
       for (const statement of SCHEMA) sql.exec(statement);
       sql.exec(
         "INSERT INTO request (id, handle_tag, status, expires_at, interval, details) VALUES (1, ?, 'pending', ?, ?, ?)",
@@ -196,8 +197,11 @@ export class RequestDO extends DurableObject<Env> {
       claimed.claimHash !== null && claimed.claimHash !== input.sessionHash && (await this.#account(claimed.details.accountId).decisionPasskeys()).required;
     const record = this.#live();
     if (!record) return { reason: "not_found" };
-    const { next, answer } = transitions.lookup(record, factsOf(record), { ...input, passkeyAccount }, Date.now());
-    this.#store(record, next);
+    const now = Date.now();
+    const { next, answer } = transitions.lookup(record, factsOf(record), { ...input, passkeyAccount }, now);
+    // The look-up that claims the request is kept with the claim, and audited with what follows.
+    const claims = answer.reason === "ok" && next.claimHash !== record.claimHash;
+    this.#store(record, next, claims ? { details: { ...record.details, lookedUp: { at: now, detail: actorDetail(input.actor) } } } : {});
     switch (answer.reason) {
       case "wrong_email":
         this.#audit(record, {
@@ -208,7 +212,6 @@ export class RequestDO extends DurableObject<Env> {
         if (answer.locked) this.#announce(record, { type: "decided", status: "denied" });
         return { reason: "wrong_email", locked: answer.locked };
       case "ok":
-        this.#audit(record, { type: "looked_up", detail: actorDetail(input.actor) });
         return { reason: "ok", view: viewOf(record) };
       default:
         return answer;
@@ -256,9 +259,12 @@ export class RequestDO extends DurableObject<Env> {
     if (signer) this.ctx.waitUntil(account.passkeyUsed(signer.passkey.credential.credentialId, signer.newCounter).catch(() => console.error("passkey use not recorded")));
     const status = answer.reason;
     const actor = decisionActor(signer, record.details.operatorEmail, input.actor);
-    if (takenOver) this.#audit(record, { type: "claim_taken_over", actor, detail: actorDetail(input.actor) });
+    // The claiming look-up is audited with the first event that follows it (the take-over, if any).
+    const lookedUp = lookedUpOf(record);
+    if (takenOver) this.#audit(record, { type: "claim_taken_over", ...lookedUp, actor, detail: actorDetail(input.actor) });
     this.#audit(record, {
       type: status,
+      ...(takenOver ? {} : lookedUp),
       actor,
       detail: actorDetail(input.actor),
       release: status === "denied",
@@ -335,11 +341,12 @@ export class RequestDO extends DurableObject<Env> {
       return;
     }
     if (record && (record.status === "pending" || record.status === "approved")) {
-      this.#audit(record, { type: "expired", release: true });
+      this.#audit(record, { type: "expired", release: true, ...lookedUpOf(record) });
     }
     for (const ws of this.ctx.getWebSockets()) announceOn(ws, { type: "expired" });
     this.#record = null;
     await this.ctx.storage.deleteAll();
+    this.#challenges.forget();
   }
 
   /** The request unless it is a delivered one's tombstone, which has nothing to look up, decide or revoke. */
@@ -359,8 +366,6 @@ export class RequestDO extends DurableObject<Env> {
   #load(): void {
     const sql = this.ctx.storage.sql;
     const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
-    // A request made before passkeys lives on (at most one TTL) without the challenges table.
-    if (tables.has("request") && !tables.has("decision_challenges")) sql.exec(DECISION_CHALLENGE_SCHEMA);
     let row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
     // A request made before the grace window lives on (at most one TTL) without its two columns.
     if (row && !("grace_ends_at" in row)) {
@@ -374,10 +379,10 @@ export class RequestDO extends DurableObject<Env> {
    * Stores what a transition changed (nothing, for most polls) and mirrors it in memory; an
    * approval's payload in the same row write as its state.
    */
-  #store(record: RequestRecord, next: RequestState, extra: { payload?: string | null } = {}): void {
+  #store(record: RequestRecord, next: RequestState, extra: { payload?: string | null; details?: RequestDetails } = {}): void {
     if (next === record) return;
     this.ctx.storage.sql.exec(
-      "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, grace_ends_at = ?, payload = COALESCE(?, payload)",
+      "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, grace_ends_at = ?, payload = COALESCE(?, payload), details = COALESCE(?, details)",
       next.status,
       next.interval,
       next.failedAttempts,
@@ -385,8 +390,9 @@ export class RequestDO extends DurableObject<Env> {
       next.replayReported ? 1 : 0,
       next.graceEndsAt,
       extra.payload ?? null,
+      extra.details ? JSON.stringify(extra.details) : null,
     );
-    Object.assign(record, next);
+    Object.assign(record, next, extra.details ? { details: extra.details } : {});
   }
 
   /** Audit events go to the account's log in the background; a failure there never fails the request. */
@@ -401,3 +407,5 @@ export class RequestDO extends DurableObject<Env> {
   }
 }
 
+/** The claiming look-up, for the event that follows it (RequestDetails.lookedUp). */
+const lookedUpOf = (record: LiveRecord) => (record.details.lookedUp ? { lookedUp: record.details.lookedUp } : {});

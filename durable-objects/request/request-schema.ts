@@ -1,7 +1,6 @@
 /** The RequestDO's tables (durable-objects/request/README.md) and how a row becomes the in-memory record. */
 import type { Tombstone } from "../../core/request-state";
 import type { KeptAnswer, LiveRecord, RequestDetails, RequestRecord } from "./request-types";
-import { DECISION_CHALLENGE_SCHEMA } from "./decision-authority";
 
 export const SCHEMA = [
   `CREATE TABLE request (
@@ -18,7 +17,6 @@ export const SCHEMA = [
     grace_ends_at INTEGER,
     kept TEXT
   )`,
-  DECISION_CHALLENGE_SCHEMA,
 ];
 
 /**

@@ -35,6 +35,12 @@ export interface RequestDetails {
   /** RFC 9449 §10: the thumbprint of the DPoP key every poll must prove; null for an unbound request. */
   dpopJkt: string | null;
   createdAt: number;
+  /**
+   * The look-up that claimed the request (who, from where, when), stored in the claim's own row
+   * write and audited as `looked_up` with the decision or expiry that follows: one call to the
+   * account instead of two (bench/README.md, "Cost per handoff").
+   */
+  lookedUp?: { at: number; detail: Record<string, string> };
 }
 
 export interface PingTarget {

@@ -70,7 +70,7 @@ describe("durable notifications against wrangler dev", () => {
     const [message] = await chat.waitFor(1, 30_000);
     const body = JSON.parse(message!.body) as { text: string };
     expect(Object.keys(body)).toEqual(["text"]);
-    expect(body.text).toContain(`deploy-bot asks for \`${vaultKey}\`: ${dev.server.url}/approve#link=`);
+    expect(body.text).toContain(`\`deploy-bot\` asks for \`${vaultKey}\`: ${dev.server.url}/approve#link=`);
     expect(body.text).toContain("Deploy key");
     expect(body.text).toContain(agent.accountId);
     expect(body.text).toMatch(/about (9|10) min left/);

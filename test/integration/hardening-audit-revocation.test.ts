@@ -94,8 +94,11 @@ describe("revocation has no gaps", () => {
       expect(deleted.status).toBe(204);
       return create(...args);
     }) };
-    const answer = await fetchWith(
-      racing,
+    // The account creates the request object (AccountDO.issue): its own namespace is the one raced.
+    await runInDurableObject(env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId)), (instance) => {
+      (instance as unknown as { env: Env }).env = racing;
+    });
+    const answer = await exports.default.fetch(
       new Request("https://keyferry.test/v1/credentials/request", {
         method: "POST",
         headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json", "CF-Connecting-IP": "192.0.2.1" },

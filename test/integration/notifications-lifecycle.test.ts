@@ -36,7 +36,8 @@ async function withWebhook(path: string, format?: "keyferry" | "slack", agentNam
 interface SentEvent {
   id: string;
   type: string;
-  request: { id: string };
+  request: { id: string; agent: { id: string } };
+  held_back_by_type?: Record<string, number>;
 }
 const events = (hooks: Array<{ body: string }>) => hooks.map((hook) => JSON.parse(hook.body) as SentEvent);
 
@@ -113,8 +114,8 @@ describe('webhook_format: "slack"', () => {
     const first = await until(() => hooks[0], "the chat message");
     const message = JSON.parse(first.body);
     expect(Object.keys(message)).toEqual(["text"]);
-    expect(message.text).toContain("&lt;!channel&gt; bot &amp; co asks for `stripe-sk`: https://keyferry.test/approve#link=");
-    expect(message.text).toContain("&lt;https://evil.example|click&gt;");
+    expect(message.text).toContain("`&lt;!channel&gt; bot &amp; co` asks for `stripe-sk`: https://keyferry.test/approve#link=");
+    expect(message.text).toContain("`Deploy key &lt;https://evil.example|click&gt;`");
     expect(message.text).not.toContain("<!channel>");
     expect(message.text).toMatch(/about 10 min left/);
     expect(message.text).toContain("Account Acme");
@@ -185,13 +186,38 @@ describe("the notification cap", () => {
 
     await advanceAndRunAlarm(accountId, 10 * 60_000 + 1);
     const summaryHook = await until(() => hooks[20], "the summary");
-    expect(JSON.parse(summaryHook.body)).toMatchObject({ type: "notifications.summarized", account_id: accountId, held_back: 10 });
+    expect(JSON.parse(summaryHook.body)).toMatchObject({ type: "notifications.summarized", account_id: accountId, held_back: 10, held_back_by_type: { "credential.expired": 10 } });
     const mail = await until(() => emails.find((e) => decodeBody(e.raw).includes("held back")), "the summary email");
     expect(decodeBody(mail.raw)).toContain("10 more Keyferry notifications were held back");
+    expect(decodeBody(mail.raw)).toContain("because too many came at once: 10 credential.expired.");
     // A new window: notices go out one by one again.
     const request = summary(accountId, agentId);
     await account.recordRequestEvent({ type: "expired", requestId: request.requestId, agentId, release: true, request });
     await until(() => hooks[21], "a notice in the next window");
     expect(hooks).toHaveLength(22);
+  });
+
+  it("never holds back a security alert: after a full burst from agent B, a replay of agent A's code is sent, webhook and email", async () => {
+    const { accountId, agentId, apiKey, operatorEmail, hooks, emails } = await withWebhook("alerts");
+    const other = await call<Answer<AgentCreatedBody>>("POST", `/v1/admin/accounts/${accountId}/agents`, { headers: admin, json: { name: "noisy-b" } });
+    const account = accountObject(accountId);
+    // Agent B's 20 notices fill the burst; its 21st is held back.
+    for (let i = 0; i < 21; i++) {
+      const request = { ...summary(accountId, other.body.agent_id!), description: `noise ${i}` };
+      await account.recordRequestEvent({ type: "expired", requestId: request.requestId, agentId: request.agent.id, release: true, request });
+    }
+    await until(() => (hooks.length >= 20 ? hooks : undefined), "the burst");
+    // Agent A's code, delivered, then polled again: the replay alarm.
+    const issued = await requestCredential(apiKey);
+    await approve(issued.body.user_code, operatorEmail, "sk_alert");
+    expect((await poll(issued.body.device_code)).status).toBe(200);
+    expect((await poll(issued.body.device_code)).body.error).toBe("invalid_grant");
+    const replayed = await until(() => events(hooks).find((e) => e.type === "credential.replayed"), "the replay webhook");
+    expect(replayed.request.agent.id).toBe(agentId);
+    await until(() => emails.find((e) => /Replayed credential request/.test(e.raw)), "the replay email");
+    // The other notices of this window (A's request, approval, delivery) were held back and are summarized by type.
+    await advanceAndRunAlarm(accountId, 10 * 60_000 + 1);
+    const summarized = await until(() => events(hooks).find((e) => e.type === "notifications.summarized"), "the summary");
+    expect(summarized.held_back_by_type).toEqual({ "credential.expired": 1, "credential.requested": 1, "credential.approved": 1, "credential.delivered": 1 });
   });
 });

@@ -4,7 +4,7 @@
  * only in the base64 body, never in a header.
  */
 import { formatUserCode } from "../../../core/user-code";
-import type { RequestSummary } from "../account-types";
+import type { RequestSummary } from "./notice-types";
 
 export interface NotificationContent {
   details: Pick<RequestSummary, "agent" | "accountId" | "description" | "vaultKey" | "bindingMessage">;

@@ -3,39 +3,11 @@
  * Slack-compatible `{"text"}` that Slack, Mattermost, Rocket.Chat, Google Chat and Discord's
  * `/slack` endpoint accept as is. Neither ever carries a credential: a RequestSummary holds none.
  */
-import type { AuditEventType, RequestSummary } from "../account-types";
 import { oneLine } from "./email-message";
+import type { HeldBackCounts } from "./notice-cap";
+import type { RequestSummary, WebhookEventType, WebhookFormat } from "./notice-types";
 
-export type WebhookFormat = "keyferry" | "slack";
-
-export type WebhookEventType =
-  | "credential.requested"
-  | "credential.approved"
-  | "credential.denied"
-  | "credential.delivered"
-  | "credential.expired"
-  | "credential.replayed";
-
-/** The lifecycle audit events that become webhook events (the team's agreed mapping). */
-export function webhookEventType(type: AuditEventType): WebhookEventType | null {
-  switch (type) {
-    case "requested":
-      return "credential.requested";
-    case "approved":
-      return "credential.approved";
-    case "denied":
-    case "locked":
-      return "credential.denied";
-    case "delivered":
-      return "credential.delivered";
-    case "expired":
-      return "credential.expired";
-    case "replay_detected":
-      return "credential.replayed";
-    default:
-      return null;
-  }
-}
+export type { WebhookEventType, WebhookFormat } from "./notice-types";
 
 export interface WebhookEvent {
   id: string;
@@ -77,14 +49,23 @@ function keyferryBody(event: WebhookEvent): Record<string, unknown> {
 }
 
 /**
- * Slack mrkdwn: `&`, `<` and `>` are the only control characters (api.slack.com, "Escaping text"),
- * so escaping them keeps an agent's strings from forming links or `<!channel>` mentions.
+ * Agent-supplied text in a chat message, for every dialect the README lists (Slack mrkdwn,
+ * Mattermost and Rocket.Chat Markdown, Discord): `&`, `<` and `>` escaped, Slack's only control
+ * characters (api.slack.com, "Escaping text"), so no `<!channel>` or `<url|label>`; then the whole
+ * string as one code span with its backticks replaced, which none of the Markdown dialects reads
+ * into a link, a mention (`@here`, `#channel`) or formatting (`*`, `_`, `~`, `[label](url)`).
  */
+export function chatLiteral(text: string, max = 200): string {
+  const escaped = oneLine(text, max).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/`/g, "\u02cb").trim();
+  return `\`${escaped || "(empty)"}\``;
+}
+
+/** Text the deployment's admin or operator set (account name, operator email): Slack's three escapes suffice. */
 const escape = (text: string, max = 200) => oneLine(text, max).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 function slackText(event: WebhookEvent): string {
   const { request } = event;
-  const agent = escape(request.agent.name, 80);
+  const agent = chatLiteral(request.agent.name, 80);
   const key = `\`${request.vaultKey}\``;
   switch (event.type) {
     case "credential.requested": {
@@ -92,8 +73,8 @@ function slackText(event: WebhookEvent): string {
       const link = event.approvalUrl ? `: ${event.approvalUrl}` : " (no approval link: PUBLIC_BASE_URL is not set)";
       return [
         `${agent} asks for ${key}${link}`,
-        `> ${escape(request.description)}`,
-        ...(request.bindingMessage ? [`> Binding message: ${escape(request.bindingMessage, 64)}`] : []),
+        `> ${chatLiteral(request.description)}`,
+        ...(request.bindingMessage ? [`> Binding message: ${chatLiteral(request.bindingMessage, 64)}`] : []),
         `Account ${escape(event.accountName, 80)} (${request.accountId}) · agent ${request.agent.id} · about ${minutes} min left · opening the link decides nothing`,
       ].join("\n");
     }
@@ -106,24 +87,35 @@ function slackText(event: WebhookEvent): string {
     case "credential.expired":
       return `↳ ${key} for ${agent}: expired without being delivered`;
     case "credential.replayed":
-      return `⚠ ${key} for ${agent}: replayed: its delivered code was polled again from ${escape(String(event.caller?.ip ?? "an unknown address"), 64)}. Someone else may hold it.`;
+      return `⚠ ${key} for ${agent}: replayed: its delivered code was polled again from ${chatLiteral(String(event.caller?.ip ?? "an unknown address"), 64)}. Someone else may hold it.`;
   }
 }
 
-/** What the one notice sent in place of those held back by the cap says (./notice-cap.ts). */
-export function summaryText(accountId: string, count: number, since: number, until: number): string {
-  const many = count === 1 ? " was" : "s were";
-  return `${count} more Keyferry notification${many} held back for account ${accountId} between ${new Date(since).toISOString()} and ${new Date(until).toISOString()}, because too many came at once. The account's audit log has every request.`;
+/** "10 credential.requested, 2 credential.approved": what a summary folded, by event type. */
+export function heldBackList(counts: HeldBackCounts): string {
+  return Object.entries(counts)
+    .map(([type, count]) => `${count} ${type}`)
+    .join(", ");
 }
 
-export function summaryBody(format: WebhookFormat, id: string, accountId: string, count: number, since: number, until: number): string {
-  if (format === "slack") return JSON.stringify({ text: summaryText(accountId, count, since, until) });
+const total = (counts: HeldBackCounts) => Object.values(counts).reduce((sum, n) => sum + (n ?? 0), 0);
+
+/** What the one notice sent in place of those held back by the cap says (./notice-cap.ts). */
+export function summaryText(accountId: string, counts: HeldBackCounts, since: number, until: number): string {
+  const count = total(counts);
+  const many = count === 1 ? " was" : "s were";
+  return `${count} more Keyferry notification${many} held back for account ${accountId} between ${new Date(since).toISOString()} and ${new Date(until).toISOString()}, because too many came at once: ${heldBackList(counts)}. The account's audit log has every request.`;
+}
+
+export function summaryBody(format: WebhookFormat, id: string, accountId: string, counts: HeldBackCounts, since: number, until: number): string {
+  if (format === "slack") return JSON.stringify({ text: summaryText(accountId, counts, since, until) });
   return JSON.stringify({
     id,
     type: "notifications.summarized",
     created_at: new Date(until).toISOString(),
     account_id: accountId,
-    held_back: count,
+    held_back: total(counts),
+    held_back_by_type: counts,
     since: new Date(since).toISOString(),
     until: new Date(until).toISOString(),
   });

@@ -1,0 +1,113 @@
+// An account made before the AccountDO's schema_version row (v1, with or without the console's
+// tables) or at version 2 (before operators, push and the console) is brought to the current tables
+// when its object loads: rows kept, the webhook format moved onto the account row, the version set.
+import { env } from "cloudflare:workers";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { ACCOUNT_SCHEMA_VERSION } from "../../durable-objects/account/account-schema";
+import { OPERATOR_SCHEMA } from "../../durable-objects/account/operators";
+import { PUSH_SUBSCRIPTION_SCHEMA } from "../../durable-objects/account/push-subscriptions";
+import { newAgent, requestCredential } from "./support/api";
+
+/** The v1 tables as the previous release made them (AUTOINCREMENT, indexes, a settings table). */
+const V1 = [
+  "CREATE TABLE account (id INTEGER PRIMARY KEY CHECK (id = 1), account_id TEXT NOT NULL, name TEXT NOT NULL, operator_email TEXT NOT NULL, webhook_url TEXT, webhook_secret TEXT, created_at INTEGER NOT NULL)",
+  "CREATE TABLE agents (agent_id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT, key_hash TEXT NOT NULL, ping_endpoint TEXT, created_at INTEGER NOT NULL)",
+  "CREATE TABLE active_requests (request_id TEXT PRIMARY KEY, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL)",
+  "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, actor TEXT, detail TEXT)",
+  "CREATE INDEX audit_by_time ON audit (at)",
+  "CREATE TABLE outbox (id TEXT PRIMARY KEY, channel TEXT NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, destination TEXT NOT NULL, body TEXT NOT NULL, bearer TEXT, created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_status INTEGER)",
+  "CREATE INDEX outbox_due ON outbox (next_at)",
+  "CREATE TABLE notice_window (id INTEGER PRIMARY KEY CHECK (id = 1), started_at INTEGER NOT NULL, sent INTEGER NOT NULL, held_back INTEGER NOT NULL)",
+  "CREATE TABLE notify_settings (id INTEGER PRIMARY KEY CHECK (id = 1), webhook_format TEXT NOT NULL)",
+];
+
+describe("AccountDO schema versions", () => {
+  it("migrates a v1 account when its object loads, keeping its rows", async () => {
+    const accountId = `acc_${crypto.randomUUID().replace(/-/g, "")}`;
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+    const later = Date.now() + 3_600_000;
+    await runInDurableObject(stub, (_i, state) => {
+      const sql = state.storage.sql;
+      for (const statement of V1) sql.exec(statement);
+      sql.exec("INSERT INTO account VALUES (1, ?, 'Old', 'old@example.com', 'https://hooks.example.com/old', 'whsec_x', 1)", accountId);
+      sql.exec("INSERT INTO audit (at, type) VALUES (1, 'account_created'), (2, 'agent_created')");
+      sql.exec("INSERT INTO active_requests VALUES ('req_1', 'ABCDEFGH', 'agt_1', ?)", later);
+      sql.exec("INSERT INTO outbox (id, channel, type, destination, body, created_at, attempts, next_at) VALUES ('evt_1', 'webhook', 'credential.requested', 'https://hooks.example.com/old', '{}', 1, 1, ?)", later);
+      sql.exec("INSERT INTO notify_settings VALUES (1, 'slack')");
+    });
+    await evictDurableObject(stub);
+
+    const found = await stub.get();
+    expect(found).toMatchObject({ reason: "found", account: { accountId, name: "Old", webhookUrl: "https://hooks.example.com/old", webhookFormat: "slack" } });
+    const audit = await stub.audit();
+    expect(audit.reason === "found" && audit.events.map((e) => e.type)).toEqual(["agent_created", "account_created"]);
+    const stored = await runInDurableObject(stub, (_i, state) => {
+      const sql = state.storage.sql;
+      return {
+        version: sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+        tables: sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') ORDER BY name").toArray().map((t) => t.name),
+        outbox: sql.exec("SELECT id, attempts, next_at FROM outbox").toArray(),
+        slots: sql.exec("SELECT request_id FROM active_requests").toArray(),
+      };
+    });
+    expect(stored.version).toBe(ACCOUNT_SCHEMA_VERSION);
+    expect(stored.tables).not.toContain("notify_settings");
+    expect(stored.tables).not.toContain("audit_by_time");
+    expect(stored.tables).not.toContain("outbox_due");
+    expect(stored.tables.filter((name) => name.endsWith("_v1"))).toEqual([]);
+    expect(stored.outbox).toEqual([{ id: "evt_1", attempts: 1, next_at: later }]);
+    expect(stored.slots).toEqual([{ request_id: "req_1" }]);
+  });
+
+  it("migrates an account made by the console's code before the version row: operators, push and summaries kept", async () => {
+    const accountId = `acc_${crypto.randomUUID().replace(/-/g, "")}`;
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+    const later = Date.now() + 3_600_000;
+    const view = { requestId: "req_1", description: "pending", publicKey: null };
+    await runInDurableObject(stub, (_i, state) => {
+      const sql = state.storage.sql;
+      for (const statement of [...V1, "ALTER TABLE active_requests ADD COLUMN console_view TEXT", ...OPERATOR_SCHEMA, PUSH_SUBSCRIPTION_SCHEMA]) sql.exec(statement);
+      sql.exec("INSERT INTO account VALUES (1, ?, 'Console', 'owner@example.com', NULL, NULL, 1)", accountId);
+      sql.exec("INSERT INTO operators VALUES ('op_1', 'owner@example.com', 'Owner', 'owner', 1)");
+      sql.exec("INSERT INTO push_subscriptions VALUES ('sub_1', 'op_1', 'https://push.example.com/1', 'p', 'a', 1)");
+      sql.exec("INSERT INTO active_requests VALUES ('req_1', 'ABCDEFGH', 'agt_1', ?, ?)", later, JSON.stringify(view));
+    });
+    await evictDurableObject(stub);
+
+    expect(await stub.listOperators()).toMatchObject({ reason: "found", operators: [{ operatorId: "op_1", email: "owner@example.com" }] });
+    expect(await stub.consoleRequests()).toEqual({ reason: "found", requests: [view] });
+    const stored = await runInDurableObject(stub, (_i, state) => ({
+      version: state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+      subscriptions: state.storage.sql.exec("SELECT subscription_id FROM push_subscriptions").toArray(),
+    }));
+    expect(stored).toEqual({ version: ACCOUNT_SCHEMA_VERSION, subscriptions: [{ subscription_id: "sub_1" }] });
+  });
+
+  it("brings a version-2 account (no operators, push or console column) to the current tables; issuance then lists it", async () => {
+    const { apiKey, accountId } = await newAgent();
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+    await runInDurableObject(stub, (_i, state) => {
+      const sql = state.storage.sql;
+      for (const table of ["operators", "passkeys", "invitations", "console_sessions", "used_sign_in_challenges", "push_subscriptions"]) sql.exec(`DROP TABLE ${table}`);
+      sql.exec("ALTER TABLE active_requests DROP COLUMN console_view");
+      sql.exec("UPDATE schema_version SET version = 2");
+    });
+    await evictDurableObject(stub);
+
+    const issued = await requestCredential(apiKey);
+    expect(issued.status).toBe(200);
+    const listed = await stub.consoleRequests();
+    expect(listed.reason === "found" && listed.requests.map((r) => r.description)).toEqual(["Stripe secret key"]);
+    expect(await stub.listOperators()).toEqual({ reason: "found", operators: [] });
+    const version = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version);
+    expect(version).toBe(ACCOUNT_SCHEMA_VERSION);
+  });
+
+  it("writes nothing for an account that does not exist", async () => {
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(`acc_${crypto.randomUUID().replace(/-/g, "")}`));
+    expect(await stub.get()).toEqual({ reason: "not_found" });
+    const tables = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("SELECT name FROM sqlite_master").toArray());
+    expect(tables).toEqual([]);
+  });
+});
