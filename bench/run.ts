@@ -14,6 +14,7 @@ import { measureDelivery } from "./delivery.ts";
 import { measureReturnChannelDelivery } from "./delivery-return-channel.ts";
 import { measure, measureAlternating, round, type RunResult } from "./load.ts";
 import { measureMemoryAndExpiry } from "./memory.ts";
+import { measurePasskeyDecision } from "./passkey-decision.ts";
 import { measureReturnChannel10k } from "./return-channel-10k.ts";
 import { ROOT, runtimeRssMiB, startRuntime } from "./runtime.ts";
 import * as scenarios from "./scenarios.ts";
@@ -103,6 +104,7 @@ async function main() {
   const rounds: RunResult[][] = [];
   let delivery;
   let deliveryReturnChannel;
+  let passkeyDecision;
   try {
     // Set-up (not measured): seeded objects for do-read, and sizes from two short probes.
     await mapLimit(Array.from({ length: DO_READ_NAMES }, (_, i) => i), 16, (i) => fetch(`${warm.urls.doRead}/?n=${i}&seed=1`).then((r) => r.arrayBuffer()));
@@ -164,6 +166,9 @@ async function main() {
     log("delivery over the return channel: agents wait on GET /v1/credentials/wait, poll at once on `decided`");
     deliveryReturnChannel = await measureReturnChannelDelivery(fresh.urls.keyferry, returnChannelAgents, quick ? 40 : 150);
     const rc = deliveryReturnChannel;
+    log("passkey decision: the same handoff decided under the email binding and by a passkey, one at a time");
+    passkeyDecision = await measurePasskeyDecision(fresh.urls.keyferry, fresh.adminToken, quick ? 20 : 60);
+    log(`passkey decision: decide p50 ${passkeyDecision.decide_email_binding.p50_ms} → ${passkeyDecision.decide_passkey.p50_ms} ms, p99 ${passkeyDecision.decide_email_binding.p99_ms} → ${passkeyDecision.decide_passkey.p99_ms} ms; challenge p50 ${passkeyDecision.challenge.p50_ms} ms`);
     log(`return channel: p50 ${rc.p50} ms, p99 ${rc.p99} ms over ${rc.count} handoffs (${rc.errors} errors${rc.errors ? " " + JSON.stringify(rc.error_kinds) : ""}); parts ${JSON.stringify(rc.parts_ms)}`);
   } finally {
     await warm.dispose();
@@ -203,7 +208,7 @@ async function main() {
   else if (quick || roundsOnly) sockets = { skipped: "--quick: 10,000 agents waiting on return-channel sockets run only in the full bench" };
   else sockets = await measureReturnChannel10k(log).catch((error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }));
 
-  const results = { machine: info, cost_per_handoff: costPerHandoff, runs, ratios, ratios_by_round: ratiosByRound, targets, delivery_ms: delivery, delivery_return_channel_ms: deliveryReturnChannel, memory, return_channel_10k: sockets, rounds };
+  const results = { machine: info, cost_per_handoff: costPerHandoff, runs, ratios, ratios_by_round: ratiosByRound, targets, delivery_ms: delivery, delivery_return_channel_ms: deliveryReturnChannel, passkey_decision: passkeyDecision, memory, return_channel_10k: sockets, rounds };
   await writeFile(join(ROOT, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
   console.log("\n" + table(results) + "\n");
   log("wrote bench/results.json");
