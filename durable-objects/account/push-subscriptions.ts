@@ -60,10 +60,17 @@ export class PushSubscriptions {
     this.sql.exec("DELETE FROM push_subscriptions WHERE subscription_id = ?", subscriptionId);
   }
 
+  byId(subscriptionId: string): StoredPushSubscription | null {
+    const row = this.sql.exec<Row>("SELECT subscription_id, operator_id, endpoint, p256dh, auth FROM push_subscriptions WHERE subscription_id = ?", subscriptionId).toArray()[0];
+    return row ? stored(row) : null;
+  }
+
   all(): StoredPushSubscription[] {
     return this.sql
       .exec<Row>("SELECT subscription_id, operator_id, endpoint, p256dh, auth FROM push_subscriptions ORDER BY created_at")
       .toArray()
-      .map((row) => ({ subscriptionId: row.subscription_id, operatorId: row.operator_id, endpoint: row.endpoint, p256dh: row.p256dh, auth: row.auth }));
+      .map(stored);
   }
 }
+
+const stored = (row: Row): StoredPushSubscription => ({ subscriptionId: row.subscription_id, operatorId: row.operator_id, endpoint: row.endpoint, p256dh: row.p256dh, auth: row.auth });

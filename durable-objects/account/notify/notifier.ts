@@ -12,6 +12,8 @@ import type { RequestSummary, WebhookEventType, WebhookFormat } from "./notice-t
 import { OUTBOX_SCHEMA, Outbox, maxRetryDelayMs, type OutboxEntry } from "./outbox";
 import { mimeMessage, notificationMime, replayText } from "./email-message";
 import { attempt } from "./send";
+import { PushSubscriptions } from "../push-subscriptions";
+import type { PushPayload } from "./web-push";
 import { summaryBody, summaryText, webhookBody, type WebhookEvent } from "./webhook-body";
 
 export const NOTIFY_SCHEMA = [...OUTBOX_SCHEMA, ...NOTICE_CAP_SCHEMA];
@@ -64,6 +66,7 @@ const webhookOf = (account: NotifyAccount | undefined) =>
 export class Notifier {
   readonly #outbox: Outbox;
   readonly #cap: NoticeCap;
+  readonly #push: PushSubscriptions;
   /** Rows stored by this invocation's transaction, already leased for their first attempt. */
   #fresh: OutboxEntry[] = [];
 
@@ -74,6 +77,7 @@ export class Notifier {
   ) {
     this.#outbox = new Outbox(ctx.storage.sql, maxRetryDelayMs(env.NOTIFY_MAX_RETRY_DELAY_SECONDS));
     this.#cap = new NoticeCap(ctx.storage.sql, noticeBurst(env.NOTIFY_BURST));
+    this.#push = new PushSubscriptions(ctx.storage.sql);
   }
 
   /** The notifications a request's audit event causes. Synchronous: call it inside the event's transaction. */
@@ -113,7 +117,31 @@ export class Notifier {
       { details: notice.request, expiresAt: notice.request.expiresAt, approvalUrl: notice.approvalUrl, userCode: notice.userCode },
       now,
     );
-    this.#enqueueNotice(account, notice.request, { type: "credential.requested", approvalUrl: notice.approvalUrl }, now, email);
+    const admitted = this.#enqueueNotice(account, notice.request, { type: "credential.requested", approvalUrl: notice.approvalUrl }, now, email);
+    if (admitted) this.#enqueuePushes(notice.request, now);
+  }
+
+  /**
+   * One push per subscribed browser of the account's operators (README, "Push to your phone"): who
+   * asks and for what, and the console at the request; never a code, token or credential. The body
+   * is encrypted at each attempt, to the subscription as it is then. No link, no push.
+   */
+  #enqueuePushes(request: RequestSummary, now: number): void {
+    const base = this.env.PUBLIC_BASE_URL?.trim().replace(/\/+$/, "");
+    if (!base) return;
+    const payload: PushPayload = {
+      type: "credential.requested",
+      request_id: request.requestId,
+      agent: { name: request.agent.name },
+      description: request.description,
+      vault_key: request.vaultKey,
+      expires_at: new Date(request.expiresAt).toISOString(),
+      url: `${base}/console#request=${request.requestId}`,
+    };
+    const body = JSON.stringify(payload);
+    for (const subscription of this.#push.all()) {
+      this.#store({ requestId: request.requestId, agentId: request.agent.id, id: eventId(), channel: "push", type: "credential.requested", destination: subscription.subscriptionId, body }, now);
+    }
   }
 
   /** A plain email to one address (an operator's invitation), through the same outbox; never capped. */
@@ -151,7 +179,7 @@ export class Notifier {
     const webhook = webhookOf(account);
     await Promise.all(
       due.map(async (entry) => {
-        const outcome = await attempt(entry, { env: this.env, webhook, now: this.now });
+        const outcome = await attempt(entry, { env: this.env, webhook, now: this.now, push: this.#push });
         this.ctx.storage.transactionSync(() => {
           const now = this.now();
           const settled = this.#outbox.settle(entry, outcome, now);
@@ -185,17 +213,17 @@ export class Notifier {
     this.#fresh.push(this.#outbox.enqueue(entry, now));
   }
 
-  /** One operator notice: a webhook event (when the account has a webhook) and, if given, an email; capped. */
+  /** One operator notice: a webhook event (when the account has a webhook) and, if given, an email; capped (false: held back). */
   #enqueueNotice(
     account: NotifyAccount,
     request: RequestSummary,
     event: Pick<WebhookEvent, "type" | "approvalUrl" | "decidedBy" | "caller">,
     now: number,
     email: string | null,
-  ): void {
+  ): boolean {
     const webhook = webhookOf(account);
-    if (!webhook && email === null) return;
-    if (!this.#cap.admit(event.type, now)) return;
+    if (!webhook && email === null) return false;
+    if (!this.#cap.admit(event.type, now)) return false;
     const common = { requestId: request.requestId, agentId: request.agent.id };
     if (webhook) {
       const id = eventId();
@@ -203,6 +231,7 @@ export class Notifier {
       this.#store({ ...common, id, channel: "webhook", type: event.type, destination: webhook.url, body }, now);
     }
     if (email !== null) this.#store({ ...common, id: eventId(), channel: "email", type: "email", destination: account.operator_email, body: email }, now);
+    return true;
   }
 
   #enqueueSummary(account: NotifyAccount, held: HeldBack, now: number): void {

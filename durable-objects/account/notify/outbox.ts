@@ -7,7 +7,8 @@
  * Rows outlive the request, the worker invocation, the object's eviction and a restart.
  */
 
-export type Channel = "webhook" | "ping" | "email";
+/** `push`: `destination` is a push subscription's id, `body` the payload before encryption (no secret in it). */
+export type Channel = "webhook" | "ping" | "email" | "push";
 
 export interface NewOutboxEntry {
   /** The event id: `Keyferry-Event-Id` and the body's `id`, the same on every attempt. */

@@ -7,6 +7,9 @@
 import { EmailMessage } from "cloudflare:email";
 import { signWebhook } from "../../../core/webhook-signature";
 import { outcomeOf, parseRetryAfter, type AttemptOutcome, type OutboxEntry } from "./outbox";
+import type { PushSubscriptions } from "../push-subscriptions";
+import { vapidFrom } from "./vapid";
+import { pushRequest, type PushPayload } from "./web-push";
 
 /** A receiver that holds the connection longer than this counts as a network error (retried). */
 const ATTEMPT_TIMEOUT_MS = 15_000;
@@ -16,6 +19,8 @@ export interface SendContext {
   /** The account's current webhook; an event for a URL since replaced or removed is not sent. */
   webhook: { url: string; secret: string } | null;
   now: () => number;
+  /** The account's push subscriptions: a push row names one by id; a gone one (404/410) is forgotten. */
+  push: Pick<PushSubscriptions, "byId" | "forget">;
 }
 
 export async function attempt(entry: OutboxEntry, context: SendContext): Promise<AttemptOutcome> {
@@ -24,6 +29,8 @@ export async function attempt(entry: OutboxEntry, context: SendContext): Promise
       return sendEmail(entry, context.env);
     case "ping":
       return post(entry.destination, entry.body, { Authorization: `Bearer ${entry.bearer ?? ""}` }, context.now);
+    case "push":
+      return sendPush(entry, context);
     case "webhook": {
       const webhook = context.webhook;
       if (!webhook || webhook.url !== entry.destination) return { reason: "final", status: null };
@@ -33,7 +40,23 @@ export async function attempt(entry: OutboxEntry, context: SendContext): Promise
   }
 }
 
-async function post(url: string, body: string, headers: Record<string, string>, now: () => number): Promise<AttemptOutcome> {
+/**
+ * RFC 8030 §5 through the subscription's push service. A subscription removed since is final; a
+ * 404 or 410 means the browser unsubscribed (§7.3), so the subscription goes too.
+ */
+async function sendPush(entry: OutboxEntry, context: SendContext): Promise<AttemptOutcome> {
+  const subscription = context.push.byId(entry.destination);
+  const vapid = await vapidFrom(context.env);
+  if (!subscription || !vapid) return { reason: "final", status: null };
+  const payload = JSON.parse(entry.body) as PushPayload;
+  const { url, init } = await pushRequest(subscription, payload, vapid, context.now(), Date.parse(payload.expires_at));
+  if (init.headers.TTL === "0") return { reason: "final", status: null };
+  const outcome = await post(url, init.body, init.headers, context.now, "application/octet-stream");
+  if (outcome.status === 404 || outcome.status === 410) context.push.forget(entry.destination);
+  return outcome;
+}
+
+async function post(url: string, body: string | Uint8Array, headers: Record<string, string>, now: () => number, contentType = "application/json"): Promise<AttemptOutcome> {
   // A timer of our own, cleared at once: a pending AbortSignal.timeout would keep the object busy.
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), ATTEMPT_TIMEOUT_MS);
@@ -42,7 +65,7 @@ async function post(url: string, body: string, headers: Record<string, string>, 
       method: "POST",
       // A redirect is final (3xx): following it could carry the signature somewhere unvetted.
       redirect: "manual",
-      headers: { "Content-Type": "application/json", "User-Agent": "Keyferry-Webhook/1", ...headers },
+      headers: { "Content-Type": contentType, "User-Agent": "Keyferry-Webhook/1", ...headers },
       body,
       signal: abort.signal,
     });
