@@ -4,8 +4,8 @@
  * (durable-objects/account/README.md documents the tables).
  */
 import { DurableObject } from "cloudflare:workers";
-import { MAX_ACTIVE_REQUESTS_PER_ACCOUNT, MAX_ISSUED_PER_AGENT_PER_MINUTE } from "../../core/limits";
-import { readAudit, recordAudit, requestedSince } from "./audit-log";
+import { readAudit, recordAudit } from "./audit-log";
+import { dropSlot, holdsSlot, takeSlot } from "./active-slots";
 import type {
   Account,
   AccountResult,
@@ -29,7 +29,8 @@ import {
   storeConsoleView,
   type ConsoleRequest,
 } from "./console-feed";
-import { Notifier, webhookFormatOf, type NotifyAccount } from "./notify/notifier";
+import { Notifier } from "./notify/notifier";
+import { accountView, identityOf, randomHex, type AccountRow, type AgentRow } from "./account-rows";
 import type { WebhookFormat } from "./notify/notice-types";
 import type { AgentIdentity, RequestDetails } from "../request/request-types";
 import { summaryOf } from "../request/request-views";
@@ -50,9 +51,6 @@ import type {
   SessionResult,
   SignInResult,
 } from "./operator-types";
-
-type AccountRow = NotifyAccount & { created_at: number };
-type AgentRow = { agent_id: string; name: string; email: string | null; key_hash: string; ping_endpoint: string | null };
 
 export class AccountDO extends DurableObject<Env> {
   /** The outbox and its alarm (durable-objects/account/notify/notifier.ts). */
@@ -98,7 +96,7 @@ export class AccountDO extends DurableObject<Env> {
       this.#addOperator(input.owner, "admin", now);
     });
     await this.#notifier.sendDue(this.#account());
-    return this.#view(this.#account()!);
+    return accountView(this.#account()!);
   }
 
   // ---- Operators and passkeys (./operators.ts; README, "Operators and passkeys") ----------------
@@ -191,7 +189,7 @@ export class AccountDO extends DurableObject<Env> {
 
   async get(): Promise<AccountResult> {
     const row = this.#account();
-    return row ? { reason: "found", account: this.#view(row) } : { reason: "not_found" };
+    return row ? { reason: "found", account: accountView(row) } : { reason: "not_found" };
   }
 
   /** Setting a webhook URL draws a new signing secret, returned once. */
@@ -212,7 +210,7 @@ export class AccountDO extends DurableObject<Env> {
       actor,
       detail: { fields: Object.keys(input).map((key) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)) },
     });
-    return { reason: "updated", account: this.#view(this.#account()!), webhookSecret };
+    return { reason: "updated", account: accountView(this.#account()!), webhookSecret };
   }
 
   async addAgent(input: {
@@ -279,11 +277,9 @@ export class AccountDO extends DurableObject<Env> {
   }
 
   /**
-   * Issuance in one call (bench/README.md, "Cost per handoff"): authenticates the agent, holds it
-   * to its issuance count (at most 10 `requested` events a minute), takes one of the account's
-   * active-request slots (README, "Contract notes": at most 5 pending or approved requests), creates
-   * the request object, and stores the operator's notice. Expired slots are freed lazily here, so a
-   * lost release can hold a slot only until its request expires.
+   * Issuance in one call (bench/README.md, "Cost per handoff"): authenticates the agent, takes a
+   * slot within its issuance count (./active-slots.ts), creates the request object, and stores the
+   * operator's notice.
    */
   async issue(input: IssueInput): Promise<IssueResult> {
     const row = this.#agentRow(input.agentId, input.keyHash);
@@ -292,24 +288,7 @@ export class AccountDO extends DurableObject<Env> {
     const agent = identityOf(row);
     const now = Date.now();
     const sql = this.ctx.storage.sql;
-    const refused = this.ctx.storage.transactionSync(() => {
-      sql.exec("DELETE FROM active_requests WHERE expires_at <= ?", now);
-      const issued = requestedSince(sql, agent.id, now - 60_000);
-      if (issued.length >= MAX_ISSUED_PER_AGENT_PER_MINUTE) {
-        this.#record({ type: "request_refused", agentId: agent.id, detail: { reason: "rate_limited" } }, now);
-        return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((issued[0]! + 60_000 - now) / 1000)), cause: "rate_limited" } as const;
-      }
-      const active = sql.exec<{ expires_at: number }>("SELECT expires_at FROM active_requests ORDER BY expires_at").toArray();
-      if (active.length >= MAX_ACTIVE_REQUESTS_PER_ACCOUNT) {
-        this.#record({ type: "request_refused", agentId: agent.id, detail: { reason: "too_many_requests" } }, now);
-        return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((active[0]!.expires_at - now) / 1000)), cause: "active_requests" } as const;
-      }
-      // The slot and the event that counts against the agent's minute, before the object exists:
-      // a concurrent issuance (this object's input gate opens while it awaits) sees both.
-      sql.exec("INSERT INTO active_requests (request_id, user_code, agent_id, expires_at) VALUES (?, ?, ?, ?)", input.requestId, input.userCode, agent.id, input.expiresAt);
-      this.#record({ type: "requested", requestId: input.requestId, agentId: agent.id, detail: input.auditDetail }, now);
-      return null;
-    });
+    const refused = this.ctx.storage.transactionSync(() => takeSlot(sql, input, agent.id, now, (event, at) => this.#record(event, at)));
     if (refused) return refused;
 
     const details: RequestDetails = { ...input.details, accountName: account.name, agent, operatorEmail: account.operator_email.trim().toLowerCase() };
@@ -317,16 +296,13 @@ export class AccountDO extends DurableObject<Env> {
     const created = await requestObject.create({ details, handleTag: input.handleTag, expiresAt: input.expiresAt, interval: input.interval });
     if (created.reason === "collision") {
       // The user code is taken by a live request: the worker draws another, which is a new issuance.
-      this.ctx.storage.transactionSync(() => {
-        sql.exec("DELETE FROM active_requests WHERE request_id = ?", input.requestId);
-        sql.exec("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit WHERE type = 'requested' AND request_id = ?)", input.requestId);
-      });
+      this.ctx.storage.transactionSync(() => dropSlot(sql, input.requestId));
       return { reason: "collision" };
     }
     // The slot re-checked: a delete of the agent while the object was made took it (and its
     // revocation could not reach an object that did not exist yet), so the request ends here.
     const held = this.ctx.storage.transactionSync(() => {
-      if (sql.exec("SELECT 1 FROM active_requests WHERE request_id = ?", input.requestId).toArray().length === 0) return false;
+      if (!holdsSlot(sql, input.requestId)) return false;
       const notice = { request: summaryOf(details, input.expiresAt), approvalUrl: input.approvalUrl, userCode: details.protocol === "device" ? details.userCode : null };
       this.#notifier.enqueueRequested(account, notice, now);
       // The console lists it from here on (./console-feed.ts): its object exists.
@@ -420,22 +396,4 @@ export class AccountDO extends DurableObject<Env> {
     const row = this.ctx.storage.sql.exec<AgentRow>("SELECT * FROM agents WHERE agent_id = ?", agentId).toArray()[0];
     return row && row.key_hash === keyHash ? row : null;
   }
-
-  /** Everything but the webhook secret, which is shown once, by `update`. */
-  #view(row: AccountRow): Account {
-    return {
-      accountId: row.account_id,
-      name: row.name,
-      operatorEmail: row.operator_email,
-      webhookUrl: row.webhook_url,
-      webhookFormat: webhookFormatOf(row),
-      createdAt: row.created_at,
-    };
-  }
-}
-
-const identityOf = (row: AgentRow): AgentIdentity => ({ id: row.agent_id, name: row.name, email: row.email });
-
-function randomHex(bytes: number): string {
-  return [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

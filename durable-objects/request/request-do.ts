@@ -11,7 +11,7 @@ import * as transitions from "../../core/request-state";
 import { deliveryGraceMs } from "../../core/limits";
 import { REVOKED_KEY_HASH, isExpired, wakeAt, type AckAnswer, type RequestState } from "../../core/request-state";
 import type { AuditEventInput } from "../account/account-types";
-import { MIGRATE_TO_V1_2, SCHEMA, recordOf, type Row } from "./request-schema";
+import { SCHEMA, loadRecord, writeState } from "./request-schema";
 import { actorDetail, factsOf, keptAnswerOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
 import { judgeWithProof } from "./judge-with-proof";
 import { DECISION_CHALLENGE_TTL_MS, DecisionChallenges, decisionActor, establishAuthority, newChallenge } from "./decision-authority";
@@ -364,15 +364,7 @@ export class RequestDO extends DurableObject<Env> {
   }
 
   #load(): void {
-    const sql = this.ctx.storage.sql;
-    const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
-    let row = tables.has("request") ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
-    // A request made before the grace window lives on (at most one TTL) without its two columns.
-    if (row && !("grace_ends_at" in row)) {
-      for (const statement of MIGRATE_TO_V1_2) sql.exec(statement);
-      row = { ...row, grace_ends_at: null, kept: null };
-    }
-    this.#record = row ? recordOf(row) : null;
+    this.#record = loadRecord(this.ctx.storage.sql);
   }
 
   /**
@@ -381,26 +373,15 @@ export class RequestDO extends DurableObject<Env> {
    */
   #store(record: RequestRecord, next: RequestState, extra: { payload?: string | null; details?: RequestDetails } = {}): void {
     if (next === record) return;
-    this.ctx.storage.sql.exec(
-      "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, grace_ends_at = ?, payload = COALESCE(?, payload), details = COALESCE(?, details)",
-      next.status,
-      next.interval,
-      next.failedAttempts,
-      next.claimHash,
-      next.replayReported ? 1 : 0,
-      next.graceEndsAt,
-      extra.payload ?? null,
-      extra.details ? JSON.stringify(extra.details) : null,
-    );
+    writeState(this.ctx.storage.sql, next, extra);
     Object.assign(record, next, extra.details ? { details: extra.details } : {});
   }
 
   /** Audit events go to the account's log in the background; a failure there never fails the request. */
   #audit(record: RequestRecord, event: Omit<AuditEventInput, "requestId" | "agentId" | "request">): void {
     const { details } = record;
-    const account = this.env.ACCOUNTS.get(this.env.ACCOUNTS.idFromName(details.accountId));
     this.ctx.waitUntil(
-      account
+      this.#account(details.accountId)
         .recordRequestEvent({ ...event, requestId: details.requestId, agentId: details.agent.id, request: summaryOf(details, record.expiresAt) })
         .catch((error: unknown) => console.error("audit write failed", error instanceof Error ? error.message : error)),
     );

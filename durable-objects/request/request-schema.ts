@@ -1,5 +1,5 @@
 /** The RequestDO's tables (durable-objects/request/README.md) and how a row becomes the in-memory record. */
-import type { Tombstone } from "../../core/request-state";
+import type { RequestState, Tombstone } from "../../core/request-state";
 import type { KeptAnswer, LiveRecord, RequestDetails, RequestRecord } from "./request-types";
 
 export const SCHEMA = [
@@ -55,4 +55,31 @@ export function recordOf(row: Row): RequestRecord {
     return { ...state, status: "delivered", details: JSON.parse(row.details) as Tombstone, kept };
   }
   return { ...state, status: row.status as LiveRecord["status"], details: JSON.parse(row.details) as RequestDetails };
+}
+
+/** The object's request, or null when it holds none (never made, or erased by the alarm). */
+export function loadRecord(sql: SqlStorage): RequestRecord | null {
+  const hasTable = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'request'").toArray().length > 0;
+  let row = hasTable ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
+  // A request made before the grace window lives on (at most one TTL) without its two columns.
+  if (row && !("grace_ends_at" in row)) {
+    for (const statement of MIGRATE_TO_V1_2) sql.exec(statement);
+    row = { ...row, grace_ends_at: null, kept: null };
+  }
+  return row ? recordOf(row) : null;
+}
+
+/** One row write for what a transition changed; an approval's payload (or new details) with it. */
+export function writeState(sql: SqlStorage, next: RequestState, extra: { payload?: string | null; details?: RequestDetails }): void {
+  sql.exec(
+    "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, grace_ends_at = ?, payload = COALESCE(?, payload), details = COALESCE(?, details)",
+    next.status,
+    next.interval,
+    next.failedAttempts,
+    next.claimHash,
+    next.replayReported ? 1 : 0,
+    next.graceEndsAt,
+    extra.payload ?? null,
+    extra.details ? JSON.stringify(extra.details) : null,
+  );
 }
