@@ -28,15 +28,21 @@ describe.skipIf(!browserAvailable())("console service worker", () => {
     cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations: updated }: { registrations: Array<{ registrationId: string; scopeURL: string }> }) => {
       for (const registration of updated) registrations.set(registration.scopeURL, registration.registrationId);
     });
+    // A push is delivered to an activated worker only: wait for that, not just for the registration.
+    let activated = false;
+    cdp.on("ServiceWorker.workerVersionUpdated", ({ versions }: { versions: Array<{ status: string }> }) => {
+      if (versions.some((version) => version.status === "activated")) activated = true;
+    });
     await cdp.send("ServiceWorker.enable");
     await page.goto(`${origin}/console`);
     await page.evaluate(async () => {
       await navigator.serviceWorker.register("/console-sw.js");
       await navigator.serviceWorker.ready;
     });
-    for (let i = 0; i < 50 && !registrations.has(`${origin}/`); i++) await sleep(100);
+    for (let i = 0; i < 150 && !(registrations.has(`${origin}/`) && activated); i++) await sleep(100);
     const registrationId = registrations.get(`${origin}/`);
     expect(registrationId, [...registrations.keys()].join(", ")).toBeDefined();
+    expect(activated).toBe(true);
     const push = (data: unknown) => cdp.send("ServiceWorker.deliverPushMessage", { origin, registrationId: registrationId!, data: JSON.stringify(data) });
     const shown = async (): Promise<ShownNotification[]> =>
       page.evaluate(async () =>
@@ -59,7 +65,7 @@ describe.skipIf(!browserAvailable())("console service worker", () => {
     const { push, shown, origin } = await consoleWithWorker();
     await push(pushed(origin, "ORIGIN/console#request=req_abcdefghijkmnpqrstuv"));
     let notifications: ShownNotification[] = [];
-    for (let i = 0; i < 50 && notifications.length === 0; i++) {
+    for (let i = 0; i < 150 && notifications.length === 0; i++) {
       await sleep(100);
       notifications = await shown();
     }
@@ -80,11 +86,11 @@ describe.skipIf(!browserAvailable())("console service worker", () => {
   it("a tap opens the console at the request; a foreign URL in a push opens the console, not that URL", async () => {
     const { context, page, push, shown, origin } = await consoleWithWorker();
     await push(pushed(origin, "https://evil.example/console#request=x"));
-    for (let i = 0; i < 50 && (await shown()).length === 0; i++) await sleep(100);
+    for (let i = 0; i < 150 && (await shown()).length === 0; i++) await sleep(100);
     expect((await shown())[0]?.data.url).toBe(`${origin}/console`);
 
     await push(pushed(origin, "ORIGIN/console#request=req_abcdefghijkmnpqrstuv"));
-    for (let i = 0; i < 50 && (await shown()).every((n) => !n.data.url.includes("#request=")); i++) await sleep(100);
+    for (let i = 0; i < 150 && (await shown()).every((n) => !n.data.url.includes("#request=")); i++) await sleep(100);
     const [worker] = context.serviceWorkers();
     expect(worker).toBeDefined();
     // A tap, as the browser reports it to the worker: a notificationclick event for that notification.
