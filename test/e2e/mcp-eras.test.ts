@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClient } from "../../sdk/src/index";
 import { browserAvailable, createAccountAndAgent, launchBrowser, startDevServer, type DevServer } from "./support/dev-server";
 import { installedPackage, type InstalledPackage } from "./support/installed-package";
-import { approveOnPage, expectNoSecret, FINGERPRINT, keyferryCli, startMcp, type McpOptions, type McpSession } from "./support/mcp";
+import { approveInFreshContext, approveOnPage, expectNoSecret, FINGERPRINT, keyferryCli, startMcp, waitUntilSettled, type McpOptions, type McpSession } from "./support/mcp";
 
 describe.skipIf(!browserAvailable())("keyferry mcp: both protocol eras from one process", () => {
   let pkg: InstalledPackage;
@@ -141,13 +141,8 @@ describe.skipIf(!browserAvailable())("keyferry mcp: both protocol eras from one 
     expect(asked.text).toContain("wait_for_credential");
     expect(session.received.some((message) => message.includes("input_required"))).toBe(false);
 
-    const context = await browser.newContext();
-    await approveOnPage(await context.newPage(), url, operatorEmail, fingerprint, secret);
-    await context.close();
-    let stored = await session.call("wait_for_credential", { vault_key: "openai-api-key" });
-    for (let slice = 0; stored.structured?.status === "pending" && slice < 10; slice++) {
-      stored = await session.call("wait_for_credential", { vault_key: "openai-api-key" });
-    }
+    await approveInFreshContext(browser, url, operatorEmail, fingerprint, secret);
+    const stored = await waitUntilSettled(session, "openai-api-key");
     expect(stored.structured).toEqual({ status: "stored", vault_key: "openai-api-key" });
     expect((await keyferryCli(pkg.bin, ["get", "openai-api-key"], env)).stdout).toBe(secret);
   });

@@ -17,7 +17,7 @@ import { browserAvailable, createAccountAndAgent } from "./support/dev-server";
 import { useBrowser } from "./support/use-browser";
 import { useDevServer } from "./support/use-dev-server";
 import { installedPackage, type InstalledPackage } from "./support/installed-package";
-import { approveOnPage, expectNoSecret, FINGERPRINT, keyferryCli, startMcp, type McpSession } from "./support/mcp";
+import { approveInFreshContext, approveOnPage, expectNoSecret, FINGERPRINT, keyferryCli, startMcp, waitUntilSettled, type McpSession } from "./support/mcp";
 
 describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", () => {
   let pkg: InstalledPackage;
@@ -150,15 +150,10 @@ describe.skipIf(!browserAvailable())("keyferry mcp from the installed package", 
     await expect(cancelled).rejects.toThrow(/abort/i);
     expect(session.alive()).toBe(true);
 
-    const context = await browser.newContext();
-    await approveOnPage(await context.newPage(), url, operatorEmail, fingerprint, secret);
-    await context.close();
+    await approveInFreshContext(browser, url, operatorEmail, fingerprint, secret);
 
     // Resumable: call again until it reports the result (each call is one bounded slice).
-    let stored = await session.call("wait_for_credential", { vault_key: "openai-api-key" });
-    for (let slice = 0; stored.structured?.status === "pending" && slice < 10; slice++) {
-      stored = await session.call("wait_for_credential", { vault_key: "openai-api-key" });
-    }
+    const stored = await waitUntilSettled(session, "openai-api-key");
     expect(stored.isError, stored.text).toBeFalsy();
     expect(stored.structured).toEqual({ status: "stored", vault_key: "openai-api-key" });
 

@@ -10,7 +10,7 @@ import { Client as LegacyClient } from "@modelcontextprotocol/sdk/client/index.j
 import { StdioClientTransport as LegacyStdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { CallToolResultSchema, ElicitationCompleteNotificationSchema, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
-import type { Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { expect } from "vitest";
 
 const run = promisify(execFile);
@@ -248,4 +248,23 @@ export async function approveOnPage(page: Page, url: string, email: string, fing
   await page.getByLabel("Credential").fill(secret);
   await page.getByRole("button", { name: "Approve" }).click();
   await eventually(() => page.getByRole("heading", { name: "Approved" }).isVisible()).toBe(true);
+}
+
+/** The operator approves in a browser context of their own, which is closed afterwards. */
+export async function approveInFreshContext(browser: Browser, url: string, email: string, fingerprint: string | null, secret: string): Promise<void> {
+  const context = await browser.newContext();
+  try {
+    await approveOnPage(await context.newPage(), url, email, fingerprint, secret);
+  } finally {
+    await context.close();
+  }
+}
+
+/** Calls `wait_for_credential` (one bounded slice each) until it reports something other than pending. */
+export async function waitUntilSettled(session: McpSession, vaultKey: string): Promise<ToolResult> {
+  let result = await session.call("wait_for_credential", { vault_key: vaultKey });
+  for (let slice = 0; result.structured?.status === "pending" && slice < 10; slice++) {
+    result = await session.call("wait_for_credential", { vault_key: vaultKey });
+  }
+  return result;
 }
