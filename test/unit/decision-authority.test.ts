@@ -23,7 +23,7 @@ describe("the authority a decision without an assertion has", () => {
 
   it("is missing for an account with a passkey, whatever the session", async () => {
     const { authority } = await establishAuthority(null, { account: account(true), challenges: noChallenges, party, requirePasskey: false });
-    expect(decide(state, facts, { sessionHash: "s1", decision: "approve", authority }, NOW).answer).toEqual({ reason: "passkey_required", enrolled: true });
+    expect(decide(state, facts, { sessionHash: "s1", decision: "approve", payloadSha256: "d1", authority }, NOW).answer).toEqual({ reason: "passkey_required", enrolled: true });
   });
 });
 
@@ -31,7 +31,7 @@ describe("a passkey authority", () => {
   const committed = { requestId: "req_1", decision: "approve" as const, payloadSha256: "d1", expiresAt: NOW + 300_000 };
   const input = { sessionHash: null, decision: "approve" as const, payloadSha256: "d1" };
   it("decides only what its challenge committed to, with UV, before the challenge expires", () => {
-    const passkey = { kind: "passkey" as const, userVerified: true, committed };
+    const passkey = { kind: "passkey" as const, userVerified: true, committed, operator: { operatorId: "opr_1", email: "o@example.com", passkeyId: "pk1" } };
     expect(decide(state, facts, { ...input, authority: passkey }, NOW).answer).toEqual({ reason: "approved" });
     expect(decide(state, facts, { ...input, authority: { ...passkey, committed: { ...committed, requestId: "req_2" } } }, NOW).answer).toEqual({ reason: "access_denied" });
     expect(decide(state, facts, { ...input, payloadSha256: "d2", authority: passkey }, NOW).answer).toEqual({ reason: "access_denied" });
