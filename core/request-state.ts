@@ -301,6 +301,13 @@ export interface DecideInput {
    * fixed at issuance, and the approvals it has so far (null before the first). Absent: one.
    */
   approvals?: { required: number; progress: ApprovalProgress | null };
+  /**
+   * base64url SHA-256 of the payload this approval would store (the JWE the agent will receive), null
+   * when it carries none: what later approvers sign. The same as `payloadSha256` for a
+   * `credential_jwe`; for a plain value, the digest of the JWE it was encrypted into, so no digest of
+   * a plaintext is ever shown to other operators.
+   */
+  storedPayloadSha256: string | null;
 }
 
 /**
@@ -318,7 +325,7 @@ export function decide(state: RequestState, facts: RequestFacts, input: DecideIn
   const required = input.approvals?.required ?? 1;
   const progress = input.approvals?.progress ?? null;
   const approving = input.decision === "approve";
-  if (approving && progress === null && input.payloadSha256 == null) return same(state, { reason: "credential_required" });
+  if (approving && progress === null && input.storedPayloadSha256 === null) return same(state, { reason: "credential_required" });
   // A later approver signs the digest of the credential the first one stored, not one of their own.
   const digest = approving && progress !== null ? progress.payloadSha256 : (input.payloadSha256 ?? null);
   const { authority } = input;
@@ -341,10 +348,11 @@ export function decide(state: RequestState, facts: RequestFacts, input: DecideIn
   if (authority.kind !== "passkey") return same(state, { reason: "policy_needs_passkeys", required });
   // Distinct people: each passkey names its operator, and one operator counts once however many passkeys they hold.
   if (progress?.approvers.some((approver) => approver.operatorId === authority.operator.operatorId)) return same(state, { reason: "already_approved" });
-  if (progress !== null && input.payloadSha256 != null) return same(state, { reason: "credential_not_expected" });
+  if (progress !== null && input.storedPayloadSha256 !== null) return same(state, { reason: "credential_not_expected" });
   const approvers = [...(progress?.approvers ?? []), { ...authority.operator, at: now }];
   if (approvers.length < required) {
-    return same(state, { reason: "awaiting_approvals", approvals: approvers.length, required, progress: { payloadSha256: digest!, approvers } });
+    const payloadSha256 = progress?.payloadSha256 ?? input.storedPayloadSha256!;
+    return same(state, { reason: "awaiting_approvals", approvals: approvers.length, required, progress: { payloadSha256, approvers } });
   }
   return { next: { ...state, status: "approved" }, answer: { reason: "approved", approvers } };
 }

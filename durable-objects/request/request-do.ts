@@ -15,7 +15,7 @@ import { SCHEMA, loadRecord, writeState } from "./request-schema";
 import { actorDetail, factsOf, keptAnswerOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
 import { judgeWithProof } from "./judge-with-proof";
 import { DECISION_CHALLENGE_TTL_MS, DecisionChallenges, decisionActor, establishAuthority, newChallenge } from "./decision-authority";
-import { approvalsOf, approversDetail, forgetApprovals, storePartialApproval } from "./approval-progress";
+import { approvalsOf, approversDetail, forgetApprovals, sha256Base64url, storePartialApproval } from "./approval-progress";
 import type { ApprovalProgress } from "../../core/approval-policy";
 import { acceptWait, announceOn, answerClose, closeQuietly, refusal, waitInput } from "./wait-channel";
 import type {
@@ -244,6 +244,7 @@ export class RequestDO extends DurableObject<Env> {
     const live = this.#live();
     if (!live) return { reason: "invalid_token" };
     const account = this.#account(live.details.accountId);
+    const storedPayloadSha256 = input.payload === null ? null : await sha256Base64url(input.payload);
     const { authority, signer } = await establishAuthority(input.webauthn, {
       account,
       challenges: this.#challenges,
@@ -253,7 +254,7 @@ export class RequestDO extends DurableObject<Env> {
     // Read again: the request may have changed while the assertion was checked.
     const record = this.#live();
     if (!record) return { reason: "invalid_token" };
-    const { next, answer } = transitions.decide(record, factsOf(record), { ...input, authority, approvals: approvalsOf(record) }, Date.now());
+    const { next, answer } = transitions.decide(record, factsOf(record), { ...input, storedPayloadSha256, authority, approvals: approvalsOf(record) }, Date.now());
     if (answer.reason !== "approved" && answer.reason !== "denied" && answer.reason !== "awaiting_approvals") return answer;
     if (signer) this.ctx.waitUntil(account.passkeyUsed(signer.passkey.credential.credentialId, signer.newCounter).catch(() => console.error("passkey use not recorded")));
     if (answer.reason === "awaiting_approvals") return this.#approvedInPart(record, answer, decisionActor(signer, record.details.operatorEmail, input.actor), input);

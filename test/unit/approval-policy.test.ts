@@ -59,15 +59,17 @@ describe("decide under an approval policy of 2", () => {
     sessionHash: null,
     decision: "approve",
     payloadSha256: null,
+    storedPayloadSha256: null,
     approvals: { required: 2, progress: null },
     ...over,
   });
   const afterFirst: ApprovalProgress = { payloadSha256: "d1", approvers: [{ ...operator(1), at: NOW - 1000 }] };
 
   it("keeps the request pending after the first approval and says how many there are", () => {
-    const first = decide(state, facts, input({ payloadSha256: "d1", authority: signed(1, "d1") }), NOW);
+    // A plain value: its passkey signs the value's digest; later approvers sign the stored JWE's ("j1").
+    const first = decide(state, facts, input({ payloadSha256: "d1", storedPayloadSha256: "j1", authority: signed(1, "d1") }), NOW);
     expect(first.next).toBe(state);
-    expect(first.answer).toEqual({ reason: "awaiting_approvals", approvals: 1, required: 2, progress: { payloadSha256: "d1", approvers: [{ ...operator(1), at: NOW }] } });
+    expect(first.answer).toEqual({ reason: "awaiting_approvals", approvals: 1, required: 2, progress: { payloadSha256: "j1", approvers: [{ ...operator(1), at: NOW }] } });
   });
 
   it("approves at the second distinct operator, who signs the stored digest and sends no credential; lists both", () => {
@@ -85,9 +87,9 @@ describe("decide under an approval policy of 2", () => {
     const other = decide(state, facts, input({ approvals: { required: 2, progress: afterFirst }, authority: signed(2, "d2") }), NOW);
     expect(other).toEqual({ next: state, answer: { reason: "access_denied" } });
     // Even when it sends the credential its challenge committed to: the stored one is what is delivered.
-    const swapped = decide(state, facts, input({ payloadSha256: "d2", approvals: { required: 2, progress: afterFirst }, authority: signed(2, "d2") }), NOW);
+    const swapped = decide(state, facts, input({ payloadSha256: "d2", storedPayloadSha256: "d2", approvals: { required: 2, progress: afterFirst }, authority: signed(2, "d2") }), NOW);
     expect(swapped.answer).toEqual({ reason: "access_denied" });
-    const resent = decide(state, facts, input({ payloadSha256: "d1", approvals: { required: 2, progress: afterFirst }, authority: signed(2, "d1") }), NOW);
+    const resent = decide(state, facts, input({ payloadSha256: "d1", storedPayloadSha256: "d1", approvals: { required: 2, progress: afterFirst }, authority: signed(2, "d1") }), NOW);
     expect(resent).toEqual({ next: state, answer: { reason: "credential_not_expected" } });
   });
 
@@ -105,7 +107,7 @@ describe("decide under an approval policy of 2", () => {
   it("cannot be approved under the email binding, but can be denied", () => {
     const claimed = { ...state, claimHash: "s1" };
     const binding = { kind: "email_binding" as const };
-    expect(decide(claimed, facts, input({ sessionHash: "s1", payloadSha256: "d1", authority: binding }), NOW)).toEqual({
+    expect(decide(claimed, facts, input({ sessionHash: "s1", payloadSha256: "d1", storedPayloadSha256: "d1", authority: binding }), NOW)).toEqual({
       next: claimed,
       answer: { reason: "policy_needs_passkeys", required: 2 },
     });

@@ -215,7 +215,7 @@ describe("lookup", () => {
 describe("decide", () => {
   it("lets only the claiming session decide, once, before expiry, for the request its token names", () => {
     const claimed = state({ claimHash: "s1" });
-    const approve = { sessionHash: "s1", decision: "approve" as const, requestId: "req_1", payloadSha256: "d1", authority: { kind: "email_binding" as const } };
+    const approve = { sessionHash: "s1", decision: "approve" as const, requestId: "req_1", storedPayloadSha256: "d1", authority: { kind: "email_binding" as const } };
     expect(decide(claimed, facts(), approve, NOW)).toEqual({ next: { ...claimed, status: "approved" }, answer: { reason: "approved" } });
     expect(decide(claimed, facts(), { ...approve, decision: "deny" }, NOW).answer).toEqual({ reason: "denied" });
     expect(decide(claimed, facts(), { ...approve, sessionHash: "s2" }, NOW).answer).toEqual({ reason: "invalid_token" });
