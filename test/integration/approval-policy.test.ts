@@ -89,6 +89,7 @@ describe("a request that needs two operators", () => {
     const one = await consoleApprove(first, requestId, { value: VALUE });
     expect([one.status, one.body]).toEqual([200, { status: "awaiting_approvals", approvals: 1, required: 2 }]);
     await expectPending(issued.device_code);
+    expect(waiter.messages).toEqual([]);
     // The stored credential is the JWE the agent will receive; the console shows its digest, not the value's.
     const stored = (await storedPayload(issued.user_code))!;
     expect(stored.split(".")).toHaveLength(5);
