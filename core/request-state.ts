@@ -326,6 +326,8 @@ export function decide(state: RequestState, facts: RequestFacts, input: DecideIn
   const progress = input.approvals?.progress ?? null;
   const approving = input.decision === "approve";
   if (approving && progress === null && input.storedPayloadSha256 === null) return same(state, { reason: "credential_required" });
+  // The first approver's credential is the one delivered: a later approver brings none.
+  if (approving && progress !== null && input.storedPayloadSha256 !== null) return same(state, { reason: "credential_not_expected" });
   // A later approver signs the digest of the credential the first one stored, not one of their own.
   const digest = approving && progress !== null ? progress.payloadSha256 : (input.payloadSha256 ?? null);
   const { authority } = input;
@@ -348,7 +350,6 @@ export function decide(state: RequestState, facts: RequestFacts, input: DecideIn
   if (authority.kind !== "passkey") return same(state, { reason: "policy_needs_passkeys", required });
   // Distinct people: each passkey names its operator, and one operator counts once however many passkeys they hold.
   if (progress?.approvers.some((approver) => approver.operatorId === authority.operator.operatorId)) return same(state, { reason: "already_approved" });
-  if (progress !== null && input.storedPayloadSha256 !== null) return same(state, { reason: "credential_not_expected" });
   const approvers = [...(progress?.approvers ?? []), { ...authority.operator, at: now }];
   if (approvers.length < required) {
     const payloadSha256 = progress?.payloadSha256 ?? input.storedPayloadSha256!;

@@ -1,5 +1,5 @@
 /**
- * The account's settings as `update` changes them (README, "Webhook events" and "Approval policies
+ * The account's settings as `update` changes them (README, "Webhooks into a chat tool" and "Approval policies
  * (N-of-M)"), as one synchronous step of its transaction. Setting a webhook URL draws a new signing
  * secret, returned once.
  */

@@ -132,7 +132,7 @@ describe("a request that needs two operators", () => {
     expect([other.status, other.body.error]).toEqual([403, "access_denied"]);
     // Nor may a later approver bring a credential of their own, whatever their passkey signed.
     const swapped = await consoleApprove(second, requestId, { value: "sk_live_attacker" });
-    expect([swapped.status, swapped.body.error]).toEqual([403, "access_denied"]);
+    expect([swapped.status, swapped.body.error]).toEqual([400, "invalid_request"]);
     const added = await consoleApprove(second, requestId, { value: "sk_live_attacker", payloadSha256: (await listed(second))!.payload_sha256 });
     expect([added.status, added.body.error]).toEqual([400, "invalid_request"]);
     await expectPending(issued.device_code);

@@ -86,9 +86,9 @@ describe("decide under an approval policy of 2", () => {
   it("refuses a later approval whose passkey signed another digest than the stored one", () => {
     const other = decide(state, facts, input({ approvals: { required: 2, progress: afterFirst }, authority: signed(2, "d2") }), NOW);
     expect(other).toEqual({ next: state, answer: { reason: "access_denied" } });
-    // Even when it sends the credential its challenge committed to: the stored one is what is delivered.
+    // Nor may it send a credential, whatever its challenge committed to: the stored one is what is delivered.
     const swapped = decide(state, facts, input({ payloadSha256: "d2", storedPayloadSha256: "d2", approvals: { required: 2, progress: afterFirst }, authority: signed(2, "d2") }), NOW);
-    expect(swapped.answer).toEqual({ reason: "access_denied" });
+    expect(swapped).toEqual({ next: state, answer: { reason: "credential_not_expected" } });
     const resent = decide(state, facts, input({ payloadSha256: "d1", storedPayloadSha256: "d1", approvals: { required: 2, progress: afterFirst }, authority: signed(2, "d1") }), NOW);
     expect(resent).toEqual({ next: state, answer: { reason: "credential_not_expected" } });
   });
