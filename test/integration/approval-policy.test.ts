@@ -3,7 +3,7 @@
  * each with their own passkey (the software authenticator) and console session, approve one request.
  */
 import { env } from "cloudflare:workers";
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { requestStub } from "../../worker/stubs";
 import type { AccountDetailBody, ErrorBody } from "../../core/wire";
@@ -11,6 +11,7 @@ import { admin, approve, auditUntil, call, newAgent, normalized, poll, requestCr
 import { consoleApprove, consoleDeny, listed, policyAccount, setPolicy } from "./support/approval-policy";
 import { digestOf } from "./support/passkey-decisions";
 import { deviceCodeProtocols, openWait } from "./support/wait";
+import { expireAndRunAlarm } from "./support/expiry";
 
 const VALUE = "sk_live_two_people";
 
@@ -173,14 +174,7 @@ describe("a request that needs two operators", () => {
   it("is erased whole by the TTL alarm, the stored credential with it", async () => {
     const { issued, requestId, first } = await coveredRequest();
     expect((await consoleApprove(first, requestId, { value: VALUE })).status).toBe(200);
-    const stub = requestStub(env, normalized(issued.user_code));
-    await runInDurableObject(stub, (_i, state) => void state.storage.sql.exec("UPDATE request SET expires_at = ?", Date.now() - 1));
-    await evictDurableObject(stub);
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
-    const tables = await runInDurableObject(stub, (_i, state) =>
-      state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'sqlite_%'").toArray(),
-    );
-    expect(tables).toEqual([]);
+    expect(await expireAndRunAlarm(requestStub(env, normalized(issued.user_code)))).toEqual({ ran: true, tables: [] });
   });
 });
 
