@@ -4,7 +4,7 @@
  */
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { requestStub } from "../../worker/stubs";
 import type { AccountDetailBody, ErrorBody } from "../../core/wire";
 import { admin, approve, auditUntil, call, newAgent, normalized, poll, requestCredential, type Answer } from "./support/api";
@@ -12,6 +12,7 @@ import { consoleApprove, consoleDeny, listed, policyAccount, setPolicy } from ".
 import { digestOf } from "./support/passkey-decisions";
 import { deviceCodeProtocols, openWait } from "./support/wait";
 import { expireAndRunAlarm } from "./support/expiry";
+import { captureEmail, captureOutbound, until } from "./support/outbound";
 
 const VALUE = "sk_live_two_people";
 
@@ -175,6 +176,40 @@ describe("a request that needs two operators", () => {
     const { issued, requestId, first } = await coveredRequest();
     expect((await consoleApprove(first, requestId, { value: VALUE })).status).toBe(200);
     expect(await expireAndRunAlarm(requestStub(env, normalized(issued.user_code)))).toEqual({ ran: true, tables: [] });
+  });
+});
+
+describe("webhook events of a request that needs two operators", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("sends no credential.approved at the first approval, then one naming both approvers", async () => {
+    captureEmail();
+    const path = `nofm-${crypto.randomUUID()}`;
+    const hooks = captureOutbound(undefined, (url) => url.endsWith(`/${path}`));
+    const { issued, requestId, first, second, accountId } = await coveredRequest();
+    const patched = await call<Answer>("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_url: `https://hooks.example.com/${path}` } });
+    expect(patched.status).toBe(200);
+    const types = () => hooks.map((hook) => (JSON.parse(hook.body) as { type: string }).type);
+
+    expect((await consoleApprove(first, requestId, { value: VALUE })).status).toBe(200);
+    // The partial approval's audit event and any notice it caused are written in one transaction.
+    await auditUntil(accountId, (events) => events.some((e) => e.type === "partially_approved"));
+    expect(types()).not.toContain("credential.approved");
+
+    expect((await consoleApprove(second, requestId)).status).toBe(200);
+    const approved = await until(() => hooks.map((hook) => JSON.parse(hook.body) as Record<string, unknown>).find((event) => event.type === "credential.approved"), "credential.approved");
+    expect(approved).toMatchObject({
+      decided_by: second.email,
+      approvers: [
+        { operator_id: first.operatorId, email: first.email },
+        { operator_id: second.operatorId, email: second.email },
+      ],
+    });
+    expect(JSON.stringify(hooks)).not.toContain(VALUE);
+    expect((await poll(issued.device_code)).status).toBe(200);
+    // The delivery's event too, so that no notice of this test is sent after its mock is gone.
+    await until(() => (types().includes("credential.delivered") ? true : undefined), "credential.delivered");
+    expect(types().filter((type) => type === "credential.approved")).toHaveLength(1);
   });
 });
 
