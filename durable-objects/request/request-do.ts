@@ -9,14 +9,13 @@
 import { DurableObject } from "cloudflare:workers";
 import * as transitions from "../../core/request-state";
 import { deliveryGraceMs } from "../../core/limits";
-import { REVOKED_KEY_HASH, isExpired, wakeAt, type AckAnswer, type RequestState } from "../../core/request-state";
+import { REVOKED_KEY_HASH, isExpired, wakeAt, type AckAnswer, type DecideAnswer, type RequestState } from "../../core/request-state";
 import type { AuditEventInput, DecisionActor } from "../account/account-types";
 import { SCHEMA, loadRecord, writeState } from "./request-schema";
 import { actorDetail, factsOf, keptAnswerOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
 import { judgeWithProof } from "./judge-with-proof";
 import { DECISION_CHALLENGE_TTL_MS, DecisionChallenges, decisionActor, establishAuthority, newChallenge } from "./decision-authority";
 import { approvalsOf, approversDetail, forgetApprovals, sha256Base64url, storePartialApproval } from "./approval-progress";
-import type { ApprovalProgress } from "../../core/approval-policy";
 import { acceptWait, announceOn, answerClose, closeQuietly, refusal, waitInput } from "./wait-channel";
 import type {
   Actor,
@@ -285,13 +284,12 @@ export class RequestDO extends DurableObject<Env> {
   }
 
   /**
-   * One more operator approved a request that needs several, not yet enough (README, "Approval
-   * policies (N-of-M)"): stored and audited, nothing announced, nothing deliverable. The challenges
-   * stay: the other operators may be signing the stored digest at this moment.
+   * One more approval, not yet enough (README, "Approval policies (N-of-M)"): stored and audited, nothing
+   * announced or deliverable. The challenges stay: other operators may be signing the stored digest now.
    */
-  #approvedInPart(record: LiveRecord, answer: { approvals: number; required: number; progress: ApprovalProgress }, actor: DecisionActor, input: DecideInput): DecideResult {
-    this.ctx.storage.transactionSync(() => storePartialApproval(this.ctx.storage.sql, record, answer.progress, input.payload));
+  #approvedInPart(record: LiveRecord, answer: Extract<DecideAnswer, { reason: "awaiting_approvals" }>, actor: DecisionActor, input: DecideInput): DecideResult {
     const { approvals, required, progress } = answer;
+    this.ctx.storage.transactionSync(() => storePartialApproval(this.ctx.storage.sql, record, progress, input.payload));
     this.#audit(record, { type: "partially_approved", actor, detail: { ...actorDetail(input.actor), approvals, required }, progress });
     return { reason: "awaiting_approvals", approvals, required };
   }
