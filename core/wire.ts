@@ -273,7 +273,10 @@ export interface EnrolledBody extends ConsoleSessionBody {
 }
 
 /** `GET` and `PATCH /v1/console/settings` (owners): the notification settings only; a new webhook's secret once. */
-export type NotificationSettingsBody = Pick<AccountUpdatedBody, "webhook_url" | "webhook_format" | "webhook_secret">;
+export type NotificationSettingsBody = Pick<AccountUpdatedBody, "webhook_url" | "webhook_format" | "webhook_secret"> & {
+  /** `GET` only: the approval policy, shown to owners, set by the admin API alone (README, "Approval policies (N-of-M)"). */
+  approval_policy?: ApprovalPolicyBody;
+};
 
 // ---- Push (README, "Push to your phone") -------------------------------------------------------
 

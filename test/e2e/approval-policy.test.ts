@@ -63,6 +63,8 @@ describe.skipIf(!browserAvailable())("two operators approve one request", () => 
 
   it("holds the credential until the second operator approves, then delivers it once; the audit names both", async () => {
     const { admin, accountId, ownerEmail, approverEmail, owner, approver, ferry } = await twoOperatorAccount();
+    // The owner's settings show the policy (set by the admin API only).
+    await eventually(() => owner.locator("#approval-policy").textContent()).toBe("2 different operators must approve requests for vault keys matching prod-*, each with their own passkey.");
     // Not DPoP-bound, so that a raw socket and a raw poll (below) may watch the same request.
     const requested = await ferry.credentials.request({ description: "Production <b>database</b> password", vaultKey: "prod-db", dpop: false });
     let settled = false;
