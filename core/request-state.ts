@@ -9,6 +9,7 @@
  *      ├────── deny / 5 failed look-ups / revoke ──► denied
  *      └────── expires_at ──► expired (the alarm erases everything, tombstone included)
  */
+import type { ApprovalProgress, Approver } from "./approval-policy";
 import { MAX_FAILED_ATTEMPTS, SLOW_DOWN_STEP_SECONDS } from "./limits";
 
 /** `delivered` is stored: the tombstone that lets a replayed handle be noticed (README, "Contract notes": replay alarm). */
@@ -242,11 +243,22 @@ export function lookup(state: RequestState, facts: RequestFacts, input: LookupIn
 }
 
 export type DecideAnswer =
-  | { reason: "approved" }
+  /** `approvers`: a covered request's every approver (README, "Approval policies (N-of-M)"), the last one deciding. */
+  | { reason: "approved"; approvers?: Approver[] }
   | { reason: "denied" }
   | { reason: "invalid_token" }
   | { reason: "access_denied" }
-  | { reason: "passkey_required"; enrolled: boolean };
+  | { reason: "passkey_required"; enrolled: boolean }
+  /** A covered request got one more approval, not yet enough: the caller stores `progress` (and the first one's payload). */
+  | { reason: "awaiting_approvals"; approvals: number; required: number; progress: ApprovalProgress }
+  /** This operator already approved this covered request. */
+  | { reason: "already_approved" }
+  /** An approval without a credential, where no earlier approver gave one. */
+  | { reason: "credential_required" }
+  /** A later approval that sent a credential: the first approver's is the one delivered. */
+  | { reason: "credential_not_expected" }
+  /** A covered request under the email binding: distinct people can only be told apart by their passkeys. */
+  | { reason: "policy_needs_passkeys"; required: number };
 
 /**
  * Who is deciding (DESIGN.md, v1.2 "Who decides"), as the RequestDO established it before the
@@ -260,7 +272,7 @@ export type DecideAnswer =
  *   claimed the request after typing the operator's email) decides.
  */
 export type DecisionAuthority =
-  | { kind: "passkey"; userVerified: boolean; committed: DecisionCommitment }
+  | { kind: "passkey"; userVerified: boolean; committed: DecisionCommitment; operator: Omit<Approver, "at"> }
   | { kind: "unverified" }
   | { kind: "missing"; enrolled: boolean }
   | { kind: "email_binding" };
@@ -284,6 +296,18 @@ export interface DecideInput {
   /** base64url SHA-256 of the credential string sent with this decision; null when none was. */
   payloadSha256?: string | null;
   authority: DecisionAuthority;
+  /**
+   * N-of-M (README, "Approval policies (N-of-M)"): how many distinct operators the request needs,
+   * fixed at issuance, and the approvals it has so far (null before the first). Absent: one.
+   */
+  approvals?: { required: number; progress: ApprovalProgress | null };
+  /**
+   * base64url SHA-256 of the payload this approval would store (the JWE the agent will receive), null
+   * when it carries none: what later approvers sign. The same as `payloadSha256` for a
+   * `credential_jwe`; for a plain value, the digest of the JWE it was encrypted into, so no digest of
+   * a plaintext is ever shown to other operators.
+   */
+  storedPayloadSha256: string | null;
 }
 
 /**
@@ -291,10 +315,21 @@ export interface DecideInput {
  * only by a verified person: a passkey assertion with user verification whose challenge committed
  * to this request, this decision and this payload; or, for an account without passkeys, the
  * session that claimed the request. Every refusal changes nothing (and counts no attempt).
+ * A request covered by an approval policy needs that many distinct passkey-verified operators: the
+ * first approval carries the credential, later ones sign its digest; until the count is met the
+ * request stays pending (`awaiting_approvals`), and a denial by any of them ends it.
  */
 export function decide(state: RequestState, facts: RequestFacts, input: DecideInput, now: number): Transition<DecideAnswer> {
   if (input.requestId != null && input.requestId !== facts.requestId) return same(state, { reason: "invalid_token" });
   if (isExpired(state, now) || state.status !== "pending") return same(state, { reason: "invalid_token" });
+  const required = input.approvals?.required ?? 1;
+  const progress = input.approvals?.progress ?? null;
+  const approving = input.decision === "approve";
+  if (approving && progress === null && input.storedPayloadSha256 === null) return same(state, { reason: "credential_required" });
+  // The first approver's credential is the one delivered: a later approver brings none.
+  if (approving && progress !== null && input.storedPayloadSha256 !== null) return same(state, { reason: "credential_not_expected" });
+  // A later approver signs the digest of the credential the first one stored, not one of their own.
+  const digest = approving && progress !== null ? progress.payloadSha256 : (input.payloadSha256 ?? null);
   const { authority } = input;
   switch (authority.kind) {
     case "missing":
@@ -303,17 +338,24 @@ export function decide(state: RequestState, facts: RequestFacts, input: DecideIn
       return same(state, { reason: "access_denied" });
     case "passkey": {
       const signed = authority.committed;
-      const signedFor =
-        signed.requestId === facts.requestId && signed.decision === input.decision && signed.payloadSha256 === (input.payloadSha256 ?? null) && now < signed.expiresAt;
+      const signedFor = signed.requestId === facts.requestId && signed.decision === input.decision && signed.payloadSha256 === digest && now < signed.expiresAt;
       if (!signedFor || !authority.userVerified) return same(state, { reason: "access_denied" });
       break;
     }
     case "email_binding":
       if (input.sessionHash === null || state.claimHash !== input.sessionHash) return same(state, { reason: "invalid_token" });
   }
-  return input.decision === "approve"
-    ? { next: { ...state, status: "approved" }, answer: { reason: "approved" } }
-    : { next: { ...state, status: "denied" }, answer: { reason: "denied" } };
+  if (!approving) return { next: { ...state, status: "denied" }, answer: { reason: "denied" } };
+  if (required <= 1) return { next: { ...state, status: "approved" }, answer: { reason: "approved" } };
+  if (authority.kind !== "passkey") return same(state, { reason: "policy_needs_passkeys", required });
+  // Distinct people: each passkey names its operator, and one operator counts once however many passkeys they hold.
+  if (progress?.approvers.some((approver) => approver.operatorId === authority.operator.operatorId)) return same(state, { reason: "already_approved" });
+  const approvers = [...(progress?.approvers ?? []), { ...authority.operator, at: now }];
+  if (approvers.length < required) {
+    const payloadSha256 = progress?.payloadSha256 ?? input.storedPayloadSha256!;
+    return same(state, { reason: "awaiting_approvals", approvals: approvers.length, required, progress: { payloadSha256, approvers } });
+  }
+  return { next: { ...state, status: "approved" }, answer: { reason: "approved", approvers } };
 }
 
 /**

@@ -24,11 +24,18 @@ export interface AccountBody {
   invitation_url?: string;
 }
 
+/** README, "Approval policies (N-of-M)": `vault_keys` absent covers every request. */
+export interface ApprovalPolicyBody {
+  approvals_required: number;
+  vault_keys?: string[];
+}
+
 /** `GET` and `PATCH /v1/admin/accounts/{id}`: the account without its webhook secret. */
 export interface AccountDetailBody extends AccountBody {
   webhook_url: string | null;
   webhook_format: "keyferry" | "slack";
   created_at: string;
+  approval_policy: ApprovalPolicyBody;
 }
 
 /** `PATCH`: setting a `webhook_url` returns its signing secret, once. */
@@ -157,9 +164,8 @@ export type DecideBody = { approval_token: string; webauthn?: unknown } & (
   | { decision: "approve"; credential_jwe: string }
 );
 
-export interface DecideAnswerBody {
-  status: "approved" | "denied";
-}
+/** `awaiting_approvals`: a request under an approval policy has `approvals` of the `required` distinct operators' approvals. */
+export type DecideAnswerBody = { status: "approved" | "denied" } | { status: "awaiting_approvals"; approvals: number; required: number };
 
 /** `POST /v1/approvals/challenge`, the console's `…/challenge` and `/v1/console/sign-in/options`: the options for `navigator.credentials.get()` (WebAuthn L3 §5.5). */
 export interface PasskeyChallengeAnswerBody {
@@ -211,6 +217,14 @@ export interface ConsoleRequestBody {
   public_key?: JWK;
   /** The key the browser encrypts the credential to (`public_key`, or the request's own). */
   encryption_key: JWK;
+  /**
+   * A request that needs several operators (README, "Approval policies (N-of-M)"): how many, who has
+   * approved, and once someone has, the digest of the stored credential that a later approver's
+   * passkey signs (sent as the challenge's `payload_sha256`, with no credential).
+   */
+  approvals_required?: number;
+  approvals?: Array<{ operator_id: string; email: string }>;
+  payload_sha256?: string;
 }
 
 export interface ConsoleRequestsBody {
@@ -259,7 +273,10 @@ export interface EnrolledBody extends ConsoleSessionBody {
 }
 
 /** `GET` and `PATCH /v1/console/settings` (owners): the notification settings only; a new webhook's secret once. */
-export type NotificationSettingsBody = Pick<AccountUpdatedBody, "webhook_url" | "webhook_format" | "webhook_secret">;
+export type NotificationSettingsBody = Pick<AccountUpdatedBody, "webhook_url" | "webhook_format" | "webhook_secret"> & {
+  /** `GET` only: the approval policy, shown to owners, set by the admin API alone (README, "Approval policies (N-of-M)"). */
+  approval_policy?: ApprovalPolicyBody;
+};
 
 // ---- Push (README, "Push to your phone") -------------------------------------------------------
 

@@ -12,6 +12,7 @@ import { randomToken, sha256 } from "./hashing";
 import { isAgentId, newAgentId } from "./ids";
 import { accountStub, requestStub, vaultStub } from "./stubs";
 import { emailSchema, nameSchema } from "./schemas";
+import { approvalPolicyJson, approvalPolicySchema } from "./approval-policy-body";
 import { isAllowedWebhookUrl } from "./webhook-url";
 import type { AccountDetailBody, AccountUpdatedBody, AgentCreatedBody, AuditEventBody, AuditLogBody } from "../core/wire";
 import type { Account, AuditRecord } from "../durable-objects/account/account-types";
@@ -32,7 +33,7 @@ export const notificationSettingsSchema = z.object({
   webhook_format: z.enum(["keyferry", "slack"], { error: 'must be "keyferry" or "slack"' }).optional(),
 });
 
-export const updateAccountSchema = notificationSettingsSchema.extend({ operator_email: emailSchema.optional() });
+export const updateAccountSchema = notificationSettingsSchema.extend({ operator_email: emailSchema.optional(), approval_policy: approvalPolicySchema.optional() });
 
 /** Every account RPC but `create` answers `not_found` for an account that does not exist: one 404 for all. */
 export function existing<Result extends { reason: string }>(result: Result): Exclude<Result, { reason: "not_found" }> {
@@ -50,6 +51,7 @@ export async function updateAccountSettings(env: Env, accountId: string, body: z
         ...(body.operator_email !== undefined ? { operatorEmail: body.operator_email } : {}),
         ...(body.webhook_url !== undefined ? { webhookUrl: body.webhook_url } : {}),
         ...(body.webhook_format !== undefined ? { webhookFormat: body.webhook_format } : {}),
+        ...(body.approval_policy !== undefined ? { approvalPolicy: body.approval_policy } : {}),
       },
       actor,
     ),
@@ -117,6 +119,7 @@ export const accountJson = (account: Account) =>
     webhook_url: account.webhookUrl,
     webhook_format: account.webhookFormat,
     created_at: new Date(account.createdAt).toISOString(),
+    approval_policy: approvalPolicyJson(account.approvalPolicy),
   }) satisfies AccountDetailBody;
 
 const auditEventJson = (event: AuditRecord) =>

@@ -19,6 +19,7 @@ export type ErrorCode =
   | "unknown_user_id"
   | "invalid_binding_message"
   | "already_claimed"
+  | "already_approved"
   | "passkey_required"
   | "not_found"
   | "method_not_allowed"

@@ -59,11 +59,15 @@ export const decideFieldsShape = {
   webauthn: authenticationResponseSchema.optional(),
 };
 
+const ONE_CREDENTIAL = "approve needs exactly one of credential_value or credential_jwe";
+
+/**
+ * At most one credential; none is checked by the request, whose later approvers under an approval
+ * policy send none (README, "Approval policies (N-of-M)").
+ */
 export function refineDecision(body: { decision: "approve" | "deny"; credential_value?: string | undefined; credential_jwe?: string | undefined }, ctx: z.RefinementCtx): void {
   const given = Number(body.credential_value !== undefined) + Number(body.credential_jwe !== undefined);
-  if (body.decision === "approve" && given !== 1) {
-    ctx.addIssue({ code: "custom", path: ["credential_value"], message: "approve needs exactly one of credential_value or credential_jwe" });
-  }
+  if (body.decision === "approve" && given > 1) ctx.addIssue({ code: "custom", path: ["credential_value"], message: ONE_CREDENTIAL });
 }
 
 export const decideFieldsSchema = z.object(decideFieldsShape).superRefine(refineDecision);
@@ -113,8 +117,8 @@ export async function decideRequest(env: Env, request: Request, target: Decision
   if (target.encryptionKey === null && body.credential_value !== undefined) throw badRequest("credential_value: send credential_jwe, encrypted in the browser");
   let payload: string | null = null;
   let payloadSha256: string | null = null;
-  if (body.decision === "approve") {
-    const sent = (body.credential_jwe ?? body.credential_value)!;
+  const sent = body.decision === "approve" ? (body.credential_jwe ?? body.credential_value) : undefined;
+  if (sent !== undefined) {
     payloadSha256 = await sha256(sent);
     payload = body.credential_jwe ?? (await encryptToKey(sent, target.encryptionKey!));
   }
@@ -138,6 +142,20 @@ export async function decideRequest(env: Env, request: Request, target: Decision
     case "approved":
     case "denied":
       return json({ status: result.reason } satisfies DecideAnswerBody);
+    case "awaiting_approvals":
+      return json({ status: result.reason, approvals: result.approvals, required: result.required } satisfies DecideAnswerBody);
+    case "already_approved":
+      throw new HttpError(409, "already_approved", "You have already approved this request; it waits for other operators.");
+    case "credential_required":
+      throw badRequest(`credential_value: ${ONE_CREDENTIAL}`);
+    case "credential_not_expected":
+      throw badRequest("credential_jwe: this request already holds the first approver's credential; approve it without one, in the console (your passkey signs its payload_sha256)");
+    case "policy_needs_passkeys":
+      throw new HttpError(
+        403,
+        "passkey_required",
+        `This request needs ${result.required} operators' approvals, each signed with their own passkey; no operator of this account has one yet. It can still be denied.`,
+      );
   }
 }
 

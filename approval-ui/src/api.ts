@@ -53,7 +53,7 @@ export function challenge(approvalToken: string, body: Omit<DecisionChallengeBod
 export function decide(approvalToken: string, decision: Decision, webauthn?: AuthenticationResponseJSON): Promise<ApiResult<DecideAnswerBody["status"]>> {
   return call("/v1/approvals/decide", { approval_token: approvalToken, ...decision, ...(webauthn ? { webauthn } : {}) } satisfies DecideBody, (body) => {
     const status = isRecord(body) ? body.status : undefined;
-    return status === "approved" || status === "denied" ? status : null;
+    return status === "approved" || status === "denied" || status === "awaiting_approvals" ? status : null;
   });
 }
 

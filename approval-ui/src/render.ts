@@ -74,11 +74,14 @@ function renderReview(ui: Elements, state: ReviewState): void {
 
 function renderDone(ui: Elements, state: DoneState): void {
   ui.credential.value = "";
-  ui.stepDone.classList.toggle("approved", state.status === "approved");
+  ui.stepDone.classList.toggle("approved", state.status !== "denied");
   ui.stepDone.classList.toggle("denied", state.status === "denied");
   if (state.status === "approved") {
     setText(ui.doneTitle, "Approved");
     setText(ui.doneText, "The credential was encrypted in this browser and is waiting for the agent, which receives it once. You can close this page.");
+  } else if (state.status === "awaiting_approvals") {
+    setText(ui.doneTitle, "Approved");
+    setText(ui.doneText, "Your approval is recorded, with the credential encrypted in this browser. This request needs other operators to approve it too, in the console; the agent receives it after that. You can close this page.");
   } else {
     setText(ui.doneTitle, "Denied");
     setText(ui.doneText, "The agent has been told no and received nothing. You can close this page.");

@@ -40,7 +40,8 @@ export interface ReviewState {
 
 export interface DoneState {
   step: "done";
-  status: "approved" | "denied";
+  /** `awaiting_approvals`: approved, and other operators must approve too (README, "Approval policies (N-of-M)"). */
+  status: "approved" | "denied" | "awaiting_approvals";
 }
 
 export interface Store {

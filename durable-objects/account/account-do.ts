@@ -30,8 +30,10 @@ import {
   type ConsoleRequest,
 } from "./console-feed";
 import { Notifier } from "./notify/notifier";
-import { accountView, identityOf, randomHex, type AccountRow, type AgentRow } from "./account-rows";
-import type { WebhookFormat } from "./notify/notice-types";
+import { accountView, identityOf, type AccountRow, type AgentRow } from "./account-rows";
+import { writeSettings, type AccountSettingsInput } from "./account-settings";
+import { policyOf } from "./approval-policy-row";
+import { approvalsRequiredFor } from "../../core/approval-policy";
 import type { AgentIdentity, RequestDetails } from "../request/request-types";
 import { summaryOf } from "../request/request-views";
 import type { AuthenticationResponseJSON, RegistrationResponseJSON, RelyingParty } from "../../core/webauthn";
@@ -192,19 +194,10 @@ export class AccountDO extends DurableObject<Env> {
     return row ? { reason: "found", account: accountView(row) } : { reason: "not_found" };
   }
 
-  /** Setting a webhook URL draws a new signing secret, returned once. */
-  async update(input: { operatorEmail?: string; webhookUrl?: string | null; webhookFormat?: WebhookFormat }, actor = "admin"): Promise<UpdateAccountResult> {
+  /** Settings (./account-settings.ts); a new webhook URL's signing secret is returned once. */
+  async update(input: AccountSettingsInput, actor = "admin"): Promise<UpdateAccountResult> {
     if (!this.#account()) return { reason: "not_found" };
-    let webhookSecret: string | null = null;
-    const sql = this.ctx.storage.sql;
-    this.ctx.storage.transactionSync(() => {
-      if (input.operatorEmail !== undefined) sql.exec("UPDATE account SET operator_email = ?", input.operatorEmail);
-      if (input.webhookUrl !== undefined) {
-        webhookSecret = input.webhookUrl === null ? null : `whsec_${randomHex(32)}`;
-        sql.exec("UPDATE account SET webhook_url = ?, webhook_secret = ?", input.webhookUrl, webhookSecret);
-      }
-      if (input.webhookFormat !== undefined) sql.exec("UPDATE account SET webhook_format = ?", input.webhookFormat);
-    });
+    const webhookSecret = this.ctx.storage.transactionSync(() => writeSettings(this.ctx.storage.sql, input));
     this.#record({
       type: "account_updated",
       actor,
@@ -291,7 +284,9 @@ export class AccountDO extends DurableObject<Env> {
     const refused = this.ctx.storage.transactionSync(() => takeSlot(sql, input, agent.id, now, (event, at) => this.#record(event, at)));
     if (refused) return refused;
 
-    const details: RequestDetails = { ...input.details, accountName: account.name, agent, operatorEmail: account.operator_email.trim().toLowerCase() };
+    // The policy is read once, here: the request keeps the count it was issued under (README, "Approval policies (N-of-M)").
+    const approvalsRequired = approvalsRequiredFor(policyOf(account), input.details.vaultKey);
+    const details: RequestDetails = { ...input.details, accountName: account.name, agent, operatorEmail: account.operator_email.trim().toLowerCase(), approvalsRequired };
     const requestObject = this.env.REQUESTS.get(this.env.REQUESTS.idFromName(input.userCode));
     const created = await requestObject.create({ details, handleTag: input.handleTag, expiresAt: input.expiresAt, interval: input.interval });
     if (created.reason === "collision") {
@@ -306,7 +301,7 @@ export class AccountDO extends DurableObject<Env> {
       const notice = { request: summaryOf(details, input.expiresAt), approvalUrl: input.approvalUrl, userCode: details.protocol === "device" ? details.userCode : null };
       this.#notifier.enqueueRequested(account, notice, now);
       // The console lists it from here on (./console-feed.ts): its object exists.
-      storeConsoleView(sql, notice.request, { publicKey: details.publicKey, encryptionKey: details.encryptionKey });
+      storeConsoleView(sql, notice.request, { publicKey: details.publicKey, encryptionKey: details.encryptionKey }, approvalsRequired);
       return true;
     });
     if (!held) {

@@ -3,10 +3,12 @@
  * the camelCase values its RPC methods return for them.
  */
 import type { Account } from "./account-types";
+import { policyOf } from "./approval-policy-row";
 import { webhookFormatOf, type NotifyAccount } from "./notify/notifier";
 import type { AgentIdentity } from "../request/request-types";
 
-export type AccountRow = NotifyAccount & { created_at: number };
+/** `approval_policy`: JSON, NULL for one approval (./approval-policy-row.ts). */
+export type AccountRow = NotifyAccount & { created_at: number; approval_policy: string | null };
 export type AgentRow = { agent_id: string; name: string; email: string | null; key_hash: string; ping_endpoint: string | null };
 
 /** Everything but the webhook secret, which is shown once, by `update`. */
@@ -18,6 +20,7 @@ export function accountView(row: AccountRow): Account {
     webhookUrl: row.webhook_url,
     webhookFormat: webhookFormatOf(row),
     createdAt: row.created_at,
+    approvalPolicy: policyOf(row),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { ApprovalPolicy, ApprovalProgress } from "../../core/approval-policy";
 import type { DecisionActorBody } from "../../core/wire";
 import type { RequestSummary, WebhookFormat } from "./notify/notice-types";
 import type { AgentIdentity, PingTarget, RequestDetails } from "../request/request-types";
@@ -17,6 +18,8 @@ export type AuditEventType =
   | "locked"
   /** A passkey decision on a request another browser had claimed (before the decision's own event). */
   | "claim_taken_over"
+  /** One more operator approved a request that needs several (README, "Approval policies (N-of-M)"); not yet enough. */
+  | "partially_approved"
   | "approved"
   | "denied"
   | "delivered"
@@ -46,6 +49,8 @@ export interface AuditEventInput {
   ping?: PingTarget;
   /** The operator's look-up that came before a decision, stored in its row and read back as a `looked_up` event. */
   lookedUp?: { at: number; detail: Record<string, string> };
+  /** `partially_approved`: who has approved and the digest later approvers sign, for the console's list (not the log). */
+  progress?: ApprovalProgress;
 }
 
 /** An audit event as stored; the worker renders it (core/wire.ts `AuditEventBody`). */
@@ -63,7 +68,7 @@ export interface AuditRecord {
  * A stored event's `detail`, read back from JSON. Details are flat (IP, user agent, counts, field
  * names); a concrete type, unlike `unknown`, survives the RPC result's serializable check.
  */
-export type AuditDetail = Record<string, AuditScalar | AuditScalar[]>;
+export type AuditDetail = Record<string, AuditScalar | AuditScalar[] | Array<Record<string, AuditScalar>>>;
 type AuditScalar = string | number | boolean | null;
 
 /** The account's settings; the webhook secret is never read back. */
@@ -75,6 +80,8 @@ export interface Account {
   webhookFormat: WebhookFormat;
   /** Unix ms. */
   createdAt: number;
+  /** How many distinct operators must approve which requests (README, "Approval policies (N-of-M)"). */
+  approvalPolicy: ApprovalPolicy;
 }
 
 /** Every admin RPC but `create` names an account that may not exist (a mistyped ID). */
@@ -94,7 +101,7 @@ export interface IssueInput {
   interval: number;
   /** The handle's tag (worker/handles.ts): the request object keeps it, never the handle. */
   handleTag: string;
-  details: Omit<RequestDetails, "accountName" | "agent" | "operatorEmail">;
+  details: Omit<RequestDetails, "accountName" | "agent" | "operatorEmail" | "approvalsRequired">;
   /** The signed one-click link for the operator's notice (only the worker holds the key). */
   approvalUrl: string | null;
   /** The `requested` event's detail. */

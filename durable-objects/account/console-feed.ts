@@ -13,7 +13,9 @@
  * never carries a request's content and a session ended since cannot read through it.
  */
 import type { JWK } from "jose";
+import type { ApprovalProgress } from "../../core/approval-policy";
 import type { AuditEventType, RequestSummary } from "./account-types";
+import { recordConsoleApproval, type ConsoleApprovals } from "./console-approvals";
 
 /** The tag of every console socket; each also carries `op:<operator id>`. */
 const CONSOLE_TAG = "console";
@@ -21,7 +23,7 @@ const CONSOLE_TAG = "console";
 export const CONSOLE_OPERATOR = "Keyferry-Operator";
 
 /** A pending request as the console shows it; both keys are public keys. */
-export type ConsoleRequest = Omit<RequestSummary, "accountId"> & RequestKeys;
+export type ConsoleRequest = Omit<RequestSummary, "accountId"> & RequestKeys & { approvals?: ConsoleApprovals };
 
 /** The keys a new request's console summary needs besides its notice's summary. */
 export interface RequestKeys {
@@ -37,9 +39,11 @@ export function addConsoleColumn(sql: SqlStorage): void {
   if (!has) sql.exec("ALTER TABLE active_requests ADD COLUMN console_view TEXT");
 }
 
-export function storeConsoleView(sql: SqlStorage, summary: RequestSummary, keys: RequestKeys): void {
+/** `approvalsRequired` above 1: the request needs that many operators (./console-approvals.ts). */
+export function storeConsoleView(sql: SqlStorage, summary: RequestSummary, keys: RequestKeys, approvalsRequired = 1): void {
   const { accountId: _account, ...shown } = summary;
-  const view: ConsoleRequest = { ...shown, publicKey: keys.publicKey, encryptionKey: keys.encryptionKey };
+  const approvals = approvalsRequired > 1 ? { approvals: { required: approvalsRequired, payloadSha256: null, approvers: [] } } : {};
+  const view: ConsoleRequest = { ...shown, publicKey: keys.publicKey, encryptionKey: keys.encryptionKey, ...approvals };
   sql.exec("UPDATE active_requests SET console_view = ? WHERE request_id = ?", JSON.stringify(view), summary.requestId);
 }
 
@@ -51,7 +55,11 @@ const ENDS_WAITING: ReadonlySet<AuditEventType> = new Set(["approved", "denied",
  * the list changed. A releasing event deletes the row anyway, and an already cleared summary is not
  * rewritten: only an approval costs a row here.
  */
-export function settleConsoleView(sql: SqlStorage, event: { type: AuditEventType; requestId?: string | undefined; release?: boolean | undefined }): boolean {
+export function settleConsoleView(
+  sql: SqlStorage,
+  event: { type: AuditEventType; requestId?: string | undefined; release?: boolean | undefined; progress?: ApprovalProgress | undefined },
+): boolean {
+  if (event.type === "partially_approved" && event.requestId && event.progress) return recordConsoleApproval(sql, event.requestId, event.progress);
   if (!event.requestId || !ENDS_WAITING.has(event.type)) return false;
   if (!event.release) sql.exec("UPDATE active_requests SET console_view = NULL WHERE request_id = ? AND console_view IS NOT NULL", event.requestId);
   return true;

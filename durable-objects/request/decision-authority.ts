@@ -126,7 +126,12 @@ export async function establishAuthority(
   const verified = await verifyAssertion(webauthn, challenge, context.party, passkey.credential);
   if (verified.reason !== "ok") return unverified(`${verified.reason}: ${verified.detail}`);
   return {
-    authority: { kind: "passkey", userVerified: verified.userVerified, committed },
+    authority: {
+      kind: "passkey",
+      userVerified: verified.userVerified,
+      committed,
+      operator: { operatorId: passkey.operator.operatorId, email: passkey.operator.email, passkeyId: passkey.credential.credentialId },
+    },
     signer: { passkey, newCounter: verified.newCounter, userVerified: verified.userVerified },
   };
 }

@@ -9,12 +9,13 @@
 import { DurableObject } from "cloudflare:workers";
 import * as transitions from "../../core/request-state";
 import { deliveryGraceMs } from "../../core/limits";
-import { REVOKED_KEY_HASH, isExpired, wakeAt, type AckAnswer, type RequestState } from "../../core/request-state";
-import type { AuditEventInput } from "../account/account-types";
+import { REVOKED_KEY_HASH, isExpired, wakeAt, type AckAnswer, type DecideAnswer, type RequestState } from "../../core/request-state";
+import type { AuditEventInput, DecisionActor } from "../account/account-types";
 import { SCHEMA, loadRecord, writeState } from "./request-schema";
 import { actorDetail, factsOf, keptAnswerOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
 import { judgeWithProof } from "./judge-with-proof";
 import { DECISION_CHALLENGE_TTL_MS, DecisionChallenges, decisionActor, establishAuthority, newChallenge } from "./decision-authority";
+import { approvalsOf, approversDetail, forgetApprovals, sha256Base64url, storePartialApproval } from "./approval-progress";
 import { acceptWait, announceOn, answerClose, closeQuietly, refusal, waitInput } from "./wait-channel";
 import type {
   Actor,
@@ -209,7 +210,10 @@ export class RequestDO extends DurableObject<Env> {
           detail: { ...actorDetail(input.actor), failed_attempts: answer.failedAttempts },
           release: answer.locked,
         });
-        if (answer.locked) this.#announce(record, { type: "decided", status: "denied" });
+        if (answer.locked) {
+          forgetApprovals(this.ctx.storage.sql, record);
+          this.#announce(record, { type: "decided", status: "denied" });
+        }
         return { reason: "wrong_email", locked: answer.locked };
       case "ok":
         return { reason: "ok", view: viewOf(record) };
@@ -239,6 +243,7 @@ export class RequestDO extends DurableObject<Env> {
     const live = this.#live();
     if (!live) return { reason: "invalid_token" };
     const account = this.#account(live.details.accountId);
+    const storedPayloadSha256 = input.payload === null ? null : await sha256Base64url(input.payload);
     const { authority, signer } = await establishAuthority(input.webauthn, {
       account,
       challenges: this.#challenges,
@@ -248,15 +253,17 @@ export class RequestDO extends DurableObject<Env> {
     // Read again: the request may have changed while the assertion was checked.
     const record = this.#live();
     if (!record) return { reason: "invalid_token" };
-    const { next, answer } = transitions.decide(record, factsOf(record), { ...input, authority }, Date.now());
-    if (answer.reason !== "approved" && answer.reason !== "denied") return answer;
+    const { next, answer } = transitions.decide(record, factsOf(record), { ...input, storedPayloadSha256, authority, approvals: approvalsOf(record) }, Date.now());
+    if (answer.reason !== "approved" && answer.reason !== "denied" && answer.reason !== "awaiting_approvals") return answer;
+    if (signer) this.ctx.waitUntil(account.passkeyUsed(signer.passkey.credential.credentialId, signer.newCounter).catch(() => console.error("passkey use not recorded")));
+    if (answer.reason === "awaiting_approvals") return this.#approvedInPart(record, answer, decisionActor(signer, record.details.operatorEmail, input.actor), input);
     const takenOver = transitions.takesOverClaim(record, { ...input, authority });
     // State and payload in one row write; the unused challenges go with the decision.
     this.ctx.storage.transactionSync(() => {
       this.#store(record, next, { payload: answer.reason === "approved" ? input.payload : null });
+      if (answer.reason === "denied") forgetApprovals(this.ctx.storage.sql, record);
       this.#challenges.clear();
     });
-    if (signer) this.ctx.waitUntil(account.passkeyUsed(signer.passkey.credential.credentialId, signer.newCounter).catch(() => console.error("passkey use not recorded")));
     const status = answer.reason;
     const actor = decisionActor(signer, record.details.operatorEmail, input.actor);
     // The claiming look-up is audited with the first event that follows it (the take-over, if any).
@@ -266,7 +273,7 @@ export class RequestDO extends DurableObject<Env> {
       type: status,
       ...(takenOver ? {} : lookedUp),
       actor,
-      detail: actorDetail(input.actor),
+      detail: { ...actorDetail(input.actor), ...(answer.reason === "approved" ? approversDetail(answer.approvers) : {}) },
       release: status === "denied",
       // CIBA Core §10.2: the account's outbox pings the agent, durably.
       ...(record.details.ping ? { ping: record.details.ping } : {}),
@@ -274,6 +281,17 @@ export class RequestDO extends DurableObject<Env> {
     // After the commit: the agent's next poll is served at once (README, "Contract notes": the return channel).
     this.#announce(record, { type: "decided", status });
     return { reason: status, details: record.details };
+  }
+
+  /**
+   * One more approval, not yet enough (README, "Approval policies (N-of-M)"): stored and audited, nothing
+   * announced or deliverable. The challenges stay: other operators may be signing the stored digest now.
+   */
+  #approvedInPart(record: LiveRecord, answer: Extract<DecideAnswer, { reason: "awaiting_approvals" }>, actor: DecisionActor, input: DecideInput): DecideResult {
+    const { approvals, required, progress } = answer;
+    this.ctx.storage.transactionSync(() => storePartialApproval(this.ctx.storage.sql, record, progress, input.payload));
+    this.#audit(record, { type: "partially_approved", actor, detail: { ...actorDetail(input.actor), approvals, required }, progress });
+    return { reason: "awaiting_approvals", approvals, required };
   }
 
   /** The agent was deleted: the request ends as denied and its key no longer matches anything. Idempotent. */

@@ -1,4 +1,5 @@
 import type { JWK } from "jose";
+import type { ApprovalProgress } from "../../core/approval-policy";
 import type { RequestState, Tombstone } from "../../core/request-state";
 import type { AuthenticationResponseJSON, RelyingParty } from "../../core/webauthn";
 
@@ -35,6 +36,13 @@ export interface RequestDetails {
   /** RFC 9449 §10: the thumbprint of the DPoP key every poll must prove; null for an unbound request. */
   dpopJkt: string | null;
   createdAt: number;
+  /**
+   * How many distinct operators must approve (README, "Approval policies (N-of-M)"), from the
+   * account's policy at issuance; absent (a request made before policies) or 1: one.
+   */
+  approvalsRequired?: number;
+  /** The approvals so far of a request that needs several, until the count is met (./approval-progress.ts). */
+  progress?: ApprovalProgress;
   /**
    * The look-up that claimed the request (who, from where, when), stored in the claim's own row
    * write and audited as `looked_up` with the decision or expiry that follows: one call to the
@@ -144,6 +152,10 @@ export type LookupResult =
 export type DecideResult =
   | { reason: "approved" | "denied"; details: RequestDetails }
   | { reason: "invalid_token" | "access_denied" }
+  /** README, "Approval policies (N-of-M)": one more approval recorded, `approvals` of `required`; the rest, core's refusals. */
+  | { reason: "awaiting_approvals"; approvals: number; required: number }
+  | { reason: "already_approved" | "credential_required" | "credential_not_expected" }
+  | { reason: "policy_needs_passkeys"; required: number }
   /** `enrolled`: the account has a passkey (else the deployment requires one and none is enrolled). */
   | { reason: "passkey_required"; enrolled: boolean };
 

@@ -84,13 +84,14 @@ describe("AccountDO schema versions", () => {
     expect(stored).toEqual({ version: ACCOUNT_SCHEMA_VERSION, subscriptions: [{ subscription_id: "sub_1" }] });
   });
 
-  it("brings a version-2 account (no operators, push or console column) to the current tables; issuance then lists it", async () => {
+  it("brings a version-2 account (no operators, push, console column or approval policy) to the current tables; issuance then lists it", async () => {
     const { apiKey, accountId } = await newAgent();
     const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
     await runInDurableObject(stub, (_i, state) => {
       const sql = state.storage.sql;
       for (const table of ["operators", "passkeys", "invitations", "console_sessions", "used_sign_in_challenges", "push_subscriptions"]) sql.exec(`DROP TABLE ${table}`);
       sql.exec("ALTER TABLE active_requests DROP COLUMN console_view");
+      sql.exec("ALTER TABLE account DROP COLUMN approval_policy");
       sql.exec("UPDATE schema_version SET version = 2");
     });
     await evictDurableObject(stub);
@@ -100,6 +101,7 @@ describe("AccountDO schema versions", () => {
     const listed = await stub.consoleRequests();
     expect(listed.reason === "found" && listed.requests.map((r) => r.description)).toEqual(["Stripe secret key"]);
     expect(await stub.listOperators()).toEqual({ reason: "found", operators: [] });
+    expect(await stub.get()).toMatchObject({ reason: "found", account: { approvalPolicy: { approvalsRequired: 1, vaultKeys: null } } });
     const version = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version);
     expect(version).toBe(ACCOUNT_SCHEMA_VERSION);
   });

@@ -96,6 +96,7 @@ describe("admin API", () => {
       webhook_url: "https://hooks.example.com/keyferry",
       webhook_format: "keyferry",
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      approval_policy: { approvals_required: 1 },
     });
     expect(Object.keys(updated.body).sort()).toEqual([...Object.keys(again.body), "webhook_secret"].sort());
     const http = await call<Answer<AccountUpdatedBody>>("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_url: "http://hooks.example.com/" } });

@@ -194,12 +194,18 @@ describe("/v1/console/* with a session", () => {
   it("lets an owner change the notification settings only, and validates them", async () => {
     const saved = await asOperator<NotificationSettingsBody>(acme.owner, "PATCH", "/v1/console/settings", { webhook_format: "slack" });
     expect([saved.status, saved.body]).toEqual([200, { webhook_url: null, webhook_format: "slack" }]);
-    expect((await asOperator<NotificationSettingsBody>(acme.owner, "GET", "/v1/console/settings")).body).toEqual({ webhook_url: null, webhook_format: "slack" });
+    // The approval policy is shown, and only the admin API sets it (README, "Approval policies (N-of-M)").
+    expect((await asOperator<NotificationSettingsBody>(acme.owner, "GET", "/v1/console/settings")).body).toEqual({
+      webhook_url: null,
+      webhook_format: "slack",
+      approval_policy: { approvals_required: 1 },
+    });
     const cases: Array<[unknown, string]> = [
       [{ webhook_url: "http://10.0.0.1/hook" }, "webhook_url"],
       [{ webhook_url: 42 }, "webhook_url"],
       [{ webhook_format: "xml" }, "webhook_format"],
       [{ operator_email: "takeover@example.com" }, "operator_email"],
+      [{ approval_policy: { approvals_required: 1 } }, "approval_policy"],
     ];
     for (const [json, field] of cases) {
       const answer = await asOperator<NotificationSettingsBody>(acme.owner, "PATCH", "/v1/console/settings", json);

@@ -5,6 +5,7 @@ import { signHandle } from "../../worker/handles";
 import { auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential, type Answer } from "./support/api";
 import { requestStub } from "../../worker/stubs";
 import { sleep } from "../support/sleep";
+import { expireAndRunAlarm } from "./support/expiry";
 import type { DecideAnswerBody } from "../../core/wire";
 
 const requestObject = (userCode: string) => requestStub(env, normalized(userCode));
@@ -85,13 +86,7 @@ describe("request expiry: every call checks expires_at, the alarm erases everyth
     expect(JSON.stringify(row)).not.toContain("sk_erase_me");
     // The alarm still stands at the original expiry, and erases the tombstone then.
     expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBe(row!.expires_at);
-    await runInDurableObject(stub, (_i, state) => void state.storage.sql.exec("UPDATE request SET expires_at = ?", Date.now() - 1));
-    await evictDurableObject(stub);
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
-    const tables = await runInDurableObject(stub, (_i, state) =>
-      state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'sqlite_%'").toArray(),
-    );
-    expect(tables).toEqual([]);
+    expect(await expireAndRunAlarm(stub)).toEqual({ ran: true, tables: [] });
   });
 
   it("forgets the last poll on eviction, but not a raised interval", async () => {

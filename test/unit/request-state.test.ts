@@ -215,7 +215,7 @@ describe("lookup", () => {
 describe("decide", () => {
   it("lets only the claiming session decide, once, before expiry, for the request its token names", () => {
     const claimed = state({ claimHash: "s1" });
-    const approve = { sessionHash: "s1", decision: "approve" as const, requestId: "req_1", authority: { kind: "email_binding" as const } };
+    const approve = { sessionHash: "s1", decision: "approve" as const, requestId: "req_1", storedPayloadSha256: "d1", authority: { kind: "email_binding" as const } };
     expect(decide(claimed, facts(), approve, NOW)).toEqual({ next: { ...claimed, status: "approved" }, answer: { reason: "approved" } });
     expect(decide(claimed, facts(), { ...approve, decision: "deny" }, NOW).answer).toEqual({ reason: "denied" });
     expect(decide(claimed, facts(), { ...approve, sessionHash: "s2" }, NOW).answer).toEqual({ reason: "invalid_token" });
@@ -226,7 +226,7 @@ describe("decide", () => {
 });
 
 describe("takesOverClaim", () => {
-  const passkey = { kind: "passkey" as const, userVerified: true, committed: { requestId: "req_1", decision: "approve" as const, payloadSha256: null, expiresAt: NOW + 1 } };
+  const passkey = { kind: "passkey" as const, userVerified: true, committed: { requestId: "req_1", decision: "approve" as const, payloadSha256: null, expiresAt: NOW + 1 }, operator: { operatorId: "opr_1", email: "op@example.com", passkeyId: "pk1" } };
 
   it("is a passkey decision by a session other than the claiming one (the console has none)", () => {
     expect(takesOverClaim(state({ claimHash: "s1" }), { sessionHash: "s2", authority: passkey })).toBe(true);

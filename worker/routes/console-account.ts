@@ -72,7 +72,8 @@ export async function getSettings(request: IRequest, env: Env): Promise<Response
   const session = await consoleReader(request, env);
   requireOwner(session);
   const { account } = existing(await accountStub(env, session.accountId).get());
-  return json(settingsJson(accountJson(account)));
+  const shown = accountJson(account);
+  return json({ ...settingsJson(shown), approval_policy: shown.approval_policy } satisfies NotificationSettingsBody);
 }
 
 /** Only the notification settings: an unknown field (`operator_email`, say) is refused, not ignored. */

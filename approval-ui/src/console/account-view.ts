@@ -5,6 +5,7 @@
 import { setText } from "../dom";
 import { getJson, sendJson, type Operator } from "./api";
 import type { Feedback } from "./feedback";
+import type { ApprovalPolicyBody, NotificationSettingsBody } from "../../../core/wire";
 
 interface AgentBody { agent_id: string; name: string; email: string | null; created_at: string }
 interface AuditEvent { at: string; type: string; request_id?: string; agent_id?: string; actor?: unknown }
@@ -145,9 +146,17 @@ function wireOwner(feedback: Feedback, me: Operator): void {
   void loadAgents();
   void loadOperators();
   void (async () => {
-    const settings = await getJson<{ webhook_url: string | null; webhook_format: string }>("/v1/console/settings");
+    const settings = await getJson<NotificationSettingsBody>("/v1/console/settings");
     if (!settings.ok) return;
     webhookUrl.value = settings.value.webhook_url ?? "";
     webhookFormat.value = settings.value.webhook_format;
+    setText(byId("approval-policy"), policyText(settings.value.approval_policy));
   })();
+}
+
+/** README, "Approval policies (N-of-M)": the account's policy in a sentence. */
+function policyText(policy: ApprovalPolicyBody | undefined): string {
+  if (!policy || policy.approvals_required <= 1) return "One operator's approval is enough for every request.";
+  const which = policy.vault_keys ? `requests for vault keys matching ${policy.vault_keys.join(", ")}` : "every request";
+  return `${policy.approvals_required} different operators must approve ${which}, each with their own passkey.`;
 }

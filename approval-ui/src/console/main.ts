@@ -29,7 +29,7 @@ function showConsole(session: SessionBody): void {
   signOut.addEventListener("click", () => void sendJson("DELETE", "/v1/console/session").then(() => location.replace("/console")));
   view("view-console");
   const account = accountView(feedback, session.operator);
-  requestsView(feedback, () => void account.refreshAudit()).start();
+  requestsView(feedback, () => void account.refreshAudit(), session.operator.operator_id).start();
   pushControls(feedback);
   void account.refreshAudit();
 }

@@ -7,6 +7,7 @@ import { startAuthentication, startRegistration } from "@simplewebauthn/browser"
 import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/browser";
 import { base64url } from "jose";
 import { sendJson, type ApiResult, type SessionBody } from "./api";
+import type { DecideAnswerBody } from "../../../core/wire";
 
 type Failure = Extract<ApiResult<never>, { ok: false }>;
 
@@ -54,10 +55,12 @@ export async function signIn(): Promise<ApiResult<SessionBody>> {
  */
 export async function decideWithPasskey(
   requestId: string,
-  decision: { decision: "deny" } | { decision: "approve"; credential_jwe: string },
-): Promise<ApiResult<{ status: string }>> {
+  decision: { decision: "deny" } | { decision: "approve"; credential_jwe: string } | { decision: "approve" },
+  storedDigest?: string,
+): Promise<ApiResult<DecideAnswerBody>> {
   const base = `/v1/console/requests/${encodeURIComponent(requestId)}`;
-  const payloadSha256 = decision.decision === "approve" ? await sha256Base64url(decision.credential_jwe) : undefined;
+  // A later approver of a request that needs several sends no credential and signs the stored one's digest.
+  const payloadSha256 = "credential_jwe" in decision ? await sha256Base64url(decision.credential_jwe) : decision.decision === "approve" ? storedDigest : undefined;
   const challenge = await sendJson<{ public_key: PublicKeyCredentialRequestOptionsJSON }>("POST", `${base}/challenge`, {
     decision: decision.decision,
     ...(payloadSha256 ? { payload_sha256: payloadSha256 } : {}),
@@ -69,7 +72,7 @@ export async function decideWithPasskey(
   } catch (error) {
     return ceremonyFailed(error);
   }
-  return sendJson<{ status: string }>("POST", `${base}/decide`, { ...decision, webauthn });
+  return sendJson<DecideAnswerBody>("POST", `${base}/decide`, { ...decision, webauthn });
 }
 
 async function sha256Base64url(text: string): Promise<string> {

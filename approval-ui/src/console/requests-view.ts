@@ -8,6 +8,7 @@ import { MAX_CREDENTIAL_BYTES } from "../../../core/limits";
 import { setText } from "../dom";
 import { encryptCredential } from "../encrypt";
 import { getJson, type ConsoleRequestBody, type ConsoleRequestsBody } from "./api";
+import { showApprovals } from "./approvals-part";
 import type { Feedback } from "./feedback";
 import { decideWithPasskey } from "./passkey";
 
@@ -18,13 +19,16 @@ export interface RequestsView {
   refresh(): Promise<void>;
 }
 
-export function requestsView(feedback: Feedback, onChange: () => void): RequestsView {
+/** `me`: the signed-in operator's ID, to tell whether they approved a request that needs several. */
+export function requestsView(feedback: Feedback, onChange: () => void, me: string): RequestsView {
   const list = document.getElementById("requests") as HTMLUListElement;
   const empty = document.getElementById("no-requests") as HTMLElement;
   const title = document.getElementById("requests-title") as HTMLElement;
   const liveState = document.getElementById("live-state") as HTMLElement;
   const template = document.getElementById("request-template") as HTMLTemplateElement;
   const shown = new Map<string, HTMLLIElement>();
+  /** Brings a shown item up to date with its request as listed again (its approvals may have changed). */
+  const updaters = new Map<string, (request: ConsoleRequestBody) => void>();
   let refreshing: Promise<void> | null = null;
   let again = false;
 
@@ -40,12 +44,14 @@ export function requestsView(feedback: Feedback, onChange: () => void): Requests
       if (!current.has(id) && !item.contains(document.activeElement)) {
         item.remove();
         shown.delete(id);
+        updaters.delete(id);
       } else if (!current.has(id)) {
         // Decided elsewhere while focused here: disable rather than pull the focus away.
         for (const control of item.querySelectorAll<HTMLButtonElement | HTMLTextAreaElement>("button, textarea")) control.disabled = true;
       }
     }
     for (const request of result.value.requests) {
+      updaters.get(request.request_id)?.(request);
       if (!shown.has(request.request_id)) {
         const item = render(request);
         shown.set(request.request_id, item);
@@ -116,15 +122,23 @@ export function requestsView(feedback: Feedback, onChange: () => void): Requests
       credential.disabled = on;
     };
 
-    async function send(decision: { decision: "deny" } | { decision: "approve"; credential_jwe: string }): Promise<void> {
+    let mode = showApprovals(item, request, me);
+    updaters.set(request.request_id, (listed) => (mode = showApprovals(item, listed, me)));
+
+    async function send(decision: { decision: "deny" } | { decision: "approve"; credential_jwe: string } | { decision: "approve" }, storedDigest?: string): Promise<void> {
       feedback.status(decision.decision === "approve" ? "Sign the approval with your passkey…" : "Sign the denial with your passkey…");
-      const result = await decideWithPasskey(request.request_id, decision);
+      const result = await decideWithPasskey(request.request_id, decision, storedDigest);
       busy(false);
       if (!result.ok) {
         feedback.error(result.failure.description);
         return;
       }
-      feedback.status(`${result.value.status === "approved" ? "Approved" : "Denied"}: the request of ${request.agent.name}.`);
+      const { value } = result;
+      feedback.status(
+        value.status === "awaiting_approvals"
+          ? `Approved (${value.approvals} of ${value.required}): the request of ${request.agent.name} waits for another operator.`
+          : `${value.status === "approved" ? "Approved" : "Denied"}: the request of ${request.agent.name}.`,
+      );
       credential.value = "";
       title.focus();
       await refresh();
@@ -133,6 +147,14 @@ export function requestsView(feedback: Feedback, onChange: () => void): Requests
 
     part<HTMLFormElement>(".request-form").addEventListener("submit", (event) => {
       event.preventDefault();
+      if (mode.kind === "approved_by_me") return;
+      if (mode.kind === "sign_stored") {
+        // A later approver: no credential; the passkey signs the one the first approver stored.
+        busy(true);
+        feedback.clear();
+        void send({ decision: "approve" }, mode.payloadSha256);
+        return;
+      }
       const value = credential.value.trim().includes("\n") ? credential.value : credential.value.trim();
       const bytes = new TextEncoder().encode(value).length;
       if (bytes === 0 || bytes > MAX_CREDENTIAL_BYTES) {

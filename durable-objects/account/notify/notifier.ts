@@ -106,7 +106,9 @@ export class Notifier {
       type === "credential.replayed"
         ? mimeMessage(this.#from(), account.operator_email, `Replayed credential request (${request.vaultKey})`, replayText(request, caller ?? {}), now)
         : null;
-    this.#enqueueNotice(account, request, { type, decidedBy, caller }, now, email);
+    // README, "Approval policies (N-of-M)": an approval by several operators names them all.
+    const approvers = event.type === "approved" && Array.isArray(event.detail?.approvers) ? (event.detail.approvers as WebhookEvent["approvers"]) : null;
+    this.#enqueueNotice(account, request, { type, decidedBy, caller, approvers }, now, email);
   }
 
   /** `credential.requested` and the operator's email (README, "Device flow or push"). */
@@ -217,7 +219,7 @@ export class Notifier {
   #enqueueNotice(
     account: NotifyAccount,
     request: RequestSummary,
-    event: Pick<WebhookEvent, "type" | "approvalUrl" | "decidedBy" | "caller">,
+    event: Pick<WebhookEvent, "type" | "approvalUrl" | "decidedBy" | "caller" | "approvers">,
     now: number,
     email: string | null,
   ): boolean {

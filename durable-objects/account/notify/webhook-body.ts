@@ -21,6 +21,8 @@ export interface WebhookEvent {
   decidedBy?: string | null;
   /** `credential.replayed`: where the replayed poll came from. */
   caller?: { ip?: unknown; user_agent?: unknown } | null;
+  /** `credential.approved` under an approval policy: every approver, in order (`decidedBy` is the last). */
+  approvers?: Array<{ operator_id: string; email: string; passkey_id: string; at: string }> | null;
 }
 
 export function webhookBody(format: WebhookFormat, event: WebhookEvent): string {
@@ -44,6 +46,7 @@ function keyferryBody(event: WebhookEvent): Record<string, unknown> {
     },
     ...(event.type === "credential.requested" && event.approvalUrl ? { approval_url: event.approvalUrl } : {}),
     ...(event.decidedBy ? { decided_by: event.decidedBy } : {}),
+    ...(event.approvers ? { approvers: event.approvers } : {}),
     ...(event.caller ? { caller: { ip: String(event.caller.ip ?? ""), user_agent: String(event.caller.user_agent ?? "") } } : {}),
   };
 }
@@ -78,8 +81,10 @@ function slackText(event: WebhookEvent): string {
         `Account ${escape(event.accountName, 80)} (${request.accountId}) · agent ${request.agent.id} · about ${minutes} min left · opening the link decides nothing`,
       ].join("\n");
     }
-    case "credential.approved":
-      return `↳ ${key} for ${agent}: approved by ${escape(event.decidedBy ?? "the operator", 120)}`;
+    case "credential.approved": {
+      const by = event.approvers ? event.approvers.map((a) => a.email).join(", ") : (event.decidedBy ?? "the operator");
+      return `↳ ${key} for ${agent}: approved by ${escape(by, 400)}`;
+    }
     case "credential.denied":
       return `↳ ${key} for ${agent}: ${event.decidedBy === "locked" ? "denied (too many failed attempts)" : `denied by ${escape(event.decidedBy ?? "the operator", 120)}`}`;
     case "credential.delivered":

@@ -1,0 +1,39 @@
+/**
+ * A request that needs several operators (README, "Approval policies (N-of-M)") in its object: the
+ * approvals so far live in its details (`progress`), and the first approver's credential, encrypted
+ * to the agent as any approval's, in its `payload` column, in one row write; neither is delivered
+ * before the count is met (the status stays `pending`). A denial erases both at once; the TTL alarm
+ * erases everything anyway.
+ */
+import { base64url } from "jose";
+import type { ApprovalProgress, Approver } from "../../core/approval-policy";
+import type { LiveRecord } from "./request-types";
+
+/** What core/request-state.ts's `decide` counts against: the count fixed at issuance, and the approvals so far. */
+export const approvalsOf = (record: LiveRecord) => ({ required: record.details.approvalsRequired ?? 1, progress: record.details.progress ?? null });
+
+/** One more approval, not yet enough: the progress, and the first approver's payload (later ones send none). */
+export function storePartialApproval(sql: SqlStorage, record: LiveRecord, progress: ApprovalProgress, payload: string | null): void {
+  const details = { ...record.details, progress };
+  sql.exec("UPDATE request SET payload = COALESCE(?, payload), details = ?", payload, JSON.stringify(details));
+  record.details = details;
+}
+
+/** A denied (or locked) request's stored credential and approvals go now, not at its expiry. */
+export function forgetApprovals(sql: SqlStorage, record: LiveRecord): void {
+  if (!record.details.progress) return;
+  const { progress: _dropped, ...details } = record.details;
+  sql.exec("UPDATE request SET payload = NULL, details = ?", JSON.stringify(details));
+  record.details = details;
+}
+
+/** The approved event's list of every approver, for the audit log and the webhook (`actor` stays the last one). */
+export function approversDetail(approvers: Approver[] | undefined): { approvers?: Array<{ operator_id: string; email: string; passkey_id: string; at: string }> } {
+  if (!approvers) return {};
+  return { approvers: approvers.map((a) => ({ operator_id: a.operatorId, email: a.email, passkey_id: a.passkeyId, at: new Date(a.at).toISOString() })) };
+}
+
+/** The digest later approvers sign: of the payload exactly as stored and delivered (RFC 4648 §5 base64url). */
+export async function sha256Base64url(text: string): Promise<string> {
+  return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))));
+}
