@@ -7,9 +7,10 @@
 import { MAX_CREDENTIAL_BYTES } from "../../../core/limits";
 import { setText } from "../dom";
 import { encryptCredential } from "../encrypt";
-import { getJson, type ConsoleRequestBody, type ConsoleRequestsBody } from "./api";
+import { getJson, type ApiResult, type ConsoleRequestBody, type ConsoleRequestsBody } from "./api";
 import type { Feedback } from "./feedback";
 import { decideWithPasskey } from "./passkey";
+import type { SavedView } from "./saved-view";
 
 const POLL_MS = 2000;
 
@@ -18,7 +19,7 @@ export interface RequestsView {
   refresh(): Promise<void>;
 }
 
-export function requestsView(feedback: Feedback, onChange: () => void): RequestsView {
+export function requestsView(feedback: Feedback, onChange: () => void, saved?: SavedView): RequestsView {
   const list = document.getElementById("requests") as HTMLUListElement;
   const empty = document.getElementById("no-requests") as HTMLElement;
   const title = document.getElementById("requests-title") as HTMLElement;
@@ -118,7 +119,10 @@ export function requestsView(feedback: Feedback, onChange: () => void): Requests
 
     async function send(decision: { decision: "deny" } | { decision: "approve"; credential_jwe: string }): Promise<void> {
       feedback.status(decision.decision === "approve" ? "Sign the approval with your passkey…" : "Sign the denial with your passkey…");
-      const result = await decideWithPasskey(request.request_id, decision);
+      await finish(await decideWithPasskey(request.request_id, decision));
+    }
+
+    async function finish(result: ApiResult<{ status: string }>): Promise<void> {
       busy(false);
       if (!result.ok) {
         feedback.error(result.failure.description);
@@ -156,6 +160,7 @@ export function requestsView(feedback: Feedback, onChange: () => void): Requests
       feedback.clear();
       void send({ decision: "deny" });
     });
+    saved?.attach(item, request, { busy, finish });
     return item;
   }
 
