@@ -100,8 +100,9 @@ export function savedView(feedback: Feedback): SavedView {
       const button = item.querySelector(".request-approve-saved") as HTMLButtonElement;
       const note = item.querySelector(".request-saved-note") as HTMLElement;
       button.setAttribute("aria-description", `approves the request of ${request.agent.name} with your saved ${request.vault_key}`);
+      // Not yet in the page: the next list refresh forgets it only once it has left the page.
       offered.set(button, request.vault_key);
-      showOffers();
+      button.hidden = !names.has(request.vault_key);
       button.addEventListener("click", () => {
         controls.busy(true);
         button.disabled = true;
