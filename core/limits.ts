@@ -13,6 +13,8 @@ export const MAX_DESCRIPTION_LENGTH = 200;
 export const VAULT_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const MAX_VAULT_CIPHERTEXT_BYTES = 65_536;
 export const MAX_VAULT_ITEMS_PER_AGENT = 1000;
+/** An operator's saved credentials (README, "Saved credentials"). */
+export const MAX_SAVED_CREDENTIALS_PER_OPERATOR = 100;
 /** Requests one agent may open per minute (429 with Retry-After beyond it), whatever their lifetimes. */
 export const MAX_ISSUED_PER_AGENT_PER_MINUTE = 10;
 /** CIBA `requested_expiry` is raised to this (or the configured lifetime, when shorter): slots cannot be churned. */

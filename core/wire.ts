@@ -289,3 +289,23 @@ export interface PushKeyBody {
 export interface PushSubscriptionCreatedBody {
   subscription_id: string;
 }
+
+// ---- Saved credentials (README, "Saved credentials") ---------------------------------------------
+
+/** An item of `GET /v1/console/saved`: the passkey and PRF input that reopen it, never its JWE. */
+export interface SavedCredentialEntryBody {
+  name: string;
+  passkey_id: string;
+  /** 32 bytes, base64url: the PRF input (`prf.eval.first`). */
+  prf_salt: string;
+  updated_at: string;
+}
+
+export interface SavedCredentialListBody {
+  items: SavedCredentialEntryBody[];
+}
+
+/** `GET /v1/console/saved/{name}`: the item with its compact JWE (`dir`, `A256GCM`), sealed in the browser. */
+export interface SavedCredentialBody extends SavedCredentialEntryBody {
+  jwe: string;
+}

@@ -25,6 +25,7 @@ export type ErrorCode =
   | "method_not_allowed"
   | "too_many_requests"
   | "vault_full"
+  | "saved_full"
   | "too_many_subscriptions"
   | "server_error";
 

@@ -15,7 +15,7 @@ import { signFields, verifyFields } from "./console/signed-fields";
 import { HttpError, notFound } from "./errors";
 import { randomToken, sha256 } from "./hashing";
 import { isAccountId, isOperatorId, newOperatorId } from "./ids";
-import { accountStub } from "./stubs";
+import { accountStub, savedStub } from "./stubs";
 import { emailSchema, nameSchema } from "./schemas";
 
 export const INVITATION_TTL_MS = 24 * 60 * 60 * 1000;
@@ -96,11 +96,15 @@ export async function listOperators(env: Env, accountId: string) {
   return { operators: result.operators.map(operatorWithPasskeysJson) } satisfies OperatorListBody;
 }
 
-/** Its passkeys, invitations and console sessions stop working at once. */
+/**
+ * Its passkeys, invitations and console sessions stop working at once, and its saved credentials
+ * are erased (no one else could ever open them, and they should not outlive the person).
+ */
 export async function removeOperator(env: Env, accountId: string, operatorId: string, by: string): Promise<void> {
   if (!isOperatorId(operatorId)) throw notFound("No such operator.");
   const result = await accountStub(env, accountId).removeOperator(operatorId, by);
   if (result.reason === "not_found") throw notFound("No such operator.");
+  await savedStub(env, accountId, operatorId).erase();
 }
 
 const operatorWithPasskeysJson = (operator: OperatorWithPasskeys) => ({

@@ -83,8 +83,17 @@ function hasCredentialJweHeader(jwe: string): boolean {
 
 const invalidToken = () => new HttpError(403, "invalid_token", "This approval is no longer valid: it was used or it expired.");
 
-/** 200 `{public_key}`: PublicKeyCredentialRequestOptionsJSON over the account's passkeys, UV required. */
-export async function issueDecisionChallenge(env: Env, request: Request, target: DecisionTarget, body: z.infer<typeof challengeFieldsSchema>): Promise<Response> {
+/**
+ * 200 `{public_key}`: PublicKeyCredentialRequestOptionsJSON over the account's passkeys, UV required;
+ * `onlyPasskey` narrows allowCredentials to one of them (a saved approval, worker/saved-approval.ts).
+ */
+export async function issueDecisionChallenge(
+  env: Env,
+  request: Request,
+  target: DecisionTarget,
+  body: z.infer<typeof challengeFieldsSchema>,
+  onlyPasskey?: string,
+): Promise<Response> {
   const payloadSha256 = body.payload_sha256 ?? null;
   if (body.decision === "approve" && payloadSha256 === null) throw badRequest("payload_sha256: approving commits to the credential: send the SHA-256 of the exact string");
   if (body.decision === "deny" && payloadSha256 !== null) throw badRequest("payload_sha256: a denial carries no credential");
@@ -96,10 +105,12 @@ export async function issueDecisionChallenge(env: Env, request: Request, target:
       if (env.REQUIRE_PASSKEY === "true") throw passkeyRequired(false);
       throw badRequest("This account has no passkey yet: its decisions are made without one (the email binding).");
     case "ok": {
+      const allowed = result.allowCredentials.filter((c) => onlyPasskey === undefined || c.id === onlyPasskey);
+      if (allowed.length === 0) throw new HttpError(403, "access_denied", "That passkey is no longer one of this account's.");
       const options = await generateAuthenticationOptions({
         rpID: relyingParty(request, env).rpId,
         challenge: new Uint8Array(base64url.decode(result.challenge)),
-        allowCredentials: result.allowCredentials.map((c) => ({ id: c.id, transports: c.transports as AuthenticatorTransport[] })),
+        allowCredentials: allowed.map((c) => ({ id: c.id, transports: c.transports as AuthenticatorTransport[] })),
         userVerification: "required",
         timeout: 5 * 60 * 1000,
       });
@@ -108,8 +119,18 @@ export async function issueDecisionChallenge(env: Env, request: Request, target:
   }
 }
 
-/** 200 `{status}`; the refusals of the contract, each changing nothing. */
-export async function decideRequest(env: Env, request: Request, target: DecisionTarget, body: z.infer<typeof decideFieldsSchema>): Promise<Response> {
+/**
+ * 200 `{status}`; the refusals of the contract, each changing nothing. `committed` replaces the
+ * digest of the sent payload as what the challenge must have committed to (a saved approval's
+ * commitment, worker/saved-approval.ts).
+ */
+export async function decideRequest(
+  env: Env,
+  request: Request,
+  target: DecisionTarget,
+  body: z.infer<typeof decideFieldsSchema>,
+  committed?: string,
+): Promise<Response> {
   // The page and the contract promise that an end-to-end credential never reaches the service.
   if (target.endToEnd && body.credential_value !== undefined) {
     throw badRequest("credential_value: this request is end-to-end encrypted; send credential_jwe, encrypted in the browser to its public_key");
@@ -119,7 +140,7 @@ export async function decideRequest(env: Env, request: Request, target: Decision
   let payloadSha256: string | null = null;
   const sent = body.decision === "approve" ? (body.credential_jwe ?? body.credential_value) : undefined;
   if (sent !== undefined) {
-    payloadSha256 = await sha256(sent);
+    payloadSha256 = committed ?? (await sha256(sent));
     payload = body.credential_jwe ?? (await encryptToKey(sent, target.encryptionKey!));
   }
   const result = await requestStub(env, target.userCode).decide({

@@ -11,6 +11,7 @@ import * as consoleAccount from "./routes/console-account";
 import * as consoleRequests from "./routes/console-requests";
 import * as consoleAuth from "./routes/console-auth";
 import * as consolePush from "./routes/console-push";
+import * as consoleSaved from "./routes/console-saved";
 import * as credentials from "./routes/credentials";
 import * as oauth from "./routes/oauth";
 import * as pages from "./routes/pages";
@@ -57,6 +58,8 @@ route("/v1/console/operators/:operator_id", { delete: consoleAccount.deleteOpera
 route("/v1/console/push", { get: consolePush.pushKey });
 route("/v1/console/push-subscriptions", { post: consolePush.subscribe });
 route("/v1/console/push-subscriptions/:subscription_id", { delete: consolePush.unsubscribe });
+route("/v1/console/saved", { get: consoleSaved.listSaved });
+route("/v1/console/saved/:name", { get: consoleSaved.getSaved, put: consoleSaved.putSaved, delete: consoleSaved.deleteSaved });
 route("/v1/console/settings", { get: consoleAccount.getSettings, patch: consoleAccount.updateSettings });
 route("/v1/console/enrol/options", { post: consoleAuth.enrolOptions });
 route("/v1/console/enrol", { post: consoleAuth.enrol });

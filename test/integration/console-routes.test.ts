@@ -5,7 +5,7 @@ const ORIGIN = "https://keyferry.test";
 const REQUEST_ID = `req_${"a".repeat(20)}`;
 
 /** Every `/v1/console/*` call this branch serves, with a well-formed body for the state changes. */
-const READS = ["/v1/console/requests", "/v1/console/audit", "/v1/console/agents", "/v1/console/operators", "/v1/console/settings"];
+const READS = ["/v1/console/requests", "/v1/console/audit", "/v1/console/agents", "/v1/console/operators", "/v1/console/settings", "/v1/console/saved", "/v1/console/saved/stripe-sk"];
 const WRITES: Array<[string, string, unknown]> = [
   ["POST", `/v1/console/requests/${REQUEST_ID}/challenge`, { decision: "deny" }],
   ["POST", `/v1/console/requests/${REQUEST_ID}/decide`, { decision: "deny", webauthn: {} }],
@@ -14,6 +14,8 @@ const WRITES: Array<[string, string, unknown]> = [
   ["POST", "/v1/console/operators", { email: "new@example.com" }],
   ["DELETE", `/v1/console/operators/opr_${"c".repeat(20)}`, {}],
   ["PATCH", "/v1/console/settings", { webhook_format: "slack" }],
+  ["PUT", "/v1/console/saved/stripe-sk", { jwe: "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..aXY.Y3Q.dGFn", passkey_id: "cGs", prf_salt: "A".repeat(43) }],
+  ["DELETE", "/v1/console/saved/stripe-sk", {}],
 ];
 
 describe("GET /console", () => {

@@ -62,6 +62,9 @@ export async function enrolOptions(request: IRequest, env: Env): Promise<Respons
     excludeCredentials: begun.excludeCredentialIds.map((id) => ({ id })),
     authenticatorSelection: { residentKey: "required", requireResidentKey: true, userVerification: "required" },
     supportedAlgorithmIDs: SUPPORTED_ALGORITHMS,
+    // WebAuthn L3 §10.1.4: asks the authenticator to enable its PRF (CTAP2 hmac-secret), which
+    // saved credentials are sealed with (README, "Saved credentials"); one without it still enrols.
+    extensions: { prf: {} },
   });
   return json({ public_key: options, operator: operatorJson(begun.operator) } satisfies EnrolOptionsBody);
 }

@@ -13,7 +13,8 @@ import { requireSameOrigin } from "../console/session";
 import { HttpError, notFound } from "../errors";
 import { json, readJson } from "../http";
 import { isRequestId } from "../ids";
-import { challengeFieldsSchema, decideFieldsSchema, decideRequest, issueDecisionChallenge, type DecisionTarget } from "../passkey-decision";
+import { decideRequest, issueDecisionChallenge } from "../passkey-decision";
+import { consoleChallengeSchema, consoleDecideSchema, decideSaved, issueSavedChallenge, type SavedApprovalTarget } from "../saved-approval";
 import { accountStub } from "../stubs";
 import type { ConsoleRequestBody, ConsoleRequestsBody } from "../../core/wire";
 
@@ -67,20 +68,22 @@ export async function liveRequests(request: IRequest, env: Env): Promise<Respons
 
 export async function challenge(request: IRequest, env: Env): Promise<Response> {
   const session = await consoleWriter(request, env);
-  const body = await readJson(request, challengeFieldsSchema, MAX_CHALLENGE_BODY);
-  const { target } = await pendingRequest(request, env, session);
-  return issueDecisionChallenge(env, request, target, body);
+  const body = await readJson(request, consoleChallengeSchema, MAX_CHALLENGE_BODY);
+  const pending = await pendingRequest(request, env, session);
+  if (body.saved !== undefined) return issueSavedChallenge(env, request, session, pending, { ...body, saved: body.saved });
+  return issueDecisionChallenge(env, request, pending.target, body);
 }
 
 export async function decide(request: IRequest, env: Env): Promise<Response> {
   const session = await consoleWriter(request, env);
-  const body = await readJson(request, decideFieldsSchema, MAX_DECIDE_BODY);
-  const { target } = await pendingRequest(request, env, session);
-  return decideRequest(env, request, target, body);
+  const body = await readJson(request, consoleDecideSchema, MAX_DECIDE_BODY);
+  const pending = await pendingRequest(request, env, session);
+  if (body.saved !== undefined) return decideSaved(env, request, session, pending, { ...body, saved: body.saved });
+  return decideRequest(env, request, pending.target, body);
 }
 
 /** The operator's own account's pending request, as the passkey decision addresses it. */
-async function pendingRequest(request: IRequest, env: Env, session: ConsoleSession): Promise<{ target: DecisionTarget }> {
+async function pendingRequest(request: IRequest, env: Env, session: ConsoleSession): Promise<SavedApprovalTarget> {
   const requestId = request.params.request_id ?? "";
   const noSuchRequest = notFound("No pending request of this account has that ID.");
   if (!isRequestId(requestId)) throw noSuchRequest;
@@ -88,5 +91,5 @@ async function pendingRequest(request: IRequest, env: Env, session: ConsoleSessi
   if (found.reason !== "found") throw noSuchRequest;
   const { request: view, userCode } = found;
   // No claim: the console's session proves who the operator is, and the passkey decides.
-  return { target: { userCode, requestId, sessionHash: null, encryptionKey: view.encryptionKey, endToEnd: view.publicKey !== null } };
+  return { target: { userCode, requestId, sessionHash: null, encryptionKey: view.encryptionKey, endToEnd: view.publicKey !== null }, vaultKey: view.vaultKey };
 }

@@ -26,12 +26,13 @@ async function agentVault(request: IRequest, env: Env) {
   return vaultStub(env, credentials.agentId);
 }
 
-function vaultKeyParam(request: IRequest): string {
+/** A vault key in the path (also a saved credential's name, `param` "name"): percent-decoded, then checked. */
+export function vaultKeyParam(request: IRequest, param = "vault_key"): string {
   let raw: string;
   try {
-    raw = decodeURIComponent(request.params.vault_key ?? "");
+    raw = decodeURIComponent(request.params[param] ?? "");
   } catch {
-    throw badRequest("vault_key: is not valid percent-encoding");
+    throw badRequest(`${param}: is not valid percent-encoding`);
   }
   return parseWith(vaultKeySchema, raw);
 }

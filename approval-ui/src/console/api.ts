@@ -27,7 +27,7 @@ export interface SessionBody {
 }
 
 export const getJson = <T>(path: string): Promise<ApiResult<T>> => call<T>("GET", path);
-export const sendJson = <T>(method: "POST" | "PATCH" | "DELETE", path: string, body: unknown = {}): Promise<ApiResult<T>> => call<T>(method, path, body);
+export const sendJson = <T>(method: "POST" | "PUT" | "PATCH" | "DELETE", path: string, body: unknown = {}): Promise<ApiResult<T>> => call<T>(method, path, body);
 
 async function call<T>(method: string, path: string, body?: unknown): Promise<ApiResult<T>> {
   let response: Response;

@@ -40,6 +40,9 @@ export function showApprovals(item: HTMLElement, request: ConsoleRequestBody, me
   );
   item.querySelector<HTMLElement>(".request-credential")!.closest<HTMLElement>(".field")!.hidden = mode.kind !== "credential";
   item.querySelector<HTMLButtonElement>(".request-approve")!.hidden = mode.kind === "approved_by_me";
+  // A saved credential is a first approver's: once one is stored, the others sign it instead.
+  const saved = item.querySelector<HTMLButtonElement>(".request-approve-saved");
+  if (saved && mode.kind !== "credential") saved.hidden = true;
   return mode;
 }
 

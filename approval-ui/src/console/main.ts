@@ -10,6 +10,7 @@ import { feedbackLines } from "./feedback";
 import { enrol, signIn } from "./passkey";
 import { pushControls } from "./push";
 import { requestsView } from "./requests-view";
+import { savedView } from "./saved-view";
 
 const feedback = feedbackLines();
 const view = (id: "view-enrol" | "view-sign-in" | "view-console") => {
@@ -29,7 +30,9 @@ function showConsole(session: SessionBody): void {
   signOut.addEventListener("click", () => void sendJson("DELETE", "/v1/console/session").then(() => location.replace("/console")));
   view("view-console");
   const account = accountView(feedback, session.operator);
-  requestsView(feedback, () => void account.refreshAudit(), session.operator.operator_id).start();
+  const saved = savedView(feedback);
+  requestsView(feedback, () => void account.refreshAudit(), session.operator.operator_id, saved).start();
+  saved.start();
   pushControls(feedback);
   void account.refreshAudit();
 }

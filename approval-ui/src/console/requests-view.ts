@@ -7,10 +7,12 @@
 import { MAX_CREDENTIAL_BYTES } from "../../../core/limits";
 import { setText } from "../dom";
 import { encryptCredential } from "../encrypt";
-import { getJson, type ConsoleRequestBody, type ConsoleRequestsBody } from "./api";
+import { getJson, type ApiResult, type ConsoleRequestBody, type ConsoleRequestsBody } from "./api";
 import { showApprovals } from "./approvals-part";
 import type { Feedback } from "./feedback";
+import type { DecideAnswerBody } from "../../../core/wire";
 import { decideWithPasskey } from "./passkey";
+import type { SavedView } from "./saved-view";
 
 const POLL_MS = 2000;
 
@@ -20,7 +22,7 @@ export interface RequestsView {
 }
 
 /** `me`: the signed-in operator's ID, to tell whether they approved a request that needs several. */
-export function requestsView(feedback: Feedback, onChange: () => void, me: string): RequestsView {
+export function requestsView(feedback: Feedback, onChange: () => void, me: string, saved?: SavedView): RequestsView {
   const list = document.getElementById("requests") as HTMLUListElement;
   const empty = document.getElementById("no-requests") as HTMLElement;
   const title = document.getElementById("requests-title") as HTMLElement;
@@ -127,7 +129,10 @@ export function requestsView(feedback: Feedback, onChange: () => void, me: strin
 
     async function send(decision: { decision: "deny" } | { decision: "approve"; credential_jwe: string } | { decision: "approve" }, storedDigest?: string): Promise<void> {
       feedback.status(decision.decision === "approve" ? "Sign the approval with your passkey…" : "Sign the denial with your passkey…");
-      const result = await decideWithPasskey(request.request_id, decision, storedDigest);
+      await finish(await decideWithPasskey(request.request_id, decision, storedDigest));
+    }
+
+    async function finish(result: ApiResult<DecideAnswerBody>): Promise<void> {
       busy(false);
       if (!result.ok) {
         feedback.error(result.failure.description);
@@ -178,6 +183,7 @@ export function requestsView(feedback: Feedback, onChange: () => void, me: strin
       feedback.clear();
       void send({ decision: "deny" });
     });
+    saved?.attach(item, request, { busy, finish });
     return item;
   }
 
