@@ -26,6 +26,8 @@ export async function measureReturnChannelDelivery(base: string, agents: Agent[]
   const pollRtt: number[] = [];
   const tally = errorTally();
   const { fail } = tally;
+  // The poll after `decided` finds the request decided, which answers at once: never slow_down.
+  let slowDowns = 0;
   const handoff = async (i: number) => {
     const pending = await issue(base, agents[i % agents.length]!);
     const socket = openWaitSocket(base, pending.deviceCode);
@@ -49,6 +51,7 @@ export async function measureReturnChannelDelivery(base: string, agents: Agent[]
       }
       const response = await api(base, "POST", "/v1/credentials/poll", { device_code: pending.deviceCode });
       const delivered = performance.now();
+      if (response.json.error === "slow_down") slowDowns++;
       await operator;
       if (response.status !== 200 || response.json.credential_value !== `rc-secret-${i}`) return fail(`poll ${response.status} ${response.json.error}`);
       samples.push(delivered - decided);
@@ -65,6 +68,7 @@ export async function measureReturnChannelDelivery(base: string, agents: Agent[]
     count: samples.length,
     errors: tally.errors,
     error_kinds: tally.kinds,
+    slow_down: slowDowns,
     negative_samples: samples.filter((s) => s < 0).length,
     /** Where the time goes (ms, p50/p99): the decide's round trip, decide sent → `decided` received, `decided` received → poll 200. */
     parts_ms: { decide_round_trip: summary(decideRtt), decide_sent_to_message: summary(announce), message_to_poll_200: summary(pollRtt) },

@@ -10,6 +10,7 @@ export async function measureDelivery(base: string, agents: Agent[], count: numb
   const samples: number[] = [];
   const tally = errorTally();
   const { fail } = tally;
+  let slowDowns = 0;
   const handoff = async (i: number) => {
     const agent = agents[i % agents.length]!;
     const pending = await issue(base, agent);
@@ -29,7 +30,10 @@ export async function measureDelivery(base: string, agents: Agent[], count: numb
         samples.push(performance.now() - approvedAt);
         return;
       }
-      if (response.json.error === "slow_down") wait += 5;
+      if (response.json.error === "slow_down") {
+        slowDowns++;
+        wait += 5;
+      }
       else if (response.json.error !== "authorization_pending") {
         fail(`poll ${response.status} ${response.json.error}`);
         await operator.catch(() => undefined);
@@ -39,5 +43,5 @@ export async function measureDelivery(base: string, agents: Agent[], count: numb
   };
   await mapLimit(Array.from({ length: count }, (_, i) => i), agents.length, (i) => tally.run(() => handoff(i)));
   samples.sort((a, b) => a - b);
-  return { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)), count: samples.length, errors: tally.errors, error_kinds: tally.kinds, interval_s: interval };
+  return { p50: round(percentile(samples, 50)), p99: round(percentile(samples, 99)), count: samples.length, errors: tally.errors, error_kinds: tally.kinds, slow_down: slowDowns, interval_s: interval };
 }

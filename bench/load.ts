@@ -16,7 +16,7 @@ export interface RunResult {
   served: number;
   /** slow_down answers drawn (RFC 8628 §3.5): 0 for a fair probe; reported by every run. */
   slow_down?: number;
-  /** Extra counters a scenario keeps, e.g. slow_down answers. */
+  /** Extra counters a scenario keeps, e.g. the poll run's answers by code and its waits. */
   notes?: Record<string, number>;
 }
 
@@ -43,8 +43,6 @@ export interface Context {
   cookie?: string | null;
   approvalToken?: string;
   approved?: boolean;
-  /** The poll run: which pool entry this connection's request polls. */
-  pollIndex?: number;
 }
 
 type SetupRequest = Parameters<NonNullable<RequestSpec["setup"]>>[0];
@@ -106,40 +104,6 @@ export async function measure(scenario: Scenario): Promise<RunResult> {
     served,
     slow_down: scenario.notes?.slow_down ?? 0,
     ...(scenario.notes ? { notes: scenario.notes } : {}),
-  };
-}
-
-/**
- * Two scenarios in alternating slices (a, b, a, b, …), so that what else the shared machine does
- * in those seconds falls on both alike; each scenario's `duration` is split over the slices. A
- * scenario object keeps its own state across slices (a poll's round robin goes on where it stopped).
- */
-export async function measureAlternating(a: Scenario, b: Scenario, slices: number): Promise<[RunResult, RunResult]> {
-  const runs: [RunResult[], RunResult[]] = [[], []];
-  for (let i = 0; i < slices; i++) {
-    for (const [index, scenario] of [a, b].entries()) {
-      runs[index]!.push(await measure({ ...scenario, duration: (scenario.duration ?? 10) / slices }));
-    }
-  }
-  return [combine(runs[0]), combine(runs[1])];
-}
-
-/** Requests per second over all slices; latency percentiles of the median slice; errors summed. */
-function combine(slices: RunResult[]): RunResult {
-  const served = slices.reduce((sum, r) => sum + r.served, 0);
-  const seconds = slices.reduce((sum, r) => sum + (r.rps > 0 ? r.served / r.rps : 0), 0);
-  const middle = (pick: (r: RunResult) => number) => slices.map(pick).sort((x, y) => x - y)[Math.floor((slices.length - 1) / 2)]!;
-  // A scenario's notes are its own running counters, shared by its slices: the last slice has them all.
-  const notes = slices.at(-1)!.notes;
-  return {
-    name: slices[0]!.name,
-    rps: round(seconds > 0 ? served / seconds : 0),
-    p50_ms: middle((r) => r.p50_ms),
-    p99_ms: middle((r) => r.p99_ms),
-    errors: slices.reduce((sum, r) => sum + r.errors, 0),
-    served,
-    slow_down: notes?.slow_down ?? 0,
-    ...(notes ? { notes: { ...notes } } : {}),
   };
 }
 

@@ -8,12 +8,14 @@ import { readFile, writeFile } from "node:fs/promises";
 import { cpus, totalmem, release } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
-import { createAgents, issuePool, lookup as lookupOnce, mapLimit, sleep, api, type Agent, type Pending } from "./client.ts";
+import { createAgents, issuePool, lookup as lookupOnce, mapLimit, type Agent } from "./client.ts";
 import { measureCostPerHandoff } from "./cost-per-handoff.ts";
 import { measureDelivery } from "./delivery.ts";
 import { measureReturnChannelDelivery } from "./delivery-return-channel.ts";
-import { measure, measureAlternating, round, type RunResult } from "./load.ts";
+import { measure, round, type RunResult } from "./load.ts";
 import { measureMemoryAndExpiry } from "./memory.ts";
+import { measureAlternating, measurePaced } from "./paced-load.ts";
+import * as paced from "./paced-scenarios.ts";
 import { measurePasskeyDecision } from "./passkey-decision.ts";
 import { measureReturnChannel10k } from "./return-channel-10k.ts";
 import { ROOT, runtimeRssMiB, startRuntime } from "./runtime.ts";
@@ -31,6 +33,8 @@ const CONNECTIONS = 16;
 /** do-read and poll alternate in this many slices per round (SECONDS each in all). */
 const PAIRED_SLICES = 4;
 const DO_READ_NAMES = 1000;
+/** The interval the runtimes serve (`POLL_INTERVAL_SECONDS`, whole seconds, at least 1). */
+const POLL_INTERVAL_S = 1;
 const started = Date.now();
 const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 
@@ -99,26 +103,26 @@ async function main() {
   log(`${info.command} on ${info.cpu} × ${info.cores}, workerd ${info.workerd}`);
   // Two workerd processes side by side: reading runs keep their objects in memory, creation runs
   // do not (bench/runtime.ts explains why). Each holds the Keyferry worker and the ceilings.
-  const warm = await startRuntime({ POLL_INTERVAL_SECONDS: "1" }, { preventEviction: true });
-  const fresh = await startRuntime({ POLL_INTERVAL_SECONDS: "1" });
+  const warm = await startRuntime({ POLL_INTERVAL_SECONDS: String(POLL_INTERVAL_S) }, { preventEviction: true });
+  const fresh = await startRuntime({ POLL_INTERVAL_SECONDS: String(POLL_INTERVAL_S) });
   const rounds: RunResult[][] = [];
   let delivery;
   let deliveryReturnChannel;
   let passkeyDecision;
+  let pollProbe;
   try {
     // Set-up (not measured): seeded objects for do-read, and sizes from two short probes.
     await mapLimit(Array.from({ length: DO_READ_NAMES }, (_, i) => i), 16, (i) => fetch(`${warm.urls.doRead}/?n=${i}&seed=1`).then((r) => r.arrayBuffer()));
-    const readProbe = await measure(scenarios.doRead(warm.urls.doRead, DO_READ_NAMES, CONNECTIONS, 2));
+    const readProbe = await measurePaced(paced.doRead(warm.urls.doRead, DO_READ_NAMES, CONNECTIONS, 2));
     const createProbe = await measure(scenarios.doCreate(fresh.urls.doCreate, CONNECTIONS, 2));
     log(`probes: do-read ${readProbe.rps}/s, do-create ${createProbe.rps}/s`);
 
-    // Large enough that no request is polled within its 1 s interval even if polling outruns the
-    // do-read probe (a slow_down raises that request's interval for good, so they would compound);
-    // at most 4,000: live objects hold about 3 file descriptors each, against a limit of 20,000.
-    // As many as the descriptors allow, whatever the probe said (a 2 s probe on a shared machine was
-    // off by up to 5× from the run that followed): live objects hold about 3 file descriptors each,
-    // against a limit of 20,000, and 6,000 ran out with do-read's 1,000 beside them. scenarios.poll
-    // never polls one of them early, and caps its rate at what they allow (bench/README.md).
+    // The poll run polls each request once per interval, so it can serve at most pool / interval
+    // polls a second: as many requests as the reading runtime's file descriptors allow (live
+    // objects hold about 3 each, against a limit of 20,000; 6,000 ran out with do-read's 1,000
+    // beside them), whatever the 2 s probe said (off by up to 5× from the run that followed). The
+    // interval is the server's least (whole seconds). When the pool holds the rate, the run says so
+    // (`waits`, and `poll_probe.rate_cap_per_s` in results.json).
     const pollPoolSize = 4000;
     // Enough prepared slots for one issuance run of about SECONDS at the do-create ceiling.
     const issueAccounts = Math.max(20, Math.ceil((createProbe.rps * SECONDS * 1.1) / 5));
@@ -147,12 +151,10 @@ async function main() {
       const run = async (scenario: ReturnType<typeof scenarios.bare>) => report(await measure(scenario));
       await run(scenarios.bare(warm.urls.bare, CONNECTIONS, SECONDS));
       // The pair behind the ratio that is hardest to hold, in alternating slices (bench/README.md).
-      await warmPolls(warm.urls.keyferry, pollPool);
-      const paired = await measureAlternating(
-        scenarios.doRead(warm.urls.doRead, DO_READ_NAMES, CONNECTIONS, SECONDS),
-        scenarios.poll(warm.urls.keyferry, pollPool, CONNECTIONS, SECONDS),
-        PAIRED_SLICES,
-      );
+      const polls = paced.poll(warm.urls.keyferry, pollPool, CONNECTIONS, SECONDS, POLL_INTERVAL_S * 1000);
+      pollProbe = { pool: pollPool.length, interval_s: POLL_INTERVAL_S, margin_ms: paced.POLL_MARGIN_MS, rate_cap_per_s: polls.rateCap };
+      await polls.warm();
+      const paired = await measureAlternating(paced.doRead(warm.urls.doRead, DO_READ_NAMES, CONNECTIONS, SECONDS), polls.scenario, PAIRED_SLICES);
       paired.forEach(report);
       await run(scenarios.doCreate(fresh.urls.doCreate, CONNECTIONS, SECONDS));
       await run(scenarios.issue(fresh.urls.keyferry, issueAgents[r]!, CONNECTIONS));
@@ -191,6 +193,7 @@ async function main() {
     "poll / do-read >= 0.8": ratios["poll / do-read"] >= 0.8,
     "issue / do-create >= 0.5": ratios["issue / do-create"] >= 0.5,
     "poll p99 <= 2 x do-read p99": ratios["poll p99 / do-read p99"] <= 2,
+    "poll slow_down == 0": by("poll").slow_down === 0,
   };
 
   let memory: Awaited<ReturnType<typeof measureMemoryAndExpiry>> | { skipped: string };
@@ -208,7 +211,7 @@ async function main() {
   else if (quick || roundsOnly) sockets = { skipped: "--quick: 10,000 agents waiting on return-channel sockets run only in the full bench" };
   else sockets = await measureReturnChannel10k(log).catch((error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }));
 
-  const results = { machine: info, cost_per_handoff: costPerHandoff, runs, ratios, ratios_by_round: ratiosByRound, targets, delivery_ms: delivery, delivery_return_channel_ms: deliveryReturnChannel, passkey_decision: passkeyDecision, memory, return_channel_10k: sockets, rounds };
+  const results = { machine: info, cost_per_handoff: costPerHandoff, runs, poll_probe: pollProbe, ratios, ratios_by_round: ratiosByRound, targets, delivery_ms: delivery, delivery_return_channel_ms: deliveryReturnChannel, passkey_decision: passkeyDecision, memory, return_channel_10k: sockets, rounds };
   await writeFile(join(ROOT, "bench/results.json"), JSON.stringify(results, null, 2) + "\n");
   console.log("\n" + table(results) + "\n");
   log("wrote bench/results.json");
@@ -225,23 +228,14 @@ async function carriedOver() {
   };
 }
 
-/**
- * One untimed poll of every pending request (the first after set-up loads its object), then a
- * pause longer than the 1 s interval, so that no measured poll is early.
- */
-async function warmPolls(base: string, pool: Pending[]) {
-  await mapLimit(pool, 16, (p) => api(base, "POST", "/v1/credentials/poll", { device_code: p.deviceCode }));
-  await sleep(1100);
-}
-
-function table(results: { return_channel_10k: Awaited<ReturnType<typeof measureReturnChannel10k>> | { skipped: string } | { error: string }; machine: ReturnType<typeof machine>; runs: RunResult[]; ratios: Record<string, number>; delivery_ms: Awaited<ReturnType<typeof measureDelivery>> | undefined; delivery_return_channel_ms: Awaited<ReturnType<typeof measureReturnChannelDelivery>> | undefined; memory: Awaited<ReturnType<typeof measureMemoryAndExpiry>> | { skipped: string } }): string {
+function table(results: { poll_probe: { pool: number; interval_s: number; margin_ms: number; rate_cap_per_s: number } | undefined; return_channel_10k: Awaited<ReturnType<typeof measureReturnChannel10k>> | { skipped: string } | { error: string }; machine: ReturnType<typeof machine>; runs: RunResult[]; ratios: Record<string, number>; delivery_ms: Awaited<ReturnType<typeof measureDelivery>> | undefined; delivery_return_channel_ms: Awaited<ReturnType<typeof measureReturnChannelDelivery>> | undefined; memory: Awaited<ReturnType<typeof measureMemoryAndExpiry>> | { skipped: string } }): string {
   const m = results.machine;
   const lines = [
     `Measured ${m.date.slice(0, 10)} with \`${m.command}\` on ${m.cpu} (${m.cores} cores, ${m.memory_gib} GiB), ${m.os}, Node ${m.node}, workerd ${m.workerd} via Miniflare ${m.miniflare} direct sockets; ${m.rounds} interleaved round(s) of ${m.seconds_per_run} s per run, ${m.connections} connections, loopback.`,
     "",
-    "| run | requests/s | p50 ms | p99 ms | errors |",
-    "| --- | ---: | ---: | ---: | ---: |",
-    ...results.runs.map((r) => `| ${r.name}${r.name === "handoff" ? " (handoffs/s, whole-handoff latency)" : ""} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} |`),
+    "| run | requests/s | p50 ms | p99 ms | errors | slow_down |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ...results.runs.map((r) => `| ${r.name}${r.name === "handoff" ? " (handoffs/s, whole-handoff latency)" : ""} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} | ${r.slow_down ?? 0} |`),
     "",
     "| ratio | value | target |",
     "| --- | ---: | --- |",
@@ -249,8 +243,13 @@ function table(results: { return_channel_10k: Awaited<ReturnType<typeof measureR
     `| issue / do-create (requests/s) | ${results.ratios["issue / do-create"]} | ≥ 0.5 |`,
     `| poll p99 / do-read p99 | ${results.ratios["poll p99 / do-read p99"]} | ≤ 2 |`,
   ];
+  const probe = results.poll_probe;
+  const pollRun = results.runs.find((r) => r.name === "poll");
+  if (probe && pollRun) {
+    lines.push("", `Poll probe: ${probe.pool} pending requests, each polled once per ${probe.interval_s} s (+${probe.margin_ms} ms), never early: at most ${probe.rate_cap_per_s} polls/s; ${pollRun.slow_down ?? 0} slow_down, ${pollRun.notes?.waits ?? 0} waits for a due request (0: the server, not the pool, held the rate).`);
+  }
   if (results.delivery_ms) {
-    lines.push("", `Delivery latency (approval → agent holds the credential, polling every ${results.delivery_ms.interval_s} s): p50 ${results.delivery_ms.p50} ms, p99 ${results.delivery_ms.p99} ms over ${results.delivery_ms.count} handoffs.`);
+    lines.push("", `Delivery latency (approval → agent holds the credential, polling every ${results.delivery_ms.interval_s} s): p50 ${results.delivery_ms.p50} ms, p99 ${results.delivery_ms.p99} ms over ${results.delivery_ms.count} handoffs, ${results.delivery_ms.slow_down} slow_down.`);
   }
   const rc = results.delivery_return_channel_ms;
   if (rc) {

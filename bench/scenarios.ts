@@ -1,4 +1,7 @@
-/** The measured scenarios: three ceilings and four Keyferry paths (bench/README.md explains each). */
+/**
+ * The scenarios autocannon runs: two ceilings and three Keyferry paths (bench/README.md explains
+ * each); the poll run and its ceiling, do-read, are bench/paced-scenarios.ts.
+ */
 import { nextIp, ISSUE_BODY, type Agent, type Pending } from "./client.ts";
 import { errorCodeOf, type Context, type Scenario } from "./load.ts";
 
@@ -12,25 +15,6 @@ export const bare = (url: string, connections: number, duration: number): Scenar
   duration,
   requests: [{ method: "GET", check: ok(200) }],
 });
-
-export function doRead(url: string, names: number, connections: number, duration: number): Scenario {
-  let next = 0;
-  return {
-    name: "do-read",
-    url,
-    connections,
-    duration,
-    requests: [
-      {
-        method: "GET",
-        setup: (request) => {
-          request.path = `/?n=${next++ % names}`;
-        },
-        check: ok(200),
-      },
-    ],
-  };
-}
 
 export const doCreate = (url: string, connections: number, duration: number): Scenario => ({
   name: "do-create",
@@ -58,60 +42,6 @@ export function issue(url: string, agents: Agent[], connections: number): Scenar
           request.headers = { ...JSON_HEADERS, Authorization: `Bearer ${agent.apiKey}` };
         },
         check: (status, body) => (status === 200 && body.includes('"device_code"') ? "ok" : "error"),
-      },
-    ],
-  };
-}
-
-/** What a simulated agent leaves beyond its interval before polling again: the trip and timer jitter. */
-const POLL_MARGIN_MS = 250;
-
-/**
- * Well-behaved polling over many pending requests, as agents that each poll at their interval and
- * never early (RFC 8628 §3.5): the round robin skips a request polled less than its interval (and
- * POLL_MARGIN_MS) ago, and, were one ever answered `slow_down`, adds 5 s to its interval as a real
- * client does. Should every request be that recent (the pool too small for the rate), the poll
- * is sent anyway and counted `early`. (autocannon's `overallRate` would cap the rate, but it then
- * resends a connection's previous request without calling `setupRequest`: the same request, early.)
- */
-export function poll(url: string, pool: Pending[], connections: number, duration: number, intervalMs = 1000): Scenario {
-  let next = 0;
-  // Made before the run, so the load generator, which shares the machine, spends nothing on them.
-  const bodies = pool.map((p) => JSON.stringify({ device_code: p.deviceCode }));
-  const lastSent = new Float64Array(bodies.length);
-  const intervals = new Float64Array(bodies.length).fill(intervalMs);
-  const notes = { authorization_pending: 0, slow_down: 0, early: 0 };
-  return {
-    name: "poll",
-    url,
-    connections,
-    duration,
-    notes,
-    requests: [
-      {
-        path: "/v1/credentials/poll",
-        headers: JSON_HEADERS,
-        setup: (request, context) => {
-          const now = performance.now();
-          let index = next++ % bodies.length;
-          for (let tries = 1; now - lastSent[index]! < intervals[index]! + POLL_MARGIN_MS; tries++) {
-            if (tries >= bodies.length) {
-              notes.early++;
-              break;
-            }
-            index = next++ % bodies.length;
-          }
-          lastSent[index] = now;
-          context.pollIndex = index;
-          request.body = bodies[index]!;
-        },
-        check: (status, body, context) => {
-          const code = errorCodeOf(body);
-          if (status !== 400 || (code !== "authorization_pending" && code !== "slow_down")) return "error";
-          if (code === "slow_down" && context.pollIndex !== undefined) intervals[context.pollIndex]! += 5000;
-          notes[code]++;
-          return "ok";
-        },
       },
     ],
   };
@@ -153,6 +83,8 @@ const cookieOf = (headers: Record<string, string | string[]>): string | null => 
 export function handoff(url: string, agents: Agent[], connections: number, duration: number): Scenario {
   const free = agents.slice();
   const latencies: number[] = [];
+  // A decided request answers its poll at once (never slow_down); counted all the same, as in every run.
+  const notes = { slow_down: 0 };
   let counter = 0;
   const release = (context: Context) => {
     if (context.agent) free.push(context.agent);
@@ -165,6 +97,7 @@ export function handoff(url: string, agents: Agent[], connections: number, durat
     duration,
     perUnit: 1,
     unitLatencies: latencies,
+    notes,
     requests: [
       {
         path: "/v1/credentials/request",
@@ -220,6 +153,7 @@ export function handoff(url: string, agents: Agent[], connections: number, durat
         },
         check: (status, body, context) => {
           const delivered = status === 200 && body.includes('"credential_value":"bench-secret-');
+          if (errorCodeOf(body) === "slow_down") notes.slow_down++;
           if (delivered) latencies.push(performance.now() - context.started!);
           release(context);
           return delivered ? "ok" : "error";

@@ -2,14 +2,15 @@
 // subscribed through the console API; a new request is pushed through the durable outbox to a
 // loopback push endpoint, whose body http_ece (the Node library behind web-push, test only)
 // decrypts to the exact payload, with a VAPID JWT jose verifies. A 503 is retried (the same payload,
-// encrypted afresh); a 410 removes the subscription, so the next request pushes nothing.
+// encrypted afresh), also when the server restarts on the same storage in between; a 410 removes
+// the subscription, so the next request pushes nothing.
 import { createECDH, randomBytes, type ECDH } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import ece from "http_ece";
 import { base64url, importJWK, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AccountBody, AgentCreatedBody, DeviceAuthorizationBody, EnrolOptionsBody, PushKeyBody, PushSubscriptionCreatedBody } from "../../core/wire.ts";
+import type { AccountBody, AgentCreatedBody, AuditLogBody, DeviceAuthorizationBody, EnrolOptionsBody, PushKeyBody, PushSubscriptionCreatedBody } from "../../core/wire.ts";
 import { SoftAuthenticator } from "../integration/support/soft-authenticator.ts";
 import { sleep } from "../support/sleep.ts";
 import { api } from "./support/api.ts";
@@ -20,19 +21,25 @@ interface Received {
   headers: IncomingHttpHeaders;
   body: Buffer;
   status: number;
+  /** Date.now() when it arrived. */
+  at: number;
 }
 
-/** A push service on loopback: answers each POST with the next status of `script` (then 201). */
+/** What the push service answers: a status, or a status with headers (e.g. `Retry-After`). */
+type Answer = number | { status: number; headers: Record<string, string> };
+
+/** A push service on loopback: answers each POST with the next answer of `script` (then 201). */
 function pushService() {
   const received: Received[] = [];
-  const script: number[] = [];
+  const script: Answer[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
-      const status = script.shift() ?? 201;
-      received.push({ path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks), status });
-      res.writeHead(status).end();
+      const answer = script.shift() ?? 201;
+      const { status, headers } = typeof answer === "number" ? { status: answer, headers: {} } : answer;
+      received.push({ path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks), status, at: Date.now() });
+      res.writeHead(status, headers).end();
     });
   });
   return {
@@ -86,7 +93,7 @@ describe("Web Push to an operator's browser", () => {
       { ...origin, Cookie: cookie },
     );
     expect(subscribed.status).toBe(201);
-    return { apiKey: agent.json.api_key, browser, auth, applicationServerKey: key.json.application_server_key };
+    return { accountId: account.json.account_id, apiKey: agent.json.api_key, browser, auth, applicationServerKey: key.json.application_server_key };
   }
 
   const ask = (apiKey: string, description: string) =>
@@ -131,6 +138,48 @@ describe("Web Push to an operator's browser", () => {
       const { payload: claims } = await jwtVerify(jwt!, publicKey, { algorithms: ["ES256"], audience: pushBase, subject: "mailto:ops@keyferry.test" });
       expect(claims.exp! - Math.floor(Date.now() / 1000)).toBeLessThanOrEqual(24 * 60 * 60);
     }
+  });
+
+  it("a push answered 503, then the server restarted on the same storage, reaches the browser once: one request, the same payload", { timeout: 180_000 }, async () => {
+    const path = `/push/${crypto.randomUUID()}`;
+    const { accountId, apiKey, browser, auth } = await subscribedAccount(pushBase + path);
+    // The retry is held 10 s (RFC 9110 §10.2.3, honoured by the outbox), so it falls after the restart.
+    push.script.push({ status: 503, headers: { "Retry-After": "10" } });
+    const asked = await ask(apiKey, "Survives a restart");
+    expect(asked.status).toBe(200);
+    const mine = () => push.received.filter((r) => r.path === path);
+    await until("the first attempt", () => (mine().length >= 1 ? true : undefined));
+    // A moment for the outbox to store the 503's outcome (the row and its retry time), then the stop.
+    await sleep(1_000);
+    const restartBegan = Date.now();
+    await server.restart();
+
+    const attempts = await until("the push after the restart", () => (mine().length >= 2 ? mine() : undefined), 120_000);
+    expect(attempts.map((a) => a.status)).toEqual([503, 201]);
+    expect(attempts[0]!.at).toBeLessThan(restartBegan);
+    expect(attempts[1]!.at).toBeGreaterThan(restartBegan);
+    // Accepted once: nothing more, though a row still stored would come again within the 1 s backoff cap.
+    await sleep(5_000);
+    expect(mine()).toHaveLength(2);
+
+    // A push carries no event id (RFC 8030 has none; `Topic` would let a push service replace it):
+    // the outbox row is the request's for this subscription, so both tries name the same request,
+    // and decrypt (each encrypted afresh) to the same bytes.
+    const [first, second] = attempts.map((a) => ece.decrypt(a.body, { version: "aes128gcm", privateKey: browser, authSecret: auth.toString("base64url") }).toString("utf8"));
+    expect(second).toBe(first);
+    const audit = await api<AuditLogBody>(server, "GET", `/v1/admin/accounts/${accountId}/audit`, undefined, { Authorization: `Bearer ${server.adminToken}` });
+    const requested = audit.json.events.filter((e) => e.type === "requested");
+    expect(requested).toHaveLength(1);
+    expect(JSON.parse(second!)).toEqual({
+      type: "credential.requested",
+      request_id: requested[0]!.request_id,
+      agent: { name: "deploy-bot" },
+      description: "Survives a restart",
+      vault_key: "stripe-sk",
+      expires_at: expect.any(String),
+      url: `${server.publicUrl}/console#request=${requested[0]!.request_id}`,
+    });
+    expect(audit.json.events.filter((e) => e.type === "notification_failed")).toEqual([]);
   });
 
   it("forgets a subscription its push service answers 410 for", async () => {
