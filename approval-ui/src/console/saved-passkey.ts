@@ -7,7 +7,7 @@
 import { startAuthentication, type AuthenticationResponseJSON, type PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/browser";
 import { base64url } from "jose";
 import { CREDENTIAL_JWE_ALG } from "../../../core/jwe";
-import type { SavedCredentialBody } from "../../../core/wire";
+import type { DecideAnswerBody, SavedCredentialBody } from "../../../core/wire";
 import { encryptCredential } from "../encrypt";
 import { newPrfSalt, prfInput, seal, sealingKey, unseal } from "../saved-seal";
 import { getJson, sendJson, type ApiResult, type ConsoleRequestBody } from "./api";
@@ -52,7 +52,7 @@ export async function saveCredential(name: string, value: string): Promise<ApiRe
  * agent's own in end-to-end mode) and only then is the decision sent. If the item does not open,
  * nothing is sent.
  */
-export async function approveWithSaved(request: ConsoleRequestBody, name: string): Promise<ApiResult<{ status: string }>> {
+export async function approveWithSaved(request: ConsoleRequestBody, name: string): Promise<ApiResult<DecideAnswerBody>> {
   const item = await getJson<SavedCredentialBody>(`/v1/console/saved/${encodeURIComponent(name)}`);
   if (!item.ok) return item;
   const base = `/v1/console/requests/${encodeURIComponent(request.request_id)}`;
@@ -69,5 +69,5 @@ export async function approveWithSaved(request: ConsoleRequestBody, name: string
   } catch {
     return failure("encrypt_failed", `This browser could not encrypt the credential (${CREDENTIAL_JWE_ALG}).`);
   }
-  return sendJson<{ status: string }>("POST", `${base}/decide`, { decision: "approve", credential_jwe: credentialJwe, webauthn: asserted.webauthn, saved: name });
+  return sendJson<DecideAnswerBody>("POST", `${base}/decide`, { decision: "approve", credential_jwe: credentialJwe, webauthn: asserted.webauthn, saved: name });
 }
