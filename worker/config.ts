@@ -7,10 +7,20 @@ export function requestTtlSeconds(env: Env): number {
   return Number.isFinite(value) ? Math.max(MIN_TTL_SECONDS, value) : DEFAULT_TTL_SECONDS;
 }
 
+/**
+ * `POLL_INTERVAL_SECONDS`: default 5. Whole seconds in production; a fraction (0.1 at least) is
+ * honoured by the server's slow_down check while clients are told the next whole second
+ * (`advertisedInterval`), so the bench can poll a pool faster without any poll being early.
+ */
 export function pollIntervalSeconds(env: Env): number {
-  const value = Number.parseInt(env.POLL_INTERVAL_SECONDS ?? "", 10);
-  return Number.isFinite(value) && value >= 1 ? value : DEFAULT_INTERVAL_SECONDS;
+  const value = Number(env.POLL_INTERVAL_SECONDS ?? "");
+  return Number.isFinite(value) && value >= MIN_INTERVAL_SECONDS ? value : DEFAULT_INTERVAL_SECONDS;
 }
+
+const MIN_INTERVAL_SECONDS = 0.1;
+
+/** RFC 8628 §3.2's `interval` as clients read it (whole seconds): never shorter than the server's own. */
+export const advertisedInterval = (seconds: number): number => Math.ceil(seconds);
 
 /** The public origin: `PUBLIC_BASE_URL` when set, else the request's own origin. */
 export function baseUrl(request: Request, env: Env): string {

@@ -1,4 +1,5 @@
 import { formatUserCode } from "../core/user-code";
+import { advertisedInterval } from "./config";
 import type { IssuedRequest } from "./issue-request";
 import type { DeviceAuthorizationBody, PushAuthorizationBody } from "../core/wire";
 
@@ -12,7 +13,7 @@ export function deviceAuthorizationResponse(issued: IssuedRequest, origin: strin
     verification_uri: verificationUri,
     verification_uri_complete: `${verificationUri}?user_code=${userCode}`,
     expires_in: Math.round((issued.expiresAt - Date.now()) / 1000),
-    interval: issued.interval,
+    interval: advertisedInterval(issued.interval),
     message: `Ask your operator to visit ${verificationUri} and enter code ${userCode}`,
   } satisfies DeviceAuthorizationBody;
 }
@@ -22,7 +23,7 @@ export function pushResponse(issued: IssuedRequest) {
   return {
     device_code: issued.handle,
     expires_in: Math.round((issued.expiresAt - Date.now()) / 1000),
-    interval: issued.interval,
+    interval: advertisedInterval(issued.interval),
     message: "Your operator was notified and can approve from the link they received; keep polling.",
   } satisfies PushAuthorizationBody;
 }

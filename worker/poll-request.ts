@@ -5,6 +5,7 @@
  */
 import { base64url } from "jose";
 import type { Actor, DeliveredDetails, PollProof, PollResult } from "../durable-objects/request/request-types";
+import { advertisedInterval } from "./config";
 import { invalidClient, type WireError } from "./errors";
 import { verifyHandle, type HandleKind } from "./handles";
 import { openPayload } from "./request-keys";
@@ -67,7 +68,7 @@ export function pollWireError(result: Exclude<PollResult, { reason: "delivered" 
     case "authorization_pending":
       return { status: 400, code: "authorization_pending", description: "The operator has not decided yet." };
     case "slow_down":
-      return { status: 400, code: "slow_down", description: `Polling too often: wait at least ${result.interval} seconds between polls.` };
+      return { status: 400, code: "slow_down", description: `Polling too often: wait at least ${advertisedInterval(result.interval)} seconds between polls.` };
     case "access_denied":
       return { status: 400, code: "access_denied", description: "The request was denied." };
     case "expired_token":

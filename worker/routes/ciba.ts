@@ -6,6 +6,7 @@
 import type { IRequest } from "itty-router";
 import { agentFromClientAuth, requireAgent } from "../auth";
 import { HttpError, badRequest } from "../errors";
+import { advertisedInterval } from "../config";
 import { json, readForm } from "../http";
 import { issueRequest } from "../issue-request";
 import { MAX_FORM_BODY, credentialParameters } from "./oauth";
@@ -59,5 +60,5 @@ export async function backchannelAuthorize(request: IRequest, env: Env): Promise
     requestedExpirySeconds: expiry,
     ping: pingEndpoint && token ? { endpoint: pingEndpoint, token } : null,
   });
-  return json({ auth_req_id: issued.handle, expires_in: Math.round((issued.expiresAt - Date.now()) / 1000), interval: issued.interval } satisfies BackchannelAuthenticationBody);
+  return json({ auth_req_id: issued.handle, expires_in: Math.round((issued.expiresAt - Date.now()) / 1000), interval: advertisedInterval(issued.interval) } satisfies BackchannelAuthenticationBody);
 }
