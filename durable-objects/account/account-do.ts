@@ -26,7 +26,7 @@ import {
   pendingConsoleRequest,
   pendingConsoleRequests,
   settleConsoleView,
-  storeConsoleView,
+  consoleViewOf,
   type ConsoleRequest,
 } from "./console-feed";
 import { Notifier } from "./notify/notifier";
@@ -288,10 +288,14 @@ export class AccountDO extends DurableObject<Env> {
     const agent = identityOf(row);
     const now = Date.now();
     const sql = this.ctx.storage.sql;
-    const refused = this.ctx.storage.transactionSync(() => takeSlot(sql, input, agent.id, now, (event, at) => this.#record(event, at)));
+    // Whether an operator holds a passkey now: what the approval page is told (decide asks again).
+    const passkeyRequired = this.#operators.decisionPasskeys().required;
+    const details: RequestDetails = { ...input.details, accountName: account.name, agent, operatorEmail: account.operator_email.trim().toLowerCase(), passkeyRequired };
+    const summary = summaryOf(details, input.expiresAt);
+    const consoleView = consoleViewOf(summary, { publicKey: details.publicKey, encryptionKey: details.encryptionKey });
+    const refused = this.ctx.storage.transactionSync(() => takeSlot(sql, input, { agentId: agent.id, consoleView }, now, (event, at) => this.#record(event, at)));
     if (refused) return refused;
 
-    const details: RequestDetails = { ...input.details, accountName: account.name, agent, operatorEmail: account.operator_email.trim().toLowerCase() };
     const requestObject = this.env.REQUESTS.get(this.env.REQUESTS.idFromName(input.userCode));
     const created = await requestObject.create({ details, handleTag: input.handleTag, expiresAt: input.expiresAt, interval: input.interval });
     if (created.reason === "collision") {
@@ -303,10 +307,8 @@ export class AccountDO extends DurableObject<Env> {
     // revocation could not reach an object that did not exist yet), so the request ends here.
     const held = this.ctx.storage.transactionSync(() => {
       if (!holdsSlot(sql, input.requestId)) return false;
-      const notice = { request: summaryOf(details, input.expiresAt), approvalUrl: input.approvalUrl, userCode: details.protocol === "device" ? details.userCode : null };
+      const notice = { request: summary, approvalUrl: input.approvalUrl, userCode: details.protocol === "device" ? details.userCode : null };
       this.#notifier.enqueueRequested(account, notice, now);
-      // The console lists it from here on (./console-feed.ts): its object exists.
-      storeConsoleView(sql, notice.request, { publicKey: details.publicKey, encryptionKey: details.encryptionKey });
       return true;
     });
     if (!held) {

@@ -16,7 +16,14 @@ type RecordEvent = (event: Omit<AuditEventInput, "release" | "lookedUp">, now: n
  * request object exists: a concurrent issuance (the object's input gate opens while it awaits) sees
  * both. Null when taken; else the refusal, audited.
  */
-export function takeSlot(sql: SqlStorage, input: Pick<IssueInput, "requestId" | "userCode" | "expiresAt" | "auditDetail">, agentId: string, now: number, record: RecordEvent): SlotRefusal | null {
+export function takeSlot(
+  sql: SqlStorage,
+  input: Pick<IssueInput, "requestId" | "userCode" | "expiresAt" | "auditDetail">,
+  slot: { agentId: string; consoleView: string },
+  now: number,
+  record: RecordEvent,
+): SlotRefusal | null {
+  const { agentId } = slot;
   sql.exec("DELETE FROM active_requests WHERE expires_at <= ?", now);
   const issued = requestedSince(sql, agentId, now - 60_000);
   if (issued.length >= MAX_ISSUED_PER_AGENT_PER_MINUTE) {
@@ -28,7 +35,15 @@ export function takeSlot(sql: SqlStorage, input: Pick<IssueInput, "requestId" | 
     record({ type: "request_refused", agentId, detail: { reason: "too_many_requests" } }, now);
     return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((active[0]!.expires_at - now) / 1000)), cause: "active_requests" };
   }
-  sql.exec("INSERT INTO active_requests (request_id, user_code, agent_id, expires_at) VALUES (?, ?, ?, ?)", input.requestId, input.userCode, agentId, input.expiresAt);
+  // The console's summary rides in the slot's row (./console-feed.ts).
+  sql.exec(
+    "INSERT INTO active_requests (request_id, user_code, agent_id, expires_at, console_view) VALUES (?, ?, ?, ?, ?)",
+    input.requestId,
+    input.userCode,
+    agentId,
+    input.expiresAt,
+    slot.consoleView,
+  );
   record({ type: "requested", requestId: input.requestId, agentId, detail: input.auditDetail }, now);
   return null;
 }

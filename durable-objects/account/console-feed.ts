@@ -2,8 +2,9 @@
  * What the operator console reads from the account (README, "Console"): the summary of each pending
  * request, kept on its `active_requests` row, and the console's live sockets.
  *
- * The summary is written once, by `issue` (the request object exists and the notice is being
- * stored in the same transaction), and cleared by the request's decision; a listing is then one
+ * The summary is written once, with the slot `issue` takes (one row write for both: a console may
+ * list the request a moment before its object exists, and a look-up in that moment finds nothing),
+ * and cleared by the request's decision; a listing is then one
  * read of at most 5 rows in one call, instead of a call to each request's object per listing, which
  * every open console repeats after every change.
  *
@@ -37,10 +38,11 @@ export function addConsoleColumn(sql: SqlStorage): void {
   if (!has) sql.exec("ALTER TABLE active_requests ADD COLUMN console_view TEXT");
 }
 
-export function storeConsoleView(sql: SqlStorage, summary: RequestSummary, keys: RequestKeys): void {
+/** The summary stored on the request's slot, in the slot's own row write (./active-slots.ts). */
+export function consoleViewOf(summary: RequestSummary, keys: RequestKeys): string {
   const { accountId: _account, ...shown } = summary;
   const view: ConsoleRequest = { ...shown, publicKey: keys.publicKey, encryptionKey: keys.encryptionKey };
-  sql.exec("UPDATE active_requests SET console_view = ? WHERE request_id = ?", JSON.stringify(view), summary.requestId);
+  return JSON.stringify(view);
 }
 
 /** Events after which a request is no longer waiting for an operator. */

@@ -192,9 +192,10 @@ export class RequestDO extends DurableObject<Env> {
   async lookup(input: { email: string | null; linkRequestId: string | null; sessionHash: string; actor: Actor }): Promise<LookupResult> {
     const claimed = this.#live();
     if (!claimed) return { reason: "not_found" };
-    // Only a request claimed by another browser asks the account whether it has passkeys (core's `lookup`).
-    const passkeyAccount =
-      claimed.claimHash !== null && claimed.claimHash !== input.sessionHash && (await this.#account(claimed.details.accountId).decisionPasskeys()).required;
+    // The account is asked whether it has passkeys only for a request claimed by another browser
+    // (core's `lookup`), or one issued before its details said (the page is told; decide asks again).
+    const ask = (claimed.claimHash !== null && claimed.claimHash !== input.sessionHash) || claimed.details.passkeyRequired === undefined;
+    const passkeyAccount = ask ? (await this.#account(claimed.details.accountId).decisionPasskeys()).required : false;
     const record = this.#live();
     if (!record) return { reason: "not_found" };
     const now = Date.now();
@@ -212,7 +213,7 @@ export class RequestDO extends DurableObject<Env> {
         if (answer.locked) this.#announce(record, { type: "decided", status: "denied" });
         return { reason: "wrong_email", locked: answer.locked };
       case "ok":
-        return { reason: "ok", view: viewOf(record) };
+        return { reason: "ok", view: viewOf(record, ask ? passkeyAccount : record.details.passkeyRequired === true) };
       default:
         return answer;
     }
