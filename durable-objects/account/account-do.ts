@@ -322,6 +322,20 @@ export class AccountDO extends DurableObject<Env> {
 
   /** The audit event and the notifications it causes (outbox rows) are written in one transaction. */
   async recordRequestEvent(event: AuditEventInput): Promise<void> {
+    return this.#recordRequestEvent(event);
+  }
+
+  /**
+   * For the RequestDO: a decision under the email binding, recorded only if no operator of this
+   * account holds a passkey, checked here in the same call (README, "Operators and passkeys").
+   */
+  async recordEmailDecision(event: AuditEventInput): Promise<{ reason: "recorded" } | { reason: "passkey_required" }> {
+    if (this.#account() && this.#operators.decisionPasskeys().required) return { reason: "passkey_required" };
+    await this.#recordRequestEvent(event);
+    return { reason: "recorded" };
+  }
+
+  async #recordRequestEvent(event: AuditEventInput): Promise<void> {
     this.#ensureSchema();
     const now = Date.now();
     const account = this.#account();

@@ -239,6 +239,12 @@ export class RequestDO extends DurableObject<Env> {
   async decide(input: DecideInput): Promise<DecideResult> {
     const live = this.#live();
     if (!live) return { reason: "invalid_token" };
+    if (input.webauthn === null && this.env.REQUIRE_PASSKEY !== "true") {
+      // Nothing else runs on this object until the account answered and the state is stored.
+      const byEmail = await this.ctx.blockConcurrencyWhile(() => this.#decideByEmail(input).catch((error: unknown) => ({ error })));
+      if (byEmail && "error" in byEmail) throw byEmail.error;
+      if (byEmail) return byEmail;
+    }
     const account = this.#account(live.details.accountId);
     const { authority, signer } = await establishAuthority(input.webauthn, {
       account,
@@ -273,6 +279,36 @@ export class RequestDO extends DurableObject<Env> {
       ...(record.details.ping ? { ping: record.details.ping } : {}),
     });
     // After the commit: the agent's next poll is served at once (README, "Contract notes": the return channel).
+    this.#announce(record, { type: "decided", status });
+    return { reason: status, details: record.details };
+  }
+
+  /**
+   * A decision under the email binding in one call to the account (bench/README.md, "Cost per
+   * handoff"): the account records it only if no operator holds a passkey, checked in that call, so a
+   * request issued before the first enrolment still needs the passkey. Null when the binding refuses:
+   * the decision is then established as any other, whose answer may be passkey_required instead.
+   */
+  async #decideByEmail(input: DecideInput): Promise<DecideResult | null> {
+    const record = this.#live();
+    if (!record) return { reason: "invalid_token" };
+    const { next, answer } = transitions.decide(record, factsOf(record), { ...input, authority: { kind: "email_binding" } }, Date.now());
+    if (answer.reason !== "approved" && answer.reason !== "denied") return null;
+    const status = answer.reason;
+    const event = this.#eventOf(record, {
+      type: status,
+      ...lookedUpOf(record),
+      actor: decisionActor(null, record.details.operatorEmail, input.actor),
+      detail: actorDetail(input.actor),
+      release: status === "denied",
+      ...(record.details.ping ? { ping: record.details.ping } : {}),
+    });
+    const recorded = await this.#account(record.details.accountId).recordEmailDecision(event);
+    if (recorded.reason === "passkey_required") return { reason: "passkey_required", enrolled: true };
+    this.ctx.storage.transactionSync(() => {
+      this.#store(record, next, { payload: status === "approved" ? input.payload : null });
+      this.#challenges.clear();
+    });
     this.#announce(record, { type: "decided", status });
     return { reason: status, details: record.details };
   }
@@ -380,12 +416,16 @@ export class RequestDO extends DurableObject<Env> {
 
   /** Audit events go to the account's log in the background; a failure there never fails the request. */
   #audit(record: RequestRecord, event: Omit<AuditEventInput, "requestId" | "agentId" | "request">): void {
-    const { details } = record;
     this.ctx.waitUntil(
-      this.#account(details.accountId)
-        .recordRequestEvent({ ...event, requestId: details.requestId, agentId: details.agent.id, request: summaryOf(details, record.expiresAt) })
+      this.#account(record.details.accountId)
+        .recordRequestEvent(this.#eventOf(record, event))
         .catch((error: unknown) => console.error("audit write failed", error instanceof Error ? error.message : error)),
     );
+  }
+
+  #eventOf(record: RequestRecord, event: Omit<AuditEventInput, "requestId" | "agentId" | "request">): AuditEventInput {
+    const { details } = record;
+    return { ...event, requestId: details.requestId, agentId: details.agent.id, request: summaryOf(details, record.expiresAt) };
   }
 }
 
