@@ -14,7 +14,7 @@ import { NOTIFY_SCHEMA } from "./notify/notifier";
 import { OPERATOR_SCHEMA } from "./operators";
 import { PUSH_SUBSCRIPTION_SCHEMA } from "./push-subscriptions";
 
-export const ACCOUNT_SCHEMA_VERSION = 3;
+export const ACCOUNT_SCHEMA_VERSION = 4;
 
 export const ACCOUNT_SCHEMA = [
   "CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
@@ -81,6 +81,13 @@ const FROM_V1 = [
  */
 const FROM_V2 = [...OPERATOR_SCHEMA, PUSH_SUBSCRIPTION_SCHEMA, "UPDATE schema_version SET version = 3"];
 
+/**
+ * Version 3 to 4: the notice window counts what it sent from the audit log (notify/notice-cap.ts),
+ * so its row loses `sent` and gains `start_seq` (0: counted by time over the whole log); an open
+ * window and what it held back are kept.
+ */
+const FROM_V3 = [...rebuild("notice_window", "id, started_at, held_back"), "UPDATE schema_version SET version = 4"];
+
 /** A v1 table renamed, made again in its new shape, its rows copied over (a missing one starts empty). */
 function rebuild(table: string, columns: string): string[] {
   const create = ACCOUNT_SCHEMA.find((statement) => statement.trimStart().startsWith(`CREATE TABLE ${table} `))!;
@@ -94,7 +101,7 @@ function rebuild(table: string, columns: string): string[] {
 }
 
 /** `MIGRATIONS[v]` brings version v to v + 1. */
-const MIGRATIONS: Record<number, string[]> = { 1: FROM_V1, 2: FROM_V2 };
+const MIGRATIONS: Record<number, string[]> = { 1: FROM_V1, 2: FROM_V2, 3: FROM_V3 };
 
 /** 0: no account here (no storage); 1: made before the version row; otherwise the stored version. */
 export function accountSchemaVersion(sql: SqlStorage): number {

@@ -104,6 +104,27 @@ describe("AccountDO schema versions", () => {
     expect(version).toBe(ACCOUNT_SCHEMA_VERSION);
   });
 
+  it("brings a version-3 account's notice window (a stored count) to version 4, its held-back notices kept for the summary", async () => {
+    const { accountId } = await newAgent();
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+    const startedAt = Date.now() - 60_000;
+    await runInDurableObject(stub, (_i, state) => {
+      const sql = state.storage.sql;
+      sql.exec("DROP TABLE notice_window");
+      sql.exec("CREATE TABLE notice_window (id INTEGER PRIMARY KEY CHECK (id = 1), started_at INTEGER NOT NULL, sent INTEGER NOT NULL, held_back TEXT NOT NULL DEFAULT '{}')");
+      sql.exec(`INSERT INTO notice_window VALUES (1, ?, 20, '{"credential.requested":2}')`, startedAt);
+      sql.exec("UPDATE schema_version SET version = 3");
+    });
+    await evictDurableObject(stub);
+
+    expect(await stub.get()).toMatchObject({ reason: "found" });
+    const stored = await runInDurableObject(stub, (_i, state) => ({
+      version: state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+      window: state.storage.sql.exec("SELECT * FROM notice_window").toArray(),
+    }));
+    expect(stored).toEqual({ version: ACCOUNT_SCHEMA_VERSION, window: [{ id: 1, started_at: startedAt, start_seq: 0, held_back: '{"credential.requested":2}' }] });
+  });
+
   it("writes nothing for an account that does not exist", async () => {
     const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(`acc_${crypto.randomUUID().replace(/-/g, "")}`));
     expect(await stub.get()).toEqual({ reason: "not_found" });
