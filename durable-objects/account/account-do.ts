@@ -5,7 +5,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { readAudit, recordAudit } from "./audit-log";
-import { dropSlot, holdsSlot, takeSlot } from "./active-slots";
+import { dropSlot, holdsSlot, liveSlotsOf, takeSlot } from "./active-slots";
 import type {
   Account,
   AccountResult,
@@ -25,7 +25,7 @@ import {
   closeOperatorSockets,
   pendingConsoleRequest,
   pendingConsoleRequests,
-  settleConsoleView,
+  endsWaiting,
   consoleViewOf,
   type ConsoleRequest,
 } from "./console-feed";
@@ -245,7 +245,7 @@ export class AccountDO extends DurableObject<Env> {
     const found = sql.exec("SELECT 1 FROM agents WHERE agent_id = ?", agentId).toArray().length > 0;
     if (found) {
       this.ctx.storage.transactionSync(() => {
-        sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) SELECT agent_id, user_code FROM active_requests WHERE agent_id = ?", agentId);
+        for (const userCode of liveSlotsOf(sql, agentId, Date.now())) sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) VALUES (?, ?)", agentId, userCode);
         sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) VALUES (?, '')", agentId);
         sql.exec("DELETE FROM agents WHERE agent_id = ?", agentId);
         sql.exec("DELETE FROM active_requests WHERE agent_id = ?", agentId);
@@ -339,17 +339,14 @@ export class AccountDO extends DurableObject<Env> {
     this.#ensureSchema();
     const now = Date.now();
     const account = this.#account();
-    const consoleChanged = this.ctx.storage.transactionSync(() => {
-      const settled = settleConsoleView(this.ctx.storage.sql, event);
-      if (event.release && event.requestId) this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", event.requestId);
+    this.ctx.storage.transactionSync(() => {
       // The operator's look-up, carried by the decision that followed it: one call and one row
       // instead of two of each; the log reads it back as its own `looked_up` event (./audit-log.ts).
       const { lookedUp } = event;
       this.#record(lookedUp ? { ...event, detail: { ...event.detail, looked_up: { at: lookedUp.at, ...lookedUp.detail } } } : event, now);
       if (account) this.#notifier.enqueueFor(account, event, now);
-      return settled;
     });
-    if (consoleChanged) announceRequestsChanged(this.ctx);
+    if (endsWaiting(event)) announceRequestsChanged(this.ctx);
     await this.#notifier.sendDue(account);
   }
 

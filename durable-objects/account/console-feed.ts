@@ -15,6 +15,7 @@
  */
 import type { JWK } from "jose";
 import type { AuditEventType, RequestSummary } from "./account-types";
+import { hasEnded } from "./active-slots";
 
 /** The tag of every console socket; each also carries `op:<operator id>`. */
 const CONSOLE_TAG = "console";
@@ -49,19 +50,16 @@ export function consoleViewOf(summary: RequestSummary, keys: RequestKeys): strin
 const ENDS_WAITING: ReadonlySet<AuditEventType> = new Set(["approved", "denied", "locked", "expired", "delivered"]);
 
 /**
- * Clears a decided request's summary (an approved request keeps its slot until delivery); true if
- * the list changed. A releasing event deletes the row anyway, and an already cleared summary is not
- * rewritten: only an approval costs a row here.
+ * Whether the event takes a request off the console's list (the consoles are told). Nothing is
+ * written: the listing leaves out a request decided since its `requested` event (./active-slots.ts).
  */
-export function settleConsoleView(sql: SqlStorage, event: { type: AuditEventType; requestId?: string | undefined; release?: boolean | undefined }): boolean {
-  if (!event.requestId || !ENDS_WAITING.has(event.type)) return false;
-  if (!event.release) sql.exec("UPDATE active_requests SET console_view = NULL WHERE request_id = ? AND console_view IS NOT NULL", event.requestId);
-  return true;
+export function endsWaiting(event: { type: AuditEventType; requestId?: string | undefined }): boolean {
+  return event.requestId !== undefined && ENDS_WAITING.has(event.type);
 }
 
 export function pendingConsoleRequests(sql: SqlStorage, now: number): ConsoleRequest[] {
   return sql
-    .exec<{ console_view: string }>("SELECT console_view FROM active_requests WHERE console_view IS NOT NULL AND expires_at > ? ORDER BY expires_at", now)
+    .exec<{ console_view: string }>(`SELECT console_view FROM active_requests WHERE console_view IS NOT NULL AND expires_at > ? AND NOT ${hasEnded("console")} ORDER BY expires_at`, now)
     .toArray()
     .map((row) => JSON.parse(row.console_view) as ConsoleRequest);
 }
@@ -70,7 +68,7 @@ export function pendingConsoleRequests(sql: SqlStorage, now: number): ConsoleReq
 export function pendingConsoleRequest(sql: SqlStorage, requestId: string, now: number): { view: ConsoleRequest; userCode: string } | null {
   const row = sql
     .exec<{ console_view: string; user_code: string }>(
-      "SELECT console_view, user_code FROM active_requests WHERE request_id = ? AND console_view IS NOT NULL AND expires_at > ?",
+      `SELECT console_view, user_code FROM active_requests WHERE request_id = ? AND console_view IS NOT NULL AND expires_at > ? AND NOT ${hasEnded("console")}`,
       requestId,
       now,
     )
