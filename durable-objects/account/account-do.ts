@@ -394,7 +394,7 @@ export class AccountDO extends DurableObject<Env> {
   }
 
   /** Appends an audit event (./audit-log.ts: noise is counted apart and never evicts a decision). */
-  #record(event: Omit<AuditEventInput, "release" | "lookedUp">, now = Date.now()): void {
+  #record(event: Omit<AuditEventInput, "lookedUp">, now = Date.now()): void {
     this.#ensureSchema();
     recordAudit(this.ctx.storage.sql, event, now);
   }

@@ -153,7 +153,7 @@ export class RequestDO extends DurableObject<Env> {
     this.#record = delivered;
     if (kept) await this.ctx.storage.setAlarm(wakeAt(delivered));
     if (payload === null) return { reason: "invalid_grant" };
-    this.#audit(delivered, { type: "delivered", release: true });
+    this.#audit(delivered, { type: "delivered" });
     return { reason: "delivered", details, payload };
   }
 
@@ -208,7 +208,6 @@ export class RequestDO extends DurableObject<Env> {
         this.#audit(record, {
           type: answer.locked ? "locked" : "attempt_failed",
           detail: { ...actorDetail(input.actor), failed_attempts: answer.failedAttempts },
-          release: answer.locked,
         });
         if (answer.locked) this.#announce(record, { type: "decided", status: "denied" });
         return { reason: "wrong_email", locked: answer.locked };
@@ -274,7 +273,6 @@ export class RequestDO extends DurableObject<Env> {
       ...(takenOver ? {} : lookedUp),
       actor,
       detail: actorDetail(input.actor),
-      release: status === "denied",
       // CIBA Core §10.2: the account's outbox pings the agent, durably.
       ...(record.details.ping ? { ping: record.details.ping } : {}),
     });
@@ -300,7 +298,6 @@ export class RequestDO extends DurableObject<Env> {
       ...lookedUpOf(record),
       actor: decisionActor(null, record.details.operatorEmail, input.actor),
       detail: actorDetail(input.actor),
-      release: status === "denied",
       ...(record.details.ping ? { ping: record.details.ping } : {}),
     });
     const recorded = await this.#account(record.details.accountId).recordEmailDecision(event);
@@ -378,7 +375,7 @@ export class RequestDO extends DurableObject<Env> {
       return;
     }
     if (record && (record.status === "pending" || record.status === "approved")) {
-      this.#audit(record, { type: "expired", release: true, ...lookedUpOf(record) });
+      this.#audit(record, { type: "expired", ...lookedUpOf(record) });
     }
     for (const ws of this.ctx.getWebSockets()) announceOn(ws, { type: "expired" });
     this.#record = null;
