@@ -84,6 +84,12 @@ export function wireReview(store: Store, ui: Elements): ReviewStep {
     const result = await decide(approvalToken, decision, webauthn);
     const now = current();
     if (!now) return;
+    // An operator enrolled a passkey after the request was issued (the look-up said none): sign and send again.
+    if (!result.ok && result.failure.error === "passkey_required" && result.failure.status === 401 && !state.request.passkey_required) {
+      const signing = { ...now, request: { ...now.request, passkey_required: true } };
+      store.set(signing);
+      return send(signing, decision, busy);
+    }
     if (result.ok) {
       stopCountdown();
       store.set({ step: "done", status: result.value }, ui.doneTitle);

@@ -5,7 +5,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { readAudit, recordAudit } from "./audit-log";
-import { dropSlot, holdsSlot, takeSlot } from "./active-slots";
+import { dropSlot, holdsSlot, liveSlotsOf, takeSlot } from "./active-slots";
 import type {
   Account,
   AccountResult,
@@ -26,7 +26,7 @@ import {
   pendingConsoleRequest,
   pendingConsoleRequests,
   settleConsoleView,
-  storeConsoleView,
+  consoleViewOf,
   type ConsoleRequest,
 } from "./console-feed";
 import { Notifier } from "./notify/notifier";
@@ -238,7 +238,7 @@ export class AccountDO extends DurableObject<Env> {
     const found = sql.exec("SELECT 1 FROM agents WHERE agent_id = ?", agentId).toArray().length > 0;
     if (found) {
       this.ctx.storage.transactionSync(() => {
-        sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) SELECT agent_id, user_code FROM active_requests WHERE agent_id = ?", agentId);
+        for (const userCode of liveSlotsOf(sql, agentId, Date.now())) sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) VALUES (?, ?)", agentId, userCode);
         sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) VALUES (?, '')", agentId);
         sql.exec("DELETE FROM agents WHERE agent_id = ?", agentId);
         sql.exec("DELETE FROM active_requests WHERE agent_id = ?", agentId);
@@ -281,12 +281,16 @@ export class AccountDO extends DurableObject<Env> {
     const agent = identityOf(row);
     const now = Date.now();
     const sql = this.ctx.storage.sql;
-    const refused = this.ctx.storage.transactionSync(() => takeSlot(sql, input, agent.id, now, (event, at) => this.#record(event, at)));
-    if (refused) return refused;
-
+    // Whether an operator holds a passkey now: what the approval page is told (decide asks again).
+    const passkeyRequired = this.#operators.decisionPasskeys().required;
     // The policy is read once, here: the request keeps the count it was issued under (README, "Approval policies (N-of-M)").
     const approvalsRequired = approvalsRequiredFor(policyOf(account), input.details.vaultKey);
-    const details: RequestDetails = { ...input.details, accountName: account.name, agent, operatorEmail: account.operator_email.trim().toLowerCase(), approvalsRequired };
+    const details: RequestDetails = { ...input.details, accountName: account.name, agent, operatorEmail: account.operator_email.trim().toLowerCase(), passkeyRequired, approvalsRequired };
+    const summary = summaryOf(details, input.expiresAt);
+    const consoleView = consoleViewOf(summary, { publicKey: details.publicKey, encryptionKey: details.encryptionKey }, approvalsRequired);
+    const refused = this.ctx.storage.transactionSync(() => takeSlot(sql, input, { agentId: agent.id, consoleView }, now, (event, at) => this.#record(event, at)));
+    if (refused) return refused;
+
     const requestObject = this.env.REQUESTS.get(this.env.REQUESTS.idFromName(input.userCode));
     const created = await requestObject.create({ details, handleTag: input.handleTag, expiresAt: input.expiresAt, interval: input.interval });
     if (created.reason === "collision") {
@@ -298,10 +302,8 @@ export class AccountDO extends DurableObject<Env> {
     // revocation could not reach an object that did not exist yet), so the request ends here.
     const held = this.ctx.storage.transactionSync(() => {
       if (!holdsSlot(sql, input.requestId)) return false;
-      const notice = { request: summaryOf(details, input.expiresAt), approvalUrl: input.approvalUrl, userCode: details.protocol === "device" ? details.userCode : null };
+      const notice = { request: summary, approvalUrl: input.approvalUrl, userCode: details.protocol === "device" ? details.userCode : null };
       this.#notifier.enqueueRequested(account, notice, now);
-      // The console lists it from here on (./console-feed.ts): its object exists.
-      storeConsoleView(sql, notice.request, { publicKey: details.publicKey, encryptionKey: details.encryptionKey }, approvalsRequired);
       return true;
     });
     if (!held) {
@@ -315,18 +317,30 @@ export class AccountDO extends DurableObject<Env> {
 
   /** The audit event and the notifications it causes (outbox rows) are written in one transaction. */
   async recordRequestEvent(event: AuditEventInput): Promise<void> {
+    return this.#recordRequestEvent(event);
+  }
+
+  /**
+   * For the RequestDO: a decision under the email binding, recorded only if no operator of this
+   * account holds a passkey, checked here in the same call (README, "Operators and passkeys").
+   */
+  async recordEmailDecision(event: AuditEventInput): Promise<{ reason: "recorded" } | { reason: "passkey_required" }> {
+    if (this.#account() && this.#operators.decisionPasskeys().required) return { reason: "passkey_required" };
+    await this.#recordRequestEvent(event);
+    return { reason: "recorded" };
+  }
+
+  async #recordRequestEvent(event: AuditEventInput): Promise<void> {
     this.#ensureSchema();
     const now = Date.now();
     const account = this.#account();
     const consoleChanged = this.ctx.storage.transactionSync(() => {
-      const settled = settleConsoleView(this.ctx.storage.sql, event);
-      if (event.release && event.requestId) this.ctx.storage.sql.exec("DELETE FROM active_requests WHERE request_id = ?", event.requestId);
       // The operator's look-up, carried by the decision that followed it: one call and one row
       // instead of two of each; the log reads it back as its own `looked_up` event (./audit-log.ts).
       const { lookedUp } = event;
       this.#record(lookedUp ? { ...event, detail: { ...event.detail, looked_up: { at: lookedUp.at, ...lookedUp.detail } } } : event, now);
       if (account) this.#notifier.enqueueFor(account, event, now);
-      return settled;
+      return settleConsoleView(this.ctx.storage.sql, event);
     });
     if (consoleChanged) announceRequestsChanged(this.ctx);
     await this.#notifier.sendDue(account);
@@ -376,7 +390,7 @@ export class AccountDO extends DurableObject<Env> {
   }
 
   /** Appends an audit event (./audit-log.ts: noise is counted apart and never evicts a decision). */
-  #record(event: Omit<AuditEventInput, "release" | "lookedUp">, now = Date.now()): void {
+  #record(event: Omit<AuditEventInput, "lookedUp">, now = Date.now()): void {
     this.#ensureSchema();
     recordAudit(this.ctx.storage.sql, event, now);
   }

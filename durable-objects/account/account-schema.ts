@@ -14,7 +14,7 @@ import { NOTIFY_SCHEMA } from "./notify/notifier";
 import { OPERATOR_SCHEMA } from "./operators";
 import { PUSH_SUBSCRIPTION_SCHEMA } from "./push-subscriptions";
 
-export const ACCOUNT_SCHEMA_VERSION = 4;
+export const ACCOUNT_SCHEMA_VERSION = 5;
 
 export const ACCOUNT_SCHEMA = [
   "CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
@@ -38,7 +38,9 @@ export const ACCOUNT_SCHEMA = [
     created_at INTEGER NOT NULL
   )`,
   // `console_view`: the pending request's summary as the console lists it (./console-feed.ts).
-  "CREATE TABLE active_requests (request_id TEXT PRIMARY KEY, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL, console_view TEXT) WITHOUT ROWID",
+  // A slot's row is reused by the next issuance once its request ended (./active-slots.ts): at most 5
+  // rows, read whole, so no key on `request_id` (an update of a WITHOUT ROWID key rewrites the row's place).
+  "CREATE TABLE active_requests (slot INTEGER PRIMARY KEY, request_id TEXT NOT NULL, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL, console_view TEXT, requested_seq INTEGER NOT NULL DEFAULT 0)",
   // `seq` is the rowid: the newest row is never the one evicted, so a number is never reused.
   "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, actor TEXT, detail TEXT)",
   // Repeated refusals and failed attempts, counted in one row per key and window (./audit-log.ts).
@@ -85,6 +87,19 @@ const FROM_V2 = [...OPERATOR_SCHEMA, PUSH_SUBSCRIPTION_SCHEMA, "UPDATE schema_ve
 /** Version 3 to 4: the account's approval policy (./approval-policy-row.ts; NULL: one approval). */
 const FROM_V3 = ["ALTER TABLE account ADD COLUMN approval_policy TEXT", "UPDATE schema_version SET version = 4"];
 
+/**
+ * Version 4 to 5: the notice window counts what it sent from the audit log (notify/notice-cap.ts),
+ * so its row loses `sent` and gains `start_seq` (0: counted by time over the whole log); an open
+ * window and what it held back are kept. A slot's end is read from the log too (./active-slots.ts):
+ * `active_requests` is keyed by a slot number and gains `requested_seq` (0 for a slot taken before:
+ * its request's events are looked for over the whole log); its rows are kept.
+ */
+const FROM_V4 = [
+  ...rebuild("notice_window", "id, started_at, held_back"),
+  ...rebuild("active_requests", "request_id, user_code, agent_id, expires_at, console_view"),
+  "UPDATE schema_version SET version = 5",
+];
+
 /** A v1 table renamed, made again in its new shape, its rows copied over (a missing one starts empty). */
 function rebuild(table: string, columns: string): string[] {
   const create = ACCOUNT_SCHEMA.find((statement) => statement.trimStart().startsWith(`CREATE TABLE ${table} `))!;
@@ -98,7 +113,7 @@ function rebuild(table: string, columns: string): string[] {
 }
 
 /** `MIGRATIONS[v]` brings version v to v + 1. */
-const MIGRATIONS: Record<number, string[]> = { 1: FROM_V1, 2: FROM_V2, 3: FROM_V3 };
+const MIGRATIONS: Record<number, string[]> = { 1: FROM_V1, 2: FROM_V2, 3: FROM_V3, 4: FROM_V4 };
 
 /** 0: no account here (no storage); 1: made before the version row; otherwise the stored version. */
 export function accountSchemaVersion(sql: SqlStorage): number {

@@ -41,8 +41,6 @@ export interface AuditEventInput {
   /** "admin", an email, or a decision's actor. */
   actor?: string | DecisionActor;
   detail?: Record<string, unknown>;
-  /** The request is finished: free its active slot. */
-  release?: boolean;
   /** What the request is, for the notifications this event causes (never a secret). */
   request?: RequestSummary;
   /** CIBA ping mode: set on a decision, so the agent can be told (CIBA Core §10.2). */

@@ -33,7 +33,7 @@ export function noiseKey(event: Pick<AuditEventInput, "type" | "agentId" | "requ
  * row per key and window and evicted only among itself, so no amount of it pushes a decision
  * out of the log; every other event keeps the newest AUDIT_LIMIT.
  */
-export function recordAudit(sql: SqlStorage, event: Omit<AuditEventInput, "release">, now: number): void {
+export function recordAudit(sql: SqlStorage, event: AuditEventInput, now: number): void {
   const key = noiseKey(event);
   if (key !== null) {
     const open = sql.exec<{ seq: number; detail: string | null }>(

@@ -2,8 +2,9 @@
  * What the operator console reads from the account (README, "Console"): the summary of each pending
  * request, kept on its `active_requests` row, and the console's live sockets.
  *
- * The summary is written once, by `issue` (the request object exists and the notice is being
- * stored in the same transaction), and cleared by the request's decision; a listing is then one
+ * The summary is written once, with the slot `issue` takes (one row write for both: a console may
+ * list the request a moment before its object exists, and a look-up in that moment finds nothing),
+ * and cleared by the request's decision; a listing is then one
  * read of at most 5 rows in one call, instead of a call to each request's object per listing, which
  * every open console repeats after every change.
  *
@@ -16,6 +17,7 @@ import type { JWK } from "jose";
 import type { ApprovalProgress } from "../../core/approval-policy";
 import type { AuditEventType, RequestSummary } from "./account-types";
 import { recordConsoleApproval, type ConsoleApprovals } from "./console-approvals";
+import { hasEnded } from "./active-slots";
 
 /** The tag of every console socket; each also carries `op:<operator id>`. */
 const CONSOLE_TAG = "console";
@@ -39,35 +41,30 @@ export function addConsoleColumn(sql: SqlStorage): void {
   if (!has) sql.exec("ALTER TABLE active_requests ADD COLUMN console_view TEXT");
 }
 
-/** `approvalsRequired` above 1: the request needs that many operators (./console-approvals.ts). */
-export function storeConsoleView(sql: SqlStorage, summary: RequestSummary, keys: RequestKeys, approvalsRequired = 1): void {
+/** The summary stored on the request's slot, in the slot's own row write (./active-slots.ts); `approvalsRequired` above 1: the request needs that many operators (./console-approvals.ts). */
+export function consoleViewOf(summary: RequestSummary, keys: RequestKeys, approvalsRequired = 1): string {
   const { accountId: _account, ...shown } = summary;
   const approvals = approvalsRequired > 1 ? { approvals: { required: approvalsRequired, payloadSha256: null, approvers: [] } } : {};
   const view: ConsoleRequest = { ...shown, publicKey: keys.publicKey, encryptionKey: keys.encryptionKey, ...approvals };
-  sql.exec("UPDATE active_requests SET console_view = ? WHERE request_id = ?", JSON.stringify(view), summary.requestId);
+  return JSON.stringify(view);
 }
 
 /** Events after which a request is no longer waiting for an operator. */
 const ENDS_WAITING: ReadonlySet<AuditEventType> = new Set(["approved", "denied", "locked", "expired", "delivered"]);
 
 /**
- * Clears a decided request's summary (an approved request keeps its slot until delivery); true if
- * the list changed. A releasing event deletes the row anyway, and an already cleared summary is not
- * rewritten: only an approval costs a row here.
+ * Whether the event changes the console's list (the consoles are told). Nothing is written for an
+ * ending event: the listing leaves out a request decided since its `requested` event (./active-slots.ts).
  */
-export function settleConsoleView(
-  sql: SqlStorage,
-  event: { type: AuditEventType; requestId?: string | undefined; release?: boolean | undefined; progress?: ApprovalProgress | undefined },
-): boolean {
+export function settleConsoleView(sql: SqlStorage, event: { type: AuditEventType; requestId?: string | undefined; progress?: ApprovalProgress | undefined }): boolean {
+  // A partial approval (README, "Approval policies (N-of-M)") keeps the request listed, with who approved.
   if (event.type === "partially_approved" && event.requestId && event.progress) return recordConsoleApproval(sql, event.requestId, event.progress);
-  if (!event.requestId || !ENDS_WAITING.has(event.type)) return false;
-  if (!event.release) sql.exec("UPDATE active_requests SET console_view = NULL WHERE request_id = ? AND console_view IS NOT NULL", event.requestId);
-  return true;
+  return event.requestId !== undefined && ENDS_WAITING.has(event.type);
 }
 
 export function pendingConsoleRequests(sql: SqlStorage, now: number): ConsoleRequest[] {
   return sql
-    .exec<{ console_view: string }>("SELECT console_view FROM active_requests WHERE console_view IS NOT NULL AND expires_at > ? ORDER BY expires_at", now)
+    .exec<{ console_view: string }>(`SELECT console_view FROM active_requests WHERE console_view IS NOT NULL AND expires_at > ? AND NOT ${hasEnded("console")} ORDER BY expires_at`, now)
     .toArray()
     .map((row) => JSON.parse(row.console_view) as ConsoleRequest);
 }
@@ -76,7 +73,7 @@ export function pendingConsoleRequests(sql: SqlStorage, now: number): ConsoleReq
 export function pendingConsoleRequest(sql: SqlStorage, requestId: string, now: number): { view: ConsoleRequest; userCode: string } | null {
   const row = sql
     .exec<{ console_view: string; user_code: string }>(
-      "SELECT console_view, user_code FROM active_requests WHERE request_id = ? AND console_view IS NOT NULL AND expires_at > ?",
+      `SELECT console_view, user_code FROM active_requests WHERE request_id = ? AND console_view IS NOT NULL AND expires_at > ? AND NOT ${hasEnded("console")}`,
       requestId,
       now,
     )

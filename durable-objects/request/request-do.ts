@@ -154,7 +154,7 @@ export class RequestDO extends DurableObject<Env> {
     this.#record = delivered;
     if (kept) await this.ctx.storage.setAlarm(wakeAt(delivered));
     if (payload === null) return { reason: "invalid_grant" };
-    this.#audit(delivered, { type: "delivered", release: true });
+    this.#audit(delivered, { type: "delivered" });
     return { reason: "delivered", details, payload };
   }
 
@@ -193,9 +193,10 @@ export class RequestDO extends DurableObject<Env> {
   async lookup(input: { email: string | null; linkRequestId: string | null; sessionHash: string; actor: Actor }): Promise<LookupResult> {
     const claimed = this.#live();
     if (!claimed) return { reason: "not_found" };
-    // Only a request claimed by another browser asks the account whether it has passkeys (core's `lookup`).
-    const passkeyAccount =
-      claimed.claimHash !== null && claimed.claimHash !== input.sessionHash && (await this.#account(claimed.details.accountId).decisionPasskeys()).required;
+    // The account is asked whether it has passkeys only for a request claimed by another browser
+    // (core's `lookup`), or one issued before its details said (the page is told; decide asks again).
+    const ask = (claimed.claimHash !== null && claimed.claimHash !== input.sessionHash) || claimed.details.passkeyRequired === undefined;
+    const passkeyAccount = ask ? (await this.#account(claimed.details.accountId).decisionPasskeys()).required : false;
     const record = this.#live();
     if (!record) return { reason: "not_found" };
     const now = Date.now();
@@ -208,7 +209,6 @@ export class RequestDO extends DurableObject<Env> {
         this.#audit(record, {
           type: answer.locked ? "locked" : "attempt_failed",
           detail: { ...actorDetail(input.actor), failed_attempts: answer.failedAttempts },
-          release: answer.locked,
         });
         if (answer.locked) {
           forgetApprovals(this.ctx.storage.sql, record);
@@ -216,7 +216,7 @@ export class RequestDO extends DurableObject<Env> {
         }
         return { reason: "wrong_email", locked: answer.locked };
       case "ok":
-        return { reason: "ok", view: viewOf(record) };
+        return { reason: "ok", view: viewOf(record, ask ? passkeyAccount : record.details.passkeyRequired === true) };
       default:
         return answer;
     }
@@ -242,6 +242,12 @@ export class RequestDO extends DurableObject<Env> {
   async decide(input: DecideInput): Promise<DecideResult> {
     const live = this.#live();
     if (!live) return { reason: "invalid_token" };
+    if (input.webauthn === null && this.env.REQUIRE_PASSKEY !== "true") {
+      // Nothing else runs on this object until the account answered and the state is stored.
+      const byEmail = await this.ctx.blockConcurrencyWhile(() => this.#decideByEmail(input).catch((error: unknown) => ({ error })));
+      if (byEmail && "error" in byEmail) throw byEmail.error;
+      if (byEmail) return byEmail;
+    }
     const account = this.#account(live.details.accountId);
     const storedPayloadSha256 = input.payload === null ? null : await sha256Base64url(input.payload);
     const { authority, signer } = await establishAuthority(input.webauthn, {
@@ -274,7 +280,6 @@ export class RequestDO extends DurableObject<Env> {
       ...(takenOver ? {} : lookedUp),
       actor,
       detail: { ...actorDetail(input.actor), ...(answer.reason === "approved" ? approversDetail(answer.approvers) : {}) },
-      release: status === "denied",
       // CIBA Core §10.2: the account's outbox pings the agent, durably.
       ...(record.details.ping ? { ping: record.details.ping } : {}),
     });
@@ -292,6 +297,37 @@ export class RequestDO extends DurableObject<Env> {
     this.ctx.storage.transactionSync(() => storePartialApproval(this.ctx.storage.sql, record, progress, input.payload));
     this.#audit(record, { type: "partially_approved", actor, detail: { ...actorDetail(input.actor), approvals, required }, progress });
     return { reason: "awaiting_approvals", approvals, required };
+  }
+
+  /**
+   * A decision under the email binding in one call to the account (bench/README.md, "Cost per
+   * handoff"): the account records it only if no operator holds a passkey, checked in that call, so a
+   * request issued before the first enrolment still needs the passkey. Null when the binding refuses:
+   * the decision is then established as any other, whose answer may be passkey_required instead.
+   */
+  async #decideByEmail(input: DecideInput): Promise<DecideResult | null> {
+    const record = this.#live();
+    if (!record) return { reason: "invalid_token" };
+    // A request under an approval policy keeps its count: the binding cannot approve it (policy_needs_passkeys → null).
+    const { next, answer } = transitions.decide(record, factsOf(record), { ...input, storedPayloadSha256: input.payload === null ? null : await sha256Base64url(input.payload), authority: { kind: "email_binding" }, approvals: approvalsOf(record) }, Date.now());
+    if (answer.reason !== "approved" && answer.reason !== "denied") return null;
+    const status = answer.reason;
+    const event = this.#eventOf(record, {
+      type: status,
+      ...lookedUpOf(record),
+      actor: decisionActor(null, record.details.operatorEmail, input.actor),
+      detail: actorDetail(input.actor),
+      ...(record.details.ping ? { ping: record.details.ping } : {}),
+    });
+    const recorded = await this.#account(record.details.accountId).recordEmailDecision(event);
+    if (recorded.reason === "passkey_required") return { reason: "passkey_required", enrolled: true };
+    this.ctx.storage.transactionSync(() => {
+      this.#store(record, next, { payload: status === "approved" ? input.payload : null });
+      if (status === "denied") forgetApprovals(this.ctx.storage.sql, record);
+      this.#challenges.clear();
+    });
+    this.#announce(record, { type: "decided", status });
+    return { reason: status, details: record.details };
   }
 
   /** The agent was deleted: the request ends as denied and its key no longer matches anything. Idempotent. */
@@ -359,7 +395,7 @@ export class RequestDO extends DurableObject<Env> {
       return;
     }
     if (record && (record.status === "pending" || record.status === "approved")) {
-      this.#audit(record, { type: "expired", release: true, ...lookedUpOf(record) });
+      this.#audit(record, { type: "expired", ...lookedUpOf(record) });
     }
     for (const ws of this.ctx.getWebSockets()) announceOn(ws, { type: "expired" });
     this.#record = null;
@@ -397,12 +433,16 @@ export class RequestDO extends DurableObject<Env> {
 
   /** Audit events go to the account's log in the background; a failure there never fails the request. */
   #audit(record: RequestRecord, event: Omit<AuditEventInput, "requestId" | "agentId" | "request">): void {
-    const { details } = record;
     this.ctx.waitUntil(
-      this.#account(details.accountId)
-        .recordRequestEvent({ ...event, requestId: details.requestId, agentId: details.agent.id, request: summaryOf(details, record.expiresAt) })
+      this.#account(record.details.accountId)
+        .recordRequestEvent(this.#eventOf(record, event))
         .catch((error: unknown) => console.error("audit write failed", error instanceof Error ? error.message : error)),
     );
+  }
+
+  #eventOf(record: RequestRecord, event: Omit<AuditEventInput, "requestId" | "agentId" | "request">): AuditEventInput {
+    const { details } = record;
+    return { ...event, requestId: details.requestId, agentId: details.agent.id, request: summaryOf(details, record.expiresAt) };
   }
 }
 

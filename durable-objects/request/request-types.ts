@@ -49,6 +49,12 @@ export interface RequestDetails {
    * account instead of two (bench/README.md, "Cost per handoff").
    */
   lookedUp?: { at: number; detail: Record<string, string> };
+  /**
+   * Whether the account's operators held a passkey when the request was issued: what the approval
+   * page is told, without a call to the account per look-up. Absent in a request issued before it
+   * (the look-up then asks). The decision itself always asks the account (`establishAuthority`).
+   */
+  passkeyRequired?: boolean;
 }
 
 export interface PingTarget {
@@ -97,6 +103,8 @@ export interface RequestView {
   encryptionKey: JWK;
   expiresAt: number;
   protocol: "device" | "ciba";
+  /** Whether the page should sign the decision with a passkey (RequestDetails.passkeyRequired). */
+  passkeyRequired: boolean;
 }
 
 export type CreateResult = { reason: "created" } | { reason: "collision" };

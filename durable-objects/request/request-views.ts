@@ -42,7 +42,7 @@ export function actorDetail(actor: Actor): Record<string, string> {
   return { ip: actor.ip, user_agent: actor.userAgent.slice(0, 256) };
 }
 
-export function viewOf(record: LiveRecord): RequestView {
+export function viewOf(record: LiveRecord, passkeyRequired: boolean): RequestView {
   const { details } = record;
   return {
     requestId: details.requestId,
@@ -58,5 +58,6 @@ export function viewOf(record: LiveRecord): RequestView {
     encryptionKey: details.encryptionKey,
     expiresAt: record.expiresAt,
     protocol: details.protocol,
+    passkeyRequired,
   };
 }

@@ -138,6 +138,21 @@ describe.skipIf(!browserAvailable())("passkeys in the browser", () => {
     expect(approved?.actor.user_agent).toContain("Chrome");
   });
 
+  test("a request issued before the first enrolment: the page, told of no passkey, signs once the decision asks for one", async () => {
+    const account = await newAccount();
+    const issued = await newRequest(account.apiKey);
+    const owner = await operatorBrowser();
+    const enrolled = await enrol(owner, await invitationFor(account.email));
+    expect(enrolled.status).toBe(201);
+    // The look-up answers from the request's flag (no passkey at issuance); the decision asks the account (401), and the page signs.
+    await approveOnPage(owner.page, issued.verification_uri_complete, account.email, "ghp_enrolled_after");
+    await owner.page.getByRole("heading", { name: "Approved" }).waitFor({ timeout: 30_000 });
+    expect((await pollCredential(server, issued.device_code)).json.credential_value).toBe("ghp_enrolled_after");
+    const audit = await api(server, "GET", `/v1/admin/accounts/${account.accountId}/audit`, undefined, admin());
+    const approved = (audit.json.events as Array<Record<string, any>>).find((e) => e.type === "approved");
+    expect(approved?.actor).toMatchObject({ operator_id: account.operatorId, passkey_id: enrolled.body.passkey_id, user_verified: true });
+  });
+
   test("an assertion made in the browser decides nothing else: no assertion, swapped payload, replay, as a denial, for another request", async () => {
     const account = await newAccount();
     const owner = await operatorBrowser();

@@ -106,6 +106,37 @@ describe("AccountDO schema versions", () => {
     expect(version).toBe(ACCOUNT_SCHEMA_VERSION);
   });
 
+  it("brings a version-4 account (a stored notice count, slots keyed by request) to version 5: the open window's held-back notices and the slots kept", async () => {
+    const { accountId } = await newAgent();
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+    const startedAt = Date.now() - 60_000;
+    await runInDurableObject(stub, (_i, state) => {
+      const sql = state.storage.sql;
+      sql.exec("DROP TABLE notice_window");
+      sql.exec("CREATE TABLE notice_window (id INTEGER PRIMARY KEY CHECK (id = 1), started_at INTEGER NOT NULL, sent INTEGER NOT NULL, held_back TEXT NOT NULL DEFAULT '{}')");
+      sql.exec(`INSERT INTO notice_window VALUES (1, ?, 20, '{"credential.requested":2}')`, startedAt);
+      sql.exec("DROP TABLE active_requests");
+      sql.exec("CREATE TABLE active_requests (request_id TEXT PRIMARY KEY, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL, console_view TEXT) WITHOUT ROWID");
+      sql.exec("INSERT INTO active_requests VALUES ('req_1', 'ABCDEFGH', 'agt_1', ?, ?)", startedAt + 3_600_000, JSON.stringify({ requestId: "req_1" }));
+      sql.exec("UPDATE schema_version SET version = 4");
+    });
+    await evictDurableObject(stub);
+
+    expect(await stub.get()).toMatchObject({ reason: "found" });
+    const stored = await runInDurableObject(stub, (_i, state) => ({
+      version: state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+      window: state.storage.sql.exec("SELECT * FROM notice_window").toArray(),
+      slots: state.storage.sql.exec("SELECT request_id, user_code, requested_seq FROM active_requests").toArray(),
+    }));
+    expect(stored).toEqual({
+      version: ACCOUNT_SCHEMA_VERSION,
+      window: [{ id: 1, started_at: startedAt, start_seq: 0, held_back: '{"credential.requested":2}' }],
+      slots: [{ request_id: "req_1", user_code: "ABCDEFGH", requested_seq: 0 }],
+    });
+    // The slot taken before still counts and still lists (no ending event in the log).
+    expect(await stub.consoleRequests()).toEqual({ reason: "found", requests: [{ requestId: "req_1" }] });
+  });
+
   it("writes nothing for an account that does not exist", async () => {
     const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(`acc_${crypto.randomUUID().replace(/-/g, "")}`));
     expect(await stub.get()).toEqual({ reason: "not_found" });

@@ -266,11 +266,9 @@ const RETURN_CHANNEL_CALLS = [
   "AccountDO.issue",
   "RequestDO.create",
   "RequestDO.fetch",
-  "RequestDO.lookup",
-  "AccountDO.decisionPasskeys", // the page signs with a passkey, or warns that there is none
+  "RequestDO.lookup", // whether the page signs with a passkey: snapshotted at issuance, no call
   "RequestDO.decide",
-  "AccountDO.decisionPasskeys", // from the RequestDO: no passkey in this account, so the email binding decides
-  "AccountDO.recordRequestEvent",
+  "AccountDO.recordEmailDecision", // no passkey in this account (checked in this call), so the email binding decides: recorded
   "RequestDO.webSocketClose",
   "RequestDO.poll",
   "AccountDO.recordRequestEvent",
@@ -285,12 +283,12 @@ const RETURN_CHANNEL_CALLS = [
  * once the mail is accepted; `approved` (with its look-up, one row) and the console's summary
  * cleared; the slot freed and `delivered` (12).
  */
-const RETURN_CHANNEL_WITH_EMAIL = { rowsWritten: 19, alarmWrites: 3, doRequests: 12 };
+const RETURN_CHANNEL_WITH_EMAIL = { rowsWritten: 15, alarmWrites: 3, doRequests: 10 };
 /**
  * +12 for three webhook events: `credential.requested` rides with the email (its row stored and
  * deleted, 2); `approved` and `delivered` are 5 each (the notice window, the row, the alarm set,
  * the row deleted, the alarm cleared).
  */
-const RETURN_CHANNEL_WITH_WEBHOOK = { rowsWritten: 31, alarmWrites: 7, doRequests: 12 };
+const RETURN_CHANNEL_WITH_WEBHOOK = { rowsWritten: 25, alarmWrites: 7, doRequests: 10 };
 /** Rows read vary a little with the audit log's length; 46 measured (28 before the console's and passkeys' reads). */
 const ROWS_READ_AT_MOST = 55;

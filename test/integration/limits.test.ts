@@ -1,10 +1,13 @@
+import { env } from "cloudflare:workers";
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, lookupAs, newAgent, requestCredential, type Answer, type ApiResponse } from "./support/api";
+import { accountStub } from "../../worker/stubs";
+import { call, lookupAs, newAgent, normalized, requestCredential, type Answer, type ApiResponse } from "./support/api";
 import type { DecideAnswerBody, LookupAnswerBody } from "../../core/wire";
 
 describe("limits", () => {
   it("allows 5 active requests per account; the 6th gets 429 with Retry-After until one ends", async () => {
-    const { apiKey, operatorEmail } = await newAgent();
+    const { apiKey, operatorEmail, accountId } = await newAgent();
     const issued = [];
     for (let i = 0; i < 5; i++) {
       const answer = await requestCredential(apiKey);
@@ -23,6 +26,13 @@ describe("limits", () => {
     await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json: { approval_token: looked.body.approval_token, decision: "deny" } });
     expect((await requestCredential(apiKey)).status).toBe(200);
     expect((await requestCredential(apiKey)).status).toBe(429);
+    // The denied request's slot row was taken over, not deleted and inserted: 5 rows, one per live request.
+    const rows = await runInDurableObject(accountStub(env, accountId), (_i, state) =>
+      state.storage.sql.exec<{ user_code: string }>("SELECT user_code FROM active_requests").toArray().map((row) => row.user_code),
+    );
+    expect(rows).toHaveLength(5);
+    expect(rows).toContain(normalized(issued[1]!.user_code));
+    expect(rows).not.toContain(normalized(issued[0]!.user_code));
   });
 
   it("counts the limit per account, across its agents", async () => {

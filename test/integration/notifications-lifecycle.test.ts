@@ -87,7 +87,7 @@ describe("webhook events for the whole lifecycle", () => {
 
     // The RequestDO reports these through the same RPC as every audit event.
     const account = accountObject(accountId);
-    await account.recordRequestEvent({ type: "expired", requestId: "req_a", agentId, release: true, request: summary(accountId, agentId, "req_a") });
+    await account.recordRequestEvent({ type: "expired", requestId: "req_a", agentId, request: summary(accountId, agentId, "req_a") });
     await account.recordRequestEvent({
       type: "replay_detected",
       requestId: "req_b",
@@ -175,7 +175,7 @@ describe("the notification cap", () => {
     // 30 short-lived requests ending at once (requested_expiry churn), as their objects report them.
     for (let i = 0; i < 30; i++) {
       const request = summary(accountId, agentId);
-      await account.recordRequestEvent({ type: "expired", requestId: request.requestId, agentId, release: true, request });
+      await account.recordRequestEvent({ type: "expired", requestId: request.requestId, agentId, request });
     }
     // NOTIFY_BURST is 20: 20 events go out, 10 are held back (the audit log keeps all 30).
     await until(() => (hooks.length >= 20 ? hooks : undefined), "the burst");
@@ -192,7 +192,7 @@ describe("the notification cap", () => {
     expect(decodeBody(mail.raw)).toContain("because too many came at once: 10 credential.expired.");
     // A new window: notices go out one by one again.
     const request = summary(accountId, agentId);
-    await account.recordRequestEvent({ type: "expired", requestId: request.requestId, agentId, release: true, request });
+    await account.recordRequestEvent({ type: "expired", requestId: request.requestId, agentId, request });
     await until(() => hooks[21], "a notice in the next window");
     expect(hooks).toHaveLength(22);
   });
@@ -204,7 +204,7 @@ describe("the notification cap", () => {
     // Agent B's 20 notices fill the burst; its 21st is held back.
     for (let i = 0; i < 21; i++) {
       const request = { ...summary(accountId, other.body.agent_id!), description: `noise ${i}` };
-      await account.recordRequestEvent({ type: "expired", requestId: request.requestId, agentId: request.agent.id, release: true, request });
+      await account.recordRequestEvent({ type: "expired", requestId: request.requestId, agentId: request.agent.id, request });
     }
     await until(() => (hooks.length >= 20 ? hooks : undefined), "the burst");
     // Agent A's code, delivered, then polled again: the replay alarm.

@@ -151,6 +151,19 @@ describe("a decision signed by a passkey", () => {
 });
 
 describe("accounts without a passkey", () => {
+  it("a request issued before the first enrolment: the page was told none, but the decision needs the passkey now", async () => {
+    const account = await passkeyAccount({ enrolled: false });
+    const pending = await pendingRequest(account.apiKey, account.email);
+    expect(pending.looked.body.request.passkey_required).toBe(false);
+    const { authenticator } = await enrol(account.invitation);
+    // The look-up's answer was taken at issuance (no call to the account); the decision asks it.
+    const unsigned = await decideWith(pending, "approve", VALUE, undefined);
+    expect([unsigned.status, unsigned.body.error]).toEqual([401, "passkey_required"]);
+    await expectPending(pending.deviceCode);
+    const webauthn = await signDecision(pending, authenticator, "approve", VALUE);
+    expect((await decideWith(pending, "approve", VALUE, webauthn)).body).toEqual({ status: "approved" });
+  });
+
   it("keep the email binding; the look-up says so; the audit's passkey fields are null", async () => {
     const account = await passkeyAccount({ enrolled: false });
     const pending = await pendingRequest(account.apiKey, account.email);

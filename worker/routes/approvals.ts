@@ -10,7 +10,7 @@ import { HttpError, badRequest } from "../errors";
 import { actorOf, clientIp, json, readJson } from "../http";
 import { rateLimitSubject } from "../ip";
 import { challengeFieldsSchema, decideFieldsShape, decideRequest, issueDecisionChallenge, refineDecision, type DecisionTarget } from "../passkey-decision";
-import { accountStub, requestStub } from "../stubs";
+import { requestStub } from "../stubs";
 import { signToken, stringClaim, verifyToken } from "../tokens";
 import type { ApprovalRequestBody } from "../../core/wire";
 
@@ -65,8 +65,6 @@ export async function lookup(request: IRequest, env: Env): Promise<Response> {
   const result = await requestStub(env, userCode).lookup({ email, linkRequestId, sessionHash: session.hash, actor: actorOf(request) });
   if (result.reason !== "ok") throw lookupError(result);
   const { view } = result;
-  // Whether decisions need a passkey: the page then signs each one, or warns that they are not protected.
-  const { required: passkeyRequired } = await accountStub(env, view.accountId).decisionPasskeys();
   // The token names its request (`rid`) and says whether it is end-to-end (`e2e`): decide checks both.
   const approvalToken = await signToken(
     env,
@@ -75,7 +73,7 @@ export async function lookup(request: IRequest, env: Env): Promise<Response> {
     view.expiresAt,
   );
   return json(
-    { approval_token: approvalToken, request: { ...requestJson(view, "link_token" in body), passkey_required: passkeyRequired } },
+    { approval_token: approvalToken, request: { ...requestJson(view, "link_token" in body), passkey_required: view.passkeyRequired } },
     200,
     session.setCookie ? { "Set-Cookie": session.setCookie } : {},
   );

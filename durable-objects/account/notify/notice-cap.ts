@@ -6,6 +6,13 @@
  * per window, not one per request. Security alerts (SECURITY_ALERTS: a replayed code) are never
  * held back nor counted against the burst: one noisy agent must not hide the alert that reveals a
  * leaked code. The audit log still records every event. CIBA pings, which go to the agent, are not capped.
+ *
+ * What a window has sent is counted from the audit log, not stored (bench/README.md, "Cost per
+ * handoff": a counter would be one row written per notice): the audit events since the window's
+ * first (`start_seq`, a rowid range) of the types that notify this account, less those held back.
+ * The window's row is written when a window opens and when a notice is held back, not per notice.
+ * A type that notifies only since a webhook was added mid-window is counted for the whole window
+ * (the cap errs towards holding back), and a `requested` event whose request was revoked at once counts too.
  */
 import type { WebhookEventType } from "./notice-types";
 
@@ -13,7 +20,7 @@ export const NOTICE_CAP_SCHEMA = [
   `CREATE TABLE notice_window (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     started_at INTEGER NOT NULL,
-    sent INTEGER NOT NULL,
+    start_seq INTEGER NOT NULL DEFAULT 0,
     held_back TEXT NOT NULL DEFAULT '{}'
   )`,
 ];
@@ -32,7 +39,7 @@ export function noticeBurst(value: string | undefined): number {
 
 /** Held back, by event type. */
 export type HeldBackCounts = Partial<Record<WebhookEventType, number>>;
-type WindowRow = { started_at: number; sent: number; held_back: string };
+type WindowRow = { started_at: number; start_seq: number; held_back: string };
 
 export interface HeldBack {
   counts: HeldBackCounts;
@@ -46,20 +53,25 @@ export class NoticeCap {
     private readonly burst: number,
   ) {}
 
-  /** One notice: true when it may go out now, false when it is held back for the summary. */
-  admit(type: WebhookEventType, now: number): boolean {
+  /**
+   * One notice, whose audit event is already written in this transaction: true when it may go out
+   * now, false when it is held back for the summary. `notifying`: the audit types that notify this
+   * account (every lifecycle event with a webhook, else only `requested`, which is emailed).
+   */
+  admit(type: WebhookEventType, now: number, notifying: readonly string[]): boolean {
     if (SECURITY_ALERTS.has(type)) return true;
     const row = this.#row();
     if (!row || now >= row.started_at + NOTICE_WINDOW_MS) {
       // A window that ended with notices held back is closed by `closeIfDue` first (the caller's order).
-      this.sql.exec("INSERT OR REPLACE INTO notice_window (id, started_at, sent, held_back) VALUES (1, ?, 1, '{}')", now);
-      return true;
-    }
-    if (row.sent < this.burst) {
-      this.sql.exec("UPDATE notice_window SET sent = sent + 1");
+      this.sql.exec("INSERT OR REPLACE INTO notice_window (id, started_at, start_seq, held_back) VALUES (1, ?, (SELECT COALESCE(MAX(seq), 0) FROM audit), '{}')", now);
       return true;
     }
     const counts = heldOf(row);
+    const held = Object.values(counts).reduce((sum, n) => sum + (n ?? 0), 0);
+    const events = this.sql
+      .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM audit WHERE seq >= ? AND at >= ? AND type IN (${notifying.map(() => "?").join(", ")})`, row.start_seq, row.started_at, ...notifying)
+      .one().n;
+    if (events - held <= this.burst) return true;
     counts[type] = (counts[type] ?? 0) + 1;
     this.sql.exec("UPDATE notice_window SET held_back = ?", JSON.stringify(counts));
     return false;
@@ -82,7 +94,7 @@ export class NoticeCap {
   }
 
   #row(): WindowRow | undefined {
-    return this.sql.exec<WindowRow>("SELECT started_at, sent, held_back FROM notice_window").toArray()[0];
+    return this.sql.exec<WindowRow>("SELECT started_at, start_seq, held_back FROM notice_window").toArray()[0];
   }
 }
 

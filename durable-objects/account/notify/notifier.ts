@@ -57,6 +57,10 @@ export function webhookEventType(type: AuditEventType): WebhookEventType | null 
   }
 }
 
+/** The audit types whose notices the cap counts (./notice-cap.ts): with a webhook, every lifecycle event but the replay alert; without, the emailed `requested`. */
+const NOTIFYING_WITH_WEBHOOK = ["requested", "approved", "denied", "locked", "delivered", "expired"] as const;
+const EMAILED = ["requested"] as const;
+
 export const webhookFormatOf = (account: Pick<NotifyAccount, "webhook_format">): WebhookFormat => (account.webhook_format === "slack" ? "slack" : "keyferry");
 
 const eventId = () => `evt_${[...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
@@ -225,7 +229,7 @@ export class Notifier {
   ): boolean {
     const webhook = webhookOf(account);
     if (!webhook && email === null) return false;
-    if (!this.#cap.admit(event.type, now)) return false;
+    if (!this.#cap.admit(event.type, now, webhook ? NOTIFYING_WITH_WEBHOOK : EMAILED)) return false;
     const common = { requestId: request.requestId, agentId: request.agent.id };
     if (webhook) {
       const id = eventId();
