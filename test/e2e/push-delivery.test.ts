@@ -162,9 +162,11 @@ describe("Web Push to an operator's browser", () => {
     await sleep(5_000);
     expect(mine()).toHaveLength(2);
 
-    // A push carries no event id (RFC 8030 has none; `Topic` would let a push service replace it):
-    // the outbox row is the request's for this subscription, so both tries name the same request,
-    // and decrypt (each encrypted afresh) to the same bytes.
+    // One event: both tries carry the outbox event's id as their RFC 8030 §5.4 `Topic` (so a push
+    // service replaces rather than adds), name the same request, and decrypt (each encrypted afresh)
+    // to the same bytes.
+    expect(attempts[0]!.headers.topic).toMatch(/^[0-9a-f]{32}$/);
+    expect(attempts[1]!.headers.topic).toBe(attempts[0]!.headers.topic);
     const [first, second] = attempts.map((a) => ece.decrypt(a.body, { version: "aes128gcm", privateKey: browser, authSecret: auth.toString("base64url") }).toString("utf8"));
     expect(second).toBe(first);
     const audit = await api<AuditLogBody>(server, "GET", `/v1/admin/accounts/${accountId}/audit`, undefined, { Authorization: `Bearer ${server.adminToken}` });

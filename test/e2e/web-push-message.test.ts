@@ -32,10 +32,10 @@ describe("Web Push message", () => {
     expect(vapid).not.toBeNull();
     const browser = browserSubscription("https://push.example.net:8443/send/abc");
     const now = Date.now();
-    const { url, init } = await pushRequest(browser.record, payload, vapid!, now, now + 90_000);
+    const { url, init } = await pushRequest(browser.record, payload, vapid!, now, now + 90_000, "evt_0123456789abcdef0123456789abcdef");
 
     expect(url).toBe("https://push.example.net:8443/send/abc");
-    expect(init.headers).toMatchObject({ TTL: "90", Urgency: "high", "Content-Encoding": "aes128gcm" });
+    expect(init.headers).toMatchObject({ TTL: "90", Urgency: "high", "Content-Encoding": "aes128gcm", Topic: "0123456789abcdef0123456789abcdef" });
     const plaintext = ece.decrypt(Buffer.from(init.body), { version: "aes128gcm", privateKey: browser.ecdh, authSecret: browser.auth.toString("base64url") });
     expect(JSON.parse(plaintext.toString("utf8"))).toEqual(payload);
 
@@ -56,8 +56,8 @@ describe("Web Push message", () => {
     const vapid = (await vapidFrom({ VAPID_PRIVATE_KEY: vapidKeyPair().privateJwk, VAPID_SUBJECT: "https://keyferry.example" }))!;
     const { record } = browserSubscription("https://push.example.net/x");
     const now = Date.now();
-    expect((await pushRequest(record, payload, vapid, now, now + 600_000)).init.headers.TTL).toBe("600");
-    expect((await pushRequest(record, payload, vapid, now, now - 1)).init.headers.TTL).toBe("0");
+    expect((await pushRequest(record, payload, vapid, now, now + 600_000, "evt_1")).init.headers.TTL).toBe("600");
+    expect((await pushRequest(record, payload, vapid, now, now - 1, "evt_2")).init.headers.TTL).toBe("0");
   });
 
   it("is off without a usable key or subject", async () => {

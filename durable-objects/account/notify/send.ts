@@ -49,7 +49,7 @@ async function sendPush(entry: OutboxEntry, context: SendContext): Promise<Attem
   const vapid = await vapidFrom(context.env);
   if (!subscription || !vapid) return { reason: "final", status: null };
   const payload = JSON.parse(entry.body) as PushPayload;
-  const { url, init } = await pushRequest(subscription, payload, vapid, context.now(), Date.parse(payload.expires_at));
+  const { url, init } = await pushRequest(subscription, payload, vapid, context.now(), Date.parse(payload.expires_at), entry.id);
   if (init.headers.TTL === "0") return { reason: "final", status: null };
   const outcome = await post(url, init.body, init.headers, context.now, "application/octet-stream");
   if (outcome.status === 404 || outcome.status === 410) context.push.forget(entry.destination);

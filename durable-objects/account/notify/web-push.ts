@@ -3,7 +3,8 @@
  * subscription's keys as `aes128gcm` (RFC 8291, by @block65/webcrypto-web-push, padded to a
  * constant size so its length tells nothing), VAPID-authenticated (RFC 8292), `Urgency: high` and a
  * `TTL` no longer than the request has left, so a phone that comes online late is not shown a
- * request that is already over.
+ * request that is already over. Its `Topic` (§5.4) is the outbox event's id, the same at every
+ * attempt: a retry after a lost answer replaces the stored message instead of adding a second.
  */
 import { encryptNotification } from "@block65/webcrypto-web-push";
 import { vapidAuthorization, type Vapid } from "./vapid";
@@ -31,7 +32,10 @@ export interface PushRequest {
   init: RequestInit & { headers: Record<string, string>; body: Uint8Array };
 }
 
-export async function pushRequest(subscription: PushSubscriptionRecord, payload: PushPayload, vapid: Vapid, nowMs: number, expiresAtMs: number): Promise<PushRequest> {
+/** RFC 8030 §5.4: at most 32 characters of the URL-safe base64 alphabet; an `evt_` id's 32 hex digits. */
+export const pushTopic = (eventId: string): string => eventId.replace(/^evt_/, "").replace(/[^A-Za-z0-9_-]/g, "").slice(0, 32);
+
+export async function pushRequest(subscription: PushSubscriptionRecord, payload: PushPayload, vapid: Vapid, nowMs: number, expiresAtMs: number, eventId: string): Promise<PushRequest> {
   const ttlSeconds = Math.max(0, Math.floor((expiresAtMs - nowMs) / 1000));
   const body = await encryptNotification(
     { endpoint: subscription.endpoint, expirationTime: null, keys: { p256dh: subscription.p256dh, auth: subscription.auth } },
@@ -45,6 +49,7 @@ export async function pushRequest(subscription: PushSubscriptionRecord, payload:
         Authorization: await vapidAuthorization(vapid, subscription.endpoint, nowMs),
         TTL: String(ttlSeconds),
         Urgency: "high",
+        Topic: pushTopic(eventId),
         "Content-Encoding": "aes128gcm",
         "Content-Type": "application/octet-stream",
       },
