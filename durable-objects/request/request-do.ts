@@ -44,8 +44,6 @@ export class RequestDO extends DurableObject<Env> {
   readonly #graceMs: number;
   /** Decision challenges issued and not yet used (./decision-authority.ts). */
   readonly #challenges = new DecisionChallenges(this.ctx.storage.sql);
-  /** The decision path (./decisions.ts). */
-  readonly #decisions = new Decisions(this.ctx, this.env, this.#challenges, () => this.#live());
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -242,7 +240,7 @@ export class RequestDO extends DurableObject<Env> {
 
   /** Approve (with the payload already encrypted to `encryptionKey`) or deny, by a verified person (./decisions.ts). */
   async decide(input: DecideInput): Promise<DecideResult> {
-    return this.#decisions.decide(input);
+    return new Decisions(this.ctx, this.env, this.#challenges, () => this.#live()).decide(input);
   }
 
   /** The agent was deleted: the request ends as denied and its key no longer matches anything. Idempotent. */
