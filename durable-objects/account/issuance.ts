@@ -1,6 +1,6 @@
 /**
- * Issuance in one call (README, "Issuance is one call"; bench/README.md, "Cost per handoff"): once
- * the AccountDO has authenticated the agent, this takes a slot within its issuance count
+ * Issuance in one call (bench/README.md, "Cost per handoff"; ./README.md explains it): once the
+ * AccountDO has authenticated the agent, this takes a slot within its issuance count
  * (./active-slots.ts), creates the request object, and stores the operator's notice.
  */
 import { approvalsRequiredFor } from "../../core/approval-policy";
