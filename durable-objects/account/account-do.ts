@@ -5,7 +5,8 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { readAudit, recordAudit } from "./audit-log";
-import { dropSlot, holdsSlot, liveSlotsOf, takeSlot } from "./active-slots";
+import { agentWithKey, agentsOf, clearRevocations, deleteAgentRows, hasAgent, insertAgent, revocationsOwed, type NewAgent } from "./agents";
+import { Issuance } from "./issuance";
 import type {
   Account,
   AccountResult,
@@ -26,16 +27,12 @@ import {
   pendingConsoleRequest,
   pendingConsoleRequests,
   settleConsoleView,
-  consoleViewOf,
   type ConsoleRequest,
 } from "./console-feed";
 import { Notifier } from "./notify/notifier";
 import { accountView, identityOf, type AccountRow, type AgentRow } from "./account-rows";
 import { writeSettings, type AccountSettingsInput } from "./account-settings";
-import { policyOf } from "./approval-policy-row";
-import { approvalsRequiredFor } from "../../core/approval-policy";
-import type { AgentIdentity, RequestDetails } from "../request/request-types";
-import { summaryOf } from "../request/request-views";
+import type { AgentIdentity } from "../request/request-types";
 import type { AuthenticationResponseJSON, RegistrationResponseJSON, RelyingParty } from "../../core/webauthn";
 import { Operators, type SessionOpening } from "./operators";
 import { PushSubscriptions } from "./push-subscriptions";
@@ -55,9 +52,9 @@ import type {
 } from "./operator-types";
 
 export class AccountDO extends DurableObject<Env> {
-  /** The outbox and its alarm (durable-objects/account/notify/notifier.ts). */
   readonly #operators = new Operators(this.ctx.storage);
   readonly #push = new PushSubscriptions(this.ctx.storage.sql);
+  /** The outbox and its alarm (durable-objects/account/notify/notifier.ts). */
   readonly #notifier = new Notifier(this.ctx, this.env);
   /**
    * Whether the tables exist. The constructor only reads: an object reached for an account that
@@ -206,23 +203,9 @@ export class AccountDO extends DurableObject<Env> {
     return { reason: "updated", account: accountView(this.#account()!), webhookSecret };
   }
 
-  async addAgent(input: {
-    agentId: string;
-    name: string;
-    email: string | null;
-    keyHash: string;
-    pingEndpoint: string | null;
-  }, actor = "admin"): Promise<AddAgentResult> {
+  async addAgent(input: NewAgent, actor = "admin"): Promise<AddAgentResult> {
     if (!this.#account()) return { reason: "not_found" };
-    this.ctx.storage.sql.exec(
-      "INSERT INTO agents (agent_id, name, email, key_hash, ping_endpoint, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-      input.agentId,
-      input.name,
-      input.email,
-      input.keyHash,
-      input.pingEndpoint,
-      Date.now(),
-    );
+    insertAgent(this.ctx.storage.sql, input, Date.now());
     this.#record({ type: "agent_created", agentId: input.agentId, actor });
     return { reason: "created", agent: { id: input.agentId, name: input.name, email: input.email } };
   }
@@ -230,36 +213,25 @@ export class AccountDO extends DurableObject<Env> {
   /**
    * Deletes the agent at once and returns the user codes of its requests still to be revoked. The
    * codes stay listed until `revocationsDone`, so a delete whose revocations failed is finished by
-   * its retry instead of answering "no such agent" with requests left live.
+   * its retry instead of answering "no such agent" with requests left live (./agents.ts).
    */
   async deleteAgent(agentId: string, actor = "admin"): Promise<{ reason: "deleted"; activeUserCodes: string[]; purgeVault: boolean } | { reason: "not_found" }> {
     if (!this.#schemaReady) return { reason: "not_found" };
     const sql = this.ctx.storage.sql;
-    const found = sql.exec("SELECT 1 FROM agents WHERE agent_id = ?", agentId).toArray().length > 0;
-    if (found) {
+    if (hasAgent(sql, agentId)) {
       this.ctx.storage.transactionSync(() => {
-        for (const userCode of liveSlotsOf(sql, agentId, Date.now())) sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) VALUES (?, ?)", agentId, userCode);
-        sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) VALUES (?, '')", agentId);
-        sql.exec("DELETE FROM agents WHERE agent_id = ?", agentId);
-        sql.exec("DELETE FROM active_requests WHERE agent_id = ?", agentId);
+        deleteAgentRows(sql, agentId, Date.now());
         this.#record({ type: "agent_deleted", agentId, actor });
       });
       announceRequestsChanged(this.ctx);
     }
-    const pending = sql
-      .exec<{ user_code: string }>("SELECT user_code FROM pending_revocations WHERE agent_id = ?", agentId)
-      .toArray()
-      .map((row) => row.user_code);
-    if (!found && pending.length === 0) return { reason: "not_found" };
-    return { reason: "deleted", activeUserCodes: pending.filter((code) => code !== ""), purgeVault: pending.includes("") };
+    const owed = revocationsOwed(sql, agentId);
+    return owed ? { reason: "deleted", ...owed } : { reason: "not_found" };
   }
 
   /** The worker revoked these requests of a deleted agent (and purged its vault). */
   async revocationsDone(agentId: string, userCodes: string[], vaultPurged: boolean): Promise<void> {
-    if (!this.#schemaReady) return;
-    for (const userCode of vaultPurged ? [...userCodes, ""] : userCodes) {
-      this.ctx.storage.sql.exec("DELETE FROM pending_revocations WHERE agent_id = ? AND user_code = ?", agentId, userCode);
-    }
+    if (this.#schemaReady) clearRevocations(this.ctx.storage.sql, agentId, userCodes, vaultPurged);
   }
 
   async authenticate(agentId: string, keyHash: string): Promise<AuthenticateResult> {
@@ -269,50 +241,13 @@ export class AccountDO extends DurableObject<Env> {
     return { reason: "ok", agent: identityOf(row), operatorEmail: account.operator_email, pingEndpoint: row.ping_endpoint };
   }
 
-  /**
-   * Issuance in one call (bench/README.md, "Cost per handoff"): authenticates the agent, takes a
-   * slot within its issuance count (./active-slots.ts), creates the request object, and stores the
-   * operator's notice.
-   */
+  /** Issuance in one call (./issuance.ts): authenticates the agent, takes a slot, creates the request object, stores the notice. */
   async issue(input: IssueInput): Promise<IssueResult> {
     const row = this.#agentRow(input.agentId, input.keyHash);
     const account = this.#account();
     if (!row || !account) return { reason: "invalid_client" };
-    const agent = identityOf(row);
-    const now = Date.now();
-    const sql = this.ctx.storage.sql;
-    // Whether an operator holds a passkey now: what the approval page is told (decide asks again).
-    const passkeyRequired = this.#operators.decisionPasskeys().required;
-    // The policy is read once, here: the request keeps the count it was issued under (README, "Approval policies (N-of-M)").
-    const approvalsRequired = approvalsRequiredFor(policyOf(account), input.details.vaultKey);
-    const details: RequestDetails = { ...input.details, accountName: account.name, agent, operatorEmail: account.operator_email.trim().toLowerCase(), passkeyRequired, approvalsRequired };
-    const summary = summaryOf(details, input.expiresAt);
-    const consoleView = consoleViewOf(summary, { publicKey: details.publicKey, encryptionKey: details.encryptionKey }, approvalsRequired);
-    const refused = this.ctx.storage.transactionSync(() => takeSlot(sql, input, { agentId: agent.id, consoleView }, now, (event, at) => this.#record(event, at)));
-    if (refused) return refused;
-
-    const requestObject = this.env.REQUESTS.get(this.env.REQUESTS.idFromName(input.userCode));
-    const created = await requestObject.create({ details, handleTag: input.handleTag, expiresAt: input.expiresAt, interval: input.interval });
-    if (created.reason === "collision") {
-      // The user code is taken by a live request: the worker draws another, which is a new issuance.
-      this.ctx.storage.transactionSync(() => dropSlot(sql, input.requestId));
-      return { reason: "collision" };
-    }
-    // The slot re-checked: a delete of the agent while the object was made took it (and its
-    // revocation could not reach an object that did not exist yet), so the request ends here.
-    const held = this.ctx.storage.transactionSync(() => {
-      if (!holdsSlot(sql, input.requestId)) return false;
-      const notice = { request: summary, approvalUrl: input.approvalUrl, userCode: details.protocol === "device" ? details.userCode : null };
-      this.#notifier.enqueueRequested(account, notice, now);
-      return true;
-    });
-    if (!held) {
-      await requestObject.revoke();
-      return { reason: "invalid_client" };
-    }
-    announceRequestsChanged(this.ctx);
-    await this.#notifier.sendDue(account);
-    return { reason: "ok", agent, operatorEmail: account.operator_email, pingEndpoint: row.ping_endpoint };
+    const issuance = new Issuance(this.ctx, this.env, this.#notifier, (event, at) => this.#record(event, at));
+    return issuance.issue(account, row, input, this.#operators.decisionPasskeys().required);
   }
 
   /** The audit event and the notifications it causes (outbox rows) are written in one transaction. */
@@ -360,8 +295,7 @@ export class AccountDO extends DurableObject<Env> {
 
   async listAgents(): Promise<{ reason: "found"; agents: (AgentIdentity & { createdAt: number })[] } | { reason: "not_found" }> {
     if (!this.#account()) return { reason: "not_found" };
-    const rows = this.ctx.storage.sql.exec<AgentRow & { created_at: number }>("SELECT * FROM agents ORDER BY created_at").toArray();
-    return { reason: "found", agents: rows.map((row) => ({ ...identityOf(row), createdAt: row.created_at })) };
+    return { reason: "found", agents: agentsOf(this.ctx.storage.sql) };
   }
 
   /** The console's live socket (./console-feed.ts); the worker checked the operator's session. */
@@ -401,8 +335,6 @@ export class AccountDO extends DurableObject<Env> {
   }
 
   #agentRow(agentId: string, keyHash: string): AgentRow | null {
-    if (!this.#schemaReady) return null;
-    const row = this.ctx.storage.sql.exec<AgentRow>("SELECT * FROM agents WHERE agent_id = ?", agentId).toArray()[0];
-    return row && row.key_hash === keyHash ? row : null;
+    return this.#schemaReady ? agentWithKey(this.ctx.storage.sql, agentId, keyHash) : null;
   }
 }

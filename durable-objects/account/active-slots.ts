@@ -14,7 +14,7 @@ import type { AuditEventInput, IssueInput } from "./account-types";
 import { requestedSince } from "./audit-log";
 
 export type SlotRefusal = { reason: "too_many_requests"; retryAfterSeconds: number; cause: "rate_limited" | "active_requests" };
-type RecordEvent = (event: Omit<AuditEventInput, "lookedUp">, now: number) => void;
+export type RecordEvent = (event: Omit<AuditEventInput, "lookedUp">, now: number) => void;
 
 /** The audit events after which a request holds no slot; `decided` adds `approved`, after which the console no longer lists it. */
 const ENDING = ["denied", "locked", "expired", "delivered"];

@@ -9,14 +9,15 @@
 import { DurableObject } from "cloudflare:workers";
 import * as transitions from "../../core/request-state";
 import { deliveryGraceMs } from "../../core/limits";
-import { REVOKED_KEY_HASH, isExpired, wakeAt, type AckAnswer, type DecideAnswer, type RequestState } from "../../core/request-state";
-import type { AuditEventInput, DecisionActor } from "../account/account-types";
-import { SCHEMA, loadRecord, writeState } from "./request-schema";
-import { actorDetail, factsOf, keptAnswerOf, summaryOf, tombstoneOf, viewOf } from "./request-views";
+import { REVOKED_KEY_HASH, isExpired, wakeAt, type AckAnswer, type RequestState } from "../../core/request-state";
+import { SCHEMA, loadRecord, storeState } from "./request-schema";
+import { actorDetail, factsOf, keptAnswerOf, tombstoneOf, viewOf } from "./request-views";
+import { accountOf, auditInBackground, lookedUpOf, type RequestEvent } from "./request-account";
 import { judgeWithProof } from "./judge-with-proof";
-import { DECISION_CHALLENGE_TTL_MS, DecisionChallenges, decisionActor, establishAuthority, newChallenge } from "./decision-authority";
-import { approvalsOf, approversDetail, forgetApprovals, sha256Base64url, storePartialApproval } from "./approval-progress";
-import { acceptWait, announceOn, answerClose, closeQuietly, refusal, waitInput } from "./wait-channel";
+import { DECISION_CHALLENGE_TTL_MS, DecisionChallenges, newChallenge } from "./decision-authority";
+import { Decisions } from "./decisions";
+import { forgetApprovals } from "./approval-progress";
+import { acceptWait, announce, announceOn, answerClose, closeQuietly, refusal, waitInput } from "./wait-channel";
 import type {
   Actor,
   CreateResult,
@@ -30,7 +31,6 @@ import type {
   LiveRecord,
   RequestDetails,
   RequestRecord,
-  WaitMessage,
 } from "./request-types";
 
 export type { Actor } from "./request-types";
@@ -196,7 +196,7 @@ export class RequestDO extends DurableObject<Env> {
     // The account is asked whether it has passkeys only for a request claimed by another browser
     // (core's `lookup`), or one issued before its details said (the page is told; decide asks again).
     const ask = (claimed.claimHash !== null && claimed.claimHash !== input.sessionHash) || claimed.details.passkeyRequired === undefined;
-    const passkeyAccount = ask ? (await this.#account(claimed.details.accountId).decisionPasskeys()).required : false;
+    const passkeyAccount = ask ? (await accountOf(this.env, claimed.details.accountId).decisionPasskeys()).required : false;
     const record = this.#live();
     if (!record) return { reason: "not_found" };
     const now = Date.now();
@@ -212,7 +212,7 @@ export class RequestDO extends DurableObject<Env> {
         });
         if (answer.locked) {
           forgetApprovals(this.ctx.storage.sql, record);
-          this.#announce(record, { type: "decided", status: "denied" });
+          announce(this.ctx, record.handleTag, { type: "decided", status: "denied" });
         }
         return { reason: "wrong_email", locked: answer.locked };
       case "ok":
@@ -229,7 +229,7 @@ export class RequestDO extends DurableObject<Env> {
   async challenge(input: { requestId: string; decision: "approve" | "deny"; payloadSha256: string | null }): Promise<DecisionChallengeResult> {
     const open = () => this.#record && this.#record.details.requestId === input.requestId && this.#record.status === "pending" && !isExpired(this.#record, Date.now());
     if (!open()) return { reason: "invalid_token" };
-    const passkeys = await this.#account(this.#record!.details.accountId).decisionPasskeys();
+    const passkeys = await accountOf(this.env, this.#record!.details.accountId).decisionPasskeys();
     if (!passkeys.required) return { reason: "not_enrolled" };
     const commitment = { requestId: input.requestId, decision: input.decision, payloadSha256: input.payloadSha256 };
     const challenge = await newChallenge(commitment);
@@ -238,96 +238,9 @@ export class RequestDO extends DurableObject<Env> {
     return { reason: "ok", challenge, allowCredentials: passkeys.credentials };
   }
 
-  /** Approve (with the payload already encrypted to `encryptionKey`) or deny, by a verified person. */
+  /** Approve (with the payload already encrypted to `encryptionKey`) or deny, by a verified person (./decisions.ts). */
   async decide(input: DecideInput): Promise<DecideResult> {
-    const live = this.#live();
-    if (!live) return { reason: "invalid_token" };
-    if (input.webauthn === null && this.env.REQUIRE_PASSKEY !== "true") {
-      // Nothing else runs on this object until the account answered and the state is stored.
-      const byEmail = await this.ctx.blockConcurrencyWhile(() => this.#decideByEmail(input).catch((error: unknown) => ({ error })));
-      if (byEmail && "error" in byEmail) throw byEmail.error;
-      if (byEmail) return byEmail;
-    }
-    const account = this.#account(live.details.accountId);
-    const storedPayloadSha256 = input.payload === null ? null : await sha256Base64url(input.payload);
-    const { authority, signer } = await establishAuthority(input.webauthn, {
-      account,
-      challenges: this.#challenges,
-      party: input.party,
-      requirePasskey: this.env.REQUIRE_PASSKEY === "true",
-    });
-    // Read again: the request may have changed while the assertion was checked.
-    const record = this.#live();
-    if (!record) return { reason: "invalid_token" };
-    const { next, answer } = transitions.decide(record, factsOf(record), { ...input, storedPayloadSha256, authority, approvals: approvalsOf(record) }, Date.now());
-    if (answer.reason !== "approved" && answer.reason !== "denied" && answer.reason !== "awaiting_approvals") return answer;
-    if (signer) this.ctx.waitUntil(account.passkeyUsed(signer.passkey.credential.credentialId, signer.newCounter).catch(() => console.error("passkey use not recorded")));
-    if (answer.reason === "awaiting_approvals") return this.#approvedInPart(record, answer, decisionActor(signer, record.details.operatorEmail, input.actor), input);
-    const takenOver = transitions.takesOverClaim(record, { ...input, authority });
-    // State and payload in one row write; the unused challenges go with the decision.
-    this.ctx.storage.transactionSync(() => {
-      this.#store(record, next, { payload: answer.reason === "approved" ? input.payload : null });
-      if (answer.reason === "denied") forgetApprovals(this.ctx.storage.sql, record);
-      this.#challenges.clear();
-    });
-    const status = answer.reason;
-    const actor = decisionActor(signer, record.details.operatorEmail, input.actor);
-    // The claiming look-up is audited with the first event that follows it (the take-over, if any).
-    const lookedUp = lookedUpOf(record);
-    if (takenOver) this.#audit(record, { type: "claim_taken_over", ...lookedUp, actor, detail: actorDetail(input.actor) });
-    this.#audit(record, {
-      type: status,
-      ...(takenOver ? {} : lookedUp),
-      actor,
-      detail: { ...actorDetail(input.actor), ...(answer.reason === "approved" ? approversDetail(answer.approvers) : {}) },
-      // CIBA Core §10.2: the account's outbox pings the agent, durably.
-      ...(record.details.ping ? { ping: record.details.ping } : {}),
-    });
-    // After the commit: the agent's next poll is served at once (README, "Contract notes": the return channel).
-    this.#announce(record, { type: "decided", status });
-    return { reason: status, details: record.details };
-  }
-
-  /**
-   * One more approval, not yet enough (README, "Approval policies (N-of-M)"): stored and audited, nothing
-   * announced or deliverable. The challenges stay: other operators may be signing the stored digest now.
-   */
-  #approvedInPart(record: LiveRecord, answer: Extract<DecideAnswer, { reason: "awaiting_approvals" }>, actor: DecisionActor, input: DecideInput): DecideResult {
-    const { approvals, required, progress } = answer;
-    this.ctx.storage.transactionSync(() => storePartialApproval(this.ctx.storage.sql, record, progress, input.payload));
-    this.#audit(record, { type: "partially_approved", actor, detail: { ...actorDetail(input.actor), approvals, required }, progress });
-    return { reason: "awaiting_approvals", approvals, required };
-  }
-
-  /**
-   * A decision under the email binding in one call to the account (bench/README.md, "Cost per
-   * handoff"): the account records it only if no operator holds a passkey, checked in that call, so a
-   * request issued before the first enrolment still needs the passkey. Null when the binding refuses:
-   * the decision is then established as any other, whose answer may be passkey_required instead.
-   */
-  async #decideByEmail(input: DecideInput): Promise<DecideResult | null> {
-    const record = this.#live();
-    if (!record) return { reason: "invalid_token" };
-    // A request under an approval policy keeps its count: the binding cannot approve it (policy_needs_passkeys → null).
-    const { next, answer } = transitions.decide(record, factsOf(record), { ...input, storedPayloadSha256: input.payload === null ? null : await sha256Base64url(input.payload), authority: { kind: "email_binding" }, approvals: approvalsOf(record) }, Date.now());
-    if (answer.reason !== "approved" && answer.reason !== "denied") return null;
-    const status = answer.reason;
-    const event = this.#eventOf(record, {
-      type: status,
-      ...lookedUpOf(record),
-      actor: decisionActor(null, record.details.operatorEmail, input.actor),
-      detail: actorDetail(input.actor),
-      ...(record.details.ping ? { ping: record.details.ping } : {}),
-    });
-    const recorded = await this.#account(record.details.accountId).recordEmailDecision(event);
-    if (recorded.reason === "passkey_required") return { reason: "passkey_required", enrolled: true };
-    this.ctx.storage.transactionSync(() => {
-      this.#store(record, next, { payload: status === "approved" ? input.payload : null });
-      if (status === "denied") forgetApprovals(this.ctx.storage.sql, record);
-      this.#challenges.clear();
-    });
-    this.#announce(record, { type: "decided", status });
-    return { reason: status, details: record.details };
+    return new Decisions(this.ctx, this.env, this.#challenges, () => this.#live()).decide(input);
   }
 
   /** The agent was deleted: the request ends as denied and its key no longer matches anything. Idempotent. */
@@ -342,7 +255,7 @@ export class RequestDO extends DurableObject<Env> {
       this.ctx.storage.sql.exec("UPDATE request SET payload = NULL, details = ?", JSON.stringify(details));
     });
     record.details = details;
-    if (answer.wasLive) this.#announce(record, { type: "decided", status: "denied" });
+    if (answer.wasLive) announce(this.ctx, record.handleTag, { type: "decided", status: "denied" });
   }
 
   /**
@@ -409,42 +322,15 @@ export class RequestDO extends DurableObject<Env> {
     return record && record.status !== "delivered" ? record : null;
   }
 
-  #account(accountId: string) {
-    return this.env.ACCOUNTS.get(this.env.ACCOUNTS.idFromName(accountId));
-  }
-
-  #announce(record: RequestRecord, message: WaitMessage): void {
-    for (const ws of this.ctx.getWebSockets(record.handleTag)) announceOn(ws, message);
-  }
-
   #load(): void {
     this.#record = loadRecord(this.ctx.storage.sql);
   }
 
-  /**
-   * Stores what a transition changed (nothing, for most polls) and mirrors it in memory; an
-   * approval's payload in the same row write as its state.
-   */
-  #store(record: RequestRecord, next: RequestState, extra: { payload?: string | null; details?: RequestDetails } = {}): void {
-    if (next === record) return;
-    writeState(this.ctx.storage.sql, next, extra);
-    Object.assign(record, next, extra.details ? { details: extra.details } : {});
+  #store(record: RequestRecord, next: RequestState, extra: { details?: RequestDetails } = {}): void {
+    storeState(this.ctx.storage.sql, record, next, extra);
   }
 
-  /** Audit events go to the account's log in the background; a failure there never fails the request. */
-  #audit(record: RequestRecord, event: Omit<AuditEventInput, "requestId" | "agentId" | "request">): void {
-    this.ctx.waitUntil(
-      this.#account(record.details.accountId)
-        .recordRequestEvent(this.#eventOf(record, event))
-        .catch((error: unknown) => console.error("audit write failed", error instanceof Error ? error.message : error)),
-    );
-  }
-
-  #eventOf(record: RequestRecord, event: Omit<AuditEventInput, "requestId" | "agentId" | "request">): AuditEventInput {
-    const { details } = record;
-    return { ...event, requestId: details.requestId, agentId: details.agent.id, request: summaryOf(details, record.expiresAt) };
+  #audit(record: RequestRecord, event: RequestEvent): void {
+    auditInBackground(this.ctx, this.env, record, event);
   }
 }
-
-/** The claiming look-up, for the event that follows it (RequestDetails.lookedUp). */
-const lookedUpOf = (record: LiveRecord) => (record.details.lookedUp ? { lookedUp: record.details.lookedUp } : {});

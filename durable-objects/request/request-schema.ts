@@ -1,4 +1,4 @@
-/** The RequestDO's tables (durable-objects/request/README.md) and how a row becomes the in-memory record. */
+/** The RequestDO's tables (durable-objects/request/README.md), how a row becomes the in-memory record, and how a transition's state is written back. */
 import type { RequestState, Tombstone } from "../../core/request-state";
 import type { KeptAnswer, LiveRecord, RequestDetails, RequestRecord } from "./request-types";
 
@@ -69,8 +69,12 @@ export function loadRecord(sql: SqlStorage): RequestRecord | null {
   return row ? recordOf(row) : null;
 }
 
-/** One row write for what a transition changed; an approval's payload (or new details) with it. */
-export function writeState(sql: SqlStorage, next: RequestState, extra: { payload?: string | null; details?: RequestDetails }): void {
+/**
+ * Stores what a transition changed (nothing, for most polls: `next` is then `record` itself) and
+ * mirrors it in memory; an approval's payload (or new details) in the same row write as its state.
+ */
+export function storeState(sql: SqlStorage, record: RequestRecord, next: RequestState, extra: { payload?: string | null; details?: RequestDetails } = {}): void {
+  if (next === record) return;
   sql.exec(
     "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, grace_ends_at = ?, payload = COALESCE(?, payload), details = COALESCE(?, details)",
     next.status,
@@ -82,4 +86,5 @@ export function writeState(sql: SqlStorage, next: RequestState, extra: { payload
     extra.payload ?? null,
     extra.details ? JSON.stringify(extra.details) : null,
   );
+  Object.assign(record, next, extra.details ? { details: extra.details } : {});
 }

@@ -49,6 +49,11 @@ export function announceOn(ws: WebSocket, message: WaitMessage): void {
   }
 }
 
+/** Announces on every socket waiting with the handle's tag (after the transaction that decided it). */
+export function announce(ctx: DurableObjectState, handleTag: string, message: WaitMessage): void {
+  for (const ws of ctx.getWebSockets(handleTag)) announceOn(ws, message);
+}
+
 /** Answers a peer's close frame with its code (1005 and 1006 may not be sent: 1000 instead). */
 export function answerClose(ws: WebSocket, code: number): void {
   try {

@@ -1,0 +1,69 @@
+/**
+ * Issuance in one call (bench/README.md, "Cost per handoff"; ./README.md explains it): once the
+ * AccountDO has authenticated the agent, this takes a slot within its issuance count
+ * (./active-slots.ts), creates the request object, and stores the operator's notice.
+ */
+import { approvalsRequiredFor } from "../../core/approval-policy";
+import type { RequestDetails } from "../request/request-types";
+import { summaryOf } from "../request/request-views";
+import { identityOf, type AccountRow, type AgentRow } from "./account-rows";
+import type { IssueInput, IssueResult } from "./account-types";
+import { dropSlot, holdsSlot, takeSlot, type RecordEvent } from "./active-slots";
+import { policyOf } from "./approval-policy-row";
+import { announceRequestsChanged, consoleViewOf } from "./console-feed";
+import type { Notifier } from "./notify/notifier";
+
+export class Issuance {
+  readonly #ctx: DurableObjectState;
+  readonly #env: Env;
+  readonly #notifier: Notifier;
+  /** The AccountDO's audit append (./audit-log.ts). */
+  readonly #record: RecordEvent;
+
+  constructor(ctx: DurableObjectState, env: Env, notifier: Notifier, record: RecordEvent) {
+    this.#ctx = ctx;
+    this.#env = env;
+    this.#notifier = notifier;
+    this.#record = record;
+  }
+
+  /**
+   * `row` is the authenticated agent; `passkeyRequired`, whether an operator holds a passkey now:
+   * what the approval page is told (decide asks again).
+   */
+  async issue(account: AccountRow, row: AgentRow, input: IssueInput, passkeyRequired: boolean): Promise<IssueResult> {
+    const agent = identityOf(row);
+    const now = Date.now();
+    const sql = this.#ctx.storage.sql;
+    // The policy is read once, here: the request keeps the count it was issued under (README, "Approval policies (N-of-M)").
+    const approvalsRequired = approvalsRequiredFor(policyOf(account), input.details.vaultKey);
+    const details: RequestDetails = { ...input.details, accountName: account.name, agent, operatorEmail: account.operator_email.trim().toLowerCase(), passkeyRequired, approvalsRequired };
+    const summary = summaryOf(details, input.expiresAt);
+    const consoleView = consoleViewOf(summary, { publicKey: details.publicKey, encryptionKey: details.encryptionKey }, approvalsRequired);
+    const refused = this.#ctx.storage.transactionSync(() => takeSlot(sql, input, { agentId: agent.id, consoleView }, now, this.#record));
+    if (refused) return refused;
+
+    const requestObject = this.#env.REQUESTS.get(this.#env.REQUESTS.idFromName(input.userCode));
+    const created = await requestObject.create({ details, handleTag: input.handleTag, expiresAt: input.expiresAt, interval: input.interval });
+    if (created.reason === "collision") {
+      // The user code is taken by a live request: the worker draws another, which is a new issuance.
+      this.#ctx.storage.transactionSync(() => dropSlot(sql, input.requestId));
+      return { reason: "collision" };
+    }
+    // The slot re-checked: a delete of the agent while the object was made took it (and its
+    // revocation could not reach an object that did not exist yet), so the request ends here.
+    const held = this.#ctx.storage.transactionSync(() => {
+      if (!holdsSlot(sql, input.requestId)) return false;
+      const notice = { request: summary, approvalUrl: input.approvalUrl, userCode: details.protocol === "device" ? details.userCode : null };
+      this.#notifier.enqueueRequested(account, notice, now);
+      return true;
+    });
+    if (!held) {
+      await requestObject.revoke();
+      return { reason: "invalid_client" };
+    }
+    announceRequestsChanged(this.#ctx);
+    await this.#notifier.sendDue(account);
+    return { reason: "ok", agent, operatorEmail: account.operator_email, pingEndpoint: row.ping_endpoint };
+  }
+}
