@@ -131,10 +131,11 @@ async function main() {
     const pollPool = await issuePool(warm.urls.keyferry, pollAgents, 5);
     const lookupAgents = await createAgents(warm.urls.keyferry, warm.adminToken, 40, "lookup");
     const lookupPool = await mapLimit(await issuePool(warm.urls.keyferry, lookupAgents, 5), 16, async (p) => ({ ...p, cookie: (await lookupOnce(warm.urls.keyferry, p)).cookie }));
-    // A fresh set each round, 80 agents: an agent may open 10 requests a minute (core/limits.ts), and a
-    // round's 8 s of handoffs at up to ~60/s spread over them stays under that (else 429s, fast).
+    // A fresh set each round, 320 agents: an agent may open 10 requests a minute (core/limits.ts), so a
+    // round's 8 s of handoffs spread over them stays under that up to ~400/s. (80 agents capped the run
+    // at 100/s, 80 × 10 in 8 s, and every handoff beyond was a fast 429 counted as an error.)
     const handoffAgents: Agent[][] = [];
-    for (let r = 0; r < ROUNDS; r++) handoffAgents.push(await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 5, `handoff${r}`));
+    for (let r = 0; r < ROUNDS; r++) handoffAgents.push(await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 20, `handoff${r}`));
     // Their own accounts: a timed handoff run ends with requests still pending, which hold slots.
     const deliveryAgents = await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 2, "delivery");
     const returnChannelAgents = await createAgents(fresh.urls.keyferry, fresh.adminToken, CONNECTIONS * 2, "return-channel");
