@@ -143,6 +143,10 @@ export interface ApprovalRequestBody {
   user_code: string | null;
   /** The account has a passkey: every decision is signed with one (challenge, then decide with `webauthn`). */
   passkey_required?: boolean;
+  /** A request under an approval policy only, as on the console's list (ConsoleRequestBody). */
+  approvals_required?: number;
+  approvals?: Array<{ operator_id: string; email: string }>;
+  payload_sha256?: string;
 }
 
 export interface LookupAnswerBody {
@@ -162,6 +166,8 @@ export type DecideBody = { approval_token: string; webauthn?: unknown } & (
   | { decision: "deny" }
   | { decision: "approve"; credential_value: string }
   | { decision: "approve"; credential_jwe: string }
+  /** A later approver under an approval policy: its passkey signed the stored credential's `payload_sha256`. */
+  | { decision: "approve" }
 );
 
 /** `awaiting_approvals`: a request under an approval policy has `approvals` of the `required` distinct operators' approvals. */
@@ -226,6 +232,9 @@ export interface ConsoleRequestBody {
   approvals?: Array<{ operator_id: string; email: string }>;
   payload_sha256?: string;
 }
+
+/** The approval fields of a request under an approval policy, on the console's list and the page's look-up alike. */
+export type ApprovalsBody = Pick<ConsoleRequestBody, "approvals_required" | "approvals" | "payload_sha256">;
 
 export interface ConsoleRequestsBody {
   requests: ConsoleRequestBody[];

@@ -170,7 +170,7 @@ export async function decideRequest(
     case "credential_required":
       throw badRequest(`credential_value: ${ONE_CREDENTIAL}`);
     case "credential_not_expected":
-      throw badRequest("credential_jwe: this request already holds the first approver's credential; approve it without one, in the console (your passkey signs its payload_sha256)");
+      throw badRequest("credential_jwe: this request already holds the first approver's credential; approve it without one (your passkey signs its payload_sha256)");
     case "policy_needs_passkeys":
       throw new HttpError(
         403,

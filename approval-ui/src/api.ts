@@ -1,6 +1,6 @@
 import type { JWK } from "jose";
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/browser";
-import type { ApprovalRequestBody, DecideAnswerBody, DecideBody, DecisionChallengeBody, LookupBody } from "../../core/wire";
+import type { ApprovalRequestBody, ApprovalsBody, DecideAnswerBody, DecideBody, DecisionChallengeBody, LookupBody } from "../../core/wire";
 
 /** What the look-up tells the operator about a request, with the optional fields made explicit. */
 export interface ApprovalRequest extends Omit<ApprovalRequestBody, "account" | "binding_message" | "public_key" | "passkey_required"> {
@@ -40,8 +40,11 @@ export function lookup(input: LookupBody): Promise<ApiResult<LookupResult>> {
   });
 }
 
-/** The page only ever sends a JWE: the credential is encrypted before it leaves the browser. */
-export type Decision = { decision: "deny" } | { decision: "approve"; credential_jwe: string };
+/**
+ * The page only ever sends a JWE: the credential is encrypted before it leaves the browser. A later
+ * approver under an approval policy sends none: its passkey signs the stored one's digest.
+ */
+export type Decision = { decision: "deny" } | { decision: "approve"; credential_jwe: string } | { decision: "approve" };
 
 /** A passkey challenge committing to this decision and the exact JWE (its SHA-256); the browser signs it. */
 export function challenge(approvalToken: string, body: Omit<DecisionChallengeBody, "approval_token">): Promise<ApiResult<PublicKeyCredentialRequestOptionsJSON>> {
@@ -110,6 +113,8 @@ function parseLookup(body: unknown): Omit<LookupResult, "serverNow"> | null {
   if (r.public_key !== undefined && r.public_key !== null && !isJwk(r.public_key)) return null;
   const account = r.account === undefined ? null : parseAccount(r.account);
   if (account === undefined) return null;
+  const approvals = parseApprovals(r);
+  if (approvals === undefined) return null;
   return {
     approvalToken: body.approval_token,
     request: {
@@ -124,8 +129,23 @@ function parseLookup(body: unknown): Omit<LookupResult, "serverNow"> | null {
       public_key: isJwk(r.public_key) ? r.public_key : null,
       encryption_key: r.encryption_key,
       passkey_required: r.passkey_required === true,
+      ...approvals,
     },
   };
+}
+
+/** A request under an approval policy (README, "Approval policies (N-of-M)"): its fields, none, or undefined when malformed. */
+function parseApprovals(r: Record<string, unknown>): ApprovalsBody | undefined {
+  const { approvals_required: required, approvals, payload_sha256: digest } = r;
+  if (required === undefined) return {};
+  if (typeof required !== "number" || !Array.isArray(approvals)) return undefined;
+  if (digest !== undefined && typeof digest !== "string") return undefined;
+  const approvers: Array<{ operator_id: string; email: string }> = [];
+  for (const a of approvals as unknown[]) {
+    if (!isRecord(a) || typeof a.operator_id !== "string" || typeof a.email !== "string") return undefined;
+    approvers.push({ operator_id: a.operator_id, email: a.email });
+  }
+  return { approvals_required: required, approvals: approvers, ...(digest !== undefined ? { payload_sha256: digest } : {}) };
 }
 
 /** The account the request is for: null when the server does not say, undefined when malformed. */

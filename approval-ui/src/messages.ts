@@ -37,6 +37,8 @@ export function decideMessage(f: ApiError): string {
         : "This account's decisions must be signed with a passkey. Reload the page and try again.";
     case "access_denied":
       return "Your passkey's signature was not accepted for this decision (a passkey of another account, or one that was removed). Nothing was decided.";
+    case "already_approved":
+      return "You have already approved this request. It now waits for another operator's approval; nothing more is needed from you.";
     case "already_claimed":
       return "This request belongs to another browser session. Open it again from the start in the browser you used first.";
     case "invalid_request":

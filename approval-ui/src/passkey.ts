@@ -1,14 +1,16 @@
 /**
  * Signing a decision with the operator's passkey (README, "Operators and passkeys"): a challenge that
- * commits to this request, the decision and the SHA-256 of the exact JWE to be sent, then
+ * commits to this request, the decision and the SHA-256 of the exact JWE to be sent (or of the one
+ * stored by a first approver under an approval policy), then
  * navigator.credentials.get through @simplewebauthn/browser (user verification required).
  */
 import { startAuthentication, type AuthenticationResponseJSON } from "@simplewebauthn/browser";
 import { base64url } from "jose";
 import { challenge, type ApiResult, type Decision } from "./api";
 
-export async function signDecision(approvalToken: string, decision: Decision): Promise<ApiResult<AuthenticationResponseJSON>> {
-  const payloadSha256 = decision.decision === "approve" ? await sha256(decision.credential_jwe) : undefined;
+export async function signDecision(approvalToken: string, decision: Decision, storedDigest: string | undefined): Promise<ApiResult<AuthenticationResponseJSON>> {
+  // A later approver under an approval policy sends no credential and signs the stored one's digest.
+  const payloadSha256 = "credential_jwe" in decision ? await sha256(decision.credential_jwe) : decision.decision === "approve" ? storedDigest : undefined;
   const options = await challenge(approvalToken, { decision: decision.decision, ...(payloadSha256 ? { payload_sha256: payloadSha256 } : {}) });
   if (!options.ok) return options;
   try {

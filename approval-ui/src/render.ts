@@ -1,4 +1,5 @@
 import { MAX_CREDENTIAL_BYTES } from "../../core/limits";
+import { approvalsLines, SIGNS_STORED } from "./approvals-text";
 import { describeDuration, formatDuration } from "./countdown";
 import { setText } from "./dom";
 import type { Elements } from "./elements";
@@ -48,6 +49,15 @@ function renderReview(ui: Elements, state: ReviewState): void {
   ui.passkeyBox.hidden = !state.request.passkey_required;
   ui.noPasskeyWarning.hidden = state.request.passkey_required;
   setText(ui.fingerprint, ui.e2eBox.hidden ? "" : (state.fingerprint ?? ""));
+  // README, "Approval policies (N-of-M)": once a first approver gave the credential, the others sign it.
+  const lines = approvalsLines(request);
+  const signsStored = request.payload_sha256 !== undefined;
+  ui.approvalsBox.hidden = lines === null;
+  setText(ui.approvalsCount, lines?.count ?? "");
+  setText(ui.approvers, lines?.approvers ?? "");
+  ui.signsStored.hidden = !signsStored;
+  setText(ui.signsStored, signsStored ? SIGNS_STORED : "");
+  ui.credentialField.hidden = signsStored;
 
   const expired = state.secondsLeft <= 0;
   setText(ui.timeLeft, expired ? "Expired" : formatDuration(state.secondsLeft));
@@ -81,7 +91,7 @@ function renderDone(ui: Elements, state: DoneState): void {
     setText(ui.doneText, "The credential was encrypted in this browser and is waiting for the agent, which receives it once. You can close this page.");
   } else if (state.status === "awaiting_approvals") {
     setText(ui.doneTitle, "Approved");
-    setText(ui.doneText, "Your approval is recorded, with the credential encrypted in this browser. This request needs other operators to approve it too, in the console; the agent receives it after that. You can close this page.");
+    setText(ui.doneText, "Your approval is recorded. This request needs other operators to approve it too, here or in the console; the agent receives it after that. You can close this page.");
   } else {
     setText(ui.doneTitle, "Denied");
     setText(ui.doneText, "The agent has been told no and received nothing. You can close this page.");

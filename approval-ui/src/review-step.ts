@@ -49,6 +49,8 @@ export function wireReview(store: Store, ui: Elements): ReviewStep {
   });
 
   async function approve(state: ReviewState): Promise<void> {
+    // A first approver under an approval policy gave the credential: this approval signs that one.
+    if (state.request.payload_sha256 !== undefined) return send(state, { decision: "approve" }, "sending");
     const value = credentialValue(ui);
     const bytes = byteLength(value);
     if (bytes === 0 || bytes > MAX_CREDENTIAL_BYTES) {
@@ -73,7 +75,7 @@ export function wireReview(store: Store, ui: Elements): ReviewStep {
     store.set({ ...(current() ?? state), error: "", status: state.request.passkey_required ? "Confirm with your passkey…" : "", busy });
     let webauthn: AuthenticationResponseJSON | undefined;
     if (state.request.passkey_required) {
-      const signed = await signDecision(approvalToken, decision);
+      const signed = await signDecision(approvalToken, decision, state.request.payload_sha256);
       if (!signed.ok) {
         const now = current();
         if (now) store.set(afterFailure({ ...now, busy: null, status: "" }, signed.failure));

@@ -7,10 +7,19 @@
  */
 import { base64url } from "jose";
 import type { ApprovalProgress, Approver } from "../../core/approval-policy";
+import type { ConsoleApprovals } from "../account/console-approvals";
 import type { LiveRecord } from "./request-types";
 
 /** What core/request-state.ts's `decide` counts against: the count fixed at issuance, and the approvals so far. */
 export const approvalsOf = (record: LiveRecord) => ({ required: record.details.approvalsRequired ?? 1, progress: record.details.progress ?? null });
+
+/** What the look-up shows of a request that needs several operators (README, "Approval policies (N-of-M)"); nothing for one approval. */
+export function approvalsViewOf(record: LiveRecord): { approvals?: ConsoleApprovals } {
+  const { required, progress } = approvalsOf(record);
+  if (required <= 1) return {};
+  const approvers = (progress?.approvers ?? []).map(({ operatorId, email }) => ({ operatorId, email }));
+  return { approvals: { required, payloadSha256: progress?.payloadSha256 ?? null, approvers } };
+}
 
 /** One more approval, not yet enough: the progress, and the first approver's payload (later ones send none). */
 export function storePartialApproval(sql: SqlStorage, record: LiveRecord, progress: ApprovalProgress, payload: string | null): void {

@@ -1,5 +1,6 @@
 import type { JWK } from "jose";
 import type { ApprovalProgress } from "../../core/approval-policy";
+import type { ConsoleApprovals } from "../account/console-approvals";
 import type { RequestState, Tombstone } from "../../core/request-state";
 import type { AuthenticationResponseJSON, RelyingParty } from "../../core/webauthn";
 
@@ -105,6 +106,8 @@ export interface RequestView {
   protocol: "device" | "ciba";
   /** Whether the page should sign the decision with a passkey (RequestDetails.passkeyRequired). */
   passkeyRequired: boolean;
+  /** A request that needs several operators only: how many, who has approved, the digest they sign. */
+  approvals?: ConsoleApprovals;
 }
 
 export type CreateResult = { reason: "created" } | { reason: "collision" };

@@ -1,6 +1,7 @@
 /** Pure shapes of a request's record: the transitions' facts, the tombstone, what the page and the audit see. */
 import type { RequestFacts, Tombstone } from "../../core/request-state";
 import type { RequestSummary } from "../account/account-types";
+import { approvalsViewOf } from "./approval-progress";
 import type { Actor, KeptAnswer, LiveRecord, RequestDetails, RequestRecord, RequestView } from "./request-types";
 
 export function factsOf(record: RequestRecord): RequestFacts {
@@ -59,5 +60,6 @@ export function viewOf(record: LiveRecord, passkeyRequired: boolean): RequestVie
     expiresAt: record.expiresAt,
     protocol: details.protocol,
     passkeyRequired,
+    ...approvalsViewOf(record),
   };
 }

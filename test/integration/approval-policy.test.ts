@@ -7,7 +7,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { requestStub } from "../../worker/stubs";
 import type { AccountDetailBody, ErrorBody } from "../../core/wire";
-import { admin, approve, auditUntil, call, newAgent, normalized, poll, requestCredential, type Answer } from "./support/api";
+import { admin, approve, auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential, type Answer } from "./support/api";
 import { consoleApprove, consoleDeny, listed, policyAccount, setPolicy } from "./support/approval-policy";
 import { digestOf } from "./support/passkey-decisions";
 import { deviceCodeProtocols, openWait } from "./support/wait";
@@ -163,6 +163,28 @@ describe("a request that needs two operators", () => {
     const coveredListed = (await listed(account.operators[0], "prod-db"))!;
     expect((await consoleApprove(account.operators[0], coveredListed.request_id, { value: VALUE })).body).toMatchObject({ status: "awaiting_approvals" });
     await expectPending(covered.body.device_code);
+  });
+
+  it("tells the approval page's look-up the approvals of a covered request only, and the digest once one exists", async () => {
+    const account = await policyAccount({ approvals_required: 2, vault_keys: ["prod-*"] });
+    const [first] = account.operators;
+    const other = await requestCredential(account.apiKey, { vault_key: "staging-db" });
+    const covered = await requestCredential(account.apiKey, { vault_key: "prod-db" });
+    const otherLooked = await lookupAs(other.body.user_code, first.email);
+    expect(otherLooked.status).toBe(200);
+    for (const field of ["approvals_required", "approvals", "payload_sha256"]) expect(otherLooked.body.request).not.toHaveProperty(field);
+    const before = await lookupAs(covered.body.user_code, first.email);
+    expect(before.body.request).toMatchObject({ approvals_required: 2, approvals: [] });
+    expect(before.body.request).not.toHaveProperty("payload_sha256");
+
+    const requestId = (await listed(first, "prod-db"))!.request_id;
+    expect((await consoleApprove(first, requestId, { value: VALUE })).status).toBe(200);
+    const after = await lookupAs(covered.body.user_code, first.email);
+    expect(after.body.request).toMatchObject({
+      approvals_required: 2,
+      approvals: [{ operator_id: first.operatorId, email: first.email }],
+      payload_sha256: await digestOf((await storedPayload(covered.body.user_code))!),
+    });
   });
 
   it("keeps the rule it was issued under when the policy changes in flight", async () => {

@@ -6,6 +6,7 @@ import { formatUserCode, normalizeUserCode } from "../../core/user-code";
 import type { Actor } from "../../durable-objects/request/request-do";
 import type { LookupResult, RequestView } from "../../durable-objects/request/request-types";
 import { existingSession, sessionFor } from "../approval-session";
+import { approvalsJson } from "../approvals-json";
 import { HttpError, badRequest } from "../errors";
 import { actorOf, clientIp, json, readJson } from "../http";
 import { rateLimitSubject } from "../ip";
@@ -102,6 +103,8 @@ function requestJson(view: RequestView, viaLink: boolean) {
     ...(view.publicKey ? { public_key: view.publicKey } : {}),
     encryption_key: view.encryptionKey,
     user_code: viaLink || view.protocol === "ciba" ? null : formatUserCode(view.userCode),
+    // Later approvers sign the stored credential's digest instead of typing one (README, "Approval policies (N-of-M)").
+    ...approvalsJson(view.approvals),
   } satisfies ApprovalRequestBody;
 }
 

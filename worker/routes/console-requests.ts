@@ -8,6 +8,7 @@ import type { IRequest } from "itty-router";
 import { keyFingerprint } from "../../core/fingerprint";
 import { CONSOLE_OPERATOR, type ConsoleRequest } from "../../durable-objects/account/console-feed";
 import { existing } from "../account-admin";
+import { approvalsJson } from "../approvals-json";
 import { consoleReader, consoleWriter, type ConsoleSession } from "../console-access";
 import { requireSameOrigin } from "../console/session";
 import { HttpError, notFound } from "../errors";
@@ -39,14 +40,7 @@ async function requestJson(view: ConsoleRequest): Promise<ConsoleRequestBody> {
     // As on the approval page: the fingerprint the agent printed, and the keys the browser encrypts to.
     ...(view.publicKey ? { fingerprint: await keyFingerprint(view.publicKey), public_key: view.publicKey } : {}),
     encryption_key: view.encryptionKey,
-    // README, "Approval policies (N-of-M)": who has approved, and the digest a later approver signs.
-    ...(view.approvals
-      ? {
-          approvals_required: view.approvals.required,
-          approvals: view.approvals.approvers.map((a) => ({ operator_id: a.operatorId, email: a.email })),
-          ...(view.approvals.payloadSha256 !== null ? { payload_sha256: view.approvals.payloadSha256 } : {}),
-        }
-      : {}),
+    ...approvalsJson(view.approvals),
   };
 }
 

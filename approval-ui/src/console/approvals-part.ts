@@ -5,6 +5,7 @@
  * passkey signs the stored credential's digest, `payload_sha256`), and one who approved is told so.
  * Operator emails come from the server but are set as text, as everything else here.
  */
+import { approvalsLines, SIGNS_STORED } from "../approvals-text";
 import { setText } from "../dom";
 import type { ConsoleRequestBody } from "./api";
 
@@ -20,23 +21,14 @@ export function approvalModeOf(request: ConsoleRequestBody, me: string): Approva
 /** Shows (or updates) the item's approvals and hides what this operator no longer needs; returns the mode. */
 export function showApprovals(item: HTMLElement, request: ConsoleRequestBody, me: string): ApprovalMode {
   const mode = approvalModeOf(request, me);
-  if (request.approvals_required === undefined) return mode;
+  const lines = approvalsLines(request);
+  if (!lines) return mode;
   const box = item.querySelector<HTMLElement>(".request-approvals") ?? addBox(item);
-  const approvals = request.approvals ?? [];
-  setText(box.querySelector<HTMLElement>(".request-approvals-count")!, `${approvals.length} of ${request.approvals_required} approvals`);
-  setText(
-    box.querySelector<HTMLElement>(".request-approvers")!,
-    approvals.length > 0
-      ? `Approved by ${approvals.map((approval) => approval.email).join(", ")}.`
-      : `Needs ${request.approvals_required} different operators. The first one types the credential; the others then approve it without seeing it.`,
-  );
+  setText(box.querySelector<HTMLElement>(".request-approvals-count")!, lines.count);
+  setText(box.querySelector<HTMLElement>(".request-approvers")!, lines.approvers);
   setText(
     box.querySelector<HTMLElement>(".request-approvals-mine")!,
-    mode.kind === "approved_by_me"
-      ? "You approved this request. It waits for another operator; you can still deny it."
-      : mode.kind === "sign_stored"
-        ? "Another operator gave the credential, encrypted to the agent. Approving signs that same credential with your passkey; you do not see it."
-        : "",
+    mode.kind === "approved_by_me" ? "You approved this request. It waits for another operator; you can still deny it." : mode.kind === "sign_stored" ? SIGNS_STORED : "",
   );
   item.querySelector<HTMLElement>(".request-credential")!.closest<HTMLElement>(".field")!.hidden = mode.kind !== "credential";
   item.querySelector<HTMLButtonElement>(".request-approve")!.hidden = mode.kind === "approved_by_me";
