@@ -2,8 +2,8 @@
 // two operators, each in their own browser context with their own CDP virtual authenticator, enrol
 // from their invitations. The owner approves an agent's request in the console with the credential;
 // the agent's poll stays pending and its return channel (the SDK's wait, and a raw socket) stays
-// silent; the second operator sees "1 of 2", approves with no credential field; the agent receives
-// the value; the audit lists both approvers.
+// silent; the second operator sees "1 of 2", approves with no credential field (in the console, or on
+// the approval page); the agent receives the value; the audit lists both approvers.
 import { randomBytes } from "node:crypto";
 import type { BrowserContext, Locator, Page } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
@@ -121,6 +121,39 @@ describe.skipIf(!browserAvailable())("two operators approve one request", () => 
     expect(approved.detail!.approvers!.map((a) => a.email)).toEqual([ownerEmail, approverEmail]);
     expect(approved.actor!.email).toBe(approverEmail);
     expect(audit.json.events.filter((event) => event.type === "partially_approved").map((event) => event.actor!.email)).toEqual([ownerEmail]);
+  });
+
+  it("lets a later approver approve on the approval page: 1 of 2, no credential field; the first approver is told they already approved", async () => {
+    const { ownerEmail, owner, approver, ferry } = await twoOperatorAccount();
+    const requested = await ferry.credentials.request({ description: "Payment key", vaultKey: "prod-stripe" });
+    const received = ferry.credentials.waitForApproval(requested.deviceCode, { timeout: 90_000 });
+    const ownerItem = requestItem(owner, "prod-stripe");
+    await ownerItem.waitFor({ state: "visible", timeout: 15_000 });
+    const secret = `sk_${randomBytes(12).toString("hex")}`;
+    await ownerItem.getByLabel("Credential").fill(secret);
+    await ownerItem.getByRole("button", { name: "Approve" }).click();
+    await eventually(() => ownerItem.textContent()).toContain("You approved this request");
+
+    /** The request's code on the approval page, in the operator's own tab (its virtual authenticator stays with the tab). */
+    async function openOnPage(page: Page): Promise<void> {
+      await page.goto(requested.verificationUriComplete!);
+      await page.getByLabel("Email").fill(ownerEmail);
+      await page.getByRole("button", { name: "Continue" }).click();
+      await eventually(() => page.locator("#approvals-count").textContent()).toBe("1 of 2 approvals");
+      expect(await page.locator("#approvers").textContent()).toBe(`Approved by ${ownerEmail}.`);
+      expect(await page.getByLabel("Credential").isVisible()).toBe(false);
+    }
+
+    // The owner tries again from the page: the passkey signs, the server counts them once, the page says so.
+    await openOnPage(owner);
+    await owner.getByRole("button", { name: "Approve" }).click();
+    await eventually(() => owner.getByRole("alert").textContent()).toContain("You have already approved this request");
+
+    // The second operator approves from the same code; the agent receives the owner's credential.
+    await openOnPage(approver);
+    await approver.getByRole("button", { name: "Approve" }).click();
+    await eventually(() => approver.getByRole("heading", { name: "Approved" }).isVisible()).toBe(true);
+    expect(await received).toEqual({ vaultKey: "prod-stripe", description: "Payment key", credentialValue: secret });
   });
 
   it("refuses the first approver's second approval (409), and ends as access_denied when the other operator denies", async () => {
