@@ -147,7 +147,7 @@ describe.skipIf(!browserAvailable())("two operators approve one request", () => 
     // The owner tries again from the page: the passkey signs, the server counts them once, the page says so.
     await openOnPage(owner);
     await owner.getByRole("button", { name: "Approve" }).click();
-    await eventually(() => owner.getByRole("alert").textContent()).toContain("You have already approved this request");
+    await eventually(() => owner.getByRole("alert").textContent()).toBe("You have already approved this request. It now waits for another operator's approval; nothing more is needed from you.");
 
     // The second operator approves from the same code; the agent receives the owner's credential.
     await openOnPage(approver);
