@@ -16,7 +16,7 @@ export const POLICY_GLOB_PATTERN = /^[A-Za-z0-9._*-]+$/;
 export interface ApprovalPolicy {
   /** 1 (the default: one operator decides) to MAX_APPROVALS_REQUIRED distinct operators. */
   approvalsRequired: number;
-  /** The vault keys it covers, as globs (`*`: any run of characters, none included); null: every request. */
+  /** The vault keys it covers, as globs (`*` matches a run of characters, or none); null: every request. */
   vaultKeys: string[] | null;
 }
 

@@ -1,7 +1,7 @@
 /**
  * A request that needs several operators (README, "Approval policies (N-of-M)") in its object: the
  * approvals so far live in its details (`progress`), and the first approver's credential, encrypted
- * to the agent as any approval's, in its `payload` column, in one row write; neither is delivered
+ * to the agent like every approval's, in its `payload` column, in one row write; neither is delivered
  * before the count is met (the status stays `pending`). A denial erases both at once; the TTL alarm
  * erases everything anyway.
  */

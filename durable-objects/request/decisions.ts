@@ -89,7 +89,7 @@ export class Decisions {
    * A decision under the email binding in one call to the account (bench/README.md, "Cost per
    * handoff"): the account records it only if no operator holds a passkey, checked in that call, so a
    * request issued before the first enrolment still needs the passkey. Null when the binding refuses:
-   * the decision is then established as any other, whose answer may be passkey_required instead.
+   * the decision is then established like every other, whose answer may be passkey_required instead.
    */
   async #decideByEmail(input: DecideInput): Promise<DecideResult | null> {
     const record = this.#live();
