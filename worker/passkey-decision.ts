@@ -14,7 +14,7 @@ import type { DecideAnswerBody, PasskeyChallengeAnswerBody } from "../core/wire"
 import { relyingParty } from "./console/relying-party";
 import { authenticationResponseSchema } from "./console/webauthn-schemas";
 import { HttpError, badRequest } from "./errors";
-import { sha256 } from "./hashing";
+import { payloadDigest } from "../core/payload-digest";
 import { actorOf, json } from "./http";
 import { encryptToKey } from "./request-keys";
 import { requestStub } from "./stubs";
@@ -140,7 +140,7 @@ export async function decideRequest(
   let payloadSha256: string | null = null;
   const sent = body.decision === "approve" ? (body.credential_jwe ?? body.credential_value) : undefined;
   if (sent !== undefined) {
-    payloadSha256 = committed ?? (await sha256(sent));
+    payloadSha256 = committed ?? (await payloadDigest(sent));
     payload = body.credential_jwe ?? (await encryptToKey(sent, target.encryptionKey!));
   }
   const result = await requestStub(env, target.userCode).decide({

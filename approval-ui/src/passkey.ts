@@ -5,12 +5,12 @@
  * navigator.credentials.get through @simplewebauthn/browser (user verification required).
  */
 import { startAuthentication, type AuthenticationResponseJSON } from "@simplewebauthn/browser";
-import { base64url } from "jose";
+import { payloadDigest } from "../../core/payload-digest";
 import { challenge, type ApiResult, type Decision } from "./api";
 
 export async function signDecision(approvalToken: string, decision: Decision, storedDigest: string | undefined): Promise<ApiResult<AuthenticationResponseJSON>> {
   // A later approver under an approval policy sends no credential and signs the stored one's digest.
-  const payloadSha256 = "credential_jwe" in decision ? await sha256(decision.credential_jwe) : decision.decision === "approve" ? storedDigest : undefined;
+  const payloadSha256 = "credential_jwe" in decision ? await payloadDigest(decision.credential_jwe) : decision.decision === "approve" ? storedDigest : undefined;
   const options = await challenge(approvalToken, { decision: decision.decision, ...(payloadSha256 ? { payload_sha256: payloadSha256 } : {}) });
   if (!options.ok) return options;
   try {
@@ -19,8 +19,4 @@ export async function signDecision(approvalToken: string, decision: Decision, st
     // Cancelled, timed out, or no passkey of this account on this device.
     return { ok: false, failure: { status: 0, error: "passkey_cancelled", description: "", retryAfter: null } };
   }
-}
-
-async function sha256(text: string): Promise<string> {
-  return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))));
 }

@@ -5,7 +5,6 @@
  * before the count is met (the status stays `pending`). A denial erases both at once; the TTL alarm
  * erases everything anyway.
  */
-import { base64url } from "jose";
 import type { ApprovalProgress, Approver } from "../../core/approval-policy";
 import type { ConsoleApprovals } from "../account/console-approvals";
 import type { LiveRecord } from "./request-types";
@@ -40,9 +39,4 @@ export function forgetApprovals(sql: SqlStorage, record: LiveRecord): void {
 export function approversDetail(approvers: Approver[] | undefined): { approvers?: Array<{ operator_id: string; email: string; passkey_id: string; at: string }> } {
   if (!approvers) return {};
   return { approvers: approvers.map((a) => ({ operator_id: a.operatorId, email: a.email, passkey_id: a.passkeyId, at: new Date(a.at).toISOString() })) };
-}
-
-/** The digest later approvers sign: of the payload exactly as stored and delivered (RFC 4648 §5 base64url). */
-export async function sha256Base64url(text: string): Promise<string> {
-  return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))));
 }

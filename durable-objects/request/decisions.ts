@@ -11,7 +11,8 @@ import { storeState } from "./request-schema";
 import { actorDetail, factsOf } from "./request-views";
 import { accountOf, auditEventOf, auditInBackground, lookedUpOf } from "./request-account";
 import { decisionActor, establishAuthority, type DecisionChallenges } from "./decision-authority";
-import { approvalsOf, approversDetail, forgetApprovals, sha256Base64url, storePartialApproval } from "./approval-progress";
+import { approvalsOf, approversDetail, forgetApprovals, storePartialApproval } from "./approval-progress";
+import { payloadDigest } from "../../core/payload-digest";
 import { announce } from "./wait-channel";
 import type { DecideInput, DecideResult, LiveRecord } from "./request-types";
 
@@ -33,14 +34,15 @@ export class Decisions {
   async decide(input: DecideInput): Promise<DecideResult> {
     const live = this.#live();
     if (!live) return { reason: "invalid_token" };
+    // What a later approver under an approval policy signs: the payload exactly as stored and delivered.
+    const storedPayloadSha256 = input.payload === null ? null : await payloadDigest(input.payload);
     if (input.webauthn === null && this.#env.REQUIRE_PASSKEY !== "true") {
       // Nothing else runs on this object until the account answered and the state is stored.
-      const byEmail = await this.#ctx.blockConcurrencyWhile(() => this.#decideByEmail(input).catch((error: unknown) => ({ error })));
+      const byEmail = await this.#ctx.blockConcurrencyWhile(() => this.#decideByEmail(input, storedPayloadSha256).catch((error: unknown) => ({ error })));
       if (byEmail && "error" in byEmail) throw byEmail.error;
       if (byEmail) return byEmail;
     }
     const account = accountOf(this.#env, live.details.accountId);
-    const storedPayloadSha256 = input.payload === null ? null : await sha256Base64url(input.payload);
     const { authority, signer } = await establishAuthority(input.webauthn, {
       account,
       challenges: this.#challenges,
@@ -91,11 +93,11 @@ export class Decisions {
    * request issued before the first enrolment still needs the passkey. Null when the binding refuses:
    * the decision is then established like every other, whose answer may be passkey_required instead.
    */
-  async #decideByEmail(input: DecideInput): Promise<DecideResult | null> {
+  async #decideByEmail(input: DecideInput, storedPayloadSha256: string | null): Promise<DecideResult | null> {
     const record = this.#live();
     if (!record) return { reason: "invalid_token" };
     // A request under an approval policy keeps its count: the binding cannot approve it (policy_needs_passkeys → null).
-    const { next, answer } = transitions.decide(record, factsOf(record), { ...input, storedPayloadSha256: input.payload === null ? null : await sha256Base64url(input.payload), authority: { kind: "email_binding" }, approvals: approvalsOf(record) }, Date.now());
+    const { next, answer } = transitions.decide(record, factsOf(record), { ...input, storedPayloadSha256, authority: { kind: "email_binding" }, approvals: approvalsOf(record) }, Date.now());
     if (answer.reason !== "approved" && answer.reason !== "denied") return null;
     const status = answer.reason;
     const event = auditEventOf(record, {

@@ -5,7 +5,7 @@
  */
 import { startAuthentication, startRegistration } from "@simplewebauthn/browser";
 import type { PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/browser";
-import { base64url } from "jose";
+import { payloadDigest } from "../../../core/payload-digest";
 import { sendJson, type ApiResult, type SessionBody } from "./api";
 import type { DecideAnswerBody } from "../../../core/wire";
 
@@ -60,7 +60,7 @@ export async function decideWithPasskey(
 ): Promise<ApiResult<DecideAnswerBody>> {
   const base = `/v1/console/requests/${encodeURIComponent(requestId)}`;
   // A later approver of a request that needs several sends no credential and signs the stored one's digest.
-  const payloadSha256 = "credential_jwe" in decision ? await sha256Base64url(decision.credential_jwe) : decision.decision === "approve" ? storedDigest : undefined;
+  const payloadSha256 = "credential_jwe" in decision ? await payloadDigest(decision.credential_jwe) : decision.decision === "approve" ? storedDigest : undefined;
   const challenge = await sendJson<{ public_key: PublicKeyCredentialRequestOptionsJSON }>("POST", `${base}/challenge`, {
     decision: decision.decision,
     ...(payloadSha256 ? { payload_sha256: payloadSha256 } : {}),
@@ -73,8 +73,4 @@ export async function decideWithPasskey(
     return ceremonyFailed(error);
   }
   return sendJson<DecideAnswerBody>("POST", `${base}/decide`, { ...decision, webauthn });
-}
-
-async function sha256Base64url(text: string): Promise<string> {
-  return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text))));
 }
