@@ -33,7 +33,7 @@ export interface Meters {
 const WRAPPED = Symbol.for("keyferry.cost-meter.wrapped");
 
 export class CostMeter {
-  #cursors: Cursor[] = [];
+  #cursors: Array<{ cursor: Cursor; query: string }> = [];
   #alarmWrites = 0;
   #calls: string[] = [];
   #on = true;
@@ -62,10 +62,15 @@ export class CostMeter {
     }
   }
 
+  /** The statements that wrote rows, with how many each (where a handoff's rows go). */
+  writers(): string[] {
+    return this.#cursors.filter(({ cursor }) => cursor.rowsWritten > 0).map(({ cursor, query }) => `${cursor.rowsWritten} ${query.replace(/\s+/g, " ").slice(0, 90)}`);
+  }
+
   read(): Meters {
     let rowsWritten = this.#alarmWrites;
     let rowsRead = 0;
-    for (const cursor of this.#cursors) {
+    for (const { cursor } of this.#cursors) {
       rowsWritten += cursor.rowsWritten;
       rowsRead += cursor.rowsRead;
     }
@@ -82,7 +87,7 @@ export class CostMeter {
     wrapOnce(Object.getPrototypeOf(storage.sql) as Prototype, "exec", (original) =>
       function (this: unknown, ...args: unknown[]) {
         const cursor = original.apply(this, args) as Cursor;
-        if (meter.#on) meter.#cursors.push(cursor);
+        if (meter.#on) meter.#cursors.push({ cursor, query: String(args[0]) });
         return cursor;
       },
     );

@@ -224,7 +224,7 @@ describe("cost per handoff", () => {
     await quiet(accountObject(accountId));
     meter.pause();
     const meters = meter.read();
-    console.log(`return-channel handoff${options.webhook ? " with a webhook" : ""}: ${JSON.stringify({ ...meters, calls: meters.calls.join(" ") })}`);
+    console.log(`return-channel handoff${options.webhook ? " with a webhook" : ""}: ${JSON.stringify({ ...meters, calls: meters.calls.join(" ") })}\n${meter.writers().join("\n")}`);
     return meters;
   }
 
