@@ -2,8 +2,10 @@
  * What Cloudflare bills a handoff for, counted inside workerd (bench/README.md, "Cost per handoff"):
  * Durable Object requests (RPC calls, `fetch`, alarms, hibernation wake-ups; incoming WebSocket
  * messages apart, billed 20:1), SQLite rows written and read from workerd's own cursor meters
- * (`rowsWritten` / `rowsRead`, which count index entries and schema changes too), and each
- * `setAlarm` / `deleteAlarm` as one row written. Summed over every object of the isolate.
+ * (`rowsWritten` / `rowsRead`, which count index entries and schema changes too), each
+ * `setAlarm` / `deleteAlarm` as one row written, and the key-value API's keys as Cloudflare bills
+ * them on SQLite-backed objects: each key put or deleted one row written, each key got one row
+ * read (bench/README.md, "Cost per handoff", list prices). Summed over every object of the isolate.
  *
  * Structurally typed, so that the bench's metered entry (bench/workers/metered.ts, bundled for
  * workerd) and test/integration/cost-bound.test.ts share it without either's type set.
@@ -21,7 +23,7 @@ export interface Meters {
   doRequests: number;
   /** Incoming WebSocket messages (billed as one request per 20). */
   wsMessages: number;
-  /** Rows written: the cursors' meters plus one per alarm set or deleted. */
+  /** Rows written: the cursors' meters plus one per alarm set or deleted and per key put or deleted. */
   rowsWritten: number;
   rowsRead: number;
   /** Of `rowsWritten`, the alarm operations. */
@@ -80,9 +82,10 @@ export class CostMeter {
 
   /**
    * Meters an object's storage: `sql.exec` (every cursor kept until `reset`, its meters read at the
-   * end, once it was stepped through) and the alarm operations. Wraps the shared prototypes once.
+   * end, once it was stepped through), the alarm operations, and the keys of the key-value API
+   * (`get`/`put`/`delete`, asynchronous and `kv`'s synchronous ones). Wraps the shared prototypes once.
    */
-  meterStorage(storage: { sql: object }): void {
+  meterStorage(storage: { sql: object; kv: object }): void {
     const meter = this;
     wrapOnce(Object.getPrototypeOf(storage.sql) as Prototype, "exec", (original) =>
       function (this: unknown, ...args: unknown[]) {
@@ -99,6 +102,16 @@ export class CostMeter {
           return original.apply(this, args);
         },
       );
+    }
+    for (const [proto, api] of [[storageProto, "storage"], [Object.getPrototypeOf(storage.kv) as Prototype, "kv"]] as const) {
+      for (const name of ["get", "put", "delete"] as const) {
+        wrapOnce(proto, name, (original) =>
+          function (this: unknown, ...args: unknown[]) {
+            if (meter.#on) meter.#cursors.push(keyCursor(`${api}.${name}`, args));
+            return original.apply(this, args);
+          },
+        );
+      }
     }
   }
 
@@ -117,6 +130,16 @@ export class CostMeter {
       );
     }
   }
+}
+
+/**
+ * A key-value call's rows, as a cursor would carry them: its keys (one, an array of them, or for
+ * `put` an object of entries), one row each, written by `put` and `delete`, read by `get`.
+ */
+function keyCursor(call: string, [first]: unknown[]): { cursor: Cursor; query: string } {
+  const keys = typeof first === "string" ? [first] : Array.isArray(first) ? first.map(String) : Object.keys(first as object);
+  const rows = keys.length;
+  return { cursor: call.endsWith(".get") ? { rowsRead: rows, rowsWritten: 0 } : { rowsRead: 0, rowsWritten: rows }, query: `${call} ${keys.join(", ")}` };
 }
 
 function wrapOnce(proto: Prototype, key: string, wrap: (original: Method) => Method): void {

@@ -1,5 +1,6 @@
 /**
- * What a runtime left in its persist directory, read after it stopped: RequestDO rows counted per
+ * What a runtime left in its persist directory, read after it stopped: RequestDO requests (the
+ * `request` key of each object's key-value storage, or the table of an earlier release) counted per
  * SQLite file, split into live rows (`status != 'delivered'`: pending, approved, denied; none may
  * be left after expiry) and tombstones (`status = 'delivered'`, kept without payload until the
  * request's original expiry by design, for the replay alarm; README, "Contract notes"); and,
@@ -8,6 +9,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
+import { deserialize } from "node:v8";
 
 export interface RequestRows {
   files: number;
@@ -19,14 +21,27 @@ export interface RequestRows {
   expired: number;
 }
 
+/** The stored requests of one object: its key-value entry (workerd stores values V8-serialized), and a table an earlier release made. */
+function storedRequests(db: DatabaseSync): Array<{ status: string; expires_at: number }> {
+  const has = (table: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
+  const rows: Array<{ status: string; expires_at: number }> = [];
+  if (has("_cf_KV")) {
+    const entry = db.prepare("SELECT value FROM _cf_KV WHERE key = 'request'").get() as { value: Uint8Array } | undefined;
+    if (entry) rows.push(deserialize(entry.value) as { status: string; expires_at: number });
+  }
+  if (has("request")) rows.push(...(db.prepare("SELECT status, expires_at FROM request").all() as Array<{ status: string; expires_at: number }>));
+  return rows;
+}
+
 function countRequestRows(file: string, now: number): Omit<RequestRows, "files"> {
   const db = new DatabaseSync(file, { readOnly: true });
   try {
-    if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'request'").get()) return { rows: 0, tombstones: 0, expired: 0 };
-    const count = db
-      .prepare("SELECT COALESCE(SUM(status != 'delivered'), 0) AS live, COALESCE(SUM(status = 'delivered'), 0) AS dead, COALESCE(SUM(expires_at <= ?), 0) AS expired FROM request")
-      .get(now) as { live: number; dead: number; expired: number };
-    return { rows: Number(count.live), tombstones: Number(count.dead), expired: Number(count.expired) };
+    const rows = storedRequests(db);
+    return {
+      rows: rows.filter((r) => r.status !== "delivered").length,
+      tombstones: rows.filter((r) => r.status === "delivered").length,
+      expired: rows.filter((r) => r.expires_at <= now).length,
+    };
   } finally {
     db.close();
   }

@@ -1,13 +1,14 @@
 /**
  * A request that needs several operators (README, "Approval policies (N-of-M)") in its object: the
  * approvals so far live in its details (`progress`), and the first approver's credential, encrypted
- * to the agent like every approval's, in its `payload` column, in one row write; neither is delivered
+ * to the agent like every approval's, in its `payload`, in one row write; neither is delivered
  * before the count is met (the status stays `pending`). A denial erases both at once; the TTL alarm
  * erases everything anyway.
  */
 import type { ApprovalProgress, Approver } from "../../core/approval-policy";
 import type { ConsoleApprovals } from "../account/console-approvals";
 import type { LiveRecord } from "./request-types";
+import { patchRow } from "./request-schema";
 
 /** What core/request-state.ts's `decide` counts against: the count fixed at issuance, and the approvals so far. */
 export const approvalsOf = (record: LiveRecord) => ({ required: record.details.approvalsRequired ?? 1, progress: record.details.progress ?? null });
@@ -21,17 +22,17 @@ export function approvalsViewOf(record: LiveRecord): { approvals?: ConsoleApprov
 }
 
 /** One more approval, not yet enough: the progress, and the first approver's payload (later ones send none). */
-export function storePartialApproval(sql: SqlStorage, record: LiveRecord, progress: ApprovalProgress, payload: string | null): void {
+export function storePartialApproval(kv: SyncKvStorage, record: LiveRecord, progress: ApprovalProgress, payload: string | null): void {
   const details = { ...record.details, progress };
-  sql.exec("UPDATE request SET payload = COALESCE(?, payload), details = ?", payload, JSON.stringify(details));
+  patchRow(kv, { ...(payload === null ? {} : { payload }), details: JSON.stringify(details) });
   record.details = details;
 }
 
 /** A denied (or locked) request's stored credential and approvals go now, not at its expiry. */
-export function forgetApprovals(sql: SqlStorage, record: LiveRecord): void {
+export function forgetApprovals(kv: SyncKvStorage, record: LiveRecord): void {
   if (!record.details.progress) return;
   const { progress: _dropped, ...details } = record.details;
-  sql.exec("UPDATE request SET payload = NULL, details = ?", JSON.stringify(details));
+  patchRow(kv, { payload: null, details: JSON.stringify(details) });
   record.details = details;
 }
 

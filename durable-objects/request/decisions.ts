@@ -82,7 +82,7 @@ export class Decisions {
    */
   #approvedInPart(record: LiveRecord, answer: Extract<DecideAnswer, { reason: "awaiting_approvals" }>, actor: DecisionActor, input: DecideInput): DecideResult {
     const { approvals, required, progress } = answer;
-    this.#ctx.storage.transactionSync(() => storePartialApproval(this.#ctx.storage.sql, record, progress, input.payload));
+    this.#ctx.storage.transactionSync(() => storePartialApproval(this.#ctx.storage.kv, record, progress, input.payload));
     auditInBackground(this.#ctx, this.#env, record, { type: "partially_approved", actor, detail: { ...actorDetail(input.actor), approvals, required }, progress });
     return { reason: "awaiting_approvals", approvals, required };
   }
@@ -116,10 +116,10 @@ export class Decisions {
 
   /** State and payload in one row write; a denial forgets partial approvals; the unused challenges go with the decision. */
   #store(record: LiveRecord, next: RequestState, status: "approved" | "denied", payload: string | null): void {
-    const sql = this.#ctx.storage.sql;
+    const { kv } = this.#ctx.storage;
     this.#ctx.storage.transactionSync(() => {
-      storeState(sql, record, next, { payload: status === "approved" ? payload : null });
-      if (status === "denied") forgetApprovals(sql, record);
+      storeState(kv, record, next, { payload: status === "approved" ? payload : null });
+      if (status === "denied") forgetApprovals(kv, record);
       this.#challenges.clear();
     });
   }

@@ -2,7 +2,7 @@
  * One Durable Object per credential request, addressed by `idFromName(user code)` (DESIGN.md).
  * It holds the request's state, its TTL alarm, the failed-attempt counter, the one-time encrypted
  * payload and the agents waiting on the return channel; see
- * durable-objects/request/README.md for the tables. The rules are core/request-state.ts's whole
+ * durable-objects/request/README.md for its storage. The rules are core/request-state.ts's whole
  * transitions: this class stores what they return, inside one transaction, and carries out their
  * answer (audit, announce, ping). The alarm erases everything at the original expiry.
  */
@@ -10,7 +10,7 @@ import { DurableObject } from "cloudflare:workers";
 import * as transitions from "../../core/request-state";
 import { deliveryGraceMs } from "../../core/limits";
 import { REVOKED_KEY_HASH, isExpired, wakeAt, type AckAnswer, type RequestState } from "../../core/request-state";
-import { SCHEMA, loadRecord, storeState } from "./request-schema";
+import { REQUEST_KEY, loadRecord, patchRow, readRow, storeState, type Row } from "./request-schema";
 import { actorDetail, factsOf, keptAnswerOf, tombstoneOf, viewOf } from "./request-views";
 import { accountOf, auditInBackground, lookedUpOf, type RequestEvent } from "./request-account";
 import { judgeWithProof } from "./judge-with-proof";
@@ -54,20 +54,24 @@ export class RequestDO extends DurableObject<Env> {
   async create(input: { details: RequestDetails; handleTag: string; expiresAt: number; interval: number }): Promise<CreateResult> {
     // A live request, or a delivered one's tombstone, holds the name until its expiry.
     if (this.#record && !isExpired(this.#record, Date.now())) return { reason: "collision" };
-    const sql = this.ctx.storage.sql;
-    this.ctx.storage.transactionSync(() => {
-      // The object holds one request at a time: a new one replaces the tables of an earlier one.
-      sql.exec("DROP TABLE IF EXISTS request");
-      sql.exec("DROP TABLE IF EXISTS decision_challenges");
+    const { storage } = this.ctx;
+    storage.transactionSync(() => {
+      // The object holds one request at a time: a new one replaces an earlier one's value and challenges.
+      storage.sql.exec("DROP TABLE IF EXISTS decision_challenges");
       this.#challenges.forget();
-      for (const statement of SCHEMA) sql.exec(statement);
-      sql.exec(
-        "INSERT INTO request (id, handle_tag, status, expires_at, interval, details) VALUES (1, ?, 'pending', ?, ?, ?)",
-        input.handleTag,
-        input.expiresAt,
-        input.interval,
-        JSON.stringify(input.details),
-      );
+      storage.kv.put<Row>(REQUEST_KEY, {
+        handle_tag: input.handleTag,
+        status: "pending",
+        expires_at: input.expiresAt,
+        interval: input.interval,
+        failed_attempts: 0,
+        claim_hash: null,
+        replay_reported: 0,
+        grace_ends_at: null,
+        details: JSON.stringify(input.details),
+        payload: null,
+        kept: null,
+      });
     });
     this.#record = {
       status: "pending",
@@ -136,17 +140,19 @@ export class RequestDO extends DurableObject<Env> {
    */
   async #deliver(record: LiveRecord, next: RequestState): Promise<PollResult> {
     const tombstone = tombstoneOf(record.details);
-    const sql = this.ctx.storage.sql;
+    const { kv } = this.ctx.storage;
+    // Read and erase in one synchronous step (no await between them): no other event runs in between.
     const { payload, kept } = this.ctx.storage.transactionSync(() => {
-      const payload = sql.exec<{ payload: string | null }>("SELECT payload FROM request").toArray()[0]?.payload ?? null;
+      const payload = readRow(kv)?.payload ?? null;
       const kept = next.graceEndsAt !== null && payload !== null ? keptAnswerOf(record.details, payload) : null;
-      sql.exec(
-        "UPDATE request SET status = ?, claim_hash = NULL, payload = NULL, details = ?, grace_ends_at = ?, kept = ?",
-        next.status,
-        JSON.stringify(tombstone),
-        kept && next.graceEndsAt,
-        kept && JSON.stringify(kept),
-      );
+      patchRow(kv, {
+        status: next.status,
+        claim_hash: null,
+        payload: null,
+        details: JSON.stringify(tombstone),
+        grace_ends_at: kept && next.graceEndsAt,
+        kept: kept && JSON.stringify(kept),
+      });
       return { payload, kept };
     });
     const { details } = record;
@@ -184,7 +190,7 @@ export class RequestDO extends DurableObject<Env> {
 
   /** Erases the kept answer, leaving the tombstone until expiry; the alarm moves to the expiry. */
   async #endGrace(record: DeliveredRecord, next: RequestState): Promise<void> {
-    this.ctx.storage.sql.exec("UPDATE request SET grace_ends_at = NULL, kept = NULL");
+    patchRow(this.ctx.storage.kv, { grace_ends_at: null, kept: null });
     Object.assign(record, next, { kept: null });
     await this.ctx.storage.setAlarm(wakeAt(next));
   }
@@ -211,7 +217,7 @@ export class RequestDO extends DurableObject<Env> {
           detail: { ...actorDetail(input.actor), failed_attempts: answer.failedAttempts },
         });
         if (answer.locked) {
-          forgetApprovals(this.ctx.storage.sql, record);
+          forgetApprovals(this.ctx.storage.kv, record);
           announce(this.ctx, record.handleTag, { type: "decided", status: "denied" });
         }
         return { reason: "wrong_email", locked: answer.locked };
@@ -252,7 +258,7 @@ export class RequestDO extends DurableObject<Env> {
     const details = { ...record.details, apiKeyHash: REVOKED_KEY_HASH };
     this.ctx.storage.transactionSync(() => {
       this.#store(record, next);
-      this.ctx.storage.sql.exec("UPDATE request SET payload = NULL, details = ?", JSON.stringify(details));
+      patchRow(this.ctx.storage.kv, { payload: null, details: JSON.stringify(details) });
     });
     record.details = details;
     if (answer.wasLive) announce(this.ctx, record.handleTag, { type: "decided", status: "denied" });
@@ -323,11 +329,11 @@ export class RequestDO extends DurableObject<Env> {
   }
 
   #load(): void {
-    this.#record = loadRecord(this.ctx.storage.sql);
+    this.#record = loadRecord(this.ctx.storage);
   }
 
   #store(record: RequestRecord, next: RequestState, extra: { details?: RequestDetails } = {}): void {
-    storeState(this.ctx.storage.sql, record, next, extra);
+    storeState(this.ctx.storage.kv, record, next, extra);
   }
 
   #audit(record: RequestRecord, event: RequestEvent): void {

@@ -1,30 +1,15 @@
-/** The RequestDO's tables (durable-objects/request/README.md), how a row becomes the in-memory record, and how a transition's state is written back. */
+/**
+ * The RequestDO's stored request (durable-objects/request/README.md): one value under `request` in
+ * the object's synchronous key-value storage, how it becomes the in-memory record, and how a
+ * transition's state is written back. A key, not a table: a new request writes its value (1 row)
+ * and no `CREATE TABLE` (2 rows; bench/README.md, "Cost per handoff").
+ */
 import type { RequestState, Tombstone } from "../../core/request-state";
 import type { KeptAnswer, LiveRecord, RequestDetails, RequestRecord } from "./request-types";
 
-export const SCHEMA = [
-  `CREATE TABLE request (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    handle_tag TEXT NOT NULL,
-    status TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    interval INTEGER NOT NULL,
-    failed_attempts INTEGER NOT NULL DEFAULT 0,
-    claim_hash TEXT,
-    replay_reported INTEGER NOT NULL DEFAULT 0,
-    details TEXT NOT NULL,
-    payload TEXT,
-    grace_ends_at INTEGER,
-    kept TEXT
-  )`,
-];
+export const REQUEST_KEY = "request";
 
-/**
- * Brings a v1.1 table (a request made before the upgrade, alive for at most one TTL) to this shape:
- * a bound delivery's grace window (README, "Nothing lost to a dropped response").
- */
-export const MIGRATE_TO_V1_2 = ["ALTER TABLE request ADD COLUMN grace_ends_at INTEGER", "ALTER TABLE request ADD COLUMN kept TEXT"];
-
+/** The stored request, in the columns of the table it replaced (a request made before the upgrade is read from there). */
 export type Row = {
   handle_tag: string;
   status: string;
@@ -33,11 +18,13 @@ export type Row = {
   failed_attempts: number;
   claim_hash: string | null;
   replay_reported: number;
-  /** Absent in a v1.1 row until MIGRATE_TO_V1_2 ran. */
-  grace_ends_at?: number | null;
+  grace_ends_at: number | null;
+  /** JSON `RequestDetails` (a delivered request: its `Tombstone`). */
   details: string;
+  /** The credential as a JWE to the request's encryption key, from the approval to the delivery. */
+  payload: string | null;
   /** JSON `KeptAnswer`, through a bound delivery's grace window only. */
-  kept?: string | null;
+  kept: string | null;
 };
 
 export function recordOf(row: Row): RequestRecord {
@@ -47,7 +34,7 @@ export function recordOf(row: Row): RequestRecord {
     failedAttempts: row.failed_attempts,
     claimHash: row.claim_hash,
     replayReported: row.replay_reported === 1,
-    graceEndsAt: row.grace_ends_at ?? null,
+    graceEndsAt: row.grace_ends_at,
     handleTag: row.handle_tag,
   };
   if (row.status === "delivered") {
@@ -57,34 +44,57 @@ export function recordOf(row: Row): RequestRecord {
   return { ...state, status: row.status as LiveRecord["status"], details: JSON.parse(row.details) as RequestDetails };
 }
 
-/** The object's request, or null when it holds none (never made, or erased by the alarm). */
-export function loadRecord(sql: SqlStorage): RequestRecord | null {
-  const hasTable = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'request'").toArray().length > 0;
-  let row = hasTable ? sql.exec<Row>("SELECT * FROM request").toArray()[0] : undefined;
-  // A request made before the grace window lives on (at most one TTL) without its two columns.
-  if (row && !("grace_ends_at" in row)) {
-    for (const statement of MIGRATE_TO_V1_2) sql.exec(statement);
-    row = { ...row, grace_ends_at: null, kept: null };
-  }
+export const readRow = (kv: SyncKvStorage): Row | undefined => kv.get<Row>(REQUEST_KEY);
+
+/** Rewrites the stored request with `patch` applied: one row written. Call it inside the step that decided the change. */
+export function patchRow(kv: SyncKvStorage, patch: Partial<Row>): void {
+  const row = readRow(kv);
+  if (!row) throw new Error("the request object holds no request to update");
+  kv.put<Row>(REQUEST_KEY, { ...row, ...patch });
+}
+
+/**
+ * The object's request, or null when it holds none (never made, or erased by the alarm). A request
+ * made before the key-value layout (alive for at most one TTL) is still in the `request` table,
+ * without the grace window's two columns if it predates v1.2: it moves to its key, in one step.
+ */
+export function loadRecord(storage: DurableObjectStorage): RequestRecord | null {
+  const row = readRow(storage.kv) ?? adoptTableRow(storage);
   return row ? recordOf(row) : null;
+}
+
+/** The `request` table's row as a v1.1 object stored it (no grace window) or a v1.2 one. */
+type TableRow = Omit<Row, "grace_ends_at" | "kept"> & { id: number; grace_ends_at?: number | null; kept?: string | null };
+
+function adoptTableRow(storage: DurableObjectStorage): Row | undefined {
+  const { sql } = storage;
+  if (sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'request'").toArray().length === 0) return undefined;
+  return storage.transactionSync(() => {
+    const stored = sql.exec<TableRow>("SELECT * FROM request").toArray()[0];
+    sql.exec("DROP TABLE request");
+    if (!stored) return undefined;
+    const { id: _id, grace_ends_at = null, kept = null, ...columns } = stored;
+    const row: Row = { ...columns, grace_ends_at, kept };
+    storage.kv.put<Row>(REQUEST_KEY, row);
+    return row;
+  });
 }
 
 /**
  * Stores what a transition changed (nothing, for most polls: `next` is then `record` itself) and
  * mirrors it in memory; an approval's payload (or new details) in the same row write as its state.
  */
-export function storeState(sql: SqlStorage, record: RequestRecord, next: RequestState, extra: { payload?: string | null; details?: RequestDetails } = {}): void {
+export function storeState(kv: SyncKvStorage, record: RequestRecord, next: RequestState, extra: { payload?: string | null; details?: RequestDetails } = {}): void {
   if (next === record) return;
-  sql.exec(
-    "UPDATE request SET status = ?, interval = ?, failed_attempts = ?, claim_hash = ?, replay_reported = ?, grace_ends_at = ?, payload = COALESCE(?, payload), details = COALESCE(?, details)",
-    next.status,
-    next.interval,
-    next.failedAttempts,
-    next.claimHash,
-    next.replayReported ? 1 : 0,
-    next.graceEndsAt,
-    extra.payload ?? null,
-    extra.details ? JSON.stringify(extra.details) : null,
-  );
+  patchRow(kv, {
+    status: next.status,
+    interval: next.interval,
+    failed_attempts: next.failedAttempts,
+    claim_hash: next.claimHash,
+    replay_reported: next.replayReported ? 1 : 0,
+    grace_ends_at: next.graceEndsAt,
+    ...(typeof extra.payload === "string" ? { payload: extra.payload } : {}),
+    ...(extra.details ? { details: JSON.stringify(extra.details) } : {}),
+  });
   Object.assign(record, next, extra.details ? { details: extra.details } : {});
 }

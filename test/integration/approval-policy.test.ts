@@ -12,6 +12,7 @@ import { consoleApprove, consoleDeny, listed, policyAccount, setPolicy } from ".
 import { digestOf } from "./support/passkey-decisions";
 import { deviceCodeProtocols, openWait } from "./support/wait";
 import { expireAndRunAlarm } from "./support/expiry";
+import { storedRow } from "./support/request-row";
 import { captureEmail, captureOutbound, until } from "./support/outbound";
 
 const VALUE = "sk_live_two_people";
@@ -21,9 +22,8 @@ async function expectPending(deviceCode: string) {
   expect([answer.status, answer.body.error]).toEqual([400, "authorization_pending"]);
 }
 
-/** What the request's object holds in its `payload` column. */
-const storedPayload = (userCode: string) =>
-  runInDurableObject(requestStub(env, normalized(userCode)), (_i, state) => state.storage.sql.exec<{ payload: string | null }>("SELECT payload FROM request").one().payload);
+/** What the request's object holds as its `payload`. */
+const storedPayload = (userCode: string) => runInDurableObject(requestStub(env, normalized(userCode)), (_i, state) => storedRow(state).payload);
 
 /** A covered request, pending in both consoles. */
 async function coveredRequest(vaultKey = "stripe-sk") {
@@ -197,7 +197,7 @@ describe("a request that needs two operators", () => {
   it("is erased whole by the TTL alarm, the stored credential with it", async () => {
     const { issued, requestId, first } = await coveredRequest();
     expect((await consoleApprove(first, requestId, { value: VALUE })).status).toBe(200);
-    expect(await expireAndRunAlarm(requestStub(env, normalized(issued.user_code)))).toEqual({ ran: true, tables: [] });
+    expect(await expireAndRunAlarm(requestStub(env, normalized(issued.user_code)))).toEqual({ ran: true, tables: [], keys: [] });
   });
 });
 

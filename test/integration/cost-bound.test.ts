@@ -10,12 +10,14 @@ import { forgeHandle, requestAccepts } from "./support/forgery";
 import { deviceCodeProtocols, openWait } from "./support/wait";
 import { accountStub, requestStub } from "../../worker/stubs";
 import { sleep } from "../support/sleep";
+import { patchRequestRow, storedRow } from "./support/request-row";
 
 /**
  * What a handoff costs in Durable Object work, and proof that a misbehaving poller cannot raise it:
  * slow_down (RFC 8628 §3.5) holds a client polling as fast as it can to one served poll per interval.
  * Storage work is read from SQLite's own counter (`total_changes()`: rows inserted, updated or
- * deleted on the object's connection), so a change on the poll path that adds a write shows up here.
+ * deleted on the object's connection, the key-value API's `_cf_KV` and the alarm's `_cf_METADATA`
+ * included), so a change on the poll path that adds a write shows up here.
  */
 
 const requestObject = (userCode: string) => requestStub(env, normalized(userCode));
@@ -29,7 +31,7 @@ const rowsWritten = (stub: Stub) =>
 /** The bench's polling interval (1 s) for one request: stored, then reloaded by a fresh instance. */
 async function withOneSecondInterval(userCode: string) {
   const stub = requestObject(userCode);
-  await runInDurableObject(stub, (_instance, state) => void state.storage.sql.exec("UPDATE request SET interval = 1"));
+  await runInDurableObject(stub, (_instance, state) => patchRequestRow(state, { interval: 1 }));
   await evictDurableObject(stub);
   return stub;
 }
@@ -59,7 +61,7 @@ describe("cost bound: the poll path", () => {
     expect(answers.length).toBeGreaterThan(50);
     expect(served.map((a) => a.error)).toEqual(["authorization_pending"]);
     // Each slow_down raised the interval by 5 s for good: one row update each, and nothing else.
-    const interval = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ interval: number }>("SELECT interval FROM request").one().interval);
+    const interval = await runInDurableObject(stub, (_i, state) => storedRow(state).interval);
     expect(interval).toBe(1 + 5 * slowDowns);
     expect((await rowsWritten(stub)) - before).toBe(slowDowns);
     // The raised interval holds after hammering stops: the next poll a second later is still early.
@@ -122,7 +124,7 @@ describe(`cost of a DPoP-bound delivery's kept answer (README, "Nothing lost to 
     expect((await rowsWritten(request)) - beforeDelivery).toBe(2);
     // The window's end: the row update that erases the kept answer, and the alarm (the one that ran is
     // cleared, the expiry's is set: 2 rows). An unbound handoff has none of these 3 nor the alarm above.
-    await runInDurableObject(request, (_i, state) => void state.storage.sql.exec("UPDATE request SET grace_ends_at = 0"));
+    await runInDurableObject(request, (_i, state) => patchRequestRow(state, { grace_ends_at: 0 }));
     await evictDurableObject(request);
     const beforeEnd = await rowsWritten(request);
     expect(await runDurableObjectAlarm(request)).toBe(true);
@@ -187,7 +189,7 @@ describe("cost per handoff", () => {
     const stub = requestObject(userCode);
     await runInDurableObject(stub, (_i, state) =>
       meter.uncounted(() => {
-        state.storage.sql.exec("UPDATE request SET expires_at = ?", Date.now() - 1);
+        patchRequestRow(state, { expires_at: Date.now() - 1 });
         return state.storage.setAlarm(Date.now());
       }),
     );
@@ -275,20 +277,20 @@ const RETURN_CHANNEL_CALLS = [
   "RequestDO.alarm",
 ];
 /**
- * 19 rows written (34 before issue 21, by these meters, without the console). The request object:
- * its table (2), its row, its TTL alarm, the claim (with the look-up), the decision, the tombstone
- * (7; its `decision_challenges` table is made by a first passkey challenge only). The account: the
- * slot, `requested`, the console's summary on the slot, the notice window, the email's outbox row
- * (stored leased), the alarm set before its first attempt, the row deleted and the alarm cleared
- * once the mail is accepted; `approved` (with its look-up, one row) and the console's summary
- * cleared; the slot freed and `delivered` (12).
+ * 13 rows written (34 before issue 21, by these meters, without the console). The request object
+ * (5): its row (one key-value entry, so no `CREATE TABLE`), its TTL alarm, the claim (with the
+ * look-up), the decision with its payload, the tombstone; its `decision_challenges` table is made by
+ * a first passkey challenge only. The account (8): the slot with the console's summary, `requested`,
+ * the email's outbox row (stored leased), the alarm set before its first attempt, the row deleted
+ * and the alarm cleared once the mail is accepted, `approved` (with its look-up), `delivered`. (A
+ * fresh account pays 1 more: the row that opens its notice window.)
  */
-const RETURN_CHANNEL_WITH_EMAIL = { rowsWritten: 15, alarmWrites: 3, doRequests: 10 };
+const RETURN_CHANNEL_WITH_EMAIL = { rowsWritten: 13, alarmWrites: 3, doRequests: 10 };
 /**
- * +12 for three webhook events: `credential.requested` rides with the email (its row stored and
- * deleted, 2); `approved` and `delivered` are 5 each (the notice window, the row, the alarm set,
- * the row deleted, the alarm cleared).
+ * +10 for three webhook events: `credential.requested` rides with the email (its row stored and
+ * deleted, 2); `approved` and `delivered` are 4 each (the row, the alarm set, the row deleted, the
+ * alarm cleared).
  */
-const RETURN_CHANNEL_WITH_WEBHOOK = { rowsWritten: 25, alarmWrites: 7, doRequests: 10 };
-/** Rows read vary a little with the audit log's length; 46 measured (28 before the console's and passkeys' reads). */
+const RETURN_CHANNEL_WITH_WEBHOOK = { rowsWritten: 23, alarmWrites: 7, doRequests: 10 };
+/** Rows read vary a little with the audit log's length; 42 measured (28 before the console's and passkeys' reads). */
 const ROWS_READ_AT_MOST = 55;

@@ -8,6 +8,7 @@ import { deviceCodeProtocols, openWait } from "./support/wait";
 import type { BackchannelAuthenticationBody, DeviceAuthorizationBody, TokenBody } from "../../core/wire";
 import type { KeptAnswer } from "../../durable-objects/request/request-types";
 import { requestStub } from "../../worker/stubs";
+import { patchRequestRow, storedRow, toTableLayout } from "./support/request-row";
 
 /**
  * README, "Nothing lost to a dropped response": a DPoP-bound delivery is kept for
@@ -25,10 +26,8 @@ const ack = async (body: unknown, key?: TestDpopKey) =>
 /** The row as stored: the payload column (emptied at every delivery), the kept answer and the window's end. */
 const stored = (userCode: string) =>
   runInDurableObject(requestObject(userCode), (_i, state) => {
-    const row = state.storage.sql
-      .exec<{ payload: string | null; kept: string | null; grace_ends_at: number | null; expires_at: number }>("SELECT payload, kept, grace_ends_at, expires_at FROM request")
-      .one();
-    return { ...row, kept: row.kept === null ? null : (JSON.parse(row.kept) as KeptAnswer) };
+    const { payload, kept, grace_ends_at, expires_at } = storedRow(state);
+    return { payload, grace_ends_at, expires_at, kept: kept === null ? null : (JSON.parse(kept) as KeptAnswer) };
   });
 
 async function boundRequest(body: Record<string, unknown> = {}) {
@@ -124,7 +123,7 @@ describe("the grace window of a bound delivery", { timeout: 60_000 }, () => {
     expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBe(graceEndsAt);
 
     // The window is made to end now; the alarm set for it has not run yet: the poll already answers as after it.
-    await runInDurableObject(stub, (_i, state) => void state.storage.sql.exec("UPDATE request SET grace_ends_at = ?", Date.now() - 1));
+    await runInDurableObject(stub, (_i, state) => patchRequestRow(state, { grace_ends_at: Date.now() - 1 }));
     await evictDurableObject(stub);
     expect((await pollWith(issued.device_code, await proof(key))).body.error).toBe("invalid_grant");
     expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -156,7 +155,7 @@ describe("a bound CIBA request", { timeout: 60_000 }, () => {
     const authReqId = started.body.auth_req_id;
     // Approved as the pushed link would (the request's own object, addressed by the handle's user code).
     const stub = requestStub(env, authReqId.split(".")[1]!);
-    const details = await runInDurableObject(stub, (_i, state) => JSON.parse(state.storage.sql.exec<{ details: string }>("SELECT details FROM request").one().details));
+    const details = await runInDurableObject(stub, (_i, state) => JSON.parse(storedRow(state).details));
     const actor = { ip: "192.0.2.1", userAgent: "test" };
     expect((await stub.lookup({ email: null, linkRequestId: details.requestId, sessionHash: "s1", actor })).reason).toBe("ok");
     const payload = await encryptForRequest(details.encryptionKey, "AKIA-kept");
@@ -199,13 +198,11 @@ describe("POST /v1/credentials/ack refuses bad input in the error shape, changin
   });
 });
 
-describe("a request made before the grace window", { timeout: 60_000 }, () => {
+describe("a request made before the grace window (v1.1: its table without the window's columns)", { timeout: 60_000 }, () => {
   it("is migrated when its object loads, and keeps its bound answer like any other", async () => {
     const { key, issued, operatorEmail } = await boundRequest();
     const stub = requestObject(issued.user_code);
-    await runInDurableObject(stub, (_i, state) => {
-      for (const column of ["grace_ends_at", "kept"]) state.storage.sql.exec(`ALTER TABLE request DROP COLUMN ${column}`);
-    });
+    await runInDurableObject(stub, (_i, state) => toTableLayout(state, "v1.1"));
     await evictDurableObject(stub);
     await approve(issued.user_code, operatorEmail, "sk_v11");
     expect((await pollWith(issued.device_code, await proof(key))).body.credential_value).toBe("sk_v11");

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../../worker/index";
 import { admin, approve, auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential, type Answer } from "./support/api";
 import type { AuditLogBody } from "../../core/wire";
+import { readRow } from "../../durable-objects/request/request-schema";
 
 /** Audit noise never evicts a decision, and revoking an agent leaves no gap a request could slip through. */
 
@@ -57,7 +58,7 @@ async function fetchWith(testEnv: Env, request: Request): Promise<Response> {
 
 const requestStatus = (userCode: string) =>
   runInDurableObject(env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode))), (_instance, state) =>
-    state.storage.sql.exec<{ status: string }>("SELECT status FROM request").toArray()[0]?.status ?? null,
+    readRow(state.storage.kv)?.status ?? null,
   );
 
 describe("revocation has no gaps", () => {

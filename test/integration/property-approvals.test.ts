@@ -8,6 +8,7 @@ import { signToken } from "../../worker/tokens";
 import { admin, call, newAgent, poll, requestCredential, type Answer } from "./support/api";
 import { RUNS, contentType, expectCleanRefusal, headerSafe, headerValue, hostileBody, hostileJson, hostileString, requestRow } from "./support/hostile";
 import { requestStub } from "../../worker/stubs";
+import { storedRow } from "./support/request-row";
 import type { AuditLogBody, DecideAnswerBody, LookupAnswerBody } from "../../core/wire";
 
 /**
@@ -84,7 +85,7 @@ describe("property: hostile input on the approval endpoints changes nothing", ()
     // A genuine approval token for the real request (as a look-up would sign it, with the request's
     // own encryption key): still refused without the session that claimed the request.
     const details = await runInDurableObject(requestStub(env, realCode), (_i, state) =>
-      JSON.parse(state.storage.sql.exec<{ details: string }>("SELECT details FROM request").one().details),
+      JSON.parse(storedRow(state).details),
     );
     const genuine = await signToken(env, "approval", { uc: realCode, ek: details.encryptionKey }, Date.now() + 600_000);
     const token = fc.oneof(hostileJson, fc.constant(genuine), fc.nat({ max: genuine.length - 1 }).map((at) => genuine.slice(0, at) + "A" + genuine.slice(at + 1)));

@@ -3,6 +3,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { approve, lookupAs, newAgent, normalized, poll, requestCredential } from "./support/api";
 import { deviceCodeProtocols, openWait } from "./support/wait";
+import { storedRow } from "./support/request-row";
 
 /** RequestDO rules from the hardening review (issue 11): decisions bound to a request ID, idempotent revocation. */
 const requestObject = (userCode: string) => env.REQUESTS.get(env.REQUESTS.idFromName(normalized(userCode)));
@@ -48,9 +49,7 @@ describe("a delivered request's tombstone", { timeout: 30_000 }, () => {
     const issued = (await requestCredential(apiKey)).body;
     await approve(issued.user_code, operatorEmail, "sk_gone");
     expect((await poll(issued.device_code)).status).toBe(200);
-    const row = await runInDurableObject(requestObject(issued.user_code), (_i, state) =>
-      state.storage.sql.exec<{ status: string; payload: string | null; kept: string | null; details: string }>("SELECT status, payload, kept, details FROM request").one(),
-    );
+    const row = await runInDurableObject(requestObject(issued.user_code), (_i, state) => storedRow(state));
     expect(row.status).toBe("delivered");
     expect(row.payload).toBeNull();
     // An unbound delivery keeps no answer; the DPoP key's thumbprint (null here) checks a bound one's late ack.

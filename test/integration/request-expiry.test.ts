@@ -5,7 +5,8 @@ import { signHandle } from "../../worker/handles";
 import { auditUntil, call, lookupAs, newAgent, normalized, poll, requestCredential, type Answer } from "./support/api";
 import { requestStub } from "../../worker/stubs";
 import { sleep } from "../support/sleep";
-import { expireAndRunAlarm } from "./support/expiry";
+import { expireAndRunAlarm, leftInStorage } from "./support/expiry";
+import { patchRequestRow, storedRow } from "./support/request-row";
 import type { DecideAnswerBody } from "../../core/wire";
 
 const requestObject = (userCode: string) => requestStub(env, normalized(userCode));
@@ -13,9 +14,7 @@ const requestObject = (userCode: string) => requestStub(env, normalized(userCode
 /** Moves a live request's expiry into the past, as time would, and drops the object from memory. */
 async function expireNow(userCode: string) {
   const stub = requestObject(userCode);
-  await runInDurableObject(stub, (_instance, state) => {
-    state.storage.sql.exec("UPDATE request SET expires_at = ?", Date.now() - 1);
-  });
+  await runInDurableObject(stub, (_instance, state) => patchRequestRow(state, { expires_at: Date.now() - 1 }));
   await evictDurableObject(stub);
   return stub;
 }
@@ -44,11 +43,8 @@ describe("request expiry: every call checks expires_at, the alarm erases everyth
     const stub = await expireNow(issued.body.user_code);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
 
-    const tables = await runInDurableObject(stub, (_i, state) =>
-      state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'sqlite_%'").toArray(),
-    );
-    expect(tables).toEqual([]);
-    // The object is still in memory with its table gone: calls must not fail.
+    expect(await leftInStorage(stub)).toEqual({ tables: [], keys: [] });
+    // The object is still in memory with its storage gone: calls must not fail.
     expect((await poll(issued.body.device_code)).body.error).toBe("invalid_grant");
     expect((await lookupAs(issued.body.user_code, operatorEmail)).status).toBe(404);
 
@@ -77,16 +73,14 @@ describe("request expiry: every call checks expires_at, the alarm erases everyth
     });
     expect((await poll(issued.body.device_code)).status).toBe(200);
     const stub = requestObject(issued.body.user_code);
-    const rows = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("SELECT * FROM request").toArray());
-    expect(rows).toHaveLength(1);
-    const [row] = rows as Array<{ status: string; payload: string | null; claim_hash: string | null; details: string; expires_at: number }>;
+    const row = await runInDurableObject(stub, (_i, state) => storedRow(state));
     expect(row).toMatchObject({ status: "delivered", payload: null, claim_hash: null });
-    const details: unknown = JSON.parse(row!.details);
+    const details: unknown = JSON.parse(row.details);
     for (const gone of ["userCode", "operatorEmail", "publicKey", "encryptionKey", "wrappedPrivateKey", "ping"]) expect(details).not.toHaveProperty(gone);
     expect(JSON.stringify(row)).not.toContain("sk_erase_me");
     // The alarm still stands at the original expiry, and erases the tombstone then.
-    expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBe(row!.expires_at);
-    expect(await expireAndRunAlarm(stub)).toEqual({ ran: true, tables: [] });
+    expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).toBe(row.expires_at);
+    expect(await expireAndRunAlarm(stub)).toEqual({ ran: true, tables: [], keys: [] });
   });
 
   it("forgets the last poll on eviction, but not a raised interval", async () => {

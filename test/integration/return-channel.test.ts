@@ -3,6 +3,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { describe, expect, it } from "vitest";
 import { approve, call, lookupAs, newAgent, normalized, poll, requestCredential, type Answer } from "./support/api";
 import { authReqIdProtocols, deviceCodeProtocols, openWait } from "./support/wait";
+import { patchRequestRow } from "./support/request-row";
 import type { BackchannelAuthenticationBody, DecideAnswerBody } from "../../core/wire";
 
 /** README, "Contract notes", return channel: the request's object announces the decision or the expiry, then closes 1000. */
@@ -44,7 +45,7 @@ describe("return channel", { timeout: 30_000 }, () => {
     const issued = (await requestCredential(apiKey)).body;
     const waiter = await openWait(deviceCodeProtocols(issued.device_code));
     const stub = requestObject(issued.user_code);
-    await runInDurableObject(stub, (_i, state) => void state.storage.sql.exec("UPDATE request SET expires_at = ?", Date.now() - 1));
+    await runInDurableObject(stub, (_i, state) => patchRequestRow(state, { expires_at: Date.now() - 1 }));
     // The in-memory mirror keeps the old expiry: evict (the socket hibernates) so a fresh instance reloads it.
     await evictDurableObject(stub);
     expect(await runDurableObjectAlarm(stub)).toBe(true);

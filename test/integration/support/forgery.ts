@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { requestStub } from "../../../worker/stubs";
+import { patchRequestRow } from "./request-row";
 
 /**
  * Forges a real polling handle (worker/handles.ts: `<kind>.<user code>.<expiry>.<secret>.<tag>`) by
@@ -21,6 +22,6 @@ export async function requestAccepts(handle: string): Promise<void> {
   const [, userCode] = handle.split(".");
   const stub = requestStub(env, userCode!);
   const tag = handle.slice(handle.lastIndexOf(".") + 1);
-  await runInDurableObject(stub, (_instance, state) => void state.storage.sql.exec("UPDATE request SET handle_tag = ?", tag));
+  await runInDurableObject(stub, (_instance, state) => patchRequestRow(state, { handle_tag: tag }));
   await evictDurableObject(stub);
 }

@@ -9,6 +9,7 @@ import { expect } from "vitest";
 import { VAULT_KEY_PATTERN } from "../../../core/limits";
 import { normalized, type Answer, type ApiResponse } from "./api";
 import { requestStub } from "../../../worker/stubs";
+import { storedRow } from "./request-row";
 
 /** Bounded runs: every property together stays well under a minute inside workerd. */
 export const RUNS = { numRuns: 200, interruptAfterTimeLimit: 15_000 } as const;
@@ -128,11 +129,8 @@ export function expectCleanRefusal(answer: ApiResponse<unknown>, allowed?: numbe
 /** A live request's stored state, straight from its Durable Object. */
 export async function requestRow(userCode: string) {
   const stub = requestStub(env, normalized(userCode));
-  return runInDurableObject(stub, (_instance, state) =>
-    state.storage.sql
-      .exec<{ status: string; failed_attempts: number; claim_hash: string | null; interval: number; payload: string | null }>(
-        "SELECT status, failed_attempts, claim_hash, interval, payload FROM request",
-      )
-      .one(),
-  );
+  return runInDurableObject(stub, (_instance, state) => {
+    const { status, failed_attempts, claim_hash, interval, payload } = storedRow(state);
+    return { status, failed_attempts, claim_hash, interval, payload };
+  });
 }
