@@ -54,6 +54,19 @@ describe("request expiry: every call checks expires_at, the alarm erases everyth
     for (let i = 0; i < 5; i++) expect((await requestCredential(apiKey)).status).toBe(200);
   });
 
+  it("takes a new request under the same code in the instance that erased the last one", async () => {
+    const { apiKey } = await newAgent();
+    const issued = await requestCredential(apiKey);
+    const stub = requestObject(issued.body.user_code);
+    const { details, handle_tag: handleTag } = await runInDurableObject(stub, (_i, state) => storedRow(state));
+    expect(await expireAndRunAlarm(stub)).toEqual({ ran: true, tables: [], keys: [] });
+    // Not evicted: the instance whose storage was just erased stores the next request.
+    const expiresAt = Date.now() + 600_000;
+    expect(await stub.create({ details: JSON.parse(details), handleTag, expiresAt, interval: 5 })).toEqual({ reason: "created" });
+    expect((await poll(issued.body.device_code)).body.error).toBe("authorization_pending");
+    expect(await leftInStorage(stub)).toEqual({ tables: [], keys: ["request"] });
+  });
+
   it("reschedules a premature alarm instead of erasing a live request", async () => {
     const { apiKey } = await newAgent();
     const issued = await requestCredential(apiKey);

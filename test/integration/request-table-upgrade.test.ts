@@ -7,7 +7,7 @@ import { storedRow, toTableLayout } from "./support/request-row";
 import { requestStub } from "../../worker/stubs";
 
 /**
- * durable-objects/request/README.md, "Storage": the request is one key-value entry; a request made
+ * durable-objects/request/README.md, storage: the request is one key-value entry; a request made
  * before that layout (its `request` table, alive for at most one TTL) is served to the end.
  */
 describe("a request stored in the table of an earlier release", { timeout: 30_000 }, () => {
