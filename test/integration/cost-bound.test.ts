@@ -275,20 +275,21 @@ const RETURN_CHANNEL_CALLS = [
   "RequestDO.alarm",
 ];
 /**
- * 19 rows written (34 before issue 21, by these meters, without the console). The request object:
- * its table (2), its row, its TTL alarm, the claim (with the look-up), the decision, the tombstone
- * (7; its `decision_challenges` table is made by a first passkey challenge only). The account: the
- * slot, `requested`, the console's summary on the slot, the notice window, the email's outbox row
- * (stored leased), the alarm set before its first attempt, the row deleted and the alarm cleared
- * once the mail is accepted; `approved` (with its look-up, one row) and the console's summary
- * cleared; the slot freed and `delivered` (12).
+ * 14 rows written (34 before issue 21, by these meters, without the console; 15 before the slot
+ * became the `requested` row). The request object, 7: its table (2), its row, its TTL alarm, the
+ * claim (with the look-up), the decision, the tombstone (its `decision_challenges` table is made by
+ * a first passkey challenge only). The account, 7: `requested`, which is also the slot and carries
+ * the console's summary (durable-objects/account/live-slots.ts); the email's outbox row (stored
+ * leased), the alarm set before its first attempt, the row deleted and the alarm cleared once the
+ * mail is accepted; `approved` (with its look-up, one row); `delivered`. Nothing is written when the
+ * slot frees or the console's summary leaves the list: both are read from the log.
  */
-const RETURN_CHANNEL_WITH_EMAIL = { rowsWritten: 15, alarmWrites: 3, doRequests: 10 };
+const RETURN_CHANNEL_WITH_EMAIL = { rowsWritten: 14, alarmWrites: 3, doRequests: 10 };
 /**
- * +12 for three webhook events: `credential.requested` rides with the email (its row stored and
- * deleted, 2); `approved` and `delivered` are 5 each (the notice window, the row, the alarm set,
- * the row deleted, the alarm cleared).
+ * +10 for three webhook events: `credential.requested` rides with the email (its row stored and
+ * deleted, 2); `approved` and `delivered` are 4 each (the row, the alarm set, the row deleted, the
+ * alarm cleared).
  */
-const RETURN_CHANNEL_WITH_WEBHOOK = { rowsWritten: 25, alarmWrites: 7, doRequests: 10 };
+const RETURN_CHANNEL_WITH_WEBHOOK = { rowsWritten: 24, alarmWrites: 7, doRequests: 10 };
 /** Rows read vary a little with the audit log's length; 46 measured (28 before the console's and passkeys' reads). */
 const ROWS_READ_AT_MOST = 55;

@@ -26,13 +26,14 @@ describe("limits", () => {
     await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json: { approval_token: looked.body.approval_token, decision: "deny" } });
     expect((await requestCredential(apiKey)).status).toBe(200);
     expect((await requestCredential(apiKey)).status).toBe(429);
-    // The denied request's slot row was taken over, not deleted and inserted: 5 rows, one per live request.
-    const rows = await runInDurableObject(accountStub(env, accountId), (_i, state) =>
-      state.storage.sql.exec<{ user_code: string }>("SELECT user_code FROM active_requests").toArray().map((row) => row.user_code),
-    );
-    expect(rows).toHaveLength(5);
-    expect(rows).toContain(normalized(issued[1]!.user_code));
-    expect(rows).not.toContain(normalized(issued[0]!.user_code));
+    // A slot is its request's `requested` audit row: no table of slots, nothing written when the denial freed one.
+    const stored = await runInDurableObject(accountStub(env, accountId), (_i, state) => ({
+      tables: state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((row) => row.name),
+      requested: state.storage.sql.exec<{ user_code: string }>("SELECT user_code FROM audit WHERE type = 'requested'").toArray().map((row) => row.user_code),
+    }));
+    expect(stored.tables).not.toContain("active_requests");
+    expect(stored.requested).toHaveLength(6);
+    expect(stored.requested).toContain(normalized(issued[0]!.user_code));
   });
 
   it("counts the limit per account, across its agents", async () => {
