@@ -36,6 +36,20 @@ describe("limits", () => {
     expect(stored.requested).toContain(normalized(issued[0]!.user_code));
   });
 
+  it("counts a request made minutes ago: the log is read back over the longest a request lives, not just the minute", async () => {
+    const { apiKey, accountId } = await newAgent();
+    for (let i = 0; i < 5; i++) expect((await requestCredential(apiKey)).status).toBe(200);
+    // As if made 9 minutes ago and expiring in one (REQUEST_TTL_SECONDS is 600 here).
+    await runInDurableObject(accountStub(env, accountId), (_i, state) => {
+      state.storage.sql.exec("UPDATE audit SET at = at - 540000, expires_at = expires_at - 540000");
+    });
+    const sixth = await requestCredential(apiKey);
+    expect(sixth.status).toBe(429);
+    expect(Number(sixth.headers.get("Retry-After"))).toBeLessThanOrEqual(60);
+    const listed = await accountStub(env, accountId).consoleRequests();
+    expect(listed.reason === "found" && listed.requests).toHaveLength(5);
+  });
+
   it("counts the limit per account, across its agents", async () => {
     const first = await newAgent();
     const second = await newAgent();
