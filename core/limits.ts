@@ -7,6 +7,12 @@ export const SLOW_DOWN_STEP_SECONDS = 5;
 export const DEFAULT_INTERVAL_SECONDS = 5;
 export const DEFAULT_TTL_SECONDS = 600;
 export const MIN_TTL_SECONDS = 5;
+
+/** `REQUEST_TTL_SECONDS`: default 600, any value from 5 up is honoured (README, "Deploying"). */
+export function requestTtlSeconds(configured: string | undefined): number {
+  const value = Number.parseInt(configured ?? "", 10);
+  return Number.isFinite(value) ? Math.max(MIN_TTL_SECONDS, value) : DEFAULT_TTL_SECONDS;
+}
 export const MAX_CREDENTIAL_BYTES = 16_384;
 export const MAX_CREDENTIAL_JWE_BYTES = 32_768;
 export const MAX_DESCRIPTION_LENGTH = 200;

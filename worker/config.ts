@@ -1,11 +1,8 @@
-import { DEFAULT_INTERVAL_SECONDS, DEFAULT_TTL_SECONDS, MIN_TTL_SECONDS } from "../core/limits";
+import { DEFAULT_INTERVAL_SECONDS, requestTtlSeconds as configuredTtlSeconds } from "../core/limits";
 import { HttpError } from "./errors";
 
-/** `REQUEST_TTL_SECONDS`: default 600, any value from 5 up is honoured (README, "Deploying"). */
-export function requestTtlSeconds(env: Env): number {
-  const value = Number.parseInt(env.REQUEST_TTL_SECONDS ?? "", 10);
-  return Number.isFinite(value) ? Math.max(MIN_TTL_SECONDS, value) : DEFAULT_TTL_SECONDS;
-}
+/** `REQUEST_TTL_SECONDS` (core/limits.ts: the account object reads it too, to know how far back a live request can be). */
+export const requestTtlSeconds = (env: Env): number => configuredTtlSeconds(env.REQUEST_TTL_SECONDS);
 
 /**
  * `POLL_INTERVAL_SECONDS`: default 5. Whole seconds in production; a fraction (0.1 at least) is

@@ -1,6 +1,6 @@
 /**
  * One Durable Object per account, addressed by `idFromName(account_id)`: the account's settings,
- * its agents and their API-key hashes, the active-request slots and the audit log
+ * its agents and their API-key hashes, and the audit log, whose `requested` rows are the active-request slots
  * (durable-objects/account/README.md documents the tables).
  */
 import { DurableObject } from "cloudflare:workers";
@@ -30,6 +30,7 @@ import {
   type ConsoleRequest,
 } from "./console-feed";
 import { Notifier } from "./notify/notifier";
+import { slotHorizonMs } from "./live-slots";
 import { accountView, identityOf, type AccountRow, type AgentRow } from "./account-rows";
 import { writeSettings, type AccountSettingsInput } from "./account-settings";
 import type { AgentIdentity } from "../request/request-types";
@@ -275,7 +276,7 @@ export class AccountDO extends DurableObject<Env> {
       const { lookedUp } = event;
       this.#record(lookedUp ? { ...event, detail: { ...event.detail, looked_up: { at: lookedUp.at, ...lookedUp.detail } } } : event, now);
       if (account) this.#notifier.enqueueFor(account, event, now);
-      return settleConsoleView(this.ctx.storage.sql, event);
+      return settleConsoleView(this.ctx.storage.sql, event, now);
     });
     if (consoleChanged) announceRequestsChanged(this.ctx);
     await this.#notifier.sendDue(account);
@@ -284,12 +285,12 @@ export class AccountDO extends DurableObject<Env> {
   /** The console's pending requests (./console-feed.ts); none for an account that does not exist. */
   async consoleRequests(): Promise<{ reason: "found"; requests: ConsoleRequest[] } | { reason: "not_found" }> {
     if (!this.#account()) return { reason: "not_found" };
-    return { reason: "found", requests: pendingConsoleRequests(this.ctx.storage.sql, Date.now()) };
+    return { reason: "found", requests: pendingConsoleRequests(this.ctx.storage.sql, Date.now(), slotHorizonMs(this.env)) };
   }
 
   /** One pending request of this account, and the user code its object is addressed by. */
   async consoleRequest(requestId: string): Promise<{ reason: "found"; request: ConsoleRequest; userCode: string } | { reason: "not_found" }> {
-    const found = this.#schemaReady ? pendingConsoleRequest(this.ctx.storage.sql, requestId, Date.now()) : null;
+    const found = this.#schemaReady ? pendingConsoleRequest(this.ctx.storage.sql, requestId, Date.now(), slotHorizonMs(this.env)) : null;
     return found ? { reason: "found", request: found.view, userCode: found.userCode } : { reason: "not_found" };
   }
 

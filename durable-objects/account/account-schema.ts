@@ -9,12 +9,19 @@
  * the table itself), and the audit log appends by rowid (no AUTOINCREMENT, whose counter is one
  * more row per event).
  */
-import { addConsoleColumn } from "./console-feed";
 import { NOTIFY_SCHEMA } from "./notify/notifier";
 import { OPERATOR_SCHEMA } from "./operators";
 import { PUSH_SUBSCRIPTION_SCHEMA } from "./push-subscriptions";
 
-export const ACCOUNT_SCHEMA_VERSION = 5;
+export const ACCOUNT_SCHEMA_VERSION = 6;
+
+/**
+ * A `requested` audit row is its request's slot (./live-slots.ts): the user code that addresses its
+ * object, its expiry, and the console's summary (`console_view`, JSON: agent, description, vault key,
+ * expiry, binding message, the public keys it is encrypted to, N-of-M approvals so far:
+ * ./console-feed.ts). NULL on every other event.
+ */
+const AUDIT_SLOT_COLUMNS = ["user_code TEXT", "expires_at INTEGER", "console_view TEXT"];
 
 export const ACCOUNT_SCHEMA = [
   "CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
@@ -37,12 +44,8 @@ export const ACCOUNT_SCHEMA = [
     ping_endpoint TEXT,
     created_at INTEGER NOT NULL
   )`,
-  // `console_view`: the pending request's summary as the console lists it (./console-feed.ts).
-  // A slot's row is reused by the next issuance once its request ended (./active-slots.ts): at most 5
-  // rows, read whole, so no key on `request_id` (an update of a WITHOUT ROWID key rewrites the row's place).
-  "CREATE TABLE active_requests (slot INTEGER PRIMARY KEY, request_id TEXT NOT NULL, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL, console_view TEXT, requested_seq INTEGER NOT NULL DEFAULT 0)",
   // `seq` is the rowid: the newest row is never the one evicted, so a number is never reused.
-  "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, actor TEXT, detail TEXT)",
+  `CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, actor TEXT, detail TEXT, ${AUDIT_SLOT_COLUMNS.join(", ")})`,
   // Repeated refusals and failed attempts, counted in one row per key and window (./audit-log.ts).
   "CREATE TABLE audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
   "CREATE INDEX audit_noise_by_key ON audit_noise (noise_key, window_end)",
@@ -54,6 +57,16 @@ export const ACCOUNT_SCHEMA = [
   PUSH_SUBSCRIPTION_SCHEMA,
   `INSERT INTO schema_version (id, version) VALUES (1, ${ACCOUNT_SCHEMA_VERSION})`,
 ];
+
+/**
+ * `active_requests` and `audit` as versions 2 to 5 made them: the steps up to 5 rebuild into these,
+ * and 5 to 6 then moves the slots onto the log.
+ */
+const V5_SHAPES: Record<string, string> = {
+  active_requests:
+    "CREATE TABLE active_requests (slot INTEGER PRIMARY KEY, request_id TEXT NOT NULL, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL, console_view TEXT, requested_seq INTEGER NOT NULL DEFAULT 0)",
+  audit: "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, actor TEXT, detail TEXT)",
+};
 
 /**
  * Version 1 (no `schema_version` row: made before it, with or without the console's tables) to 2:
@@ -100,9 +113,33 @@ const FROM_V4 = [
   "UPDATE schema_version SET version = 5",
 ];
 
+/** The current time in Unix ms, as the log's `at` holds it. */
+const NOW_MS = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+/** An active slot of version 5: unexpired, and no ending event since its `requested` row (0: the whole log). */
+const V5_SLOT_LIVE = `expires_at > ${NOW_MS} AND NOT EXISTS (SELECT 1 FROM audit WHERE audit.seq > active_requests.requested_seq AND audit.request_id = active_requests.request_id AND audit.type IN ('denied', 'locked', 'expired', 'delivered'))`;
+
+/**
+ * Version 5 to 6, the slot onto the log (./live-slots.ts): `audit` gains the slot's columns, each
+ * live slot of `active_requests` is carried onto its request's newest `requested` row (or onto a
+ * `requested` row written now, where the log no longer held it: evicted, or taken before the log
+ * kept slots), and the table goes. Ended and expired slots are not carried.
+ */
+const SLOT_ON_REQUESTED_ROW = [
+  ...AUDIT_SLOT_COLUMNS.map((column) => `ALTER TABLE audit ADD COLUMN ${column}`),
+  `DELETE FROM active_requests WHERE NOT (${V5_SLOT_LIVE})`,
+  `UPDATE audit SET user_code = slot.user_code, expires_at = slot.expires_at, console_view = slot.console_view FROM active_requests AS slot
+    WHERE audit.seq = (SELECT MAX(requested.seq) FROM audit AS requested WHERE requested.type = 'requested' AND requested.request_id = slot.request_id)`,
+  `INSERT INTO audit (at, type, request_id, agent_id, user_code, expires_at, console_view)
+    SELECT ${NOW_MS}, 'requested', request_id, agent_id, user_code, expires_at, console_view FROM active_requests AS slot
+    WHERE NOT EXISTS (SELECT 1 FROM audit WHERE audit.type = 'requested' AND audit.request_id = slot.request_id) ORDER BY expires_at`,
+  "DROP TABLE active_requests",
+];
+
+const FROM_V5 = [...SLOT_ON_REQUESTED_ROW, "UPDATE schema_version SET version = 6"];
+
 /** A v1 table renamed, made again in its new shape, its rows copied over (a missing one starts empty). */
 function rebuild(table: string, columns: string): string[] {
-  const create = ACCOUNT_SCHEMA.find((statement) => statement.trimStart().startsWith(`CREATE TABLE ${table} `))!;
+  const create = V5_SHAPES[table] ?? ACCOUNT_SCHEMA.find((statement) => statement.trimStart().startsWith(`CREATE TABLE ${table} `))!;
   return [
     `CREATE TABLE IF NOT EXISTS ${table} (${columns})`,
     `ALTER TABLE ${table} RENAME TO ${table}_v1`,
@@ -113,13 +150,19 @@ function rebuild(table: string, columns: string): string[] {
 }
 
 /** `MIGRATIONS[v]` brings version v to v + 1. */
-const MIGRATIONS: Record<number, string[]> = { 1: FROM_V1, 2: FROM_V2, 3: FROM_V3, 4: FROM_V4 };
+const MIGRATIONS: Record<number, string[]> = { 1: FROM_V1, 2: FROM_V2, 3: FROM_V3, 4: FROM_V4, 5: FROM_V5 };
 
 /** 0: no account here (no storage); 1: made before the version row; otherwise the stored version. */
 export function accountSchemaVersion(sql: SqlStorage): number {
   const tables = new Set(sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name));
   if (tables.has("schema_version")) return sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version;
   return tables.has("account") ? 1 : 0;
+}
+
+/** The console summary's column, where a version 1 or 2 account's `active_requests` lacks it (`ALTER TABLE` has no `IF NOT EXISTS`). */
+function addConsoleColumn(sql: SqlStorage): void {
+  const has = sql.exec("SELECT 1 FROM pragma_table_info('active_requests') WHERE name = 'console_view'").toArray().length > 0;
+  if (!has) sql.exec("ALTER TABLE active_requests ADD COLUMN console_view TEXT");
 }
 
 /** Brings an existing account's tables to ACCOUNT_SCHEMA_VERSION. Call inside a transaction. */

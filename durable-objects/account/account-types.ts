@@ -49,6 +49,8 @@ export interface AuditEventInput {
   lookedUp?: { at: number; detail: Record<string, string> };
   /** `partially_approved`: who has approved and the digest later approvers sign, for the console's list (not the log). */
   progress?: ApprovalProgress;
+  /** `requested`: the slot this row is (./live-slots.ts); the console's summary as JSON (./console-feed.ts). */
+  slot?: { userCode: string; expiresAt: number; consoleView: string };
 }
 
 /** An audit event as stored; the worker renders it (core/wire.ts `AuditEventBody`). */

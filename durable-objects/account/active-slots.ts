@@ -3,81 +3,61 @@
  * requests) and each agent's issuance count (at most 10 `requested` events a minute), as synchronous
  * steps of the AccountDO's `issue` transaction.
  *
- * A slot's end is read from the audit log, not written (bench/README.md, "Cost per handoff"): a
- * request holds its slot until it expires or an ending event (`denied`, `locked`, `expired`,
- * `delivered`) follows its `requested` event (`requested_seq`: a rowid range over the events since).
- * An ended or expired slot's row is taken over by the next issuance (one row update, instead of a
- * delete when the request ends and an insert for the next), so the table holds at most 5 rows.
+ * A slot is its request's `requested` audit row (./live-slots.ts): taking one is writing that event,
+ * and a request's end is read from the log, not written (bench/README.md, "Cost per handoff").
  */
 import { MAX_ACTIVE_REQUESTS_PER_ACCOUNT, MAX_ISSUED_PER_AGENT_PER_MINUTE } from "../../core/limits";
 import type { AuditEventInput, IssueInput } from "./account-types";
-import { requestedSince } from "./audit-log";
+import { ALL_OF_THE_LOG, liveSlots, requestedRowOf, requestedRows } from "./live-slots";
 
 export type SlotRefusal = { reason: "too_many_requests"; retryAfterSeconds: number; cause: "rate_limited" | "active_requests" };
 export type RecordEvent = (event: Omit<AuditEventInput, "lookedUp">, now: number) => void;
 
-/** The audit events after which a request holds no slot; `decided` adds `approved`, after which the console no longer lists it. */
-const ENDING = ["denied", "locked", "expired", "delivered"];
-const DECIDED = ["approved", ...ENDING];
-
-/** SQL: the `active_requests` row's request has one of these events since its `requested`. */
-export const hasEnded = (types: "slot" | "console") =>
-  `EXISTS (SELECT 1 FROM audit WHERE audit.seq > active_requests.requested_seq AND audit.request_id = active_requests.request_id AND audit.type IN (${(types === "slot" ? ENDING : DECIDED).map((t) => `'${t}'`).join(", ")}))`;
-
 /**
- * Takes a slot and writes the `requested` event that counts against the agent's minute, before the
- * request object exists: a concurrent issuance (the object's input gate opens while it awaits) sees
- * both. Null when taken; else the refusal, audited.
+ * Takes a slot by writing the `requested` event, which also counts against the agent's minute,
+ * before the request object exists: a concurrent issuance (the object's input gate opens while it
+ * awaits) sees both. One read of the log serves the count and the cap. `horizonMs`: how far back a
+ * live slot can be (./live-slots.ts, `slotHorizonMs`). Null when taken; else the refusal, audited.
  */
 export function takeSlot(
   sql: SqlStorage,
   input: Pick<IssueInput, "requestId" | "userCode" | "expiresAt" | "auditDetail">,
   slot: { agentId: string; consoleView: string },
   now: number,
+  horizonMs: number,
   record: RecordEvent,
 ): SlotRefusal | null {
   const { agentId } = slot;
-  const issued = requestedSince(sql, agentId, now - 60_000);
+  const read = [...requestedRows(sql, now, horizonMs)];
+  // Newest first: the last is the first to leave the minute.
+  const issued = read.filter((row) => row.agentId === agentId && row.at > now - 60_000);
   if (issued.length >= MAX_ISSUED_PER_AGENT_PER_MINUTE) {
     record({ type: "request_refused", agentId, detail: { reason: "rate_limited" } }, now);
-    return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((issued[0]! + 60_000 - now) / 1000)), cause: "rate_limited" };
+    return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((issued[issued.length - 1]!.at + 60_000 - now) / 1000)), cause: "rate_limited" };
   }
-  const rows = sql
-    .exec<{ slot: number; expires_at: number; ended: number }>(`SELECT slot, expires_at, expires_at <= ? OR ${hasEnded("slot")} AS ended FROM active_requests ORDER BY expires_at`, now)
-    .toArray();
-  const active = rows.filter((row) => !row.ended);
+  const active = read.filter((row) => row.held);
   if (active.length >= MAX_ACTIVE_REQUESTS_PER_ACCOUNT) {
     record({ type: "request_refused", agentId, detail: { reason: "too_many_requests" } }, now);
-    return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((active[0]!.expires_at - now) / 1000)), cause: "active_requests" };
+    const soonest = Math.min(...active.map((row) => row.expiresAt!));
+    return { reason: "too_many_requests", retryAfterSeconds: Math.max(1, Math.ceil((soonest - now) / 1000)), cause: "active_requests" };
   }
-  record({ type: "requested", requestId: input.requestId, agentId, detail: input.auditDetail }, now);
-  // The console's summary rides in the slot's row (./console-feed.ts); `requested_seq` is the event just written.
-  const values = [input.requestId, input.userCode, agentId, input.expiresAt, slot.consoleView] as const;
-  const free = rows.find((row) => row.ended);
-  if (free) {
-    sql.exec(
-      "UPDATE active_requests SET request_id = ?, user_code = ?, agent_id = ?, expires_at = ?, console_view = ?, requested_seq = (SELECT MAX(seq) FROM audit) WHERE slot = ?",
-      ...values,
-      free.slot,
-    );
-  } else {
-    sql.exec("INSERT INTO active_requests (request_id, user_code, agent_id, expires_at, console_view, requested_seq) VALUES (?, ?, ?, ?, ?, (SELECT MAX(seq) FROM audit))", ...values);
-  }
+  // The console's summary rides in the same row (./console-feed.ts).
+  const columns = { userCode: input.userCode, expiresAt: input.expiresAt, consoleView: slot.consoleView };
+  record({ type: "requested", requestId: input.requestId, agentId, detail: input.auditDetail, slot: columns }, now);
   return null;
 }
 
-/** The user code was taken by a live request: the slot and its `requested` event go (the worker draws again). */
+/** The user code was taken by a live request: the `requested` row, which is the slot, goes (the worker draws again). */
 export function dropSlot(sql: SqlStorage, requestId: string): void {
-  sql.exec("DELETE FROM active_requests WHERE request_id = ?", requestId);
   sql.exec("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit WHERE type = 'requested' AND request_id = ?)", requestId);
 }
 
-export const holdsSlot = (sql: SqlStorage, requestId: string) => sql.exec("SELECT 1 FROM active_requests WHERE request_id = ?", requestId).toArray().length > 0;
+/** Read back from the request's own `requested` row, a few events old: the read stops there. */
+export const holdsSlot = (sql: SqlStorage, requestId: string, now: number) => requestedRowOf(sql, requestId, now)?.held === true;
 
-/** A deleted agent's requests that may still be live (ended and expired ones need no revocation). */
+/** A deleted agent's requests that may still be live, from the whole log: rare, and whatever REQUEST_TTL_SECONDS was when they were made. */
 export function liveSlotsOf(sql: SqlStorage, agentId: string, now: number): string[] {
-  return sql
-    .exec<{ user_code: string }>(`SELECT user_code FROM active_requests WHERE agent_id = ? AND expires_at > ? AND NOT ${hasEnded("slot")}`, agentId, now)
-    .toArray()
-    .map((row) => row.user_code);
+  return liveSlots(sql, now, ALL_OF_THE_LOG)
+    .filter((row) => row.agentId === agentId && row.userCode !== null)
+    .map((row) => row.userCode!);
 }

@@ -44,15 +44,15 @@ export function agentsOf(sql: SqlStorage): (AgentIdentity & { createdAt: number 
 }
 
 /**
- * Deletes the agent and its slots at once, listing first what it still needs ended (its live
- * requests' user codes, and `''` for its vault): they stay listed until the worker confirms them
- * (`clearRevocations`), so a delete whose revocations failed is finished by its retry.
+ * Deletes the agent at once, listing first what it still needs ended (its live requests' user
+ * codes, and `''` for its vault): they stay listed until the worker confirms them
+ * (`clearRevocations`), so a delete whose revocations failed is finished by its retry. Its slots
+ * are freed by the `agent_deleted` event the caller records in the same transaction (./live-slots.ts).
  */
 export function deleteAgentRows(sql: SqlStorage, agentId: string, now: number): void {
   for (const userCode of liveSlotsOf(sql, agentId, now)) sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) VALUES (?, ?)", agentId, userCode);
   sql.exec("INSERT OR IGNORE INTO pending_revocations (agent_id, user_code) VALUES (?, '')", agentId);
   sql.exec("DELETE FROM agents WHERE agent_id = ?", agentId);
-  sql.exec("DELETE FROM active_requests WHERE agent_id = ?", agentId);
 }
 
 /** Null when nothing is owed (a deleted agent always owes its vault until that is confirmed). */

@@ -6,8 +6,9 @@
  * `denied`, `locked`, `delivered`, `expired`, `replay_detected`) or an admin change out of the log.
  */
 import type { AuditDetail, AuditEventInput, AuditRecord, DecisionActor } from "./account-types";
+import { ALL_OF_THE_LOG, liveSlots } from "./live-slots";
 
-/** Non-noise events kept, newest first. */
+/** Non-noise events kept, newest first, besides those of requests still holding their slots. */
 export const AUDIT_LIMIT = 1000;
 /** Noise rows kept, newest first: each is already a count over a window. */
 export const AUDIT_NOISE_LIMIT = 200;
@@ -31,7 +32,8 @@ export function noiseKey(event: Pick<AuditEventInput, "type" | "agentId" | "requ
 /**
  * Appends an audit event. Noise (refusals, failed attempts: `noiseKey`) is counted in one
  * row per key and window and evicted only among itself, so no amount of it pushes a decision
- * out of the log; every other event keeps the newest AUDIT_LIMIT.
+ * out of the log; every other event keeps the newest AUDIT_LIMIT, and a request holding its slot
+ * all of its events.
  */
 export function recordAudit(sql: SqlStorage, event: AuditEventInput, now: number): void {
   const key = noiseKey(event);
@@ -49,13 +51,17 @@ export function recordAudit(sql: SqlStorage, event: AuditEventInput, now: number
     }
   }
   sql.exec(
-    "INSERT INTO audit (at, type, request_id, agent_id, actor, detail) VALUES (?, ?, ?, ?, ?, ?)",
+    "INSERT INTO audit (at, type, request_id, agent_id, actor, detail, user_code, expires_at, console_view) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     now,
     event.type,
     event.requestId ?? null,
     event.agentId ?? null,
     typeof event.actor === "object" ? JSON.stringify(event.actor) : (event.actor ?? null),
     event.detail ? JSON.stringify(event.detail) : null,
+    // A `requested` row is its request's slot (./live-slots.ts).
+    event.slot?.userCode ?? null,
+    event.slot?.expiresAt ?? null,
+    event.slot?.consoleView ?? null,
   );
   if (key !== null) {
     sql.exec("INSERT INTO audit_noise (seq, noise_key, window_end) VALUES (last_insert_rowid(), ?, ?)", key, now + AUDIT_NOISE_WINDOW_MS);
@@ -66,27 +72,21 @@ export function recordAudit(sql: SqlStorage, event: AuditEventInput, now: number
     }
     return;
   }
-  // The eviction reads up to AUDIT_LIMIT rows: done every EVICT_EVERY events, not on each (rows read are billed too).
+  // The eviction reads the log twice (the cutoff, the live slots): done every EVICT_EVERY events, not on each (rows read are billed too).
   const seq = sql.exec<{ seq: number }>("SELECT last_insert_rowid() AS seq").one().seq;
   if (seq % EVICT_EVERY !== 0) return;
   const cutoff = sql
     .exec<{ seq: number }>("SELECT seq FROM audit WHERE seq NOT IN (SELECT seq FROM audit_noise) ORDER BY seq DESC LIMIT 1 OFFSET ?", AUDIT_LIMIT)
     .toArray()[0];
-  if (cutoff) sql.exec("DELETE FROM audit WHERE seq <= ? AND seq NOT IN (SELECT seq FROM audit_noise)", cutoff.seq);
-}
-
-/**
- * An agent's `requested` events since `since`, oldest first: the issuance count, with no row
- * written for it. Reads the log newest first and stops at the first older event, so it reads
- * only the account's events of that span (the log keeps no index on time: one more row per event).
- */
-export function requestedSince(sql: SqlStorage, agentId: string, since: number): number[] {
-  const times: number[] = [];
-  for (const row of sql.exec<{ at: number; type: string; agent_id: string | null }>("SELECT at, type, agent_id FROM audit ORDER BY seq DESC")) {
-    if (row.at <= since) break;
-    if (row.type === "requested" && row.agent_id === agentId) times.unshift(row.at);
-  }
-  return times;
+  if (!cutoff) return;
+  // A request holding its slot keeps its events, however many others follow: its `requested` row is
+  // the slot (and the console's summary), its `approved` what keeps it off the console's list.
+  const held = liveSlots(sql, now, ALL_OF_THE_LOG).map((row) => row.requestId);
+  sql.exec(
+    "DELETE FROM audit WHERE seq <= ? AND seq NOT IN (SELECT seq FROM audit_noise) AND (request_id IS NULL OR request_id NOT IN (SELECT value FROM json_each(?)))",
+    cutoff.seq,
+    JSON.stringify(held),
+  );
 }
 
 /**

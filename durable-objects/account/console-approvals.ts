@@ -5,6 +5,7 @@
  * by each `partially_approved` event in that event's transaction, so a listing stays one read.
  */
 import type { ApprovalProgress } from "../../core/approval-policy";
+import { requestedRowOf } from "./live-slots";
 
 export interface ConsoleApprovals {
   required: number;
@@ -13,17 +14,17 @@ export interface ConsoleApprovals {
   approvers: Array<{ operatorId: string; email: string }>;
 }
 
-/** Writes the approvals so far into the pending request's summary; true if the list changed. */
-export function recordConsoleApproval(sql: SqlStorage, requestId: string, progress: ApprovalProgress): boolean {
-  const row = sql.exec<{ console_view: string }>("SELECT console_view FROM active_requests WHERE request_id = ? AND console_view IS NOT NULL", requestId).toArray()[0];
-  if (!row) return false;
-  const view = JSON.parse(row.console_view) as { approvals?: ConsoleApprovals };
+/** Writes the approvals so far into the pending request's summary, on its `requested` row (./live-slots.ts); true if the list changed. */
+export function recordConsoleApproval(sql: SqlStorage, requestId: string, progress: ApprovalProgress, now: number): boolean {
+  const row = requestedRowOf(sql, requestId, now);
+  if (!row?.consoleView) return false;
+  const view = JSON.parse(row.consoleView) as { approvals?: ConsoleApprovals };
   if (!view.approvals) return false;
   view.approvals = {
     required: view.approvals.required,
     payloadSha256: progress.payloadSha256,
     approvers: progress.approvers.map(({ operatorId, email }) => ({ operatorId, email })),
   };
-  sql.exec("UPDATE active_requests SET console_view = ? WHERE request_id = ?", JSON.stringify(view), requestId);
+  sql.exec("UPDATE audit SET console_view = ? WHERE seq = ?", JSON.stringify(view), row.seq);
   return true;
 }

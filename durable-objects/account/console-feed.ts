@@ -1,12 +1,13 @@
 /**
  * What the operator console reads from the account (README, "Console"): the summary of each pending
- * request, kept on its `active_requests` row, and the console's live sockets.
+ * request, kept on its `requested` audit row, which is also its slot (./live-slots.ts), and the
+ * console's live sockets.
  *
- * The summary is written once, with the slot `issue` takes (one row write for both: a console may
- * list the request a moment before its object exists, and a look-up in that moment finds nothing),
- * and cleared by the request's decision; a listing is then one
- * read of at most 5 rows in one call, instead of a call to each request's object per listing, which
- * every open console repeats after every change.
+ * The summary is written once, in the `requested` row `issue` writes (no row of its own: a console
+ * may list the request a moment before its object exists, and a look-up in that moment finds
+ * nothing); nothing is written when the request is decided. A listing is one read of the log's
+ * recent events in one call, instead of a call to each request's object per listing, which every
+ * open console repeats after every change.
  *
  * The sockets use the Hibernation API (as the return channel does, durable-objects/request/
  * wait-channel.ts): an open console costs no object in memory. They only ever carry
@@ -17,7 +18,7 @@ import type { JWK } from "jose";
 import type { ApprovalProgress } from "../../core/approval-policy";
 import type { AuditEventType, RequestSummary } from "./account-types";
 import { recordConsoleApproval, type ConsoleApprovals } from "./console-approvals";
-import { hasEnded } from "./active-slots";
+import { liveSlots, requestedRowOf } from "./live-slots";
 
 /** The tag of every console socket; each also carries `op:<operator id>`. */
 const CONSOLE_TAG = "console";
@@ -35,13 +36,7 @@ export interface RequestKeys {
   encryptionKey: JWK;
 }
 
-/** The column's migration for an account made before it (`ALTER TABLE` has no `IF NOT EXISTS`). */
-export function addConsoleColumn(sql: SqlStorage): void {
-  const has = sql.exec("SELECT 1 FROM pragma_table_info('active_requests') WHERE name = 'console_view'").toArray().length > 0;
-  if (!has) sql.exec("ALTER TABLE active_requests ADD COLUMN console_view TEXT");
-}
-
-/** The summary stored on the request's slot, in the slot's own row write (./active-slots.ts); `approvalsRequired` above 1: the request needs that many operators (./console-approvals.ts). */
+/** The summary stored on the request's slot, in its `requested` row (./active-slots.ts); `approvalsRequired` above 1: the request needs that many operators (./console-approvals.ts). */
 export function consoleViewOf(summary: RequestSummary, keys: RequestKeys, approvalsRequired = 1): string {
   const { accountId: _account, ...shown } = summary;
   const approvals = approvalsRequired > 1 ? { approvals: { required: approvalsRequired, payloadSha256: null, approvers: [] } } : {};
@@ -54,31 +49,26 @@ const ENDS_WAITING: ReadonlySet<AuditEventType> = new Set(["approved", "denied",
 
 /**
  * Whether the event changes the console's list (the consoles are told). Nothing is written for an
- * ending event: the listing leaves out a request decided since its `requested` event (./active-slots.ts).
+ * ending event: the listing leaves out a request decided since its `requested` event (./live-slots.ts).
  */
-export function settleConsoleView(sql: SqlStorage, event: { type: AuditEventType; requestId?: string | undefined; progress?: ApprovalProgress | undefined }): boolean {
+export function settleConsoleView(sql: SqlStorage, event: { type: AuditEventType; requestId?: string | undefined; progress?: ApprovalProgress | undefined }, now: number): boolean {
   // A partial approval (README, "Approval policies (N-of-M)") keeps the request listed, with who approved.
-  if (event.type === "partially_approved" && event.requestId && event.progress) return recordConsoleApproval(sql, event.requestId, event.progress);
+  if (event.type === "partially_approved" && event.requestId && event.progress) return recordConsoleApproval(sql, event.requestId, event.progress, now);
   return event.requestId !== undefined && ENDS_WAITING.has(event.type);
 }
 
-export function pendingConsoleRequests(sql: SqlStorage, now: number): ConsoleRequest[] {
-  return sql
-    .exec<{ console_view: string }>(`SELECT console_view FROM active_requests WHERE console_view IS NOT NULL AND expires_at > ? AND NOT ${hasEnded("console")} ORDER BY expires_at`, now)
-    .toArray()
-    .map((row) => JSON.parse(row.console_view) as ConsoleRequest);
+/** The requests holding a slot that no operator has approved yet, soonest to expire first; `horizonMs`: ./live-slots.ts. */
+export function pendingConsoleRequests(sql: SqlStorage, now: number, horizonMs: number): ConsoleRequest[] {
+  return liveSlots(sql, now, horizonMs)
+    .filter((row) => !row.approved && row.consoleView !== null)
+    .map((row) => JSON.parse(row.consoleView!) as ConsoleRequest);
 }
 
 /** One pending request of this account, with the user code that addresses its object. */
-export function pendingConsoleRequest(sql: SqlStorage, requestId: string, now: number): { view: ConsoleRequest; userCode: string } | null {
-  const row = sql
-    .exec<{ console_view: string; user_code: string }>(
-      `SELECT console_view, user_code FROM active_requests WHERE request_id = ? AND console_view IS NOT NULL AND expires_at > ? AND NOT ${hasEnded("console")}`,
-      requestId,
-      now,
-    )
-    .toArray()[0];
-  return row ? { view: JSON.parse(row.console_view) as ConsoleRequest, userCode: row.user_code } : null;
+export function pendingConsoleRequest(sql: SqlStorage, requestId: string, now: number, horizonMs: number): { view: ConsoleRequest; userCode: string } | null {
+  const row = requestedRowOf(sql, requestId, now, horizonMs);
+  if (!row?.held || row.approved || row.consoleView === null || row.userCode === null) return null;
+  return { view: JSON.parse(row.consoleView) as ConsoleRequest, userCode: row.userCode };
 }
 
 /** Accepts a console's upgrade (the worker checked its session) through the Hibernation API. */

@@ -11,6 +11,7 @@ import type { IssueInput, IssueResult } from "./account-types";
 import { dropSlot, holdsSlot, takeSlot, type RecordEvent } from "./active-slots";
 import { policyOf } from "./approval-policy-row";
 import { announceRequestsChanged, consoleViewOf } from "./console-feed";
+import { slotHorizonMs } from "./live-slots";
 import type { Notifier } from "./notify/notifier";
 
 export class Issuance {
@@ -40,7 +41,7 @@ export class Issuance {
     const details: RequestDetails = { ...input.details, accountName: account.name, agent, operatorEmail: account.operator_email.trim().toLowerCase(), passkeyRequired, approvalsRequired };
     const summary = summaryOf(details, input.expiresAt);
     const consoleView = consoleViewOf(summary, { publicKey: details.publicKey, encryptionKey: details.encryptionKey }, approvalsRequired);
-    const refused = this.#ctx.storage.transactionSync(() => takeSlot(sql, input, { agentId: agent.id, consoleView }, now, this.#record));
+    const refused = this.#ctx.storage.transactionSync(() => takeSlot(sql, input, { agentId: agent.id, consoleView }, now, slotHorizonMs(this.#env), this.#record));
     if (refused) return refused;
 
     const requestObject = this.#env.REQUESTS.get(this.#env.REQUESTS.idFromName(input.userCode));
@@ -53,7 +54,7 @@ export class Issuance {
     // The slot re-checked: a delete of the agent while the object was made took it (and its
     // revocation could not reach an object that did not exist yet), so the request ends here.
     const held = this.#ctx.storage.transactionSync(() => {
-      if (!holdsSlot(sql, input.requestId)) return false;
+      if (!holdsSlot(sql, input.requestId, Date.now())) return false;
       const notice = { request: summary, approvalUrl: input.approvalUrl, userCode: details.protocol === "device" ? details.userCode : null };
       this.#notifier.enqueueRequested(account, notice, now);
       return true;

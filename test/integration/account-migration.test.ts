@@ -1,5 +1,6 @@
 // An account made before the AccountDO's schema_version row (v1, with or without the console's
-// tables) or at version 2 (before operators, push and the console) is brought to the current tables
+// tables) or at a later version (2: before operators, push and the console; 4: slots keyed by request;
+// 5: slots in their own table, not on their `requested` rows) is brought to the current tables
 // when its object loads: rows kept, the webhook format moved onto the account row, the version set.
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
@@ -7,7 +8,16 @@ import { describe, expect, it } from "vitest";
 import { ACCOUNT_SCHEMA_VERSION } from "../../durable-objects/account/account-schema";
 import { OPERATOR_SCHEMA } from "../../durable-objects/account/operators";
 import { PUSH_SUBSCRIPTION_SCHEMA } from "../../durable-objects/account/push-subscriptions";
-import { newAgent, requestCredential } from "./support/api";
+import type { DecideAnswerBody } from "../../core/wire";
+import { call, lookupAs, newAgent, normalized, requestCredential, type Answer } from "./support/api";
+import { setPolicy } from "./support/approval-policy";
+
+/** The operator denies the request from the approval page. */
+async function deny(userCode: string, operatorEmail: string) {
+  const looked = await lookupAs(userCode, operatorEmail);
+  const denied = await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json: { approval_token: looked.body.approval_token, decision: "deny" } });
+  expect(denied.status).toBe(200);
+}
 
 /** The v1 tables as the previous release made them (AUTOINCREMENT, indexes, a settings table). */
 const V1 = [
@@ -21,6 +31,11 @@ const V1 = [
   "CREATE TABLE notice_window (id INTEGER PRIMARY KEY CHECK (id = 1), started_at INTEGER NOT NULL, sent INTEGER NOT NULL, held_back INTEGER NOT NULL)",
   "CREATE TABLE notify_settings (id INTEGER PRIMARY KEY CHECK (id = 1), webhook_format TEXT NOT NULL)",
 ];
+
+/** `audit` as versions 2 to 5 made it: without the slot's columns (version 6 keeps a slot on its `requested` row). */
+function toV5Audit(sql: SqlStorage) {
+  for (const column of ["user_code", "expires_at", "console_view"]) sql.exec(`ALTER TABLE audit DROP COLUMN ${column}`);
+}
 
 describe("AccountDO schema versions", () => {
   it("migrates a v1 account when its object loads, keeping its rows", async () => {
@@ -41,14 +56,15 @@ describe("AccountDO schema versions", () => {
     const found = await stub.get();
     expect(found).toMatchObject({ reason: "found", account: { accountId, name: "Old", webhookUrl: "https://hooks.example.com/old", webhookFormat: "slack" } });
     const audit = await stub.audit();
-    expect(audit.reason === "found" && audit.events.map((e) => e.type)).toEqual(["agent_created", "account_created"]);
+    // The live slot, carried onto a `requested` row written at the upgrade (the log held none for it).
+    expect(audit.reason === "found" && audit.events.map((e) => e.type)).toEqual(["requested", "agent_created", "account_created"]);
     const stored = await runInDurableObject(stub, (_i, state) => {
       const sql = state.storage.sql;
       return {
         version: sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
         tables: sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') ORDER BY name").toArray().map((t) => t.name),
         outbox: sql.exec("SELECT id, attempts, next_at FROM outbox").toArray(),
-        slots: sql.exec("SELECT request_id FROM active_requests").toArray(),
+        slots: sql.exec("SELECT request_id, user_code, expires_at FROM audit WHERE type = 'requested'").toArray(),
       };
     });
     expect(stored.version).toBe(ACCOUNT_SCHEMA_VERSION);
@@ -57,7 +73,8 @@ describe("AccountDO schema versions", () => {
     expect(stored.tables).not.toContain("outbox_due");
     expect(stored.tables.filter((name) => name.endsWith("_v1"))).toEqual([]);
     expect(stored.outbox).toEqual([{ id: "evt_1", attempts: 1, next_at: later }]);
-    expect(stored.slots).toEqual([{ request_id: "req_1" }]);
+    expect(stored.tables).not.toContain("active_requests");
+    expect(stored.slots).toEqual([{ request_id: "req_1", user_code: "ABCDEFGH", expires_at: later }]);
   });
 
   it("migrates an account made by the console's code before the version row: operators, push and summaries kept", async () => {
@@ -90,7 +107,8 @@ describe("AccountDO schema versions", () => {
     await runInDurableObject(stub, (_i, state) => {
       const sql = state.storage.sql;
       for (const table of ["operators", "passkeys", "invitations", "console_sessions", "used_sign_in_challenges", "push_subscriptions"]) sql.exec(`DROP TABLE ${table}`);
-      sql.exec("ALTER TABLE active_requests DROP COLUMN console_view");
+      toV5Audit(sql);
+      sql.exec("CREATE TABLE active_requests (request_id TEXT PRIMARY KEY, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID");
       sql.exec("ALTER TABLE account DROP COLUMN approval_policy");
       sql.exec("UPDATE schema_version SET version = 2");
     });
@@ -106,7 +124,7 @@ describe("AccountDO schema versions", () => {
     expect(version).toBe(ACCOUNT_SCHEMA_VERSION);
   });
 
-  it("brings a version-4 account (a stored notice count, slots keyed by request) to version 5: the open window's held-back notices and the slots kept", async () => {
+  it("brings a version-4 account (a stored notice count, slots keyed by request) to the current version: the open window's held-back notices and the slots kept", async () => {
     const { accountId } = await newAgent();
     const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
     const startedAt = Date.now() - 60_000;
@@ -115,7 +133,7 @@ describe("AccountDO schema versions", () => {
       sql.exec("DROP TABLE notice_window");
       sql.exec("CREATE TABLE notice_window (id INTEGER PRIMARY KEY CHECK (id = 1), started_at INTEGER NOT NULL, sent INTEGER NOT NULL, held_back TEXT NOT NULL DEFAULT '{}')");
       sql.exec(`INSERT INTO notice_window VALUES (1, ?, 20, '{"credential.requested":2}')`, startedAt);
-      sql.exec("DROP TABLE active_requests");
+      toV5Audit(sql);
       sql.exec("CREATE TABLE active_requests (request_id TEXT PRIMARY KEY, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL, console_view TEXT) WITHOUT ROWID");
       sql.exec("INSERT INTO active_requests VALUES ('req_1', 'ABCDEFGH', 'agt_1', ?, ?)", startedAt + 3_600_000, JSON.stringify({ requestId: "req_1" }));
       sql.exec("UPDATE schema_version SET version = 4");
@@ -126,15 +144,69 @@ describe("AccountDO schema versions", () => {
     const stored = await runInDurableObject(stub, (_i, state) => ({
       version: state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
       window: state.storage.sql.exec("SELECT * FROM notice_window").toArray(),
-      slots: state.storage.sql.exec("SELECT request_id, user_code, requested_seq FROM active_requests").toArray(),
+      slots: state.storage.sql.exec("SELECT request_id, user_code, expires_at FROM audit WHERE type = 'requested'").toArray(),
     }));
     expect(stored).toEqual({
       version: ACCOUNT_SCHEMA_VERSION,
       window: [{ id: 1, started_at: startedAt, start_seq: 0, held_back: '{"credential.requested":2}' }],
-      slots: [{ request_id: "req_1", user_code: "ABCDEFGH", requested_seq: 0 }],
+      slots: [{ request_id: "req_1", user_code: "ABCDEFGH", expires_at: startedAt + 3_600_000 }],
     });
     // The slot taken before still counts and still lists (no ending event in the log).
     expect(await stub.consoleRequests()).toEqual({ reason: "found", requests: [{ requestId: "req_1" }] });
+  });
+
+  it("brings a version-5 account (a table of slots) to version 6: each live slot onto its `requested` row, with the cap, its Retry-After and the console's summaries (N-of-M approvals so far)", async () => {
+    const { accountId, apiKey, operatorEmail } = await newAgent();
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+    // Five requests: the first denied (its slot ended), the other four needing two approvals.
+    const first = (await requestCredential(apiKey, { vault_key: "denied" })).body;
+    await deny(first.user_code, operatorEmail);
+    expect((await setPolicy(accountId, { approvals_required: 2 })).status).toBe(200);
+    const pending = [];
+    for (let i = 0; i < 4; i++) pending.push((await requestCredential(apiKey, { vault_key: `key-${i}` })).body);
+    const approvers = [{ operatorId: "opr_first", email: "first@example.com" }];
+    // The same account as version 5 kept it: the slots in their own table, `audit` without their columns.
+    await runInDurableObject(stub, (_i, state) => {
+      const sql = state.storage.sql;
+      sql.exec(
+        "CREATE TABLE active_requests (slot INTEGER PRIMARY KEY, request_id TEXT NOT NULL, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL, console_view TEXT, requested_seq INTEGER NOT NULL DEFAULT 0)",
+      );
+      sql.exec("INSERT INTO active_requests (request_id, user_code, agent_id, expires_at, console_view, requested_seq) SELECT request_id, user_code, agent_id, expires_at, console_view, seq FROM audit WHERE type = 'requested'");
+      // A first approval of key-0, as version 5 wrote it into that slot's summary.
+      sql.exec(
+        "UPDATE active_requests SET console_view = json_set(console_view, '$.approvals.payloadSha256', 'digest-0', '$.approvals.approvers', json(?)) WHERE json_extract(console_view, '$.vaultKey') = 'key-0'",
+        JSON.stringify(approvers),
+      );
+      toV5Audit(sql);
+      sql.exec("UPDATE schema_version SET version = 5");
+    });
+    await evictDurableObject(stub);
+
+    const listed = await stub.consoleRequests();
+    expect(listed.reason === "found" && listed.requests.map((r) => [r.vaultKey, r.approvals])).toEqual([
+      ["key-0", { required: 2, payloadSha256: "digest-0", approvers }],
+      ["key-1", { required: 2, payloadSha256: null, approvers: [] }],
+      ["key-2", { required: 2, payloadSha256: null, approvers: [] }],
+      ["key-3", { required: 2, payloadSha256: null, approvers: [] }],
+    ]);
+    const stored = await runInDurableObject(stub, (_i, state) => ({
+      version: state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+      tables: state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name),
+      slots: state.storage.sql.exec<{ user_code: string | null }>("SELECT user_code FROM audit WHERE type = 'requested' ORDER BY seq").toArray().map((row) => row.user_code),
+    }));
+    expect(stored.version).toBe(6);
+    expect(stored.tables).not.toContain("active_requests");
+    // The ended slot was not carried; the four live ones are on their own `requested` rows.
+    expect(stored.slots).toEqual([null, ...pending.map((p) => normalized(p.user_code))]);
+    // The cap counts the carried slots: one more fits, the next waits for the soonest expiry.
+    expect((await requestCredential(apiKey)).status).toBe(200);
+    const refused = await requestCredential(apiKey);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("Retry-After"))).toBeGreaterThan(500);
+    expect(Number(refused.headers.get("Retry-After"))).toBeLessThanOrEqual(600);
+    // A carried slot still ends by the log: its denial frees it.
+    await deny(pending[1]!.user_code, operatorEmail);
+    expect((await requestCredential(apiKey)).status).toBe(200);
   });
 
   it("writes nothing for an account that does not exist", async () => {

@@ -26,13 +26,28 @@ describe("limits", () => {
     await call<Answer<DecideAnswerBody>>("POST", "/v1/approvals/decide", { headers: { Cookie: looked.cookie! }, json: { approval_token: looked.body.approval_token, decision: "deny" } });
     expect((await requestCredential(apiKey)).status).toBe(200);
     expect((await requestCredential(apiKey)).status).toBe(429);
-    // The denied request's slot row was taken over, not deleted and inserted: 5 rows, one per live request.
-    const rows = await runInDurableObject(accountStub(env, accountId), (_i, state) =>
-      state.storage.sql.exec<{ user_code: string }>("SELECT user_code FROM active_requests").toArray().map((row) => row.user_code),
-    );
-    expect(rows).toHaveLength(5);
-    expect(rows).toContain(normalized(issued[1]!.user_code));
-    expect(rows).not.toContain(normalized(issued[0]!.user_code));
+    // A slot is its request's `requested` audit row: no table of slots, nothing written when the denial freed one.
+    const stored = await runInDurableObject(accountStub(env, accountId), (_i, state) => ({
+      tables: state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((row) => row.name),
+      requested: state.storage.sql.exec<{ user_code: string }>("SELECT user_code FROM audit WHERE type = 'requested'").toArray().map((row) => row.user_code),
+    }));
+    expect(stored.tables).not.toContain("active_requests");
+    expect(stored.requested).toHaveLength(6);
+    expect(stored.requested).toContain(normalized(issued[0]!.user_code));
+  });
+
+  it("counts a request made minutes ago: the log is read back over the longest a request lives, not just the minute", async () => {
+    const { apiKey, accountId } = await newAgent();
+    for (let i = 0; i < 5; i++) expect((await requestCredential(apiKey)).status).toBe(200);
+    // As if made 9 minutes ago and expiring in one (REQUEST_TTL_SECONDS is 600 here).
+    await runInDurableObject(accountStub(env, accountId), (_i, state) => {
+      state.storage.sql.exec("UPDATE audit SET at = at - 540000, expires_at = expires_at - 540000");
+    });
+    const sixth = await requestCredential(apiKey);
+    expect(sixth.status).toBe(429);
+    expect(Number(sixth.headers.get("Retry-After"))).toBeLessThanOrEqual(60);
+    const listed = await accountStub(env, accountId).consoleRequests();
+    expect(listed.reason === "found" && listed.requests).toHaveLength(5);
   });
 
   it("counts the limit per account, across its agents", async () => {
