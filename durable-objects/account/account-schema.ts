@@ -10,11 +10,12 @@
  * more row per event).
  */
 import { addConsoleColumn } from "./console-feed";
-import { NOTIFY_SCHEMA } from "./notify/notifier";
+import { NOTICE_CAP_SCHEMA } from "./notify/notice-cap";
+import { AUDIT_OWED_COLUMN } from "./notify/owed";
 import { OPERATOR_SCHEMA } from "./operators";
 import { PUSH_SUBSCRIPTION_SCHEMA } from "./push-subscriptions";
 
-export const ACCOUNT_SCHEMA_VERSION = 5;
+export const ACCOUNT_SCHEMA_VERSION = 6;
 
 export const ACCOUNT_SCHEMA = [
   "CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
@@ -42,18 +43,26 @@ export const ACCOUNT_SCHEMA = [
   // rows, read whole, so no key on `request_id` (an update of a WITHOUT ROWID key rewrites the row's place).
   "CREATE TABLE active_requests (slot INTEGER PRIMARY KEY, request_id TEXT NOT NULL, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL, console_view TEXT, requested_seq INTEGER NOT NULL DEFAULT 0)",
   // `seq` is the rowid: the newest row is never the one evicted, so a number is never reused.
-  "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, actor TEXT, detail TEXT)",
+  // `owed`: the notifications the event still owes (./notify/owed.ts), written with it.
+  `CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, actor TEXT, detail TEXT, ${AUDIT_OWED_COLUMN})`,
   // Repeated refusals and failed attempts, counted in one row per key and window (./audit-log.ts).
   "CREATE TABLE audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
   "CREATE INDEX audit_noise_by_key ON audit_noise (noise_key, window_end)",
   // A deleted agent's requests still to be revoked (user_code '' stands for its vault's purge): a
   // delete that failed half-way is finished by its retry.
   "CREATE TABLE pending_revocations (agent_id TEXT NOT NULL, user_code TEXT NOT NULL, PRIMARY KEY (agent_id, user_code))",
-  ...NOTIFY_SCHEMA,
+  ...NOTICE_CAP_SCHEMA,
   ...OPERATOR_SCHEMA,
   PUSH_SUBSCRIPTION_SCHEMA,
   `INSERT INTO schema_version (id, version) VALUES (1, ${ACCOUNT_SCHEMA_VERSION})`,
 ];
+
+/** The tables as version 5 made them, for the steps before 5 -> 6. */
+const AUDIT_TABLE_V5 = "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, actor TEXT, detail TEXT)";
+const OUTBOX_TABLE_V5 = `CREATE TABLE outbox (
+    id TEXT PRIMARY KEY, channel TEXT NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, destination TEXT NOT NULL, body TEXT NOT NULL,
+    bearer TEXT, created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_status INTEGER
+  ) WITHOUT ROWID`;
 
 /**
  * Version 1 (no `schema_version` row: made before it, with or without the console's tables) to 2:
@@ -67,8 +76,8 @@ const FROM_V1 = [
   "UPDATE account SET webhook_format = COALESCE((SELECT webhook_format FROM notify_settings), 'keyferry')",
   "DROP TABLE notify_settings",
   ...rebuild("active_requests", "request_id, user_code, agent_id, expires_at, console_view"),
-  ...rebuild("audit", "seq, at, type, request_id, agent_id, actor, detail"),
-  ...rebuild("outbox", "id, channel, type, request_id, agent_id, destination, body, bearer, created_at, attempts, next_at, last_status"),
+  ...rebuild("audit", "seq, at, type, request_id, agent_id, actor, detail", AUDIT_TABLE_V5),
+  ...rebuild("outbox", "id, channel, type, request_id, agent_id, destination, body, bearer, created_at, attempts, next_at, last_status", OUTBOX_TABLE_V5),
   "DROP TABLE IF EXISTS notice_window",
   "CREATE TABLE IF NOT EXISTS audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
   "CREATE INDEX IF NOT EXISTS audit_noise_by_key ON audit_noise (noise_key, window_end)",
@@ -100,9 +109,26 @@ const FROM_V4 = [
   "UPDATE schema_version SET version = 5",
 ];
 
+/**
+ * Version 5 to 6 (issue 21, notifications owed on their audit row): `audit` gains `owed`
+ * (./notify/owed.ts); the rows left in `outbox` move onto audit rows of their own, one per request
+ * (`notifications_moved`, dated now so that the alarm's read of the log finds them; each entry
+ * keeps its id, attempts, schedule and creation time), and `outbox` goes. Moved rather than
+ * drained: one statement now instead of a second code path kept for a table that is empty within
+ * the hour of retries.
+ */
+export const FROM_V5_OWED = [
+  `ALTER TABLE audit ADD COLUMN ${AUDIT_OWED_COLUMN}`,
+  `INSERT INTO audit (at, type, request_id, agent_id, owed)
+   SELECT CAST(strftime('%s', 'now') AS INTEGER) * 1000, 'notifications_moved', request_id, agent_id,
+     json_group_array(json_object('id', id, 'channel', channel, 'type', type, 'destination', destination, 'body', body, 'bearer', bearer,
+       'created_at', created_at, 'attempts', attempts, 'next_at', next_at, 'last_status', last_status))
+   FROM outbox GROUP BY request_id, agent_id`,
+  "DROP TABLE outbox",
+];
+
 /** A v1 table renamed, made again in its new shape, its rows copied over (a missing one starts empty). */
-function rebuild(table: string, columns: string): string[] {
-  const create = ACCOUNT_SCHEMA.find((statement) => statement.trimStart().startsWith(`CREATE TABLE ${table} `))!;
+function rebuild(table: string, columns: string, create = ACCOUNT_SCHEMA.find((statement) => statement.trimStart().startsWith(`CREATE TABLE ${table} `))!): string[] {
   return [
     `CREATE TABLE IF NOT EXISTS ${table} (${columns})`,
     `ALTER TABLE ${table} RENAME TO ${table}_v1`,
@@ -113,7 +139,7 @@ function rebuild(table: string, columns: string): string[] {
 }
 
 /** `MIGRATIONS[v]` brings version v to v + 1. */
-const MIGRATIONS: Record<number, string[]> = { 1: FROM_V1, 2: FROM_V2, 3: FROM_V3, 4: FROM_V4 };
+const MIGRATIONS: Record<number, string[]> = { 1: FROM_V1, 2: FROM_V2, 3: FROM_V3, 4: FROM_V4, 5: [...FROM_V5_OWED, "UPDATE schema_version SET version = 6"] };
 
 /** 0: no account here (no storage); 1: made before the version row; otherwise the stored version. */
 export function accountSchemaVersion(sql: SqlStorage): number {

@@ -2,12 +2,16 @@
 // tables) or at version 2 (before operators, push and the console) is brought to the current tables
 // when its object loads: rows kept, the webhook format moved onto the account row, the version set.
 import { env } from "cloudflare:workers";
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ACCOUNT_SCHEMA_VERSION } from "../../durable-objects/account/account-schema";
 import { OPERATOR_SCHEMA } from "../../durable-objects/account/operators";
 import { PUSH_SUBSCRIPTION_SCHEMA } from "../../durable-objects/account/push-subscriptions";
-import { newAgent, requestCredential } from "./support/api";
+import { admin, call, newAgent, requestCredential } from "./support/api";
+import { captureEmail, captureOutbound, until } from "./support/outbound";
+import { advanceAndRunAlarm } from "./support/outbox";
+
+afterEach(() => vi.restoreAllMocks());
 
 /** The v1 tables as the previous release made them (AUTOINCREMENT, indexes, a settings table). */
 const V1 = [
@@ -21,6 +25,19 @@ const V1 = [
   "CREATE TABLE notice_window (id INTEGER PRIMARY KEY CHECK (id = 1), started_at INTEGER NOT NULL, sent INTEGER NOT NULL, held_back INTEGER NOT NULL)",
   "CREATE TABLE notify_settings (id INTEGER PRIMARY KEY CHECK (id = 1), webhook_format TEXT NOT NULL)",
 ];
+
+/** Version 5's notifications: the `outbox` table, before they rode on their audit rows (`audit.owed`). */
+const V5_OUTBOX = [
+  "ALTER TABLE audit DROP COLUMN owed",
+  "CREATE TABLE outbox (id TEXT PRIMARY KEY, channel TEXT NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, destination TEXT NOT NULL, body TEXT NOT NULL, bearer TEXT, created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_status INTEGER) WITHOUT ROWID",
+];
+
+/** Every notification owed, from the audit rows that carry them. */
+const owedEntries = (sql: SqlStorage) =>
+  sql
+    .exec<{ owed: string }>("SELECT owed FROM audit WHERE owed IS NOT NULL")
+    .toArray()
+    .flatMap((row) => JSON.parse(row.owed) as { id: string; attempts: number; next_at: number }[]);
 
 describe("AccountDO schema versions", () => {
   it("migrates a v1 account when its object loads, keeping its rows", async () => {
@@ -47,7 +64,7 @@ describe("AccountDO schema versions", () => {
       return {
         version: sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
         tables: sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') ORDER BY name").toArray().map((t) => t.name),
-        outbox: sql.exec("SELECT id, attempts, next_at FROM outbox").toArray(),
+        outbox: owedEntries(sql).map(({ id, attempts, next_at }) => ({ id, attempts, next_at })),
         slots: sql.exec("SELECT request_id FROM active_requests").toArray(),
       };
     });
@@ -92,6 +109,7 @@ describe("AccountDO schema versions", () => {
       for (const table of ["operators", "passkeys", "invitations", "console_sessions", "used_sign_in_challenges", "push_subscriptions"]) sql.exec(`DROP TABLE ${table}`);
       sql.exec("ALTER TABLE active_requests DROP COLUMN console_view");
       sql.exec("ALTER TABLE account DROP COLUMN approval_policy");
+      for (const statement of V5_OUTBOX) sql.exec(statement);
       sql.exec("UPDATE schema_version SET version = 2");
     });
     await evictDurableObject(stub);
@@ -118,6 +136,7 @@ describe("AccountDO schema versions", () => {
       sql.exec("DROP TABLE active_requests");
       sql.exec("CREATE TABLE active_requests (request_id TEXT PRIMARY KEY, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL, console_view TEXT) WITHOUT ROWID");
       sql.exec("INSERT INTO active_requests VALUES ('req_1', 'ABCDEFGH', 'agt_1', ?, ?)", startedAt + 3_600_000, JSON.stringify({ requestId: "req_1" }));
+      for (const statement of V5_OUTBOX) sql.exec(statement);
       sql.exec("UPDATE schema_version SET version = 4");
     });
     await evictDurableObject(stub);
@@ -135,6 +154,46 @@ describe("AccountDO schema versions", () => {
     });
     // The slot taken before still counts and still lists (no ending event in the log).
     expect(await stub.consoleRequests()).toEqual({ reason: "found", requests: [{ requestId: "req_1" }] });
+  });
+
+  it("brings a version-5 account to 6: a webhook event still owed in `outbox` moves onto an audit row and is sent once, with its id", async () => {
+    captureEmail();
+    const hooks = captureOutbound(undefined, (url) => url.endsWith("/v5-owed"));
+    const { accountId } = await newAgent();
+    const patched = await call("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_url: "https://hooks.example.com/v5-owed" } });
+    expect(patched.status).toBe(200);
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+    const now = Date.now();
+    // As version 5 left it: the event's first attempt answered 503, its retry due now, the alarm armed for it.
+    await runInDurableObject(stub, async (_i, state) => {
+      const sql = state.storage.sql;
+      for (const statement of V5_OUTBOX) sql.exec(statement);
+      sql.exec(
+        "INSERT INTO outbox (id, channel, type, request_id, agent_id, destination, body, created_at, attempts, next_at, last_status) VALUES ('evt_v5', 'webhook', 'credential.requested', 'req_v5', 'agt_v5', 'https://hooks.example.com/v5-owed', ?, ?, 1, ?, 503)",
+        JSON.stringify({ id: "evt_v5", type: "credential.requested" }),
+        now - 10_000,
+        now,
+      );
+      sql.exec("UPDATE schema_version SET version = 5");
+      await state.storage.setAlarm(now);
+    });
+    await evictDurableObject(stub);
+
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const sent = await until(() => hooks[0], "the moved event");
+    expect(sent.headers.get("Keyferry-Event-Id")).toBe("evt_v5");
+    expect(JSON.parse(sent.body)).toEqual({ id: "evt_v5", type: "credential.requested" });
+    const stored = await runInDurableObject(stub, (_i, state) => ({
+      version: state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+      tables: state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name),
+      owed: owedEntries(state.storage.sql).map((entry) => entry.id),
+    }));
+    expect(stored.version).toBe(ACCOUNT_SCHEMA_VERSION);
+    expect(stored.tables).not.toContain("outbox");
+    expect(stored.owed).not.toContain("evt_v5");
+    // Acknowledged: never sent again, however late the alarm runs.
+    await advanceAndRunAlarm(accountId, 3 * 3_600_000);
+    expect(hooks).toHaveLength(1);
   });
 
   it("writes nothing for an account that does not exist", async () => {
