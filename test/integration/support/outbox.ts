@@ -32,14 +32,16 @@ export function outboxRows(accountId: string): Promise<OutboxRow[]> {
 }
 
 /**
- * An explicit clock for the outbox: moves every time the account's notifications stored back by
- * `ms` (as if `ms` had passed for them), then runs the object's alarm as its scheduler would.
+ * An explicit clock for the outbox: moves every time the account's notifications and audit log
+ * stored back by `ms` (as if `ms` had passed for them), then runs the object's alarm as its scheduler would.
  * Tests never sleep through a backoff. Returns whether an alarm ran.
  */
 export async function advanceAndRunAlarm(accountId: string, ms: number): Promise<boolean> {
   const stub = accountObject(accountId);
   await runInDurableObject(stub, async (_instance, state) => {
     const sql = state.storage.sql;
+    // The log's times too: the alarm reads it back only as far as an entry can be owed.
+    sql.exec("UPDATE audit SET at = at - ?", ms);
     for (const row of owedRows(sql)) {
       const entries = (JSON.parse(row.owed) as OutboxRow[]).map((entry) => ({ ...entry, next_at: entry.next_at - ms, created_at: entry.created_at - ms }));
       sql.exec("UPDATE audit SET owed = ? WHERE seq = ?", JSON.stringify(entries), row.seq);
