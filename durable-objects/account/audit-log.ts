@@ -36,7 +36,8 @@ export function noiseKey(event: Pick<AuditEventInput, "type" | "agentId" | "requ
  * evicted until they are settled.
  */
 export function recordAudit(sql: SqlStorage, event: AuditEventInput, now: number, owed: string | null = null): number {
-  const key = noiseKey(event);
+  // An event that owes notifications is always its own row: a noise row's update would drop them.
+  const key = owed === null ? noiseKey(event) : null;
   if (key !== null) {
     const open = sql.exec<{ seq: number; detail: string | null }>(
       "SELECT audit.seq, audit.detail FROM audit_noise JOIN audit ON audit.seq = audit_noise.seq WHERE noise_key = ? AND window_end > ? ORDER BY audit.seq DESC LIMIT 1",
