@@ -196,8 +196,9 @@ export class Notifier {
     // A notice held back by the cap owes its summary at the window's end.
     const wakeAt = [...fresh.map((entry) => entry.nextAt), this.#cap.summaryDueAt()].filter((at): at is number => at !== null);
     if (wakeAt.length === 0) return;
-    const sending = this.#arm(Math.min(...wakeAt)).then(() => this.#attemptAll(account, fresh));
-    return fresh.length > 0 ? this.ctx.waitUntil(sending) : sending;
+    // Armed before this call answers (its answer waits for the write), attempted after, in the background.
+    await this.#arm(Math.min(...wakeAt));
+    if (fresh.length > 0) this.ctx.waitUntil(this.#attemptAll(account, fresh));
   }
 
   /** The alarm: send the summary a closed window owes, then every due entry once; armed again for what is still owed. */
