@@ -4,7 +4,7 @@
  * (durable-objects/account/README.md documents the tables).
  */
 import { DurableObject } from "cloudflare:workers";
-import { readAudit, recordAudit } from "./audit-log";
+import { readAudit } from "./audit-log";
 import { agentWithKey, agentsOf, clearRevocations, deleteAgentRows, hasAgent, insertAgent, revocationsOwed, type NewAgent } from "./agents";
 import { Issuance } from "./issuance";
 import type {
@@ -31,6 +31,7 @@ import {
 } from "./console-feed";
 import { Notifier } from "./notify/notifier";
 import { slotHorizonMs } from "./live-slots";
+import type { NewOutboxEntry } from "./notify/outbox";
 import { accountView, identityOf, type AccountRow, type AgentRow } from "./account-rows";
 import { writeSettings, type AccountSettingsInput } from "./account-settings";
 import type { AgentIdentity } from "../request/request-types";
@@ -182,8 +183,8 @@ export class AccountDO extends DurableObject<Env> {
   #addOperator(input: NewOperatorInput, by: string, now: number): Operator | null {
     const operator = this.#operators.add(input.operator, input.invitationHash, input.invitationExpiresAt);
     if (!operator) return null;
-    this.#notifier.enqueueEmail(operator.email, input.invitationEmail.subject, input.invitationEmail.text, now);
-    this.#record({ type: "operator_invited", actor: by, detail: { operator_id: operator.operatorId, email: operator.email, role: operator.role } }, now);
+    const invitation = this.#notifier.enqueueEmail(operator.email, input.invitationEmail.subject, input.invitationEmail.text, now);
+    this.#record({ type: "operator_invited", actor: by, detail: { operator_id: operator.operatorId, email: operator.email, role: operator.role } }, now, invitation);
     return operator;
   }
 
@@ -247,11 +248,11 @@ export class AccountDO extends DurableObject<Env> {
     const row = this.#agentRow(input.agentId, input.keyHash);
     const account = this.#account();
     if (!row || !account) return { reason: "invalid_client" };
-    const issuance = new Issuance(this.ctx, this.env, this.#notifier, (event, at) => this.#record(event, at));
+    const issuance = new Issuance(this.ctx, this.env, this.#notifier, (event, at, owed) => this.#record(event, at, owed));
     return issuance.issue(account, row, input, this.#operators.decisionPasskeys().required);
   }
 
-  /** The audit event and the notifications it causes (outbox rows) are written in one transaction. */
+  /** The audit event and the notifications it causes (carried in its row) are written in one transaction. */
   async recordRequestEvent(event: AuditEventInput): Promise<void> {
     return this.#recordRequestEvent(event);
   }
@@ -274,8 +275,8 @@ export class AccountDO extends DurableObject<Env> {
       // The operator's look-up, carried by the decision that followed it: one call and one row
       // instead of two of each; the log reads it back as its own `looked_up` event (./audit-log.ts).
       const { lookedUp } = event;
-      this.#record(lookedUp ? { ...event, detail: { ...event.detail, looked_up: { at: lookedUp.at, ...lookedUp.detail } } } : event, now);
-      if (account) this.#notifier.enqueueFor(account, event, now);
+      const owed = account ? this.#notifier.enqueueFor(account, event, now) : [];
+      this.#record(lookedUp ? { ...event, detail: { ...event.detail, looked_up: { at: lookedUp.at, ...lookedUp.detail } } } : event, now, owed);
       return settleConsoleView(this.ctx.storage.sql, event, now);
     });
     if (consoleChanged) announceRequestsChanged(this.ctx);
@@ -324,10 +325,13 @@ export class AccountDO extends DurableObject<Env> {
     return { reason: "found", events: readAudit(this.ctx.storage.sql) };
   }
 
-  /** Appends an audit event (./audit-log.ts: noise is counted apart and never evicts a decision). */
-  #record(event: Omit<AuditEventInput, "lookedUp">, now = Date.now()): void {
+  /**
+   * Appends an audit event (./audit-log.ts: noise is counted apart and never evicts a decision),
+   * carrying in its row the notifications it owes (./notify/owed.ts).
+   */
+  #record(event: Omit<AuditEventInput, "lookedUp">, now = Date.now(), owed: NewOutboxEntry[] = []): void {
     this.#ensureSchema();
-    recordAudit(this.ctx.storage.sql, event, now);
+    this.#notifier.record(event, now, owed);
   }
 
   #account(): AccountRow | undefined {

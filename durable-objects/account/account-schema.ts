@@ -9,7 +9,8 @@
  * the table itself), and the audit log appends by rowid (no AUTOINCREMENT, whose counter is one
  * more row per event).
  */
-import { NOTIFY_SCHEMA } from "./notify/notifier";
+import { NOTICE_CAP_SCHEMA } from "./notify/notice-cap";
+import { AUDIT_OWED_COLUMN } from "./notify/owed";
 import { OPERATOR_SCHEMA } from "./operators";
 import { PUSH_SUBSCRIPTION_SCHEMA } from "./push-subscriptions";
 
@@ -45,27 +46,32 @@ export const ACCOUNT_SCHEMA = [
     created_at INTEGER NOT NULL
   )`,
   // `seq` is the rowid: the newest row is never the one evicted, so a number is never reused.
-  `CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, actor TEXT, detail TEXT, ${AUDIT_SLOT_COLUMNS.join(", ")})`,
+  // `owed`: the notifications the event still owes (./notify/owed.ts), written with it.
+  `CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, actor TEXT, detail TEXT, ${AUDIT_SLOT_COLUMNS.join(", ")}, ${AUDIT_OWED_COLUMN})`,
   // Repeated refusals and failed attempts, counted in one row per key and window (./audit-log.ts).
   "CREATE TABLE audit_noise (seq INTEGER PRIMARY KEY, noise_key TEXT NOT NULL, window_end INTEGER NOT NULL)",
   "CREATE INDEX audit_noise_by_key ON audit_noise (noise_key, window_end)",
   // A deleted agent's requests still to be revoked (user_code '' stands for its vault's purge): a
   // delete that failed half-way is finished by its retry.
   "CREATE TABLE pending_revocations (agent_id TEXT NOT NULL, user_code TEXT NOT NULL, PRIMARY KEY (agent_id, user_code))",
-  ...NOTIFY_SCHEMA,
+  ...NOTICE_CAP_SCHEMA,
   ...OPERATOR_SCHEMA,
   PUSH_SUBSCRIPTION_SCHEMA,
   `INSERT INTO schema_version (id, version) VALUES (1, ${ACCOUNT_SCHEMA_VERSION})`,
 ];
 
 /**
- * `active_requests` and `audit` as versions 2 to 5 made them: the steps up to 5 rebuild into these,
- * and 5 to 6 then moves the slots onto the log.
+ * `active_requests`, `audit` and `outbox` as versions 2 to 5 made them: the steps up to 5 rebuild
+ * into these, and 5 to 6 then moves the slots and the owed notifications onto the log.
  */
 const V5_SHAPES: Record<string, string> = {
   active_requests:
     "CREATE TABLE active_requests (slot INTEGER PRIMARY KEY, request_id TEXT NOT NULL, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL, console_view TEXT, requested_seq INTEGER NOT NULL DEFAULT 0)",
   audit: "CREATE TABLE audit (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, actor TEXT, detail TEXT)",
+  outbox: `CREATE TABLE outbox (
+    id TEXT PRIMARY KEY, channel TEXT NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, destination TEXT NOT NULL, body TEXT NOT NULL,
+    bearer TEXT, created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_status INTEGER
+  ) WITHOUT ROWID`,
 };
 
 /**
@@ -135,7 +141,25 @@ const SLOT_ON_REQUESTED_ROW = [
   "DROP TABLE active_requests",
 ];
 
-const FROM_V5 = [...SLOT_ON_REQUESTED_ROW, "UPDATE schema_version SET version = 6"];
+/**
+ * Version 5 to 6 (issue 21, notifications owed on their audit row): `audit` gains `owed`
+ * (./notify/owed.ts); the rows left in `outbox` move onto audit rows of their own, one per request
+ * (`notifications_moved`, dated now so that the alarm's read of the log finds them; each entry
+ * keeps its id, attempts, schedule and creation time), and `outbox` goes. Moved rather than
+ * drained: one statement now instead of a second code path kept for a table that is empty within
+ * the hour of retries.
+ */
+export const FROM_V5_OWED = [
+  `ALTER TABLE audit ADD COLUMN ${AUDIT_OWED_COLUMN}`,
+  `INSERT INTO audit (at, type, request_id, agent_id, owed)
+   SELECT CAST(strftime('%s', 'now') AS INTEGER) * 1000, 'notifications_moved', request_id, agent_id,
+     json_group_array(json_object('id', id, 'channel', channel, 'type', type, 'destination', destination, 'body', body, 'bearer', bearer,
+       'created_at', created_at, 'attempts', attempts, 'next_at', next_at, 'last_status', last_status))
+   FROM outbox GROUP BY request_id, agent_id`,
+  "DROP TABLE outbox",
+];
+
+const FROM_V5 = [...SLOT_ON_REQUESTED_ROW, ...FROM_V5_OWED, "UPDATE schema_version SET version = 6"];
 
 /** A v1 table renamed, made again in its new shape, its rows copied over (a missing one starts empty). */
 function rebuild(table: string, columns: string): string[] {

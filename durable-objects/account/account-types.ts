@@ -13,6 +13,10 @@ export type AuditEventType =
   | "requested"
   | "request_refused"
   | "notification_failed"
+  /** The notice cap's window ended with notices held back: this row carries their summary (notify/notice-cap.ts). */
+  | "notices_held_back"
+  /** Notifications owed when the account's tables moved to version 6, carried here (account-schema.ts). */
+  | "notifications_moved"
   | "looked_up"
   | "attempt_failed"
   | "locked"

@@ -30,13 +30,15 @@ export function noiseKey(event: Pick<AuditEventInput, "type" | "agentId" | "requ
 }
 
 /**
- * Appends an audit event. Noise (refusals, failed attempts: `noiseKey`) is counted in one
- * row per key and window and evicted only among itself, so no amount of it pushes a decision
- * out of the log; every other event keeps the newest AUDIT_LIMIT, and a request holding its slot
- * all of its events.
+ * Appends an audit event and returns its row. Noise (refusals, failed attempts: `noiseKey`) is
+ * counted in one row per key and window and evicted only among itself, so no amount of it pushes a
+ * decision out of the log; every other event keeps the newest AUDIT_LIMIT, a request holding its
+ * slot all of its events, and a row that still owes notifications (`owed`, the JSON of
+ * ./notify/owed.ts, written by this same INSERT) stays until they are settled.
  */
-export function recordAudit(sql: SqlStorage, event: AuditEventInput, now: number): void {
-  const key = noiseKey(event);
+export function recordAudit(sql: SqlStorage, event: AuditEventInput, now: number, owed: string | null = null): number {
+  // An event that owes notifications is always its own row: a noise row's update would drop them.
+  const key = owed === null ? noiseKey(event) : null;
   if (key !== null) {
     const open = sql.exec<{ seq: number; detail: string | null }>(
       "SELECT audit.seq, audit.detail FROM audit_noise JOIN audit ON audit.seq = audit_noise.seq WHERE noise_key = ? AND window_end > ? ORDER BY audit.seq DESC LIMIT 1",
@@ -47,46 +49,49 @@ export function recordAudit(sql: SqlStorage, event: AuditEventInput, now: number
       const previous = open.detail ? (JSON.parse(open.detail) as Record<string, unknown>) : {};
       const count = (typeof previous.count === "number" ? previous.count : 1) + 1;
       sql.exec("UPDATE audit SET detail = ? WHERE seq = ?", JSON.stringify({ ...event.detail, count, last_at: new Date(now).toISOString() }), open.seq);
-      return;
+      return open.seq;
     }
   }
-  sql.exec(
-    "INSERT INTO audit (at, type, request_id, agent_id, actor, detail, user_code, expires_at, console_view) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    now,
-    event.type,
-    event.requestId ?? null,
-    event.agentId ?? null,
-    typeof event.actor === "object" ? JSON.stringify(event.actor) : (event.actor ?? null),
-    event.detail ? JSON.stringify(event.detail) : null,
-    // A `requested` row is its request's slot (./live-slots.ts).
-    event.slot?.userCode ?? null,
-    event.slot?.expiresAt ?? null,
-    event.slot?.consoleView ?? null,
-  );
+  const seq = sql
+    .exec<{ seq: number }>(
+      "INSERT INTO audit (at, type, request_id, agent_id, actor, detail, user_code, expires_at, console_view, owed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+      now,
+      event.type,
+      event.requestId ?? null,
+      event.agentId ?? null,
+      typeof event.actor === "object" ? JSON.stringify(event.actor) : (event.actor ?? null),
+      event.detail ? JSON.stringify(event.detail) : null,
+      // A `requested` row is its request's slot (./live-slots.ts).
+      event.slot?.userCode ?? null,
+      event.slot?.expiresAt ?? null,
+      event.slot?.consoleView ?? null,
+      owed,
+    )
+    .one().seq;
   if (key !== null) {
-    sql.exec("INSERT INTO audit_noise (seq, noise_key, window_end) VALUES (last_insert_rowid(), ?, ?)", key, now + AUDIT_NOISE_WINDOW_MS);
+    sql.exec("INSERT INTO audit_noise (seq, noise_key, window_end) VALUES (?, ?, ?)", seq, key, now + AUDIT_NOISE_WINDOW_MS);
     const cutoff = sql.exec<{ seq: number }>("SELECT seq FROM audit_noise ORDER BY seq DESC LIMIT 1 OFFSET ?", AUDIT_NOISE_LIMIT).toArray()[0];
     if (cutoff) {
       sql.exec("DELETE FROM audit WHERE seq IN (SELECT seq FROM audit_noise WHERE seq <= ?)", cutoff.seq);
       sql.exec("DELETE FROM audit_noise WHERE seq <= ?", cutoff.seq);
     }
-    return;
+    return seq;
   }
   // The eviction reads the log twice (the cutoff, the live slots): done every EVICT_EVERY events, not on each (rows read are billed too).
-  const seq = sql.exec<{ seq: number }>("SELECT last_insert_rowid() AS seq").one().seq;
-  if (seq % EVICT_EVERY !== 0) return;
+  if (seq % EVICT_EVERY !== 0) return seq;
   const cutoff = sql
     .exec<{ seq: number }>("SELECT seq FROM audit WHERE seq NOT IN (SELECT seq FROM audit_noise) ORDER BY seq DESC LIMIT 1 OFFSET ?", AUDIT_LIMIT)
     .toArray()[0];
-  if (!cutoff) return;
+  if (!cutoff) return seq;
   // A request holding its slot keeps its events, however many others follow: its `requested` row is
   // the slot (and the console's summary), its `approved` what keeps it off the console's list.
   const held = liveSlots(sql, now, ALL_OF_THE_LOG).map((row) => row.requestId);
   sql.exec(
-    "DELETE FROM audit WHERE seq <= ? AND seq NOT IN (SELECT seq FROM audit_noise) AND (request_id IS NULL OR request_id NOT IN (SELECT value FROM json_each(?)))",
+    "DELETE FROM audit WHERE seq <= ? AND seq NOT IN (SELECT seq FROM audit_noise) AND owed IS NULL AND (request_id IS NULL OR request_id NOT IN (SELECT value FROM json_each(?)))",
     cutoff.seq,
     JSON.stringify(held),
   );
+  return seq;
 }
 
 /**
@@ -97,7 +102,8 @@ export function recordAudit(sql: SqlStorage, event: AuditEventInput, now: number
 export function readAudit(sql: SqlStorage): AuditRecord[] {
   return sql
     .exec<{ at: number; type: string; request_id: string | null; agent_id: string | null; actor: string | null; detail: string | null }>(
-      "SELECT * FROM audit ORDER BY seq DESC LIMIT ?",
+      // `notifications_moved` rows only carry what version 5's outbox owed (../account-schema.ts): no event of their own.
+      "SELECT * FROM audit WHERE type <> 'notifications_moved' ORDER BY seq DESC LIMIT ?",
       AUDIT_LIMIT + AUDIT_NOISE_LIMIT,
     )
     .toArray()

@@ -3,14 +3,18 @@
 // 5: slots in their own table, not on their `requested` rows) is brought to the current tables
 // when its object loads: rows kept, the webhook format moved onto the account row, the version set.
 import { env } from "cloudflare:workers";
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ACCOUNT_SCHEMA_VERSION } from "../../durable-objects/account/account-schema";
 import { OPERATOR_SCHEMA } from "../../durable-objects/account/operators";
 import { PUSH_SUBSCRIPTION_SCHEMA } from "../../durable-objects/account/push-subscriptions";
 import type { DecideAnswerBody } from "../../core/wire";
-import { call, lookupAs, newAgent, normalized, requestCredential, type Answer } from "./support/api";
+import { admin, call, lookupAs, newAgent, normalized, requestCredential, type Answer } from "./support/api";
 import { setPolicy } from "./support/approval-policy";
+import { captureEmail, captureOutbound, until } from "./support/outbound";
+import { advanceAndRunAlarm } from "./support/outbox";
+
+afterEach(() => vi.restoreAllMocks());
 
 /** The operator denies the request from the approval page. */
 async function deny(userCode: string, operatorEmail: string) {
@@ -32,10 +36,27 @@ const V1 = [
   "CREATE TABLE notify_settings (id INTEGER PRIMARY KEY CHECK (id = 1), webhook_format TEXT NOT NULL)",
 ];
 
-/** `audit` as versions 2 to 5 made it: without the slot's columns (version 6 keeps a slot on its `requested` row). */
+/**
+ * `audit` and the notifications as versions 2 to 5 kept them: `audit` without the slot's columns
+ * (version 6 keeps a slot on its `requested` row) nor `owed` (version 6 keeps an event's
+ * notifications on its row), and the `outbox` table.
+ */
 function toV5Audit(sql: SqlStorage) {
-  for (const column of ["user_code", "expires_at", "console_view"]) sql.exec(`ALTER TABLE audit DROP COLUMN ${column}`);
+  for (const column of ["user_code", "expires_at", "console_view", "owed"]) sql.exec(`ALTER TABLE audit DROP COLUMN ${column}`);
+  sql.exec(
+    "CREATE TABLE outbox (id TEXT PRIMARY KEY, channel TEXT NOT NULL, type TEXT NOT NULL, request_id TEXT, agent_id TEXT, destination TEXT NOT NULL, body TEXT NOT NULL, bearer TEXT, created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL, last_status INTEGER) WITHOUT ROWID",
+  );
 }
+
+/** Version 5's table of slots. */
+const V5_SLOTS = "CREATE TABLE active_requests (slot INTEGER PRIMARY KEY, request_id TEXT NOT NULL, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL, console_view TEXT, requested_seq INTEGER NOT NULL DEFAULT 0)";
+
+/** Every notification owed, from the audit rows that carry them. */
+const owedEntries = (sql: SqlStorage) =>
+  sql
+    .exec<{ owed: string }>("SELECT owed FROM audit WHERE owed IS NOT NULL")
+    .toArray()
+    .flatMap((row) => JSON.parse(row.owed) as { id: string; attempts: number; next_at: number }[]);
 
 describe("AccountDO schema versions", () => {
   it("migrates a v1 account when its object loads, keeping its rows", async () => {
@@ -63,7 +84,7 @@ describe("AccountDO schema versions", () => {
       return {
         version: sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
         tables: sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') ORDER BY name").toArray().map((t) => t.name),
-        outbox: sql.exec("SELECT id, attempts, next_at FROM outbox").toArray(),
+        outbox: owedEntries(sql).map(({ id, attempts, next_at }) => ({ id, attempts, next_at })),
         slots: sql.exec("SELECT request_id, user_code, expires_at FROM audit WHERE type = 'requested'").toArray(),
       };
     });
@@ -168,9 +189,7 @@ describe("AccountDO schema versions", () => {
     // The same account as version 5 kept it: the slots in their own table, `audit` without their columns.
     await runInDurableObject(stub, (_i, state) => {
       const sql = state.storage.sql;
-      sql.exec(
-        "CREATE TABLE active_requests (slot INTEGER PRIMARY KEY, request_id TEXT NOT NULL, user_code TEXT NOT NULL, agent_id TEXT NOT NULL, expires_at INTEGER NOT NULL, console_view TEXT, requested_seq INTEGER NOT NULL DEFAULT 0)",
-      );
+      sql.exec(V5_SLOTS);
       sql.exec("INSERT INTO active_requests (request_id, user_code, agent_id, expires_at, console_view, requested_seq) SELECT request_id, user_code, agent_id, expires_at, console_view, seq FROM audit WHERE type = 'requested'");
       // A first approval of key-0, as version 5 wrote it into that slot's summary.
       sql.exec(
@@ -207,6 +226,47 @@ describe("AccountDO schema versions", () => {
     // A carried slot still ends by the log: its denial frees it.
     await deny(pending[1]!.user_code, operatorEmail);
     expect((await requestCredential(apiKey)).status).toBe(200);
+  });
+
+  it("brings a version-5 account to 6: a webhook event still owed in `outbox` moves onto an audit row and is sent once, with its id", async () => {
+    captureEmail();
+    const hooks = captureOutbound(undefined, (url) => url.endsWith("/v5-owed"));
+    const { accountId } = await newAgent();
+    const patched = await call("PATCH", `/v1/admin/accounts/${accountId}`, { headers: admin, json: { webhook_url: "https://hooks.example.com/v5-owed" } });
+    expect(patched.status).toBe(200);
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId));
+    const now = Date.now();
+    // As version 5 left it: the event's first attempt answered 503, its retry due now, the alarm armed for it.
+    await runInDurableObject(stub, async (_i, state) => {
+      const sql = state.storage.sql;
+      toV5Audit(sql);
+      sql.exec(V5_SLOTS);
+      sql.exec(
+        "INSERT INTO outbox (id, channel, type, request_id, agent_id, destination, body, created_at, attempts, next_at, last_status) VALUES ('evt_v5', 'webhook', 'credential.requested', 'req_v5', 'agt_v5', 'https://hooks.example.com/v5-owed', ?, ?, 1, ?, 503)",
+        JSON.stringify({ id: "evt_v5", type: "credential.requested" }),
+        now - 10_000,
+        now,
+      );
+      sql.exec("UPDATE schema_version SET version = 5");
+      await state.storage.setAlarm(now);
+    });
+    await evictDurableObject(stub);
+
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const sent = await until(() => hooks[0], "the moved event");
+    expect(sent.headers.get("Keyferry-Event-Id")).toBe("evt_v5");
+    expect(JSON.parse(sent.body)).toEqual({ id: "evt_v5", type: "credential.requested" });
+    const stored = await runInDurableObject(stub, (_i, state) => ({
+      version: state.storage.sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version,
+      tables: state.storage.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((t) => t.name),
+      owed: owedEntries(state.storage.sql).map((entry) => entry.id),
+    }));
+    expect(stored.version).toBe(ACCOUNT_SCHEMA_VERSION);
+    expect(stored.tables).not.toContain("outbox");
+    expect(stored.owed).not.toContain("evt_v5");
+    // Acknowledged: never sent again, however late the alarm runs.
+    await advanceAndRunAlarm(accountId, 3 * 3_600_000);
+    expect(hooks).toHaveLength(1);
   });
 
   it("writes nothing for an account that does not exist", async () => {

@@ -111,5 +111,10 @@ describe("revocation has no gaps", () => {
     expect(userCode).not.toBeNull();
     expect(await requestStatus(userCode!)).toBe("denied");
     expect((await lookupAs(userCode!, operatorEmail)).status).toBe(404);
+    // Its notice rode on the `requested` row (durable-objects/account/notify/owed.ts): withdrawn unsent, nothing of it kept.
+    const owed = await runInDurableObject(env.ACCOUNTS.get(env.ACCOUNTS.idFromName(accountId)), (_i, state) =>
+      state.storage.sql.exec("SELECT owed FROM audit WHERE type = 'requested' AND owed IS NOT NULL").toArray(),
+    );
+    expect(owed).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@
 import { abortAllDurableObjects, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BASE_DELAY_MS, LEASE_MS, RETRY_WINDOW_MS } from "../../durable-objects/account/notify/outbox";
+import { AUDIT_LIMIT } from "../../durable-objects/account/audit-log";
 import { admin, auditUntil, call, newAgent, requestCredential, type Answer } from "./support/api";
 import { captureEmail, captureOutbound, until } from "./support/outbound";
 import { accountObject, advanceAndRunAlarm, eventually, outboxRows, type OutboxRow } from "./support/outbox";
@@ -154,6 +155,30 @@ describe("the notification outbox", { timeout: 30_000 }, () => {
     expect(failed.detail).toMatchObject({ channel: "webhook", attempts: hooks.length, status: 502 });
     expect(elapsed).toBeGreaterThanOrEqual(RETRY_WINDOW_MS - 60_000);
     expect(hooks.length).toBeLessThan(20);
+  });
+
+  it("keeps an event's audit row while it still owes a notification: the log's eviction passes over it", async () => {
+    const hooks = captureFor("outlived", (_r, n) => new Response(null, n === 1 ? { status: 503, headers: { "Retry-After": "3600" } } : { status: 204 }));
+    const { accountId } = await requestWithWebhook("outlived");
+    await until(() => hooks[0], "the first attempt");
+    const row = await eventually(async () => (await outboxRows(accountId)).find((r) => isWebhook(r) && r.last_status === 503), "a rescheduled row");
+    // More events than the log keeps, while the webhook event waits for its retry (agent_created notifies nobody).
+    const account = accountObject(accountId);
+    for (let i = 0; i < AUDIT_LIMIT + 60; i++) {
+      await account.addAgent({ agentId: `agt_filler_${i}`, name: `filler ${i}`, email: null, keyHash: "0".repeat(64), pingEndpoint: null });
+    }
+    const log = await runInDurableObject(account, (_i, state) =>
+      state.storage.sql.exec<{ type: string; owed: string | null }>("SELECT type, owed FROM audit ORDER BY seq").toArray(),
+    );
+    // Trimmed back to the newest AUDIT_LIMIT (and at most 50 more), all but the row that still owes.
+    expect(log.length).toBeLessThanOrEqual(AUDIT_LIMIT + 51);
+    expect(log.some((event) => event.type === "account_created")).toBe(false);
+    expect(log[0]).toMatchObject({ type: "requested", owed: expect.stringContaining(row.id) });
+    expect((await outboxRows(accountId)).find(isWebhook)).toMatchObject({ id: row.id, attempts: 1 });
+    await advanceAndRunAlarm(accountId, dueIn(row));
+    const second = await until(() => hooks[1], "the retry");
+    expect(second.headers.get("Keyferry-Event-Id")).toBe(row.id);
+    await eventually(async () => ((await outboxRows(accountId)).filter(isWebhook).length === 0 ? true : undefined), "the row acknowledged");
   });
 
   it("survives the object's eviction: the event is sent afterwards, with the same id", async () => {

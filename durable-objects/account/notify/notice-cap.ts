@@ -54,8 +54,8 @@ export class NoticeCap {
   ) {}
 
   /**
-   * One notice, whose audit event is already written in this transaction: true when it may go out
-   * now, false when it is held back for the summary. `notifying`: the audit types that notify this
+   * One notice, whose audit event is written next in this transaction (carrying the notice: ./owed.ts):
+   * true when it may go out now, false when it is held back for the summary. `notifying`: the audit types that notify this
    * account (every lifecycle event with a webhook, else only `requested`, which is emailed).
    */
   admit(type: WebhookEventType, now: number, notifying: readonly string[]): boolean {
@@ -63,7 +63,7 @@ export class NoticeCap {
     const row = this.#row();
     if (!row || now >= row.started_at + NOTICE_WINDOW_MS) {
       // A window that ended with notices held back is closed by `closeIfDue` first (the caller's order).
-      this.sql.exec("INSERT OR REPLACE INTO notice_window (id, started_at, start_seq, held_back) VALUES (1, ?, (SELECT COALESCE(MAX(seq), 0) FROM audit), '{}')", now);
+      this.sql.exec("INSERT OR REPLACE INTO notice_window (id, started_at, start_seq, held_back) VALUES (1, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit), '{}')", now);
       return true;
     }
     const counts = heldOf(row);
@@ -71,7 +71,8 @@ export class NoticeCap {
     const events = this.sql
       .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM audit WHERE seq >= ? AND at >= ? AND type IN (${notifying.map(() => "?").join(", ")})`, row.start_seq, row.started_at, ...notifying)
       .one().n;
-    if (events - held <= this.burst) return true;
+    // `+ 1`: this notice's own event, not yet in the log.
+    if (events + 1 - held <= this.burst) return true;
     counts[type] = (counts[type] ?? 0) + 1;
     this.sql.exec("UPDATE notice_window SET held_back = ?", JSON.stringify(counts));
     return false;

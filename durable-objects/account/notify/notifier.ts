@@ -1,22 +1,22 @@
 /**
  * The AccountDO's notifications: which audit events notify whom (webhook events, operator emails,
- * CIBA pings), the cap on operator notices, and the alarm that works the outbox. The AccountDO
- * hands it the account row and calls `enqueueFor` inside the transaction that records the audit
- * event, so an event is stored exactly when its cause is; then `sendDue` for the first attempt, and
- * `deliverDue` from its alarm for the retries.
+ * CIBA pings, pushes), the cap on operator notices, and the alarm that works the outbox. The
+ * AccountDO hands it the account row; inside the transaction that records an audit event it asks
+ * `enqueueFor` (or `enqueueRequested`, `enqueueEmail`) what the event owes and `record`s the event
+ * carrying it in its own row (./owed.ts), so a notification is stored exactly when its cause is;
+ * then `sendDue` for the first attempt, and `deliverDue` from its alarm for the retries.
  */
 import type { AuditEventInput, AuditEventType } from "../account-types";
 import { recordAudit } from "../audit-log";
-import { NOTICE_CAP_SCHEMA, NoticeCap, noticeBurst, type HeldBack } from "./notice-cap";
+import { NoticeCap, noticeBurst, type HeldBack } from "./notice-cap";
 import type { RequestSummary, WebhookEventType, WebhookFormat } from "./notice-types";
-import { OUTBOX_SCHEMA, Outbox, maxRetryDelayMs, type OutboxEntry } from "./outbox";
+import { maxRetryDelayMs, type NewOutboxEntry, type OutboxEntry } from "./outbox";
+import { OwedEntries, leased } from "./owed";
 import { mimeMessage, notificationMime, replayText } from "./email-message";
 import { attempt } from "./send";
 import { PushSubscriptions } from "../push-subscriptions";
 import type { PushPayload } from "./web-push";
 import { summaryBody, summaryText, webhookBody, type WebhookEvent } from "./webhook-body";
-
-export const NOTIFY_SCHEMA = [...OUTBOX_SCHEMA, ...NOTICE_CAP_SCHEMA];
 
 /** The account as notifications need it (a subset of the AccountDO's `account` row). */
 export type NotifyAccount = {
@@ -68,42 +68,71 @@ const webhookOf = (account: NotifyAccount | undefined) =>
   account?.webhook_url && account.webhook_secret ? { url: account.webhook_url, secret: account.webhook_secret } : null;
 
 export class Notifier {
-  readonly #outbox: Outbox;
+  readonly #owed: OwedEntries;
   readonly #cap: NoticeCap;
   readonly #push: PushSubscriptions;
-  /** Rows stored by this invocation's transaction, already leased for their first attempt. */
+  /** Entries stored by this invocation's transaction, already leased for their first attempt. */
   #fresh: OutboxEntry[] = [];
+  /** The alarm as this instance last read or set it (undefined: not read yet; null: none armed). */
+  #alarmAt: number | null | undefined;
 
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly env: Env,
     private readonly now: () => number = Date.now,
   ) {
-    this.#outbox = new Outbox(ctx.storage.sql, maxRetryDelayMs(env.NOTIFY_MAX_RETRY_DELAY_SECONDS));
+    this.#owed = new OwedEntries(ctx.storage.sql, maxRetryDelayMs(env.NOTIFY_MAX_RETRY_DELAY_SECONDS));
     this.#cap = new NoticeCap(ctx.storage.sql, noticeBurst(env.NOTIFY_BURST));
     this.#push = new PushSubscriptions(ctx.storage.sql);
   }
 
-  /** The notifications a request's audit event causes. Synchronous: call it inside the event's transaction. */
-  enqueueFor(account: NotifyAccount, event: AuditEventInput, now: number): void {
+  /**
+   * Appends an audit event (../audit-log.ts) carrying the notifications it owes in its own row,
+   * stored leased for their first attempt. Synchronous: call it inside the event's transaction.
+   */
+  record(event: Omit<AuditEventInput, "lookedUp">, now: number, owed: NewOutboxEntry[] = []): void {
+    const stored = owed.map((entry) => leased(entry, now));
+    const seq = recordAudit(this.ctx.storage.sql, event, now, stored.length > 0 ? JSON.stringify(stored) : null);
+    this.#fresh.push(...this.#owed.carried(seq, event, stored));
+  }
+
+  /**
+   * A request's entries just stored, kept out of the next `sendDue` (anyone's: the object's input
+   * gate opens while its issuance awaits the request object) until `resume` hands them back.
+   */
+  setAside(requestId: string): OutboxEntry[] {
+    const aside = this.#fresh.filter((entry) => entry.requestId === requestId);
+    this.#fresh = this.#fresh.filter((entry) => entry.requestId !== requestId);
+    return aside;
+  }
+
+  resume(entries: OutboxEntry[]): void {
+    this.#fresh.push(...entries);
+  }
+
+  /** Entries set aside whose issuance was undone: not sent, nor kept (a row already deleted is left as it is). */
+  withdraw(entries: OutboxEntry[]): void {
+    for (const seq of new Set(entries.map((entry) => entry.seq))) this.#owed.withdraw(seq);
+  }
+
+  /** The notifications a request's audit event owes (for `record`). Synchronous: call it inside the event's transaction. */
+  enqueueFor(account: NotifyAccount, event: AuditEventInput, now: number): NewOutboxEntry[] {
+    const owed: NewOutboxEntry[] = [];
     const request = event.request;
     if (event.ping && request) {
-      this.#store(
+      owed.push(
         {
           id: eventId(),
           channel: "ping",
           type: "ping",
-          requestId: request.requestId,
-          agentId: request.agent.id,
           destination: event.ping.endpoint,
           body: JSON.stringify({ auth_req_id: event.ping.authReqId }),
           bearer: event.ping.token,
         },
-        now,
       );
     }
     const type = webhookEventType(event.type);
-    if (!type || type === "credential.requested" || !request) return;
+    if (!type || type === "credential.requested" || !request) return owed;
     const decidedBy = event.type === "locked" ? "locked" : typeof event.actor === "object" ? event.actor.email : (event.actor ?? null);
     const caller = event.type === "replay_detected" ? (event.detail ?? null) : null;
     const email =
@@ -112,19 +141,19 @@ export class Notifier {
         : null;
     // README, "Approval policies (N-of-M)": an approval by several operators names them all.
     const approvers = event.type === "approved" && Array.isArray(event.detail?.approvers) ? (event.detail.approvers as WebhookEvent["approvers"]) : null;
-    this.#enqueueNotice(account, request, { type, decidedBy, caller, approvers }, now, email);
+    return [...owed, ...this.#enqueueNotice(account, request, { type, decidedBy, caller, approvers }, now, email)];
   }
 
-  /** `credential.requested` and the operator's email (README, "Device flow or push"). */
-  enqueueRequested(account: NotifyAccount, notice: RequestedNotice, now: number): void {
+  /** `credential.requested`, the operator's email and pushes (README, "Device flow or push"), owed by the `requested` event. */
+  enqueueRequested(account: NotifyAccount, notice: RequestedNotice, now: number): NewOutboxEntry[] {
     const email = notificationMime(
       this.#from(),
       account.operator_email,
       { details: notice.request, expiresAt: notice.request.expiresAt, approvalUrl: notice.approvalUrl, userCode: notice.userCode },
       now,
     );
-    const admitted = this.#enqueueNotice(account, notice.request, { type: "credential.requested", approvalUrl: notice.approvalUrl }, now, email);
-    if (admitted) this.#enqueuePushes(notice.request, now);
+    const notices = this.#enqueueNotice(account, notice.request, { type: "credential.requested", approvalUrl: notice.approvalUrl }, now, email);
+    return notices.length > 0 ? [...notices, ...this.#enqueuePushes(notice.request)] : [];
   }
 
   /**
@@ -132,9 +161,9 @@ export class Notifier {
    * asks and for what, and the console at the request; never a code, token or credential. The body
    * is encrypted at each attempt, to the subscription as it is then. No link, no push.
    */
-  #enqueuePushes(request: RequestSummary, now: number): void {
+  #enqueuePushes(request: RequestSummary): NewOutboxEntry[] {
     const base = this.env.PUBLIC_BASE_URL?.trim().replace(/\/+$/, "");
-    if (!base) return;
+    if (!base) return [];
     const payload: PushPayload = {
       type: "credential.requested",
       request_id: request.requestId,
@@ -145,111 +174,126 @@ export class Notifier {
       url: `${base}/console#request=${request.requestId}`,
     };
     const body = JSON.stringify(payload);
-    for (const subscription of this.#push.all()) {
-      this.#store({ requestId: request.requestId, agentId: request.agent.id, id: eventId(), channel: "push", type: "credential.requested", destination: subscription.subscriptionId, body }, now);
-    }
+    return this.#push.all().map((subscription) => ({ id: eventId(), channel: "push", type: "credential.requested", destination: subscription.subscriptionId, body }));
   }
 
   /** A plain email to one address (an operator's invitation), through the same outbox; never capped. */
-  enqueueEmail(to: string, subject: string, text: string, now: number): void {
-    this.#store({ requestId: null, agentId: null, id: eventId(), channel: "email", type: "email", destination: to, body: mimeMessage(this.#from(), to, subject, text, now) }, now);
+  enqueueEmail(to: string, subject: string, text: string, now: number): NewOutboxEntry[] {
+    return [{ id: eventId(), channel: "email", type: "email", destination: to, body: mimeMessage(this.#from(), to, subject, text, now) }];
   }
 
   /**
-   * The first attempt at the rows just stored, at once, in the background, instead of by an alarm:
-   * they were stored leased, and the alarm is set to the lease's end before anything is sent, so
-   * if the object dies mid-attempt the alarm retries; when every row is settled the alarm goes.
+   * The first attempt at the entries just stored, at once, in the background, instead of by an
+   * alarm: they were stored leased, and the alarm is armed by the lease's end before anything is
+   * sent, so if the object dies mid-attempt the alarm retries. An alarm already armed earlier
+   * covers the lease (no row written); and once the attempts are acknowledged it is left armed,
+   * to fire once, find nothing due and stop, rather than deleted (bench/README.md, "Cost per
+   * handoff": a deletion is a row written, $1.00 a million; the alarm's run a request, $0.15).
    */
   async sendDue(account: NotifyAccount | undefined): Promise<void> {
-    // Only rows whose transaction committed (one that threw left its entries here, rolled back).
-    const fresh = this.#fresh.splice(0).filter((entry) => this.#outbox.has(entry.id));
-    if (fresh.length > 0) return this.ctx.waitUntil(this.#attemptAll(account, fresh));
-    // Nothing to send now; a notice held back by the cap still owes its summary at the window's end.
-    if (this.#cap.summaryDueAt() !== null) await this.#reschedule();
+    // Only entries whose transaction committed (one that threw left its entries here, rolled back).
+    const fresh = this.#fresh.splice(0).filter((entry) => this.#owed.has(entry));
+    // A notice held back by the cap owes its summary at the window's end.
+    const wakeAt = [...fresh.map((entry) => entry.nextAt), this.#cap.summaryDueAt()].filter((at): at is number => at !== null);
+    if (wakeAt.length === 0) return;
+    // Armed before this call answers (its answer waits for the write), attempted after, in the background.
+    await this.#arm(Math.min(...wakeAt));
+    if (fresh.length > 0) this.ctx.waitUntil(this.#attemptAll(account, fresh));
   }
 
-  /** The alarm: send the summary a closed window owes, then every due row once; reschedule. */
+  /** The alarm: send the summary a closed window owes, then every due entry once; armed again for what is still owed. */
   async deliverDue(account: NotifyAccount | undefined): Promise<void> {
-    const due = this.ctx.storage.transactionSync(() => {
+    // The alarm that fired is spent: whatever is still owed arms the next.
+    this.#alarmAt = null;
+    const { due, nextAt } = this.ctx.storage.transactionSync(() => {
       const now = this.now();
       const heldBack = this.#cap.closeIfDue(now);
-      if (heldBack && account) this.#enqueueSummary(account, heldBack, now);
-      return [...this.#fresh.splice(0), ...this.#outbox.claimDue(now)];
+      if (heldBack && account) this.#recordSummary(account, heldBack, now);
+      const claimed = this.#owed.claimDue(now);
+      return { ...claimed, due: [...this.#fresh.splice(0).filter((entry) => this.#owed.has(entry)), ...claimed.due] };
     });
+    const wakeAt = [nextAt, this.#cap.summaryDueAt()].filter((at): at is number => at !== null);
+    if (wakeAt.length > 0) await this.#arm(Math.min(...wakeAt));
     await this.#attemptAll(account, due);
   }
 
   async #attemptAll(account: NotifyAccount | undefined, due: OutboxEntry[]): Promise<void> {
-    await this.#reschedule();
-    if (due.length === 0) return;
     const webhook = webhookOf(account);
     await Promise.all(
       due.map(async (entry) => {
         const outcome = await attempt(entry, { env: this.env, webhook, now: this.now, push: this.#push });
-        this.ctx.storage.transactionSync(() => {
+        const settled = this.ctx.storage.transactionSync(() => {
           const now = this.now();
-          const settled = this.#outbox.settle(entry, outcome, now);
-          if (settled.reason !== "failed") return;
-          recordAudit(
-            this.ctx.storage.sql,
-            {
-              type: "notification_failed",
-              ...(entry.requestId ? { requestId: entry.requestId } : {}),
-              ...(entry.agentId ? { agentId: entry.agentId } : {}),
-              detail: { channel: entry.channel, event: entry.type, event_id: entry.id, attempts: settled.attempts, status: settled.status },
-            },
-            now,
-          );
+          const settled = this.#owed.settle(entry, outcome, now);
+          if (settled.reason === "failed") {
+            recordAudit(
+              this.ctx.storage.sql,
+              {
+                type: "notification_failed",
+                ...(entry.requestId ? { requestId: entry.requestId } : {}),
+                ...(entry.agentId ? { agentId: entry.agentId } : {}),
+                detail: { channel: entry.channel, event: entry.type, event_id: entry.id, attempts: settled.attempts, status: settled.status },
+              },
+              now,
+            );
+          }
+          return settled;
         });
+        if (settled.reason === "rescheduled") await this.#arm(settled.nextAt);
       }),
     );
-    await this.#reschedule();
   }
 
   /**
-   * The alarm at the next due row, lease end or summary, or none. Read and set in one synchronous
-   * step (no await between), so concurrent sends and the alarm cannot leave it stale.
+   * The alarm armed by `at`: set only when none is armed or the one armed is later (an earlier one
+   * finds nothing due, or some of it, and arms again for the rest). Compared and set with no await
+   * between, against what this instance last read or set, so concurrent sends cannot leave it late.
    */
-  #reschedule(): Promise<void> {
-    const candidates = [this.#outbox.nextDueAt(), this.#cap.summaryDueAt()].filter((at): at is number => at !== null);
-    return candidates.length === 0 ? this.ctx.storage.deleteAlarm() : this.ctx.storage.setAlarm(Math.min(...candidates));
+  async #arm(at: number): Promise<void> {
+    if (this.#alarmAt === undefined) {
+      const stored = await this.ctx.storage.getAlarm();
+      if (this.#alarmAt === undefined) this.#alarmAt = stored;
+    }
+    if (this.#alarmAt !== null && this.#alarmAt <= at) return;
+    this.#alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
   }
 
-  #store(entry: Parameters<Outbox["enqueue"]>[0], now: number): void {
-    this.#fresh.push(this.#outbox.enqueue(entry, now));
-  }
-
-  /** One operator notice: a webhook event (when the account has a webhook) and, if given, an email; capped (false: held back). */
+  /** One operator notice: a webhook event (when the account has a webhook) and, if given, an email; capped (none: held back). */
   #enqueueNotice(
     account: NotifyAccount,
     request: RequestSummary,
     event: Pick<WebhookEvent, "type" | "approvalUrl" | "decidedBy" | "caller" | "approvers">,
     now: number,
     email: string | null,
-  ): boolean {
+  ): NewOutboxEntry[] {
     const webhook = webhookOf(account);
-    if (!webhook && email === null) return false;
-    if (!this.#cap.admit(event.type, now, webhook ? NOTIFYING_WITH_WEBHOOK : EMAILED)) return false;
-    const common = { requestId: request.requestId, agentId: request.agent.id };
+    if (!webhook && email === null) return [];
+    if (!this.#cap.admit(event.type, now, webhook ? NOTIFYING_WITH_WEBHOOK : EMAILED)) return [];
+    const owed: NewOutboxEntry[] = [];
     if (webhook) {
       const id = eventId();
       const body = webhookBody(webhookFormatOf(account), { ...event, id, createdAt: now, request, accountName: account.name });
-      this.#store({ ...common, id, channel: "webhook", type: event.type, destination: webhook.url, body }, now);
+      owed.push({ id, channel: "webhook", type: event.type, destination: webhook.url, body });
     }
-    if (email !== null) this.#store({ ...common, id: eventId(), channel: "email", type: "email", destination: account.operator_email, body: email }, now);
-    return true;
+    if (email !== null) owed.push({ id: eventId(), channel: "email", type: "email", destination: account.operator_email, body: email });
+    return owed;
   }
 
-  #enqueueSummary(account: NotifyAccount, held: HeldBack, now: number): void {
-    const common = { requestId: null, agentId: null };
+  /** The summary of a window's held-back notices: an audit event of its own, which carries it. */
+  #recordSummary(account: NotifyAccount, held: HeldBack, now: number): void {
+    const owed: NewOutboxEntry[] = [];
     const text = summaryText(account.account_id, held.counts, held.since, held.until);
     if (account.webhook_url && account.webhook_secret) {
       const id = eventId();
       const body = summaryBody(webhookFormatOf(account), id, account.account_id, held.counts, held.since, held.until);
-      this.#store({ ...common, id, channel: "webhook", type: "notifications.summarized", destination: account.webhook_url, body }, now);
+      owed.push({ id, channel: "webhook", type: "notifications.summarized", destination: account.webhook_url, body });
     }
     const mail = mimeMessage(this.#from(), account.operator_email, "Keyferry notifications held back", text, now);
-    this.#store({ ...common, id: eventId(), channel: "email", type: "email", destination: account.operator_email, body: mail }, now);
+    owed.push({ id: eventId(), channel: "email", type: "email", destination: account.operator_email, body: mail });
+    const counts = Object.entries(held.counts).map(([event, count]) => ({ event, count: count ?? 0 }));
+    const detail = { held_back: counts, since: new Date(held.since).toISOString(), until: new Date(held.until).toISOString() };
+    this.record({ type: "notices_held_back", detail }, now, owed);
   }
 
   #from(): string {

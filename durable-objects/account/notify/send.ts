@@ -1,7 +1,7 @@
 /**
- * One attempt at one outbox row (durable-objects/account/notify/outbox.ts): a signed webhook POST, a CIBA ping
+ * One attempt at one outbox entry (durable-objects/account/notify/outbox.ts): a signed webhook POST, a CIBA ping
  * (CIBA Core §10.2), or an email through the `send_email` binding. Never throws: the outcome says
- * whether the row is acknowledged, retried or final. Secrets (the webhook secret, the ping bearer)
+ * whether the entry is acknowledged, retried or final. Secrets (the webhook secret, the ping bearer)
  * go only into headers, never into a log line.
  */
 import { EmailMessage } from "cloudflare:email";

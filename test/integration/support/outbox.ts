@@ -17,22 +17,35 @@ export type OutboxRow = {
   last_status: number | null;
 };
 
-/** The account's outbox table as stored. */
+type OwedRow = { seq: number; request_id: string | null; owed: string };
+
+/** The audit rows that owe notifications (durable-objects/account/notify/owed.ts). */
+const owedRows = (sql: SqlStorage) => sql.exec<OwedRow>("SELECT seq, request_id, owed FROM audit WHERE owed IS NOT NULL").toArray();
+
+/** The account's outbox as stored: every entry still owed, from the audit rows that carry them, one row each. */
 export function outboxRows(accountId: string): Promise<OutboxRow[]> {
   return runInDurableObject(accountObject(accountId), (_instance, state) =>
-    state.storage.sql.exec<OutboxRow>("SELECT * FROM outbox ORDER BY created_at, id").toArray(),
+    owedRows(state.storage.sql)
+      .flatMap((row) => (JSON.parse(row.owed) as Omit<OutboxRow, "request_id">[]).map((entry) => ({ ...entry, request_id: row.request_id })))
+      .sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id)),
   );
 }
 
 /**
- * An explicit clock for the outbox: moves every time the account's notifications stored back by
- * `ms` (as if `ms` had passed for them), then runs the object's alarm as its scheduler would.
+ * An explicit clock for the outbox: moves every time the account's notifications and audit log
+ * stored back by `ms` (as if `ms` had passed for them), then runs the object's alarm as its scheduler would.
  * Tests never sleep through a backoff. Returns whether an alarm ran.
  */
 export async function advanceAndRunAlarm(accountId: string, ms: number): Promise<boolean> {
   const stub = accountObject(accountId);
   await runInDurableObject(stub, async (_instance, state) => {
-    state.storage.sql.exec("UPDATE outbox SET next_at = next_at - ?, created_at = created_at - ?", ms, ms);
+    const sql = state.storage.sql;
+    // The log's times too: the alarm reads it back only as far as an entry can be owed.
+    sql.exec("UPDATE audit SET at = at - ?", ms);
+    for (const row of owedRows(sql)) {
+      const entries = (JSON.parse(row.owed) as OutboxRow[]).map((entry) => ({ ...entry, next_at: entry.next_at - ms, created_at: entry.created_at - ms }));
+      sql.exec("UPDATE audit SET owed = ? WHERE seq = ?", JSON.stringify(entries), row.seq);
+    }
     state.storage.sql.exec("UPDATE notice_window SET started_at = started_at - ?", ms);
     const alarm = await state.storage.getAlarm();
     if (alarm !== null) await state.storage.setAlarm(alarm - ms);
