@@ -7,12 +7,12 @@
  *
  * No index finds the owed rows (an index entry is one more row written per event): an entry is
  * owed for at most OWED_SPAN_MS after its event, so the alarm reads the log newest first and stops
- * at the first older event, as `requestedSince` does for a minute. Rows read are billed too: the
+ * at the first older event, as ../live-slots.ts does back to the longest a request lives. Rows read are billed too: the
  * first attempt and its acknowledgement read only their own row, by its key.
  */
 import { LEASE_MS, MAX_DELAY_MS, OWED_SPAN_MS, RETRY_WINDOW_MS, retryDelayMs, type AttemptOutcome, type Channel, type NewOutboxEntry, type OutboxEntry, type Settled } from "./outbox";
 
-/** The `audit` column (the lead merges it with the other 5 -> 6 additions to `audit`). */
+/** The `audit` column (../account-schema.ts adds it in the 5 -> 6 step). */
 export const AUDIT_OWED_COLUMN = "owed TEXT";
 
 /** One entry as stored in `audit.owed`: the old `outbox` table's columns, less the row's own. */
