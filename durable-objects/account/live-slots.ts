@@ -15,6 +15,7 @@
  * rows, $1.25 per million issuances, which a handful of handoffs a minute stays far below.
  */
 import { requestTtlSeconds } from "../../core/limits";
+import { newestFirst } from "./log-pages";
 
 /** A `requested` row as the slot reads it, and what the newer events say of it. */
 export interface SlotRow {
@@ -49,23 +50,6 @@ export const ALL_OF_THE_LOG = Number.POSITIVE_INFINITY;
 type LogRow = { seq: number; at: number; type: string; request_id: string | null; agent_id: string | null; user_code: string | null; expires_at: number | null; console_view: string | null };
 
 /**
- * The log newest first, in pages that double (8, 16, … 256 rows): each page's cursor is read to its
- * end (a cursor left open keeps its statement), and a read that stops early reads at most about as
- * many rows again as it used.
- */
-function* newestFirst(sql: SqlStorage): Generator<LogRow> {
-  let before = Number.MAX_SAFE_INTEGER;
-  for (let size = 8; ; size = Math.min(size * 2, 256)) {
-    const page = sql
-      .exec<LogRow>("SELECT seq, at, type, request_id, agent_id, user_code, expires_at, console_view FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?", before, size)
-      .toArray();
-    yield* page;
-    if (page.length < size) return;
-    before = page[page.length - 1]!.seq;
-  }
-}
-
-/**
  * The `requested` rows of the last `horizonMs`, newest first, each with whether it holds its slot.
  * A generator: a caller that finds what it looks for stops the read there.
  */
@@ -74,7 +58,7 @@ export function* requestedRows(sql: SqlStorage, now: number, horizonMs: number):
   const ended = new Set<string>();
   const approved = new Set<string>();
   const deletedAgents = new Set<string>();
-  for (const row of newestFirst(sql)) {
+  for (const row of newestFirst<LogRow>(sql, "seq, at, type, request_id, agent_id, user_code, expires_at, console_view")) {
     if (row.at <= since) return;
     if (row.type === "agent_deleted" && row.agent_id) deletedAgents.add(row.agent_id);
     if (!row.request_id) continue;

@@ -7,9 +7,10 @@
  *
  * No index finds the owed rows (an index entry is one more row written per event): an entry is
  * owed for at most OWED_SPAN_MS after its event, so the alarm reads the log newest first and stops
- * at the first older event, as ../live-slots.ts does back to the longest a request lives. Rows read are billed too: the
+ * at the first older event (../log-pages.ts), as ../live-slots.ts does back to the longest a request lives. Rows read are billed too: the
  * first attempt and its acknowledgement read only their own row, by its key.
  */
+import { newestFirst } from "../log-pages";
 import { LEASE_MS, MAX_DELAY_MS, OWED_SPAN_MS, RETRY_WINDOW_MS, retryDelayMs, type AttemptOutcome, type Channel, type NewOutboxEntry, type OutboxEntry, type Settled } from "./outbox";
 
 /** The `audit` column (../account-schema.ts adds it in the 5 -> 6 step). */
@@ -134,7 +135,7 @@ export class OwedEntries {
   /** The rows that owe something, newest first, read back only as far as an entry can be owed (read whole before any is rewritten). */
   #owedRows(now: number): OwedRow[] {
     const rows: OwedRow[] = [];
-    for (const row of this.sql.exec<OwedRow>("SELECT seq, at, request_id, agent_id, owed FROM audit ORDER BY seq DESC")) {
+    for (const row of newestFirst<OwedRow>(this.sql, "seq, at, request_id, agent_id, owed")) {
       if (row.at < now - OWED_SPAN_MS) break;
       if (row.owed !== null) rows.push(row);
     }
