@@ -118,7 +118,8 @@ export class Decisions {
   #store(record: LiveRecord, next: RequestState, status: "approved" | "denied", payload: string | null): void {
     const { kv } = this.#ctx.storage;
     this.#ctx.storage.transactionSync(() => {
-      storeState(kv, record, next, { payload: status === "approved" ? payload : null });
+      // A later N-of-M approver sends no payload: the first approver's stays.
+      storeState(kv, record, next, status === "approved" && payload !== null ? { payload } : {});
       if (status === "denied") forgetApprovals(kv, record);
       this.#challenges.clear();
     });

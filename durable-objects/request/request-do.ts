@@ -256,11 +256,8 @@ export class RequestDO extends DurableObject<Env> {
     const { next, answer } = transitions.revoke(record, factsOf(record), Date.now());
     if (answer.reason === "unchanged") return;
     const details = { ...record.details, apiKeyHash: REVOKED_KEY_HASH };
-    this.ctx.storage.transactionSync(() => {
-      this.#store(record, next);
-      patchRow(this.ctx.storage.kv, { payload: null, details: JSON.stringify(details) });
-    });
-    record.details = details;
+    // The state, the erased payload and the revoked key hash in one row write.
+    this.#store(record, next, { details, payload: null });
     if (answer.wasLive) announce(this.ctx, record.handleTag, { type: "decided", status: "denied" });
   }
 
@@ -332,7 +329,7 @@ export class RequestDO extends DurableObject<Env> {
     this.#record = loadRecord(this.ctx.storage);
   }
 
-  #store(record: RequestRecord, next: RequestState, extra: { details?: RequestDetails } = {}): void {
+  #store(record: RequestRecord, next: RequestState, extra: { details?: RequestDetails; payload?: null } = {}): void {
     storeState(this.ctx.storage.kv, record, next, extra);
   }
 

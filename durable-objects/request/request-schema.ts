@@ -82,7 +82,8 @@ function adoptTableRow(storage: DurableObjectStorage): Row | undefined {
 
 /**
  * Stores what a transition changed (nothing, for most polls: `next` is then `record` itself) and
- * mirrors it in memory; an approval's payload (or new details) in the same row write as its state.
+ * mirrors it in memory; an approval's payload (or its erasure: null) and new details in the same row
+ * write as its state.
  */
 export function storeState(kv: SyncKvStorage, record: RequestRecord, next: RequestState, extra: { payload?: string | null; details?: RequestDetails } = {}): void {
   if (next === record) return;
@@ -93,7 +94,7 @@ export function storeState(kv: SyncKvStorage, record: RequestRecord, next: Reque
     claim_hash: next.claimHash,
     replay_reported: next.replayReported ? 1 : 0,
     grace_ends_at: next.graceEndsAt,
-    ...(typeof extra.payload === "string" ? { payload: extra.payload } : {}),
+    ...(extra.payload !== undefined ? { payload: extra.payload } : {}),
     ...(extra.details ? { details: JSON.stringify(extra.details) } : {}),
   });
   Object.assign(record, next, extra.details ? { details: extra.details } : {});

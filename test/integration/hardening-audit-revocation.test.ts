@@ -62,6 +62,17 @@ const requestStatus = (userCode: string) =>
   );
 
 describe("revocation has no gaps", () => {
+  it("an approved request of a deleted agent keeps no credential: its stored payload goes with the revocation", async () => {
+    const { apiKey, accountId, agentId, operatorEmail } = await newAgent();
+    const issued = (await requestCredential(apiKey)).body;
+    await approve(issued.user_code, operatorEmail, "sk_revoked");
+    const stored = () => runInDurableObject(env.REQUESTS.get(env.REQUESTS.idFromName(normalized(issued.user_code))), (_i, state) => readRow(state.storage.kv));
+    expect((await stored())?.payload).toEqual(expect.any(String));
+    expect((await call("DELETE", `/v1/admin/accounts/${accountId}/agents/${agentId}`, { headers: admin })).status).toBe(204);
+    expect(await stored()).toMatchObject({ status: "denied", payload: null });
+    expect((await poll(issued.device_code)).body.error).toBe("access_denied");
+  });
+
   it("a failed revocation answers 503 and the retried DELETE finishes it (never 500, then 404)", async () => {
     const { accountId, agentId, apiKey, operatorEmail } = await newAgent();
     const issued = await requestCredential(apiKey);
