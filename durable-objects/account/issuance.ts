@@ -46,7 +46,7 @@ export class Issuance {
     const summary = summaryOf(details, input.expiresAt);
     const consoleView = consoleViewOf(summary, { publicKey: details.publicKey, encryptionKey: details.encryptionKey }, approvalsRequired);
     // The operator's notice rides on the `requested` row (./notify/owed.ts): stored with it, leased,
-    // and first attempted below once the object exists and the slot is still held.
+    // and first attempted below, before the issuance answers, once the object exists and the slot is still held.
     const notice = { request: summary, approvalUrl: input.approvalUrl, userCode: details.protocol === "device" ? details.userCode : null };
     const record: RecordEvent = (event, at) => this.#record(event, at, event.type === "requested" ? this.#notifier.enqueueRequested(account, notice, at) : []);
     const refused = this.#ctx.storage.transactionSync(() => takeSlot(sql, input, { agentId: agent.id, consoleView }, now, slotHorizonMs(this.#env), record));
@@ -76,7 +76,7 @@ export class Issuance {
     }
     announceRequestsChanged(this.#ctx);
     this.#notifier.resume(noticeEntries);
-    await this.#notifier.sendDue(account);
+    await this.#notifier.sendFirst(account);
     return { reason: "ok", agent, operatorEmail: account.operator_email, pingEndpoint: row.ping_endpoint };
   }
 }

@@ -297,27 +297,26 @@ const RETURN_CHANNEL_CALLS = [
   "RequestDO.poll",
   "AccountDO.recordRequestEvent",
   "RequestDO.alarm",
-  // The alarm armed by the email's lease end, left armed once the mail was accepted: it runs once,
-  // finds nothing owed and stops ($0.15 a million, where clearing it is a row written, $1.00).
-  "AccountDO.alarm",
+  // No AccountDO.alarm: the issuance waited for the email's first attempt, which was accepted, so
+  // no alarm was ever armed (durable-objects/account/notify/notifier.ts, `sendFirst`).
 ];
 /**
- * 10 rows written (34 before issue 21, by these meters, without the console). The request object,
+ * 9 rows written (34 before issue 21, by these meters, without the console). The request object,
  * 5: its row (one key-value entry, so no `CREATE TABLE`), its TTL alarm, the claim (with the
  * look-up), the decision with its payload, the tombstone; its `decision_challenges` table is made by
- * a first passkey challenge only. The account, 5: `requested`, which is also the slot, carries the
+ * a first passkey challenge only. The account, 4: `requested`, which is also the slot, carries the
  * console's summary (durable-objects/account/live-slots.ts) and the email (stored leased in the same
- * row: durable-objects/account/notify/owed.ts); the alarm set to the lease's end before the first
- * attempt; the `requested` row's `owed` cleared once the mail is accepted; `approved` (with its
+ * row: durable-objects/account/notify/owed.ts); the `requested` row's `owed` cleared once the mail
+ * is accepted, which the issuance waits for (so no alarm is set, nor run); `approved` (with its
  * look-up); `delivered`. Nothing is written when the slot frees or the console's summary leaves the
- * list: both are read from the log. 11 requests: the account's alarm is left armed and runs once.
- * (A fresh account pays 1 more: the row that opens its notice window.)
+ * list: both are read from the log. 10 requests.
  */
-const RETURN_CHANNEL_WITH_EMAIL = { rowsWritten: 10, alarmWrites: 2, doRequests: 11 };
+const RETURN_CHANNEL_WITH_EMAIL = { rowsWritten: 9, alarmWrites: 1, doRequests: 10 };
 /**
- * +3 for three webhook events, one row each: its acknowledgement rewriting its audit row's `owed`.
- * Each rides in its event's INSERT (`credential.requested` beside the email), and the alarm already
- * armed for the email's lease covers theirs (no setAlarm, no deletion).
+ * +4 for three webhook events: each one's acknowledgement rewriting its audit row's `owed`, and the
+ * alarm set by `credential.approved`'s lease (a decision's call does not wait for the receiver),
+ * which then runs once (+1 request) and also covers `credential.delivered`'s lease. `credential.requested`
+ * rides in its event's INSERT beside the email and is acknowledged before the issuance answers.
  */
 const RETURN_CHANNEL_WITH_WEBHOOK = { rowsWritten: 13, alarmWrites: 2, doRequests: 11 };
 /**

@@ -1,10 +1,12 @@
-// The account's outbox (durable-objects/account/notify/outbox.ts) inside workerd: stored and attempted at once (the alarm set to the lease's end first),
+// The account's outbox (durable-objects/account/notify/outbox.ts) inside workerd: stored and attempted at once (an issuance waits for
+// the attempt, other events set the alarm to the lease's end first),
 // retried with backoff and Retry-After, final on a 4xx, abandoned after an hour and audited, kept
 // across an eviction, one event id throughout, nothing sent again once acknowledged. Time moves by
 // an explicit clock (advanceAndRunAlarm), never by sleeping.
-import { abortAllDurableObjects, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BASE_DELAY_MS, LEASE_MS, RETRY_WINDOW_MS } from "../../durable-objects/account/notify/outbox";
+import { FIRST_ATTEMPT_WAIT_MS } from "../../durable-objects/account/notify/notifier";
 import { AUDIT_LIMIT } from "../../durable-objects/account/audit-log";
 import { admin, auditUntil, call, newAgent, requestCredential, type Answer } from "./support/api";
 import { captureEmail, captureOutbound, until } from "./support/outbound";
@@ -19,15 +21,23 @@ const captureFor = (path: string, reply?: Parameters<typeof captureOutbound>[0])
 /** How far the clock must move for the row to be due. */
 const dueIn = (row: OutboxRow) => Math.max(0, row.next_at - Date.now()) + 1;
 
+/** The alarm the operator's invitation armed when the account was made, run out: the request's own notices arm any the test sees. */
+async function noAlarmArmed(accountId: string) {
+  await eventually(async () => ((await outboxRows(accountId)).length === 0 ? true : undefined), "the invitation acknowledged");
+  await runDurableObjectAlarm(accountObject(accountId));
+  expect(await runInDurableObject(accountObject(accountId), (_i, state) => state.storage.getAlarm())).toBeNull();
+}
+
 /** An account with a webhook at https://hooks.example.com/<path>, and one request made. */
 async function requestWithWebhook(path: string) {
-  captureEmail();
+  const emails = captureEmail();
   const agent = await newAgent();
   const patched = await call<Answer<AccountUpdatedBody>>("PATCH", `/v1/admin/accounts/${agent.accountId}`, { headers: admin, json: { webhook_url: `https://hooks.example.com/${path}` } });
   expect(patched.status).toBe(200);
+  await noAlarmArmed(agent.accountId);
   const issued = await requestCredential(agent.apiKey);
   expect(issued.status).toBe(200);
-  return { ...agent, issued };
+  return { ...agent, issued, emails };
 }
 
 describe("the notification outbox", { timeout: 30_000 }, () => {
@@ -52,10 +62,43 @@ describe("the notification outbox", { timeout: 30_000 }, () => {
     expect(hooks).toHaveLength(1);
   });
 
-  it("attempts a new event at once, without an alarm; an attempt lost with its object is retried by the alarm at the lease's end", async () => {
+  it("answers an issuance once its notices' first attempt was accepted: nothing owed, no alarm armed", async () => {
+    const hooks = captureFor("accepting", () => new Response(null, { status: 204 }));
+    const emails = captureEmail();
+    const agent = await newAgent();
+    const patched = await call("PATCH", `/v1/admin/accounts/${agent.accountId}`, { headers: admin, json: { webhook_url: "https://hooks.example.com/accepting" } });
+    expect(patched.status).toBe(200);
+    await noAlarmArmed(agent.accountId);
+    const alarm = () => runInDurableObject(accountObject(agent.accountId), (_i, state) => state.storage.getAlarm());
+    expect((await requestCredential(agent.apiKey)).status).toBe(200);
+    // Both were sent before the agent had its answer, and acknowledged in the same call.
+    expect(hooks).toHaveLength(1);
+    expect(emails).toHaveLength(1);
+    expect(await outboxRows(agent.accountId)).toEqual([]);
+    expect(await alarm()).toBeNull();
+  });
+
+  it("arms the alarm for a refused first attempt's retry before the issuance answers", async () => {
+    const hooks = captureFor("refused-first", (_r, n) => new Response(null, { status: n === 1 ? 503 : 204 }));
+    const { accountId } = await requestWithWebhook("refused-first");
+    // No waiting: the answer came after the attempt was settled and its retry armed.
+    expect(hooks).toHaveLength(1);
+    const [row] = (await outboxRows(accountId)).filter(isWebhook);
+    expect(row).toMatchObject({ attempts: 1, last_status: 503 });
+    const alarm = await runInDurableObject(accountObject(accountId), (_i, state) => state.storage.getAlarm());
+    expect(alarm).not.toBeNull();
+    expect(alarm).toBeLessThanOrEqual(row!.next_at);
+    await advanceAndRunAlarm(accountId, dueIn(row!));
+    const second = await until(() => hooks[1], "the retry");
+    expect(second.headers.get("Keyferry-Event-Id")).toBe(row!.id);
+  });
+
+  it("answers an issuance whose first attempt is still running after FIRST_ATTEMPT_WAIT_MS with the alarm at the lease's end; lost with its object, the attempt is retried then", async () => {
     // The receiver never answers the first attempt: the object is lost with the attempt in flight.
     const hooks = captureFor("lost", (_r, n) => (n === 1 ? new Promise<Response>(() => {}) : new Response(null, { status: 204 })));
+    const started = Date.now();
     const { accountId } = await requestWithWebhook("lost");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(FIRST_ATTEMPT_WAIT_MS);
     const first = await until(() => hooks[0], "the first attempt");
     const row = (await outboxRows(accountId)).find(isWebhook)!;
     expect(row).toMatchObject({ id: first.headers.get("Keyferry-Event-Id"), attempts: 1 });

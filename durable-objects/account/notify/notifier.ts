@@ -4,7 +4,8 @@
  * AccountDO hands it the account row; inside the transaction that records an audit event it asks
  * `enqueueFor` (or `enqueueRequested`, `enqueueEmail`) what the event owes and `record`s the event
  * carrying it in its own row (./owed.ts), so a notification is stored exactly when its cause is;
- * then `sendDue` for the first attempt, and `deliverDue` from its alarm for the retries.
+ * then `sendDue` (or, for an issuance, `sendFirst`) for the first attempt, and `deliverDue` from
+ * its alarm for the retries.
  */
 import type { AuditEventInput, AuditEventType } from "../account-types";
 import { recordAudit } from "../audit-log";
@@ -62,6 +63,20 @@ const NOTIFYING_WITH_WEBHOOK = ["requested", "approved", "denied", "locked", "de
 const EMAILED = ["requested"] as const;
 
 export const webhookFormatOf = (account: Pick<NotifyAccount, "webhook_format">): WebhookFormat => (account.webhook_format === "slack" ? "slack" : "keyferry");
+
+/** How long an issuance waits for its notices' first attempt (`sendFirst`): a mail is accepted in milliseconds, a webhook within its receiver's round trip. */
+export const FIRST_ATTEMPT_WAIT_MS = 2_000;
+
+/** Whether `work` finished, successfully, within `ms`. */
+async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work.then(() => true, () => false), late]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
 
 const eventId = () => `evt_${[...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 const webhookOf = (account: NotifyAccount | undefined) =>
@@ -199,6 +214,26 @@ export class Notifier {
     // Armed before this call answers (its answer waits for the write), attempted after, in the background.
     await this.#arm(Math.min(...wakeAt));
     if (fresh.length > 0) this.ctx.waitUntil(this.#attemptAll(account, fresh));
+  }
+
+  /**
+   * An issuance's notices (../issuance.ts): the first attempt awaited, for at most
+   * FIRST_ATTEMPT_WAIT_MS, before the issuance answers. An attempt accepted costs no alarm (bench/README.md,
+   * "Cost per handoff": its setting a row written, its run a request); one refused arms it for the
+   * retry (#attemptAll); one still running arms it by its lease's end and goes on in the
+   * background. Either way, once an agent holds its code every notice of its request is
+   * acknowledged or has its alarm, as when the alarm was set first. An object lost before that
+   * fails the issuance, so no agent holds the code; the entry stays owed for a later alarm.
+   */
+  async sendFirst(account: NotifyAccount | undefined): Promise<void> {
+    const fresh = this.#fresh.splice(0).filter((entry) => this.#owed.has(entry));
+    const summaryAt = this.#cap.summaryDueAt();
+    if (summaryAt !== null) await this.#arm(summaryAt);
+    if (fresh.length === 0) return;
+    const attempts = this.#attemptAll(account, fresh);
+    if (await settledWithin(attempts, FIRST_ATTEMPT_WAIT_MS)) return;
+    await this.#arm(Math.min(...fresh.map((entry) => entry.nextAt)));
+    this.ctx.waitUntil(attempts);
   }
 
   /** The alarm: send the summary a closed window owes, then every due entry once; armed again for what is still owed. */
