@@ -1,5 +1,6 @@
 // Webhook events for a request's whole lifecycle, the Slack-compatible format, CIBA pings through
 // the same outbox, and the per-account cap on operator notices (a flood of requests must not flood the operator).
+import { runInDurableObject } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { RequestSummary } from "../../durable-objects/account/account-types";
 import { verifyWebhook } from "../../core/webhook-signature";
@@ -195,6 +196,29 @@ describe("the notification cap", () => {
     await account.recordRequestEvent({ type: "expired", requestId: request.requestId, agentId, request });
     await until(() => hooks[21], "a notice in the next window");
     expect(hooks).toHaveLength(22);
+  });
+
+  it("stores nothing for the window while nothing is held back: a quiet account's notice writes no row for the cap", async () => {
+    const { accountId, agentId, hooks } = await withWebhook("sliding");
+    const account = accountObject(accountId);
+    const windowRows = () => runInDurableObject(account, (_i, state) => state.storage.sql.exec("SELECT started_at, held_back FROM notice_window").toArray());
+    const expire = async () => {
+      const request = summary(accountId, agentId);
+      await account.recordRequestEvent({ type: "expired", requestId: request.requestId, agentId, request });
+    };
+    // Notices within the burst: sent, and the window is read from the log (no row opens it).
+    for (let i = 0; i < 20; i++) await expire();
+    await until(() => (hooks.length >= 20 ? hooks : undefined), "the burst");
+    expect(await windowRows()).toEqual([]);
+    // The 21st is held back: only now is a row written, for its summary.
+    await expire();
+    expect(await windowRows()).toHaveLength(1);
+    // Half a window later the 20 sent and the 1 held back are still within the last window: held back,
+    // counted on the same row.
+    await advanceAndRunAlarm(accountId, 5 * 60_000);
+    await expire();
+    expect(JSON.parse(String((await windowRows())[0]!.held_back))).toEqual({ "credential.expired": 2 });
+    expect(hooks).toHaveLength(20);
   });
 
   it("never holds back a security alert: after a full burst from agent B, a replay of agent A's code is sent, webhook and email", async () => {

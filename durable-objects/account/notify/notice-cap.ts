@@ -1,26 +1,29 @@
 /**
  * The operator-notification cap: in any NOTICE_WINDOW_MS an account's operator gets at most
  * `burst` notices (emails and webhook events) one by one; the rest are held back and counted by
- * event type, and one summary naming each type goes out when the window ends. A flood of
- * short-lived requests (`requested_expiry=1` churn) then costs the operator `burst` + 1 messages
- * per window, not one per request. Security alerts (SECURITY_ALERTS: a replayed code) are never
- * held back nor counted against the burst: one noisy agent must not hide the alert that reveals a
- * leaked code. The audit log still records every event. CIBA pings, which go to the agent, are not capped.
+ * event type, and one summary naming each type goes out NOTICE_WINDOW_MS after the first was held
+ * back. A flood of short-lived requests (`requested_expiry=1` churn) then costs the operator at most
+ * `burst` + 1 messages per window, not one per request. Security alerts (SECURITY_ALERTS: a replayed
+ * code) are never held back nor counted against the burst: one noisy agent must not hide the alert
+ * that reveals a leaked code. The audit log still records every event. CIBA pings, which go to the
+ * agent, are not capped.
  *
- * What a window has sent is counted from the audit log, not stored (bench/README.md, "Cost per
- * handoff": a counter would be one row written per notice): the audit events since the window's
- * first (`start_seq`, a rowid range) of the types that notify this account, less those held back.
- * The window's row is written when a window opens and when a notice is held back, not per notice.
- * A type that notifies only since a webhook was added mid-window is counted for the whole window
- * (the cap errs towards holding back), and a `requested` event whose request was revoked at once counts too.
+ * The window slides and is read from the audit log, not stored (bench/README.md, "Cost per
+ * handoff": a stored window was one row written per notice, then one per window opened, which a
+ * quiet account paid on every handoff): a notice goes out while fewer than `burst` events of the
+ * types that notify this account were logged in the last NOTICE_WINDOW_MS, held-back ones included,
+ * so a flood that goes on is summarized window after window rather than let through `burst` at a
+ * time. The `notice_window` row exists only while notices are held back: written by the first
+ * (`started_at`), updated by each later one, deleted when its summary is due.
  */
+import { newestFirst } from "../log-pages";
 import type { WebhookEventType } from "./notice-types";
 
 export const NOTICE_CAP_SCHEMA = [
   `CREATE TABLE notice_window (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     started_at INTEGER NOT NULL,
-    start_seq INTEGER NOT NULL DEFAULT 0,
+    start_seq INTEGER NOT NULL DEFAULT 0, -- read by no one since the window slides (schema 6 and older counted from it)
     held_back TEXT NOT NULL DEFAULT '{}'
   )`,
 ];
@@ -39,7 +42,7 @@ export function noticeBurst(value: string | undefined): number {
 
 /** Held back, by event type. */
 export type HeldBackCounts = Partial<Record<WebhookEventType, number>>;
-type WindowRow = { started_at: number; start_seq: number; held_back: string };
+type WindowRow = { started_at: number; held_back: string };
 
 export interface HeldBack {
   counts: HeldBackCounts;
@@ -60,22 +63,23 @@ export class NoticeCap {
    */
   admit(type: WebhookEventType, now: number, notifying: readonly string[]): boolean {
     if (SECURITY_ALERTS.has(type)) return true;
+    if (this.#recentNotices(now, new Set(notifying)) < this.burst) return true;
     const row = this.#row();
-    if (!row || now >= row.started_at + NOTICE_WINDOW_MS) {
-      // A window that ended with notices held back is closed by `closeIfDue` first (the caller's order).
-      this.sql.exec("INSERT OR REPLACE INTO notice_window (id, started_at, start_seq, held_back) VALUES (1, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM audit), '{}')", now);
-      return true;
-    }
-    const counts = heldOf(row);
-    const held = Object.values(counts).reduce((sum, n) => sum + (n ?? 0), 0);
-    const events = this.sql
-      .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM audit WHERE seq >= ? AND at >= ? AND type IN (${notifying.map(() => "?").join(", ")})`, row.start_seq, row.started_at, ...notifying)
-      .one().n;
-    // `+ 1`: this notice's own event, not yet in the log.
-    if (events + 1 - held <= this.burst) return true;
+    const counts = row ? heldOf(row) : {};
     counts[type] = (counts[type] ?? 0) + 1;
-    this.sql.exec("UPDATE notice_window SET held_back = ?", JSON.stringify(counts));
+    if (row) this.sql.exec("UPDATE notice_window SET held_back = ?", JSON.stringify(counts));
+    else this.sql.exec("INSERT INTO notice_window (id, started_at, held_back) VALUES (1, ?, ?)", now, JSON.stringify(counts));
     return false;
+  }
+
+  /** The events of the last NOTICE_WINDOW_MS of the `notifying` types, newest first, counted up to the burst (no further rows read). */
+  #recentNotices(now: number, notifying: ReadonlySet<string>): number {
+    let count = 0;
+    for (const event of newestFirst<{ seq: number; at: number; type: string }>(this.sql, "seq, at, type")) {
+      if (count >= this.burst || event.at <= now - NOTICE_WINDOW_MS) break;
+      if (notifying.has(event.type)) count++;
+    }
+    return count;
   }
 
   /** The window has ended with notices held back: returns what its summary must say, and resets it. */
@@ -95,7 +99,7 @@ export class NoticeCap {
   }
 
   #row(): WindowRow | undefined {
-    return this.sql.exec<WindowRow>("SELECT started_at, start_seq, held_back FROM notice_window").toArray()[0];
+    return this.sql.exec<WindowRow>("SELECT started_at, held_back FROM notice_window").toArray()[0];
   }
 }
 

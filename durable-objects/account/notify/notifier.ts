@@ -198,8 +198,8 @@ export class Notifier {
   }
 
   /**
-   * The first attempt at the entries just stored, at once, in the background, instead of by an
-   * alarm: they were stored leased, and the alarm is armed by the lease's end before anything is
+   * The first attempt at the entries just stored by a call that does not wait for receivers (every
+   * event but an issuance's: `sendFirst`), at once, in the background, instead of by an alarm: they were stored leased, and the alarm is armed by the lease's end before anything is
    * sent, so if the object dies mid-attempt the alarm retries. An alarm already armed earlier
    * covers the lease (no row written); and once the attempts are acknowledged it is left armed,
    * to fire once, find nothing due and stop, rather than deleted (bench/README.md, "Cost per
