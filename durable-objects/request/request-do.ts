@@ -55,9 +55,11 @@ export class RequestDO extends DurableObject<Env> {
     // A live request, or a delivered one's tombstone, holds the name until its expiry.
     if (this.#record && !isExpired(this.#record, Date.now())) return { reason: "collision" };
     const { storage } = this.ctx;
+    const earlier = this.#record !== null;
     storage.transactionSync(() => {
-      // The object holds one request at a time: a new one replaces an earlier one's value and challenges.
-      storage.sql.exec("DROP TABLE IF EXISTS decision_challenges");
+      // The object holds one request at a time: a new one replaces an earlier one's value and
+      // challenges (a new object, the common case, has none: no statement).
+      if (earlier) storage.sql.exec("DROP TABLE IF EXISTS decision_challenges");
       this.#challenges.forget();
       storage.kv.put<Row>(REQUEST_KEY, {
         handle_tag: input.handleTag,
