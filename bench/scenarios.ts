@@ -24,15 +24,19 @@ export const doCreate = (url: string, connections: number, duration: number): Sc
   requests: [{ method: "POST", check: ok(201) }],
 });
 
-/** Issuance: every answer takes an active slot, so the run is a count of prepared slots (≤ 5 per account). */
-export function issue(url: string, agents: Agent[], connections: number): Scenario {
+/**
+ * Issuance: every answer takes an active slot (≤ 5 per account). Either for `duration` seconds, as
+ * long as do-create's run beside it, from more slots than the run can use (a slot used twice
+ * answers 429, counted as an error); or, without a duration, exactly one request per slot.
+ */
+export function issue(url: string, agents: Agent[], connections: number, duration?: number): Scenario {
   const slots = agents.flatMap((agent) => [agent, agent, agent, agent, agent]);
   let next = 0;
   return {
     name: "issue",
     url,
     connections,
-    amount: slots.length,
+    ...(duration ? { duration } : { amount: slots.length }),
     requests: [
       {
         path: "/v1/credentials/request",
