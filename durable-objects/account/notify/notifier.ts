@@ -199,15 +199,15 @@ export class Notifier {
 
   /**
    * The first attempt at the entries just stored by a call that does not wait for receivers (every
-   * event but an issuance's: `sendFirst`), at once, in the background, instead of by an alarm: they were stored leased, and the alarm is armed by the lease's end before anything is
-   * sent, so if the object dies mid-attempt the alarm retries. An alarm already armed earlier
+   * event but an issuance's: `sendFirst`), at once, in the background, instead of by an alarm: they
+   * were stored leased, and the alarm is armed by the lease's end before anything is sent, so if
+   * the object dies mid-attempt the alarm retries. An alarm already armed earlier
    * covers the lease (no row written); and once the attempts are acknowledged it is left armed,
    * to fire once, find nothing due and stop, rather than deleted (bench/README.md, "Cost per
    * handoff": a deletion is a row written, $1.00 a million; the alarm's run a request, $0.15).
    */
   async sendDue(account: NotifyAccount | undefined): Promise<void> {
-    // Only entries whose transaction committed (one that threw left its entries here, rolled back).
-    const fresh = this.#fresh.splice(0).filter((entry) => this.#owed.has(entry));
+    const fresh = this.#takeFresh();
     // A notice held back by the cap owes its summary at the window's end.
     const wakeAt = [...fresh.map((entry) => entry.nextAt), this.#cap.summaryDueAt()].filter((at): at is number => at !== null);
     if (wakeAt.length === 0) return;
@@ -226,7 +226,7 @@ export class Notifier {
    * fails the issuance, so no agent holds the code; the entry stays owed for a later alarm.
    */
   async sendFirst(account: NotifyAccount | undefined): Promise<void> {
-    const fresh = this.#fresh.splice(0).filter((entry) => this.#owed.has(entry));
+    const fresh = this.#takeFresh();
     const summaryAt = this.#cap.summaryDueAt();
     if (summaryAt !== null) await this.#arm(summaryAt);
     if (fresh.length === 0) return;
@@ -245,11 +245,16 @@ export class Notifier {
       const heldBack = this.#cap.closeIfDue(now);
       if (heldBack && account) this.#recordSummary(account, heldBack, now);
       const claimed = this.#owed.claimDue(now);
-      return { ...claimed, due: [...this.#fresh.splice(0).filter((entry) => this.#owed.has(entry)), ...claimed.due] };
+      return { ...claimed, due: [...this.#takeFresh(), ...claimed.due] };
     });
     const wakeAt = [nextAt, this.#cap.summaryDueAt()].filter((at): at is number => at !== null);
     if (wakeAt.length > 0) await this.#arm(Math.min(...wakeAt));
     await this.#attemptAll(account, due);
+  }
+
+  /** The entries stored since the last first attempt, whose transaction committed (one that threw left its entries here, rolled back). */
+  #takeFresh(): OutboxEntry[] {
+    return this.#fresh.splice(0).filter((entry) => this.#owed.has(entry));
   }
 
   async #attemptAll(account: NotifyAccount | undefined, due: OutboxEntry[]): Promise<void> {
