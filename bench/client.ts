@@ -4,7 +4,16 @@
  */
 import type { DeviceAuthorizationBody } from "../core/wire.ts";
 import { api as call, createAccountAndAgent, lookup as lookupAs, operatorDecides, type AccountAndAgent } from "../test/e2e/support/api.ts";
-export { sleep } from "../test/support/sleep.ts";
+import { LEASE_MS } from "../durable-objects/account/notify/outbox.ts";
+import { sleep } from "../test/support/sleep.ts";
+export { sleep };
+
+/**
+ * Each account the set-up makes invites its owner, which arms the account's alarm for the lease's
+ * end, where it is left armed (durable-objects/account/README.md): waits until those alarms ran, so
+ * that no timed or metered run is charged with them.
+ */
+export const setUpAlarmsRun = () => sleep(LEASE_MS + 3000);
 
 export type Agent = AccountAndAgent;
 

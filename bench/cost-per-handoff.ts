@@ -11,7 +11,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { usdPerMillion, type HandoffMeters } from "./cost-meter.ts";
-import { api, createAgents, issue, lookup, mapLimit, sleep, type Agent, type Pending } from "./client.ts";
+import { api, createAgents, issue, lookup, mapLimit, setUpAlarmsRun, sleep, type Agent, type Pending } from "./client.ts";
 import { round } from "./load.ts";
 import { startRuntime, type Runtime } from "./runtime.ts";
 import { openWaitSocket, within } from "./wait-socket.ts";
@@ -86,10 +86,7 @@ export async function measureVariant(variant: Variant, handoffs: number) {
         if (patched.status !== 200) throw new Error(`webhook ${patched.status}`);
       }
     }
-    // The set-up's own notifications (each owner's invitation) armed each account's alarm for their
-    // lease's end, where it is left armed (durable-objects/account/README.md): wait for it to run,
-    // so that the handoff is not charged with the set-up's alarm.
-    await sleep(LEASE_MS + 3000);
+    await setUpAlarmsRun();
     const cpuBefore = await cpuMs(runtime);
     await fetch(`${base}/__bench/meters`, { method: "POST" });
     const started = Date.now();

@@ -8,8 +8,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { cpus, totalmem, release } from "node:os";
 import { join } from "node:path";
 import { createRequire } from "node:module";
-import { createAgents, issuePool, lookup as lookupOnce, mapLimit, sleep, type Agent } from "./client.ts";
-import { LEASE_MS } from "../durable-objects/account/notify/outbox.ts";
+import { createAgents, issuePool, lookup as lookupOnce, mapLimit, setUpAlarmsRun, type Agent } from "./client.ts";
 import { measureCostPerHandoff } from "./cost-per-handoff.ts";
 import { measureDelivery } from "./delivery.ts";
 import { measureReturnChannelDelivery } from "./delivery-return-channel.ts";
@@ -143,10 +142,8 @@ async function main() {
     const issueAgents: Agent[][] = [];
     for (let r = 0; r < ROUNDS; r++) issueAgents.push(await createAgents(fresh.urls.keyferry, fresh.adminToken, issueAccounts, `issue${r}`));
     log(`set-up done; RSS ${await runtimeRssMiB(warm)} MiB (reading runtime), ${await runtimeRssMiB(fresh)} MiB (creation runtime)`);
-    // Each account made above invited its owner, which armed the account's alarm for the lease's
-    // end (durable-objects/account/README.md): thousands of alarm runs, which fell on the first
-    // round's runs. They run now, before any run is timed.
-    await sleep(LEASE_MS + 3000);
+    // The set-up's invitation alarms (thousands; they fell on the first round) run before any run is timed.
+    await setUpAlarmsRun();
 
     for (let r = 0; r < ROUNDS; r++) {
       const results: RunResult[] = [];
