@@ -248,7 +248,7 @@ export class AccountDO extends DurableObject<Env> {
     const row = this.#agentRow(input.agentId, input.keyHash);
     const account = this.#account();
     if (!row || !account) return { reason: "invalid_client" };
-    const issuance = new Issuance(this.ctx, this.env, this.#notifier, (event, at, owed) => this.#record(event, at, owed));
+    const issuance = new Issuance(this.ctx, this.env, this.#notifier, (event, at, owed) => this.#record(event, at, owed, true));
     return issuance.issue(account, row, input, this.#operators.decisionPasskeys().required);
   }
 
@@ -329,9 +329,9 @@ export class AccountDO extends DurableObject<Env> {
    * Appends an audit event (./audit-log.ts: noise is counted apart and never evicts a decision),
    * carrying in its row the notifications it owes (./notify/owed.ts).
    */
-  #record(event: Omit<AuditEventInput, "lookedUp">, now = Date.now(), owed: NewOutboxEntry[] = []): void {
+  #record(event: Omit<AuditEventInput, "lookedUp">, now = Date.now(), owed: NewOutboxEntry[] = [], byIssuance = false): void {
     this.#ensureSchema();
-    this.#notifier.record(event, now, owed);
+    this.#notifier.record(event, now, owed, byIssuance);
   }
 
   #account(): AccountRow | undefined {

@@ -45,8 +45,8 @@ export class Issuance {
     const details: RequestDetails = { ...input.details, accountName: account.name, agent, operatorEmail: account.operator_email.trim().toLowerCase(), passkeyRequired, approvalsRequired };
     const summary = summaryOf(details, input.expiresAt);
     const consoleView = consoleViewOf(summary, { publicKey: details.publicKey, encryptionKey: details.encryptionKey }, approvalsRequired);
-    // The operator's notice rides on the `requested` row (./notify/owed.ts): stored with it, leased,
-    // and first attempted below, before the issuance answers, once the object exists and the slot is still held.
+    // The operator's notice rides on the `requested` row (./notify/owed.ts): stored with it, held by
+    // this issuance, and first attempted below, before it answers, once the object exists and the slot is still held.
     const notice = { request: summary, approvalUrl: input.approvalUrl, userCode: details.protocol === "device" ? details.userCode : null };
     const record: RecordEvent = (event, at) => this.#record(event, at, event.type === "requested" ? this.#notifier.enqueueRequested(account, notice, at) : []);
     const refused = this.#ctx.storage.transactionSync(() => takeSlot(sql, input, { agentId: agent.id, consoleView }, now, slotHorizonMs(this.#env), record));

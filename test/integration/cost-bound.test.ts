@@ -168,15 +168,16 @@ describe("cost per handoff", () => {
 
   /**
    * Background work (audit events, the outbox) lands after the answers: wait until it stops and
-   * nothing is owed (no audit row carries a notification). The account's alarm may stay armed:
-   * `fireAccountAlarm` runs it.
+   * nothing is owed (no audit row carries a notification that can come due; one its issuance sent,
+   * `next_at` null, owes nothing: durable-objects/account/notify/owed.ts). The account's alarm may
+   * stay armed: `fireAccountAlarm` runs it.
    */
   async function quiet(account: Stub) {
     let stable = 0;
     let seen = -1;
     for (let i = 0; i < 300 && stable < 5; i++) {
       await sleep(30);
-      const owed = await runInDurableObject(account, (_i, state) => meter.uncounted(() => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM audit WHERE owed IS NOT NULL").one().n));
+      const owed = await runInDurableObject(account, (_i, state) => meter.uncounted(() => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM audit WHERE EXISTS (SELECT 1 FROM json_each(owed) WHERE json_extract(value, '$.next_at') IS NOT NULL)").one().n));
       const calls = meter.read().calls.length;
       stable = owed === 0 && calls === seen ? stable + 1 : 0;
       seen = calls;
@@ -301,24 +302,25 @@ const RETURN_CHANNEL_CALLS = [
   // no alarm was ever armed (durable-objects/account/notify/notifier.ts, `sendFirst`).
 ];
 /**
- * 9 rows written (34 before issue 21, by these meters, without the console). The request object,
+ * 8 rows written (34 before issue 21, by these meters, without the console). The request object,
  * 5: its row (one key-value entry, so no `CREATE TABLE`), its TTL alarm, the claim (with the
  * look-up), the decision with its payload, the tombstone; its `decision_challenges` table is made by
- * a first passkey challenge only. The account, 4: `requested`, which is also the slot, carries the
- * console's summary (durable-objects/account/live-slots.ts) and the email (stored leased in the same
- * row: durable-objects/account/notify/owed.ts); the `requested` row's `owed` cleared once the mail
- * is accepted, which the issuance waits for (so no alarm is set, nor run); `approved` (with its
- * look-up); `delivered`. Nothing is written when the slot frees or the console's summary leaves the
- * list: both are read from the log. 10 requests.
+ * a first passkey challenge only. The account, 3: `requested`, which is also the slot, carries the
+ * console's summary (durable-objects/account/live-slots.ts) and the email (held by the issuance in
+ * the same row: durable-objects/account/notify/owed.ts), whose acceptance the issuance waits for and
+ * writes nothing of (so no alarm is set, nor run); `approved` (with its look-up); `delivered`.
+ * Nothing is written when the slot frees or the console's summary leaves the list: both are read
+ * from the log. 10 requests.
  */
-const RETURN_CHANNEL_WITH_EMAIL = { rowsWritten: 9, alarmWrites: 1, doRequests: 10 };
+const RETURN_CHANNEL_WITH_EMAIL = { rowsWritten: 8, alarmWrites: 1, doRequests: 10 };
 /**
- * +4 for three webhook events: each one's acknowledgement rewriting its audit row's `owed`, and the
- * alarm set by `credential.approved`'s lease (a decision's call does not wait for the receiver),
- * which then runs once (+1 request) and also covers `credential.delivered`'s lease. `credential.requested`
- * rides in its event's INSERT beside the email and is acknowledged before the issuance answers.
+ * +3 for the two webhook events after the issuance: each one's acknowledgement rewriting its audit
+ * row's `owed`, and the alarm set by `credential.approved`'s lease (a decision's call does not wait
+ * for the receiver), which then runs once (+1 request) and also covers `credential.delivered`'s
+ * lease. `credential.requested` rides in its event's INSERT beside the email and is accepted before
+ * the issuance answers, writing nothing more.
  */
-const RETURN_CHANNEL_WITH_WEBHOOK = { rowsWritten: 13, alarmWrites: 2, doRequests: 11 };
+const RETURN_CHANNEL_WITH_WEBHOOK = { rowsWritten: 11, alarmWrites: 2, doRequests: 11 };
 /**
  * Rows read vary a little with the audit log's length; 57 measured (46 before the alarm read the log
  * for owed entries, 28 before the console's and passkeys' reads).

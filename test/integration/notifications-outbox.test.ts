@@ -78,6 +78,31 @@ describe("the notification outbox", { timeout: 30_000 }, () => {
     expect(await alarm()).toBeNull();
   });
 
+  it("writes nothing after an issuance's notices its first attempt sent: never due, not after a crash nor by a later alarm, and evicted with the log", async () => {
+    const hooks = captureFor("sent-once", () => new Response(null, { status: 204 }));
+    const { accountId, emails } = await requestWithWebhook("sent-once");
+    expect(hooks).toHaveLength(1);
+    expect(emails).toHaveLength(1);
+    const requestedRow = () =>
+      runInDurableObject(accountObject(accountId), (_i, state) => state.storage.sql.exec<{ owed: string | null }>("SELECT owed FROM audit WHERE type = 'requested'").toArray()[0]);
+    // Both still ride on the `requested` row, held by the issuance that sent them (durable-objects/account/notify/owed.ts).
+    const held = JSON.parse((await requestedRow())!.owed!) as Array<{ channel: string; next_at: number | null }>;
+    expect(held.map((entry) => [entry.channel, entry.next_at]).sort()).toEqual([["email", null], ["webhook", null]]);
+    // A crash, then an alarm long after every lease: neither is sent again.
+    await abortAllDurableObjects();
+    await runInDurableObject(accountObject(accountId), (_i, state) => state.storage.setAlarm(Date.now()));
+    expect(await advanceAndRunAlarm(accountId, 2 * RETRY_WINDOW_MS)).toBe(true);
+    expect(hooks).toHaveLength(1);
+    expect(emails).toHaveLength(1);
+    // The row owes nothing: once its request is over (expired here), the log's eviction takes it like any other.
+    const account = accountObject(accountId);
+    await runInDurableObject(account, (_i, state) => state.storage.sql.exec("UPDATE audit SET expires_at = ? WHERE type = 'requested'", Date.now() - 1));
+    for (let i = 0; i < AUDIT_LIMIT + 60; i++) {
+      await account.addAgent({ agentId: `agt_filler_${i}`, name: `filler ${i}`, email: null, keyHash: "0".repeat(64), pingEndpoint: null });
+    }
+    expect(await requestedRow()).toBeUndefined();
+  });
+
   it("arms the alarm for a refused first attempt's retry before the issuance answers", async () => {
     const hooks = captureFor("refused-first", (_r, n) => new Response(null, { status: n === 1 ? 503 : 204 }));
     const { accountId } = await requestWithWebhook("refused-first");

@@ -11,8 +11,8 @@ import type { AuditEventInput, AuditEventType } from "../account-types";
 import { recordAudit } from "../audit-log";
 import { NoticeCap, noticeBurst, type HeldBack } from "./notice-cap";
 import type { RequestSummary, WebhookEventType, WebhookFormat } from "./notice-types";
-import { maxRetryDelayMs, type NewOutboxEntry, type OutboxEntry } from "./outbox";
-import { OwedEntries, leased } from "./owed";
+import { LEASE_MS, maxRetryDelayMs, type NewOutboxEntry, type OutboxEntry } from "./outbox";
+import { OwedEntries, leased, withIssuance } from "./owed";
 import { mimeMessage, notificationMime, replayText } from "./email-message";
 import { attempt } from "./send";
 import { PushSubscriptions } from "../push-subscriptions";
@@ -103,10 +103,11 @@ export class Notifier {
 
   /**
    * Appends an audit event (../audit-log.ts) carrying the notifications it owes in its own row,
-   * stored leased for their first attempt. Synchronous: call it inside the event's transaction.
+   * stored leased for their first attempt, or, for an issuance (`sendFirst`), held by it
+   * (./owed.ts, `withIssuance`). Synchronous: call it inside the event's transaction.
    */
-  record(event: Omit<AuditEventInput, "lookedUp">, now: number, owed: NewOutboxEntry[] = []): void {
-    const stored = owed.map((entry) => leased(entry, now));
+  record(event: Omit<AuditEventInput, "lookedUp">, now: number, owed: NewOutboxEntry[] = [], byIssuance = false): void {
+    const stored = owed.map((entry) => (byIssuance ? withIssuance(entry, now) : leased(entry, now)));
     const seq = recordAudit(this.ctx.storage.sql, event, now, stored.length > 0 ? JSON.stringify(stored) : null);
     this.#fresh.push(...this.#owed.carried(seq, event, stored));
   }
@@ -217,22 +218,27 @@ export class Notifier {
   }
 
   /**
-   * An issuance's notices (../issuance.ts): the first attempt awaited, for at most
-   * FIRST_ATTEMPT_WAIT_MS, before the issuance answers. An attempt accepted costs no alarm (bench/README.md,
-   * "Cost per handoff": its setting a row written, its run a request); one refused arms it for the
-   * retry (#attemptAll); one still running arms it by its lease's end and goes on in the
-   * background. Either way, once an agent holds its code every notice of its request is
-   * acknowledged or has its alarm, as when the alarm was set first. An object lost before that
-   * fails the issuance, so no agent holds the code; the entry stays owed for a later alarm.
+   * An issuance's notices (../issuance.ts), stored held by it (./owed.ts, `withIssuance`): the
+   * first attempt awaited, for at most FIRST_ATTEMPT_WAIT_MS, before the issuance answers. An
+   * attempt accepted writes nothing and arms no alarm (bench/README.md, "Cost per handoff": a row
+   * written each, and the alarm's run a request); one refused is rescheduled and arms the alarm for
+   * the retry (#attemptAll); one still running is handed over, due by its lease's end with the
+   * alarm armed then, and goes on in the background. Either way, once an agent holds its code every
+   * notice of its request is acknowledged or has its alarm, as when the alarm was set first. An
+   * object lost before that fails the issuance, so no agent holds the code, and its notices are never sent.
    */
   async sendFirst(account: NotifyAccount | undefined): Promise<void> {
     const fresh = this.#takeFresh();
     const summaryAt = this.#cap.summaryDueAt();
     if (summaryAt !== null) await this.#arm(summaryAt);
     if (fresh.length === 0) return;
-    const attempts = this.#attemptAll(account, fresh);
+    const running = new Set(fresh);
+    const attempts = this.#attemptAll(account, fresh, (entry) => running.delete(entry));
     if (await settledWithin(attempts, FIRST_ATTEMPT_WAIT_MS)) return;
-    await this.#arm(Math.min(...fresh.map((entry) => entry.nextAt)));
+    // Only the attempts with no outcome yet: one answered meanwhile was settled as the issuance's own.
+    const leaseEnd = this.now() + LEASE_MS;
+    this.ctx.storage.transactionSync(() => this.#owed.handOver([...running], leaseEnd));
+    await this.#arm(leaseEnd);
     this.ctx.waitUntil(attempts);
   }
 
@@ -257,11 +263,13 @@ export class Notifier {
     return this.#fresh.splice(0).filter((entry) => this.#owed.has(entry));
   }
 
-  async #attemptAll(account: NotifyAccount | undefined, due: OutboxEntry[]): Promise<void> {
+  /** `answered`: told of each entry's outcome before it is settled. */
+  async #attemptAll(account: NotifyAccount | undefined, due: OutboxEntry[], answered?: (entry: OutboxEntry) => void): Promise<void> {
     const webhook = webhookOf(account);
     await Promise.all(
       due.map(async (entry) => {
         const outcome = await attempt(entry, { env: this.env, webhook, now: this.now, push: this.#push });
+        answered?.(entry);
         const settled = this.ctx.storage.transactionSync(() => {
           const now = this.now();
           const settled = this.#owed.settle(entry, outcome, now);

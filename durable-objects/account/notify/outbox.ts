@@ -33,7 +33,8 @@ export interface OutboxEntry extends Required<NewOutboxEntry> {
   agentId: string | null;
   createdAt: number;
   attempts: number;
-  nextAt: number;
+  /** Null while its issuance makes the first attempt (./owed.ts, `withIssuance`). */
+  nextAt: number | null;
 }
 
 /** What one attempt came to. `retryAfterMs`: the receiver's `Retry-After`, if it gave one. */

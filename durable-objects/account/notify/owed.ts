@@ -26,7 +26,8 @@ export type StoredEntry = {
   bearer: string | null;
   created_at: number;
   attempts: number;
-  next_at: number;
+  /** When it comes due; null while its issuance makes the first attempt (`withIssuance`): never due by itself. */
+  next_at: number | null;
   last_status: number | null;
 };
 
@@ -42,6 +43,18 @@ const BATCH = 20;
  */
 export function leased(entry: NewOutboxEntry, now: number): StoredEntry {
   return { ...entry, bearer: entry.bearer ?? null, created_at: now, attempts: 1, next_at: now + LEASE_MS, last_status: null };
+}
+
+/**
+ * Stored for an issuance, which makes the first attempt itself before it answers
+ * (./notifier.ts, `sendFirst`): never due until the issuance hands it over (`handOver`, a refused
+ * attempt's retry or one still running), so an attempt accepted writes nothing more (bench/README.md,
+ * "Cost per handoff"). Its object lost before the answer, the issuance fails, no agent holds the
+ * request's code, and the entry is never sent. One accepted stays in its row, inert, until the
+ * log evicts the row.
+ */
+export function withIssuance(entry: NewOutboxEntry, now: number): StoredEntry {
+  return { ...leased(entry, now), next_at: null };
 }
 
 const entryOf = (row: Pick<OwedRow, "seq" | "request_id" | "agent_id">, stored: StoredEntry): OutboxEntry => ({
@@ -84,6 +97,7 @@ export class OwedEntries {
       const entries = JSON.parse(row.owed!) as StoredEntry[];
       let claimed = false;
       for (const entry of entries) {
+        if (entry.next_at === null) continue;
         if (entry.next_at <= now && due.length < BATCH) {
           entry.attempts += 1;
           entry.next_at = now + LEASE_MS;
@@ -103,6 +117,8 @@ export class OwedEntries {
     const stored = entries.find((candidate) => candidate.id === entry.id);
     // Settled already (an attempt lost and retried, then both answered): nothing to do twice.
     if (!stored) return { reason: "done" };
+    // Accepted at its issuance's own attempt: nothing could send it again, so nothing is written.
+    if (stored.next_at === null && outcome.reason === "acknowledged") return { reason: "done" };
     const nextAt = outcome.reason === "retry" ? now + retryDelayMs(entry.attempts, outcome.retryAfterMs, this.random, this.maxDelayMs) : null;
     // Abandoned only once a failed attempt comes at least RETRY_WINDOW_MS after the event.
     const settled: Settled =
@@ -115,6 +131,16 @@ export class OwedEntries {
     const kept = settled.reason === "rescheduled" ? entries : entries.filter((candidate) => candidate !== stored);
     this.sql.exec("UPDATE audit SET owed = ? WHERE seq = ?", kept.length > 0 ? JSON.stringify(kept) : null, entry.seq);
     return settled;
+  }
+
+  /** An issuance's entries whose first attempt outlived its wait: due by `at` (the attempt's lease), as any leased entry. */
+  handOver(entries: OutboxEntry[], at: number): void {
+    for (const seq of new Set(entries.map((entry) => entry.seq))) {
+      const ids = new Set(entries.filter((entry) => entry.seq === seq).map((entry) => entry.id));
+      const stored = this.#entriesOf(seq);
+      for (const entry of stored) if (ids.has(entry.id) && entry.next_at === null) entry.next_at = at;
+      if (stored.length > 0) this.sql.exec("UPDATE audit SET owed = ? WHERE seq = ?", JSON.stringify(stored), seq);
+    }
   }
 
   /** Whether the entry is stored (its transaction committed) and still owed. */

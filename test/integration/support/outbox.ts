@@ -17,16 +17,21 @@ export type OutboxRow = {
   last_status: number | null;
 };
 
+type StoredEntry = Omit<OutboxRow, "request_id" | "next_at"> & { next_at: number | null };
+
 type OwedRow = { seq: number; request_id: string | null; owed: string };
 
 /** The audit rows that owe notifications (durable-objects/account/notify/owed.ts). */
 const owedRows = (sql: SqlStorage) => sql.exec<OwedRow>("SELECT seq, request_id, owed FROM audit WHERE owed IS NOT NULL").toArray();
 
-/** The account's outbox as stored: every entry still owed, from the audit rows that carry them, one row each. */
+/**
+ * The account's outbox as stored: every entry still owed, from the audit rows that carry them, one
+ * row each. An entry its issuance sent (`next_at` null: durable-objects/account/notify/owed.ts) owes nothing.
+ */
 export function outboxRows(accountId: string): Promise<OutboxRow[]> {
   return runInDurableObject(accountObject(accountId), (_instance, state) =>
     owedRows(state.storage.sql)
-      .flatMap((row) => (JSON.parse(row.owed) as Omit<OutboxRow, "request_id">[]).map((entry) => ({ ...entry, request_id: row.request_id })))
+      .flatMap((row) => (JSON.parse(row.owed) as StoredEntry[]).flatMap((entry) => (entry.next_at === null ? [] : [{ ...entry, next_at: entry.next_at, request_id: row.request_id }])))
       .sort((a, b) => a.created_at - b.created_at || a.id.localeCompare(b.id)),
   );
 }
@@ -43,7 +48,7 @@ export async function advanceAndRunAlarm(accountId: string, ms: number): Promise
     // The log's times too: the alarm reads it back only as far as an entry can be owed.
     sql.exec("UPDATE audit SET at = at - ?", ms);
     for (const row of owedRows(sql)) {
-      const entries = (JSON.parse(row.owed) as OutboxRow[]).map((entry) => ({ ...entry, next_at: entry.next_at - ms, created_at: entry.created_at - ms }));
+      const entries = (JSON.parse(row.owed) as StoredEntry[]).map((entry) => ({ ...entry, next_at: entry.next_at === null ? null : entry.next_at - ms, created_at: entry.created_at - ms }));
       sql.exec("UPDATE audit SET owed = ? WHERE seq = ?", JSON.stringify(entries), row.seq);
     }
     state.storage.sql.exec("UPDATE notice_window SET started_at = started_at - ?", ms);
