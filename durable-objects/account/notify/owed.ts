@@ -133,7 +133,7 @@ export class OwedEntries {
     return settled;
   }
 
-  /** An issuance's entries whose first attempt outlived its wait: due by `at` (the attempt's lease), as any leased entry. */
+  /** An issuance's entries whose first attempt outlived its wait: due by `at` (the attempt's lease), like a leased entry. */
   handOver(entries: OutboxEntry[], at: number): void {
     for (const seq of new Set(entries.map((entry) => entry.seq))) {
       const ids = new Set(entries.filter((entry) => entry.seq === seq).map((entry) => entry.id));
