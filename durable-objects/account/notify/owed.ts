@@ -3,7 +3,8 @@
  * its `owed` column (JSON, one object per entry), written by the event's own INSERT. An entry
  * costs no row of its own (bench/README.md, "Cost per handoff"): an acknowledgement or a final
  * failure rewrites the column, NULL once nothing is owed, and the stored bodies and any CIBA
- * bearer token go with it. The log's eviction keeps a row that still owes (../audit-log.ts).
+ * bearer token go with it; an issuance's entry accepted at its first attempt (`withIssuance`) is
+ * not rewritten but stays, never due. The log's eviction keeps a row that still owes (../audit-log.ts).
  *
  * No index finds the owed rows (an index entry is one more row written per event): an entry is
  * owed for at most OWED_SPAN_MS after its event, so the alarm reads the log newest first and stops
