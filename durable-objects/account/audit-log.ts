@@ -7,6 +7,7 @@
  */
 import type { AuditDetail, AuditEventInput, AuditRecord, DecisionActor } from "./account-types";
 import { ALL_OF_THE_LOG, liveSlots } from "./live-slots";
+import { OWES_SOMETHING } from "./notify/owed";
 
 /** Non-noise events kept, newest first, besides those of requests still holding their slots. */
 export const AUDIT_LIMIT = 1000;
@@ -85,11 +86,10 @@ export function recordAudit(sql: SqlStorage, event: AuditEventInput, now: number
   if (!cutoff) return seq;
   // A request holding its slot keeps its events, however many others follow: its `requested` row is
   // the slot (and the console's summary), its `approved` what keeps it off the console's list.
-  // A row still owing is kept; one whose entries its issuance sent (`next_at` null: ./notify/owed.ts) owes nothing.
+  // A row still owing is kept (./notify/owed.ts; one whose entries its issuance sent owes nothing).
   const held = liveSlots(sql, now, ALL_OF_THE_LOG).map((row) => row.requestId);
   sql.exec(
-    `DELETE FROM audit WHERE seq <= ? AND seq NOT IN (SELECT seq FROM audit_noise)
-       AND (owed IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(owed) WHERE json_extract(value, '$.next_at') IS NOT NULL))
+    `DELETE FROM audit WHERE seq <= ? AND seq NOT IN (SELECT seq FROM audit_noise) AND NOT ${OWES_SOMETHING}
        AND (request_id IS NULL OR request_id NOT IN (SELECT value FROM json_each(?)))`,
     cutoff.seq,
     JSON.stringify(held),

@@ -11,6 +11,7 @@ import { deviceCodeProtocols, openWait } from "./support/wait";
 import { accountStub, requestStub } from "../../worker/stubs";
 import { sleep } from "../support/sleep";
 import { patchRequestRow, storedRow } from "./support/request-row";
+import { OWES_SOMETHING } from "../../durable-objects/account/notify/owed";
 
 /**
  * What a handoff costs in Durable Object work, and proof that a misbehaving poller cannot raise it:
@@ -177,7 +178,7 @@ describe("cost per handoff", () => {
     let seen = -1;
     for (let i = 0; i < 300 && stable < 5; i++) {
       await sleep(30);
-      const owed = await runInDurableObject(account, (_i, state) => meter.uncounted(() => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM audit WHERE EXISTS (SELECT 1 FROM json_each(owed) WHERE json_extract(value, '$.next_at') IS NOT NULL)").one().n));
+      const owed = await runInDurableObject(account, (_i, state) => meter.uncounted(() => state.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM audit WHERE ${OWES_SOMETHING}`).one().n));
       const calls = meter.read().calls.length;
       stable = owed === 0 && calls === seen ? stable + 1 : 0;
       seen = calls;

@@ -17,6 +17,9 @@ import { LEASE_MS, MAX_DELAY_MS, OWED_SPAN_MS, RETRY_WINDOW_MS, retryDelayMs, ty
 /** The `audit` column (../account-schema.ts adds it in the 5 -> 6 step). */
 export const AUDIT_OWED_COLUMN = "owed TEXT";
 
+/** SQL: the row carries an entry that can come due (none when `owed` is NULL, or holds only entries an issuance sent: `withIssuance`). */
+export const OWES_SOMETHING = "EXISTS (SELECT 1 FROM json_each(owed) WHERE json_extract(value, '$.next_at') IS NOT NULL)";
+
 /** One entry as stored in `audit.owed`: the old `outbox` table's columns, less the row's own. */
 export type StoredEntry = {
   id: string;
