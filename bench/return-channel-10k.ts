@@ -15,7 +15,6 @@
  * same. Deciding pauses above DECIDE_HIGH (each decision wakes an object, then closes a socket).
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { readdirSync } from "node:fs";
 import { api, createAgents, issuePool, lookup, mapLimit, percentile, sleep, type Pending } from "./client.ts";
 import { round } from "./load.ts";
 import type { FromClient, ToClient } from "./return-channel-clients.ts";
@@ -34,17 +33,6 @@ const SETTLE_MS = 15_000;
 const TOLD_TIMEOUT_MS = 120_000;
 const DEADLINE_MS = 20 * 60_000;
 
-/** Open file descriptors of the runtime's busiest workerd process, from /proc. */
-function runtimeFds(runtime: Runtime): number {
-  return Math.max(0, ...runtime.workerdPids().map((pid) => {
-    try {
-      return readdirSync(`/proc/${pid}/fd`).length;
-    } catch {
-      return 0;
-    }
-  }));
-}
-
 /**
  * Waits while the runtime holds more than `high` descriptors (read at most every 250 ms); false
  * when that lasted `stallMs`.
@@ -58,7 +46,7 @@ function fdGuard(runtime: Runtime) {
     const since = Date.now();
     for (;;) {
       if (Date.now() - last > 250) {
-        fds = runtimeFds(runtime);
+        fds = runtime.openDescriptors();
         last = Date.now();
         peak = Math.max(peak, fds);
       }
@@ -115,7 +103,7 @@ export async function measureReturnChannel10k(log: (line: string) => void, socke
     const issueSeconds = round((Date.now() - issueStart) / 1000);
     await sleep(SETTLE_MS);
     const rssBefore = await runtimeRssMiB(runtime);
-    const fdsBefore = runtimeFds(runtime);
+    const fdsBefore = runtime.openDescriptors();
     log(`return channel 10k: ${pending.length} pending (issued in ${issueSeconds} s); RSS ${rssIdle} MiB idle, ${rssBefore} MiB before the sockets; ${fdsBefore} fds`);
 
     // Open the sockets in batches, spread over the client processes.
@@ -137,7 +125,7 @@ export async function measureReturnChannel10k(log: (line: string) => void, socke
     log(`return channel 10k: ${opened} sockets open in ${openSeconds} s${full ? " (no more fit in workerd's descriptors)" : ""} (${JSON.stringify(openFailures)}); waiting ${SETTLE_MS / 1000} s`);
     await sleep(SETTLE_MS);
     const rssWaiting = await runtimeRssMiB(runtime);
-    const fdsWaiting = runtimeFds(runtime);
+    const fdsWaiting = runtime.openDescriptors();
     log(`return channel 10k: all waiting, RSS ${rssWaiting} MiB, ${fdsWaiting} fds`);
 
     // Every request decided: look-up (its own address: the limit is per CF-Connecting-IP) and decide.
@@ -177,7 +165,7 @@ export async function measureReturnChannel10k(log: (line: string) => void, socke
     log(`return channel 10k: ${decidedAt.size} decided in ${decideSeconds} s, ${toldSoFar} told`);
     await sleep(SETTLE_MS);
     const rssAfter = await runtimeRssMiB(runtime);
-    const fdsAfter = runtimeFds(runtime);
+    const fdsAfter = runtime.openDescriptors();
 
     const told: Record<string, number> = {};
     const lost: Record<string, number> = {};

@@ -13,11 +13,13 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readdirSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { sleep } from "../test/support/sleep.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TMP = join(ROOT, "bench/.tmp");
@@ -27,6 +29,15 @@ export interface Runtime {
   adminToken: string;
   /** The workerd process(es) Miniflare spawned, for memory readings. */
   workerdPids(): number[];
+  /**
+   * Waits (at most `maxMs`) until workerd has closed the objects the last run left open, and says
+   * how long that took. Local workerd evicts an object 10 s after its last call, and closing a
+   * SQLite object checkpoints its WAL: about a sixth more writes than creating it made, which
+   * would otherwise fall on the next run (bench/README.md, "Creation runs settle").
+   */
+  settle(maxMs?: number): Promise<number>;
+  /** Open file descriptors of its busiest workerd process (the limit, 20,000, is per process; a live SQLite object holds about 3). */
+  openDescriptors(): number;
   dispose(): Promise<void>;
 }
 
@@ -126,12 +137,20 @@ export async function startRuntime(vars: Record<string, string>, opts: RuntimeOp
   await mf.ready;
   // This runtime's own workerd process(es): those that appeared while it started.
   const pids = workerdChildren().filter((pid) => !workerdBefore.has(pid));
+  // What the idle runtime holds open (its listeners, logs, the namespaces' metadata): "settled" is back near it.
+  const idleDescriptors = openDescriptors(pids);
   const url = async (name: string) => (await mf.unsafeGetDirectURL(name)).origin;
   const urls = { keyferry: await url("keyferry"), bare: await url("bare"), doRead: await url("do-read"), doCreate: await url("do-create") };
   return {
     urls,
     adminToken,
     workerdPids: () => pids,
+    settle: async (maxMs = 20_000) => {
+      const started = Date.now();
+      while (openDescriptors(pids) > idleDescriptors + SETTLED_SLACK && Date.now() - started < maxMs) await sleep(250);
+      return Date.now() - started;
+    },
+    openDescriptors: () => openDescriptors(pids),
     dispose: () => mf.dispose(),
   };
 }
@@ -154,6 +173,19 @@ function commandOf(pid: number): string {
   } catch {
     return "";
   }
+}
+
+/** Descriptors a runtime may hold open beyond its idle ones and count as settled: a run's closing connections, a few live objects. */
+const SETTLED_SLACK = 64;
+
+function openDescriptors(pids: number[]): number {
+  return Math.max(0, ...pids.map((pid) => {
+    try {
+      return readdirSync(`/proc/${pid}/fd`).length;
+    } catch {
+      return 0;
+    }
+  }));
 }
 
 /** Resident set size of the runtime in MiB (sum over its workerd processes), from /proc. */
