@@ -33,7 +33,7 @@ export interface Runtime {
    * Waits (at most `maxMs`) until workerd has closed the objects the last run left open, and says
    * how long that took. Local workerd evicts an object 10 s after its last call, and closing a
    * SQLite object checkpoints its WAL: about a sixth more writes than creating it made, which
-   * would otherwise fall on the next run (bench/README.md, "Creation runs settle").
+   * would otherwise fall on the next run (bench/README.md, "How the bench measures").
    */
   settle(maxMs?: number): Promise<number>;
   /** Open file descriptors of its busiest workerd process (the limit, 20,000, is per process; a live SQLite object holds about 3). */
