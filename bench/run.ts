@@ -152,11 +152,11 @@ async function main() {
         log(`round ${r + 1}/${ROUNDS} ${result.name.padEnd(9)} ${String(result.rps).padStart(7)}/s  p50 ${result.p50_ms} ms  p99 ${result.p99_ms} ms  errors ${result.errors}${result.notes ? " " + JSON.stringify(result.notes) : ""}`);
       };
       const run = async (scenario: ReturnType<typeof scenarios.bare>) => report(await measure(scenario));
-      // A creation run starts once the objects the last one made are closed, never paying for them (bench/README.md).
+      // After a creation run, workerd closes its objects: no other run pays for that (bench/README.md, "How the bench measures").
       const creation = async (scenario: ReturnType<typeof scenarios.bare>) => {
-        const waited = await fresh.settle();
-        log(`round ${r + 1}/${ROUNDS} settled in ${(waited / 1000).toFixed(1)} s before ${scenario.name}`);
         await run(scenario);
+        const waited = await fresh.settle();
+        log(`round ${r + 1}/${ROUNDS} ${scenario.name}'s objects closed ${(waited / 1000).toFixed(1)} s after it`);
       };
       await run(scenarios.bare(warm.urls.bare, CONNECTIONS, SECONDS));
       // The pair behind the ratio that is hardest to hold, in alternating slices (bench/README.md).
@@ -167,11 +167,8 @@ async function main() {
       paired.forEach(report);
       await creation(scenarios.doCreate(fresh.urls.doCreate, CONNECTIONS, SECONDS));
       await creation(scenarios.issue(fresh.urls.keyferry, issueAgents[r]!, CONNECTIONS, SECONDS));
-      await fresh.settle();
       await run(scenarios.lookup(warm.urls.keyferry, lookupPool, CONNECTIONS, SECONDS));
       await creation(scenarios.handoff(fresh.urls.keyferry, handoffAgents[r]!, CONNECTIONS, SECONDS));
-      // The next round's reading runs, and the delivery runs after the last, start on a quiet disk too.
-      await fresh.settle();
       rounds.push(results);
     }
     log("delivery latency: well-behaved pollers, operators approving at random moments");
