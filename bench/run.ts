@@ -156,7 +156,7 @@ async function main() {
       const creation = async (scenario: ReturnType<typeof scenarios.bare>) => {
         await run(scenario);
         const waited = await fresh.settle();
-        log(`round ${r + 1}/${ROUNDS} ${scenario.name}'s objects closed ${(waited / 1000).toFixed(1)} s after it`);
+        log(`round ${r + 1}/${ROUNDS} ${scenario.name}'s objects ${waited === null ? "still open when the wait gave up" : `closed ${(waited / 1000).toFixed(1)} s after it`}`);
       };
       await run(scenarios.bare(warm.urls.bare, CONNECTIONS, SECONDS));
       // The pair behind the ratio that is hardest to hold, in alternating slices (bench/README.md).
