@@ -1,9 +1,13 @@
 /**
  * The polling endpoints are matched before itty-router's table (worker/router.ts). Whichever way a
- * request is dispatched, it must be answered the same: the same codes, the same shape, the same 405s.
+ * request is dispatched, it must be answered the same: the same codes, the same shape, the same 405s,
+ * and an unexpected failure rendered by the one catch as a logged 500 that says nothing of it.
  */
+import { env } from "cloudflare:workers";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, newAgent, poll, requestCredential, type Answer, type ApiResponse, type PollAnswer } from "./support/api";
+import worker from "../../worker/index";
+import { bearer, call, newAgent, poll, requestCredential, type Answer, type ApiResponse, type PollAnswer } from "./support/api";
 import type { TokenBody } from "../../core/wire";
 
 const expectShape = (answer: ApiResponse<Answer>, status: number, error: string) => {
@@ -62,6 +66,31 @@ describe("polling endpoints dispatched ahead of the route table", () => {
     }
     for (const path of ["/__proto__", "/constructor", "/v1/credentials/POLL", "/v1/credentials/poll/x"]) {
       expectShape(await call("POST", path, { json: {} }), 404, "not_found");
+    }
+  });
+
+  it("renders an unexpected failure on either path as 500 server_error, without its message", async () => {
+    const { agentId, apiKey } = await newAgent();
+    const { body } = await requestCredential(apiKey);
+    // Request and account objects that fail as a broken binding would: each path below reaches one.
+    const fail = { idFromName: () => { throw new Error("internal detail 7f3a"); } };
+    const broken = { ...env, REQUESTS: fail, ACCOUNTS: fail } as unknown as Env;
+    const form = { grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: body.device_code, client_id: agentId };
+    const requests = [
+      new Request("https://keyferry.test/v1/credentials/poll", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ device_code: body.device_code }) }),
+      new Request("https://keyferry.test/v1/credentials/poll/", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ device_code: body.device_code }) }),
+      new Request("https://keyferry.test/oauth/token", { method: "POST", headers: { ...bearer(apiKey), "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(form) }),
+      new Request("https://keyferry.test/v1/credentials/request", { method: "POST", headers: { ...bearer(apiKey), "Content-Type": "application/json" }, body: JSON.stringify({ description: "d", vault_key: "v" }) }),
+    ];
+    for (const request of requests) {
+      const ctx = createExecutionContext();
+      const response = await worker.fetch(request, broken, ctx);
+      await waitOnExecutionContext(ctx);
+      const text = await response.text();
+      expect(response.status, request.url).toBe(500);
+      expect(JSON.parse(text), request.url).toEqual({ error: "server_error", error_description: "The server could not complete the request." });
+      expect(text).not.toContain("7f3a");
+      expect(response.headers.get("Cache-Control")).toContain("no-store");
     }
   });
 });
